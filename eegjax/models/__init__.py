@@ -1,0 +1,8 @@
+"""Model families, one per module; each has a `*_sizes(params)` reading its architecture
+from a params pytree alone."""
+
+from eegjax.models.mlp import MLP, count_params, mlp_from_params, mlp_sizes
+from eegjax.models.rnn import ElmanRNN, rnn_from_params, rnn_sizes
+
+__all__ = ["MLP", "ElmanRNN", "count_params", "mlp_from_params", "mlp_sizes",
+           "rnn_from_params", "rnn_sizes"]

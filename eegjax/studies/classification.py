@@ -1,0 +1,203 @@
+"""The classification study: load -> inputs -> folds -> one vmapped training program ->
+metrics per seed and fold -> summaries -> workdir. Called by experiments/train_mlp.py and
+experiments/train_rnn.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegjax.data import DataError, DataSpec, Dataset, load
+from eegjax.data.features import trial_features
+from eegjax.data.preprocess import median_filter, select_channels
+from eegjax.data.splits import make_splits
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import CI_NOTE, summarize
+from eegjax.evaluate.timing import latency_ms
+from eegjax.models import MLP, ElmanRNN, count_params
+from eegjax.models.mlp import ACTIVATIONS
+from eegjax.studies.workdir import Workdir
+from eegjax.train import TrainConfig, Trainer, carve_validation, device_data, make_fold_arrays
+
+MODELS = ("mlp", "rnn")
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifyConfig:
+  model: str                                 # mlp | rnn
+  data: DataSpec
+  train: TrainConfig
+  workdir: str
+  hidden_sizes: tuple[int, ...] = (30,)
+  activation: str = "sigmoid"                # MLP only
+  channels: tuple[str, ...] = ()
+  inputs: str = "auto"                       # MLP: auto | features | raw (flattened)
+  median_filter: int = 1                     # odd width; 1 = off
+  split: str = "auto"                        # auto | group | stratified | kfold
+  num_folds: int = 10
+  num_seeds: int = 1
+  seed: int = 0                              # seeds are seed .. seed + num_seeds - 1
+  val_fraction: float = 0.0                  # part of each training fold held out
+  overwrite: bool = False
+
+  def __post_init__(self):
+    if self.model not in MODELS:
+      raise ValueError(f"model {self.model!r}: expected one of {MODELS}")
+    if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
+      raise ValueError(f"--hidden_sizes={list(self.hidden_sizes)}: expected one or more "
+                       "positive layer widths")
+    if self.model == "rnn" and len(self.hidden_sizes) != 1:
+      raise ValueError(f"--hidden_sizes={list(self.hidden_sizes)}: the Elman RNN has one "
+                       "hidden layer; expected a single width")
+    if self.activation not in ACTIVATIONS:
+      raise ValueError(f"--activation={self.activation!r}: expected one of "
+                       f"{list(ACTIVATIONS)}")
+    if self.inputs not in ("auto", "features", "raw"):
+      raise ValueError(f"--inputs={self.inputs!r}: expected auto, features or raw")
+    if self.num_seeds < 1:
+      raise ValueError(f"--num_seeds={self.num_seeds}: expected at least 1")
+    if not 0.0 <= self.val_fraction < 1.0:
+      raise ValueError(f"--val_fraction={self.val_fraction}: expected a value in [0, 1)")
+    if self.train.patience and not self.val_fraction:
+      raise ValueError("--patience needs a validation part: set --val_fraction > 0")
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
+  """Channel choice, smoothing and the model's input form. Returns (dataset, description)."""
+  ds = select_channels(ds, list(cfg.channels))
+  if cfg.median_filter != 1:
+    ds = median_filter(ds, cfg.median_filter)
+  if cfg.model == "rnn":
+    if not ds.is_sequence:
+      raise DataError(f"train_rnn needs sequences; dataset {ds.info.name!r} holds "
+                      f"{ds.x.shape[1]} features per example (use train_mlp)")
+    return ds, f"raw sequences, {ds.x.shape[2]} channel(s), up to {ds.x.shape[1]} steps"
+  if not ds.is_sequence:
+    return ds, f"{ds.x.shape[1]} features as given"
+  if cfg.inputs == "raw":
+    if ds.lengths is not None:
+      raise DataError("--inputs=raw needs equal-length sequences; use --inputs=features")
+    flat = ds.replace(x=ds.x.reshape(ds.num_examples, -1), lengths=None,
+                      info=dataclasses.replace(ds.info, channel_names=()))
+    return flat, f"raw samples flattened ({flat.x.shape[1]} inputs)"
+  feats = trial_features(ds)
+  return feats, (f"trial features: 25 per channel x {ds.x.shape[2]} channel(s) = "
+                 f"{feats.x.shape[1]}")
+
+
+def build_model(cfg: ClassifyConfig, num_classes: int):
+  if cfg.model == "mlp":
+    return MLP(hidden_sizes=cfg.hidden_sizes, num_classes=num_classes,
+               activation=cfg.activation)
+  return ElmanRNN(hidden_size=cfg.hidden_sizes[0], num_classes=num_classes)
+
+
+def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
+        study: Optional[str] = None) -> dict:
+  """Runs the study and writes the workdir; returns the results dict."""
+  study = study or f"train_{cfg.model}"
+  wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
+  t_start = time.perf_counter()
+  if flagfile_text is not None:
+    wd.write_text("flags.cfg", flagfile_text)
+  wd.write_json("config.json", cfg.to_json())
+
+  raw = load(cfg.data)
+  kind = "real" if raw.info.real else "synthetic"
+  wd.log(f"dataset {raw.info.name} ({kind} EEG): {raw.num_examples} examples, "
+         f"shape {raw.x.shape}, classes {list(raw.class_names)}, source {raw.info.source}")
+  ds, inputs = prepare_inputs(cfg, raw)
+  wd.log(f"inputs: {inputs}")
+
+  split_kind, splits = make_splits(cfg.split, cfg.num_folds, y=ds.y, groups=ds.groups,
+                                   seed=cfg.seed)
+  parts = carve_validation(ds, splits, cfg.val_fraction, seed=cfg.seed)
+  folds = make_fold_arrays(ds, parts)
+  data = device_data(ds)
+  seeds = [cfg.seed + i for i in range(cfg.num_seeds)]
+  model = build_model(cfg, ds.num_classes)
+  wd.log(f"{split_kind} {cfg.num_folds}-fold x {cfg.num_seeds} seed(s) = "
+         f"{cfg.num_folds * cfg.num_seeds} models; {cfg.model} {list(cfg.hidden_sizes)}; "
+         f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
+         f"lr {cfg.train.learning_rate}; devices {jax.devices()}")
+
+  trainer = Trainer(model, cfg.train, has_val=cfg.val_fraction > 0)
+  fit = trainer.fit(seeds, folds, data, log=wd.log)
+  test = trainer.evaluate(fit.params, folds, data, "test")
+  train_m = trainer.evaluate(fit.params, folds, data, "train")
+
+  runs = []
+  for f, (tr, va, te) in enumerate(parts):
+    for s, seed in enumerate(seeds):
+      hist = fit.train_loss[f, s]
+      run_rec = {
+          "seed": seed, "fold": f, "n_train": len(tr), "n_val": len(va), "n_test": len(te),
+          "epochs_trained": int(np.sum(np.isfinite(hist))),
+          "best_epoch": int(np.asarray(fit.state.best_epoch)[f, s]) + 1,
+          "final_train_loss": float(hist[np.isfinite(hist)][-1]),
+          "train_accuracy": float(train_m["accuracy"][f, s]),
+          "test": {k: test[k][f, s] for k in test},
+      }
+      runs.append(run_rec)
+  summary = {k: summarize(test[k]) for k in SCALARS}
+  summary["train_accuracy"] = summarize(train_m["accuracy"])
+  per_class = {k: {c: summarize(test[f"{k}_per_class"][..., i])
+                   for i, c in enumerate(ds.class_names)}
+               for k in ("precision", "recall", "specificity", "f1")}
+  results = {
+      "study": study,
+      "dataset": {**raw.summary(), "data": kind, "inputs": inputs},
+      "model": {"family": cfg.model, "hidden_sizes": list(cfg.hidden_sizes),
+                "activation": cfg.activation if cfg.model == "mlp" else "tanh",
+                "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
+      "protocol": {"split": split_kind, "num_folds": cfg.num_folds, "seeds": seeds,
+                   "val_fraction": cfg.val_fraction, "patience": cfg.train.patience,
+                   "normalisation": "min-max fitted on each fold's training rows"},
+      "summary": summary,
+      "summary_per_class": per_class,
+      "ci_note": CI_NOTE,
+      "runs": runs,
+  }
+  wd.write_json("results.json", results)
+  header = ["seed", "fold", "n_train", "n_test", *SCALARS]
+  rows = [[r["seed"], r["fold"], r["n_train"], r["n_test"], *(r["test"][k] for k in SCALARS)]
+          for r in runs]
+  for stat in ("mean", "std"):
+    rows.append([stat, "", "", "", *(summary[k][stat] for k in SCALARS)])
+  rows.append(["ci95_low", "", "", "", *(summary[k]["ci95"][0] for k in SCALARS)])
+  rows.append(["ci95_high", "", "", "", *(summary[k]["ci95"][1] for k in SCALARS)])
+  wd.write_csv("results.csv", header, rows)
+  hist = {"train_loss": fit.train_loss}
+  if fit.val_loss is not None:
+    hist["val_loss"] = fit.val_loss
+  wd.write_npz("history.npz", **hist)
+
+  one = jax.tree.map(lambda a: a[0, 0], fit.params)
+  x_eval = jnp.asarray(ds.x[:min(64, ds.num_examples)])
+  if cfg.model == "mlp":
+    apply = jax.jit(model.apply)
+    lat = latency_ms(apply, one, x_eval)
+  else:
+    apply = jax.jit(lambda p, x, l: model.apply(p, x, lengths=l))
+    lat = latency_ms(apply, one, x_eval, data[2][:x_eval.shape[0]], repeats=5, warmup=1)
+  n_models = cfg.num_folds * cfg.num_seeds
+  timing = {"compile_s": fit.compile_s, "train_run_s": fit.run_s,
+            "ms_per_seed_fold": 1e3 * fit.run_s / n_models,
+            "total_s": time.perf_counter() - t_start,
+            f"inference_ms_batch_{x_eval.shape[0]}": lat, "devices": str(jax.devices())}
+  wd.write_json("timing.json", timing)
+  acc = summary["accuracy"]
+  wd.log(f"test accuracy {acc['mean']:.4f} (95% CI {acc['ci95'][0]:.4f}-{acc['ci95'][1]:.4f},"
+         f" n={acc['n']}), F1 {summary['f1']['mean']:.4f}  [{kind} data: {raw.info.name}]")
+  wd.log(f"wrote {wd.path}: results.json results.csv history.npz timing.json "
+         f"(train {fit.run_s:.1f}s + compile {fit.compile_s:.1f}s)")
+  return results

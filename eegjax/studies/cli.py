@@ -1,0 +1,115 @@
+"""absl flag definitions shared by the experiment binaries, and the frozen configs built
+from them. Library code never reads FLAGS: binaries pass their FlagValues in."""
+
+from __future__ import annotations
+
+from absl import flags
+
+from eegjax.data.registry import DATASETS, FORMATS, DataSpec
+from eegjax.data.splits import SPLIT_KINDS
+from eegjax.studies.classification import ClassifyConfig
+from eegjax.train import TrainConfig
+
+COMMON_FLAGS: list[str] = []
+
+
+def _define(kind, name, default, help_, **kw):
+  getattr(flags, f"DEFINE_{kind}")(name, default, help_, **kw)
+  COMMON_FLAGS.append(name)
+
+
+def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate: float,
+                          num_folds: int) -> None:
+  """Defines the flags of train_mlp.py / train_rnn.py with the given defaults."""
+  _define("string", "dataset", "scp1",
+          f"built-in dataset: {', '.join(DATASETS)} (ignored when --data_path is set)")
+  _define("string", "data_path", "", "a data file to load instead of a built-in dataset")
+  _define("string", "data_format", "",
+          f"format of --data_path: {', '.join(FORMATS)} (default: from its extension)")
+  _define("string", "label_column", "label", "CSV: the class label column")
+  _define("string", "group_column", "", "CSV: the participant / group id column")
+  _define("list", "channels", [], "channels to use, by name or 0-based index (default all)")
+  _define("float", "sampling_rate", 0.0, "override the data's sampling rate in Hz (0 = keep)")
+  _define("integer", "data_seed", 0, "seed of the synthetic generators")
+  _define("integer", "median_filter", 1, "odd median-filter width on sequences (1 = off)")
+  _define("string", "split", "auto",
+          f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group if groups exist, "
+          "else stratified)")
+  _define("integer", "num_folds", num_folds, "number of cross-validation folds")
+  _define("integer", "num_seeds", 1, "number of seeds (each trains every fold)")
+  _define("integer", "seed", 0, "first seed; seeds are seed .. seed+num_seeds-1; also "
+          "seeds the fold assignment")
+  _define("float", "val_fraction", 0.0,
+          "fraction of each training fold held out for validation (best epoch kept)")
+  _define("integer", "patience", 0, "early stopping after this many epochs without "
+          "validation improvement (0 = off)")
+  _define("integer", "epochs", epochs, "training epochs")
+  _define("integer", "batch_size", 32, "minibatch size")
+  _define("float", "learning_rate", learning_rate, "Adam learning rate")
+  _define("list", "hidden_sizes", hidden_sizes, "hidden layer widths")
+  _define("integer", "epochs_per_call", 0,
+          "epochs per compiled call, i.e. between progress lines (0 = a tenth of the run)")
+  _define("string", "workdir", "", "folder the run writes into (required)")
+  _define("bool", "overwrite", False, "replace a finished run in --workdir")
+
+
+def _ints(name: str, values) -> tuple[int, ...]:
+  try:
+    return tuple(int(v) for v in values)
+  except ValueError:
+    raise ValueError(f"--{name}={','.join(values)}: expected comma-separated integers") \
+        from None
+
+
+def classify_config(fv: flags.FlagValues, model: str, **extra) -> ClassifyConfig:
+  """Frozen config from parsed flags (`extra` adds binary-specific fields)."""
+  return ClassifyConfig(
+      model=model,
+      data=DataSpec(dataset=fv.dataset, data_path=fv.data_path, data_format=fv.data_format,
+                    label_column=fv.label_column, group_column=fv.group_column,
+                    data_seed=fv.data_seed, sampling_rate=fv.sampling_rate),
+      train=TrainConfig(epochs=fv.epochs, batch_size=fv.batch_size,
+                        learning_rate=fv.learning_rate, patience=fv.patience,
+                        epochs_per_call=fv.epochs_per_call),
+      workdir=fv.workdir, hidden_sizes=_ints("hidden_sizes", fv.hidden_sizes),
+      channels=tuple(fv.channels), median_filter=fv.median_filter, split=fv.split,
+      num_folds=fv.num_folds, num_seeds=fv.num_seeds, seed=fv.seed,
+      val_fraction=fv.val_fraction, overwrite=fv.overwrite, **extra)
+
+
+def flagfile_text(fv: flags.FlagValues, names: list[str]) -> str:
+  """The given flags as a --flagfile (one `--name=value` a line)."""
+  lines = []
+  for name in names:
+    if name == "overwrite":   # replaying a run's flags must not wipe it
+      continue
+    v = fv[name].value
+    if isinstance(v, list):
+      v = ",".join(str(i) for i in v)
+    elif isinstance(v, bool):
+      v = str(v).lower()
+    lines.append(f"--{name}={v}")
+  return "\n".join(lines) + "\n"
+
+
+# Errors that are a user's to fix: one clear line, no traceback.
+def user_errors():
+  from eegjax.data.dataset import DataError
+  from eegjax.studies.workdir import WorkdirError
+  from eegjax.train.fit import TrainingDiverged
+  return (DataError, WorkdirError, TrainingDiverged, ValueError)
+
+
+def exit_on_user_error(fn):
+  """Wraps a binary's main: a user's mistake exits 1 with `error: ...` on stderr."""
+  import functools
+  import sys
+
+  @functools.wraps(fn)
+  def wrapper(argv):
+    try:
+      return fn(argv)
+    except user_errors() as e:
+      print(f"error: {e}", file=sys.stderr, flush=True)
+      sys.exit(1)
+  return wrapper

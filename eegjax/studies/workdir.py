@@ -1,0 +1,95 @@
+"""A run's working directory: its files, its log, and the rule that a finished run is never
+silently overwritten.
+
+Layout written by the runners:
+  flags.cfg      the flags of the run, replayable with --flagfile
+  config.json    the resolved configuration
+  log.txt        progress lines (also printed)
+  results.json   metrics per seed and fold, summaries, dataset provenance (deterministic)
+  results.csv    one row per (seed, fold) and summary rows
+  timing.json    wall times and latencies (kept apart so results compare byte for byte)
+  history.npz    per-epoch training (and validation) loss of every model
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import shutil
+import time
+from typing import Sequence
+
+import numpy as np
+
+
+class WorkdirError(RuntimeError):
+  """The workdir cannot be used as asked; the message says why and what to do."""
+
+
+def _to_json(obj):
+  if isinstance(obj, dict):
+    return {str(k): _to_json(v) for k, v in obj.items()}
+  if isinstance(obj, (list, tuple)):
+    return [_to_json(v) for v in obj]
+  if isinstance(obj, np.ndarray):
+    return _to_json(obj.tolist())
+  if isinstance(obj, (np.floating, float)):
+    v = float(obj)
+    return v if np.isfinite(v) else None
+  if isinstance(obj, (np.integer,)):
+    return int(obj)
+  if isinstance(obj, (np.bool_,)):
+    return bool(obj)
+  return obj
+
+
+class Workdir:
+  def __init__(self, path: str, overwrite: bool = False, echo: bool = True):
+    if not path:
+      raise WorkdirError("--workdir is empty; expected a folder to write the run into")
+    self.path = os.path.abspath(path)
+    self.echo = echo
+    if os.path.exists(self.path) and not os.path.isdir(self.path):
+      raise WorkdirError(f"--workdir={path} is a file; expected a folder")
+    if os.path.exists(self.file("results.json")):
+      if not overwrite:
+        raise WorkdirError(f"--workdir={path} already holds a finished run (results.json); "
+                           "pass --overwrite to replace it or choose another --workdir")
+    if overwrite and os.path.isdir(self.path):
+      shutil.rmtree(self.path)
+    os.makedirs(self.path, exist_ok=True)
+    self._t0 = time.perf_counter()
+
+  def file(self, name: str) -> str:
+    return os.path.join(self.path, name)
+
+  def log(self, message: str) -> None:
+    line = f"[{time.perf_counter() - self._t0:8.1f}s] {message}"
+    if self.echo:
+      print(line, flush=True)
+    with open(self.file("log.txt"), "a", encoding="utf-8") as f:
+      f.write(line + "\n")
+
+  def write_text(self, name: str, text: str) -> None:
+    tmp = self.file(name + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+      f.write(text)
+    os.replace(tmp, self.file(name))  # atomic: a reader never sees half a file
+
+  def write_json(self, name: str, obj) -> None:
+    self.write_text(name, json.dumps(_to_json(obj), indent=2, sort_keys=False) + "\n")
+
+  def write_csv(self, name: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
+    tmp = self.file(name + ".tmp")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+      w = csv.writer(f)
+      w.writerow(header)
+      for r in rows:
+        w.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else v for v in r])
+    os.replace(tmp, self.file(name))
+
+  def write_npz(self, name: str, **arrays) -> None:
+    tmp = self.file(name + ".tmp.npz")
+    np.savez_compressed(tmp, **arrays)
+    os.replace(tmp, self.file(name))

@@ -1,0 +1,302 @@
+"""One training program for every model: Adam + cross-entropy on minibatches, epochs in
+`lax.scan`, vmapped over folds x seeds, so a whole k-fold, multi-seed study is one compiled
+function.
+
+Folds have different sizes, so each fold's index lists are padded to a common length and
+carry weights (1 = real example, 0 = padding); see `eegjax.train.folds`. Every epoch the real
+training indices are shuffled by sorting random keys (padding sorts last), cut into batches
+of `batch_size`, and a batch holding no real example changes nothing (parameters and Adam
+state alike). Min-max statistics of the fold's training rows are applied after each gather.
+
+Randomness: the model key is `fold_in(key(seed), fold)`; initialisation uses
+`fold_in(model_key, 0)`, the shuffle of epoch e `fold_in(fold_in(model_key, 1), e)`. A run
+split into blocks of epochs (for logs, checkpoints, resumption) draws the same keys as one
+uninterrupted run.
+
+The program runs in blocks of `epochs_per_call` epochs (one compiled function, called
+repeatedly) so the driver can log progress with an ETA and stop at the first non-finite
+loss, naming seed, fold and epoch, with the state of the last good block kept.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from typing import Any, Callable, NamedTuple, Optional
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from eegjax.evaluate.metrics import classification_metrics, cross_entropy
+from eegjax.train.folds import FoldArrays
+
+_INIT, _SHUFFLE = 0, 1
+
+
+class TrainingDiverged(RuntimeError):
+  """A loss became NaN or inf; the message names seed, fold and epoch."""
+
+  def __init__(self, message: str, state: "TrainState", epochs_done: int):
+    super().__init__(message)
+    self.state = state              # the last good state (end of the previous block)
+    self.epochs_done = epochs_done
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  epochs: int
+  batch_size: int = 32
+  learning_rate: float = 0.01
+  patience: int = 0               # early stopping on the validation part; 0 = off
+  epochs_per_call: int = 0        # epochs per compiled call; 0 = about a tenth of the run
+  eval_batch_size: int = 512
+
+  def __post_init__(self):
+    for name in ("epochs", "batch_size", "eval_batch_size"):
+      if getattr(self, name) < 1:
+        raise ValueError(f"--{name}={getattr(self, name)}: expected a positive integer")
+    if not self.learning_rate > 0:
+      raise ValueError(f"--learning_rate={self.learning_rate}: expected a positive number")
+    if self.patience < 0 or self.epochs_per_call < 0:
+      raise ValueError("--patience and --epochs_per_call must be >= 0")
+
+
+class TrainState(NamedTuple):
+  params: Any
+  opt_state: Any
+  best_params: Any        # best on validation (= params when there is no validation part)
+  best_val: jax.Array     # best validation loss so far (inf before the first epoch)
+  best_epoch: jax.Array   # epoch (0-based) of best_params; -1 before any
+  stopped: jax.Array      # early stopping triggered: further epochs change nothing
+
+
+@dataclasses.dataclass
+class FitResult:
+  state: TrainState               # leaves shaped (folds, seeds, ...)
+  train_loss: np.ndarray          # (folds, seeds, epochs) mean training loss per epoch
+  val_loss: Optional[np.ndarray]  # same, or None without a validation part
+  compile_s: float
+  run_s: float
+
+  @property
+  def params(self):
+    """Final parameters: best on validation when there was a validation part."""
+    return self.state.best_params
+
+
+def _forward(model: nn.Module, params, x, lengths):
+  if lengths is None:
+    return model.apply(params, x)
+  return model.apply(params, x, lengths=lengths)
+
+
+def loss_fn(params, model, x, y, w, lengths):
+  return cross_entropy(_forward(model, params, x, lengths), y, w)
+
+
+def train_step(model, tx, params, opt_state, x, y, w, lengths=None):
+  """One Adam step on a weighted minibatch; a batch with no weight changes nothing.
+  Returns (params, opt_state, loss)."""
+  loss, grads = jax.value_and_grad(loss_fn)(params, model, x, y, w, lengths)
+  updates, new_opt = tx.update(grads, opt_state, params)
+  new_params = optax.apply_updates(params, updates)
+  keep = jnp.sum(w) > 0
+  pick = lambda new, old: jnp.where(keep, new, old)  # noqa: E731
+  return jax.tree.map(pick, new_params, params), jax.tree.map(pick, new_opt, opt_state), loss
+
+
+def _gather(data, idx, norm):
+  """Inputs, labels and lengths of rows `idx`, min-max scaled with the fold's stats."""
+  x, y, lengths = data
+  lo, scale = norm
+  xb = (x[idx] - lo) / scale
+  return xb, y[idx], None if lengths is None else lengths[idx]
+
+
+def predict_logits(model, params, data, norm, idx, chunk: int):
+  """Logits for rows `idx` (any length), computed `chunk` rows at a time."""
+  n = idx.shape[0]
+  pad = (-n) % chunk
+  idx_p = jnp.concatenate([idx, jnp.zeros((pad,), idx.dtype)]).reshape(-1, chunk)
+
+  def one(ix):
+    xb, _, lb = _gather(data, ix, norm)
+    return _forward(model, params, xb, lb)
+
+  return jax.lax.map(one, idx_p).reshape(n + pad, -1)[:n]
+
+
+def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
+  """Builds the per-model init / block / evaluate functions (not yet vmapped)."""
+
+  def init_one(seed, folds: FoldArrays, data):
+    fold = folds.fold_id
+    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), _INIT)
+    xb, _, lb = _gather(data, folds.train_idx[:1], (folds.lo, folds.scale))
+    params = (model.init(key, xb) if lb is None else model.init(key, xb, lengths=lb))
+    return TrainState(params=params, opt_state=tx.init(params), best_params=params,
+                      best_val=jnp.array(jnp.inf, jnp.float32),
+                      best_epoch=jnp.array(-1, jnp.int32), stopped=jnp.array(False))
+
+  def epoch_one(state: TrainState, epoch, seed, folds: FoldArrays, data):
+    fold = folds.fold_id
+    norm = (folds.lo, folds.scale)
+    n_tr = folds.train_idx.shape[0]
+    bs = cfg.batch_size
+    n_batches = math.ceil(n_tr / bs)
+    key = jax.random.fold_in(
+        jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), _SHUFFLE), epoch)
+    u = jnp.where(folds.train_w, jax.random.uniform(key, (n_tr,)), 2.0)
+    _, order = jax.lax.sort_key_val(u, jnp.arange(n_tr))
+    pad = n_batches * bs - n_tr
+    idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
+    w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
+    w = w * (~state.stopped)
+
+    def batch(carry, inputs):
+      params, opt_state = carry
+      bi, bw = inputs
+      xb, yb, lb = _gather(data, bi, norm)
+      params, opt_state, loss = train_step(model, tx, params, opt_state, xb, yb, bw, lb)
+      return (params, opt_state), (loss * bw.sum(), bw.sum())
+
+    (params, opt_state), (losses, counts) = jax.lax.scan(
+        batch, (state.params, state.opt_state),
+        (idx.reshape(n_batches, bs), w.reshape(n_batches, bs)))
+    train_loss = losses.sum() / jnp.maximum(counts.sum(), 1.0)
+    if has_val:
+      logits = predict_logits(model, params, data, norm, folds.val_idx, cfg.eval_batch_size)
+      val_loss = cross_entropy(logits, data[1][folds.val_idx], folds.val_w)
+      improved = (val_loss < state.best_val) & ~state.stopped
+      best_params = jax.tree.map(lambda n, o: jnp.where(improved, n, o), params,
+                                 state.best_params)
+      best_val = jnp.where(improved, val_loss, state.best_val)
+      best_epoch = jnp.where(improved, epoch, state.best_epoch)
+      stopped = state.stopped
+      if cfg.patience:
+        stopped = stopped | (epoch - best_epoch >= cfg.patience)
+    else:
+      best_params, best_val, best_epoch, stopped = params, state.best_val, epoch, state.stopped
+      val_loss = jnp.array(jnp.nan, jnp.float32)
+    new = TrainState(params, opt_state, best_params, best_val,
+                     best_epoch.astype(jnp.int32), stopped)
+    return new, (train_loss, val_loss, ~state.stopped)
+
+  def block_one(state, start, n_epochs, seed, folds, data):
+    def body(s, e):
+      return epoch_one(s, e, seed, folds, data)
+    return jax.lax.scan(body, state, start + jnp.arange(n_epochs))
+
+  def evaluate_one(params, folds: FoldArrays, data, which: str):
+    idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
+    logits = predict_logits(model, params, data, (folds.lo, folds.scale), idx,
+                            cfg.eval_batch_size)
+    return classification_metrics(logits, data[1][idx], w)
+
+  return init_one, block_one, evaluate_one
+
+
+def _pick_block(epochs: int, requested: int) -> int:
+  if requested:
+    return min(requested, epochs)
+  target = max(1, math.ceil(epochs / 10))
+  for b in range(target, min(epochs, 2 * target) + 1):  # prefer a divisor: one program
+    if epochs % b == 0:
+      return b
+  return target
+
+
+class Trainer:
+  """Compiles the study's programs once for a model, optimiser and fold layout."""
+
+  def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool):
+    self.model, self.cfg, self.has_val = model, cfg, has_val
+    self.tx = optax.adam(cfg.learning_rate)
+    init_one, block_one, evaluate_one = _make_programs(model, self.tx, cfg, has_val)
+
+    # axes: seeds inner, folds outer. FoldArrays map over folds only; data (x, y,
+    # lengths) is shared by every model.
+    def init_all(seeds, folds, data):
+      per_seed = jax.vmap(init_one, in_axes=(0, None, None))
+      return jax.vmap(per_seed, in_axes=(None, 0, None))(seeds, folds, data)
+
+    def block_all(state, start, seeds, folds, data, n_epochs):
+      per_seed = jax.vmap(lambda s, sd, fa, d: block_one(s, start, n_epochs, sd, fa, d),
+                          in_axes=(0, 0, None, None))
+      return jax.vmap(per_seed, in_axes=(0, None, 0, None))(state, seeds, folds, data)
+
+    def evaluate_all(params, folds, data, which):
+      per_seed = jax.vmap(lambda p, fa, d: evaluate_one(p, fa, d, which),
+                          in_axes=(0, None, None))
+      return jax.vmap(per_seed, in_axes=(0, 0, None))(params, folds, data)
+
+    self._init = jax.jit(init_all)
+    # No buffer donation: the state before a block must survive a diverged block.
+    self._block = jax.jit(block_all, static_argnames="n_epochs")
+    self._evaluate = jax.jit(evaluate_all, static_argnames="which")
+
+  def init(self, seeds, folds: FoldArrays, data) -> TrainState:
+    return self._init(jnp.asarray(seeds, jnp.uint32), folds, data)
+
+  def fit(self, seeds, folds: FoldArrays, data, *, state: Optional[TrainState] = None,
+          start_epoch: int = 0, log: Callable[[str], None] = print,
+          on_block: Optional[Callable[[TrainState, int], None]] = None) -> FitResult:
+    """Trains every (fold, seed) model for cfg.epochs epochs (from `start_epoch` with a
+    given `state` when resuming). `on_block(state, epochs_done)` runs after every block."""
+    cfg = self.cfg
+    seeds_arr = jnp.asarray(seeds, jnp.uint32)
+    if state is None:
+      state = self.init(seeds, folds, data)
+    block = _pick_block(cfg.epochs, cfg.epochs_per_call)
+    train_hist, val_hist = [], []
+    compile_s, run_s, epoch = 0.0, 0.0, start_epoch
+    compiled: dict[int, Any] = {}
+    t_start = time.perf_counter()
+    while epoch < cfg.epochs:
+      n = min(block, cfg.epochs - epoch)
+      if n not in compiled:
+        t0 = time.perf_counter()
+        compiled[n] = self._block.lower(state, jnp.int32(epoch), seeds_arr, folds, data,
+                                        n_epochs=n).compile()
+        compile_s += time.perf_counter() - t0
+      t0 = time.perf_counter()
+      prev = state
+      state, (tl, vl, active) = compiled[n](state, jnp.int32(epoch), seeds_arr, folds, data)
+      tl, vl, active = np.asarray(tl), np.asarray(vl), np.asarray(active)
+      run_s += time.perf_counter() - t0
+      bad = ~np.isfinite(tl) & active
+      if bad.any():
+        f, s, e = (int(i) for i in np.argwhere(bad)[0])
+        raise TrainingDiverged(
+            f"non-finite training loss ({tl[f, s, e]}) at seed {int(seeds[s])}, "
+            f"fold {int(np.asarray(folds.fold_id)[f])}, "
+            f"epoch {epoch + e + 1}; the last good state is the one after epoch {epoch}",
+            prev, epoch)
+      # Epochs after early stopping changed nothing: NaN marks them in the history.
+      train_hist.append(np.where(active, tl, np.nan))
+      val_hist.append(np.where(active, vl, np.nan))
+      epoch += n
+      elapsed = time.perf_counter() - t_start
+      eta = (elapsed - compile_s) / max(epoch - start_epoch, 1) * (cfg.epochs - epoch)
+      live = active[..., -1]
+      msg = (f"epoch {epoch}/{cfg.epochs}  training {int(live.sum())}/{live.size} models"
+             f"  train loss {tl[..., -1][live].mean() if live.any() else float('nan'):.4f}")
+      if self.has_val and live.any():
+        msg += f"  val loss {vl[..., -1][live].mean():.4f}"
+      log(f"{msg}  elapsed {elapsed:.1f}s  eta {eta:.1f}s")
+      if on_block is not None:
+        on_block(state, epoch)
+    train_loss = np.concatenate(train_hist, axis=-1) if train_hist else None
+    val_loss = np.concatenate(val_hist, axis=-1) if (val_hist and self.has_val) else None
+    return FitResult(state=state, train_loss=train_loss, val_loss=val_loss,
+                     compile_s=compile_s, run_s=run_s)
+
+  def evaluate(self, params, folds: FoldArrays, data, which: str = "test") -> dict:
+    """Metrics of every (fold, seed) model on its `which` part (test, val or train), as
+    numpy arrays shaped (folds, seeds, ...)."""
+    return jax.tree.map(np.asarray, self._evaluate(params, folds, data, which))
+
