@@ -21,6 +21,7 @@ def _define(kind, name, default, help_, **kw):
 def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate: float,
                           num_folds: int) -> None:
   """Defines the flags of train_mlp.py / train_rnn.py with the given defaults."""
+  COMMON_FLAGS.clear()
   _define("string", "dataset", "scp1",
           f"built-in dataset: {', '.join(DATASETS)} (ignored when --data_path is set)")
   _define("string", "data_path", "", "a data file to load instead of a built-in dataset")

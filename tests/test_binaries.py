@@ -1,0 +1,76 @@
+"""Smoke tests of the experiment binaries: main() for two epochs under flagsaver, and the
+command line's handling of a user's mistake."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from absl.testing import flagsaver
+
+from conftest import REPO
+
+
+def read(workdir, name):
+  return json.loads((workdir / name).read_text())
+
+
+def test_train_mlp_main_on_music_features(binary, tmp_path):
+  mod = binary("train_mlp")
+  wd = tmp_path / "mlp"
+  with flagsaver.flagsaver(dataset="music_features", epochs=2, num_folds=3, num_seeds=2,
+                           split="group", workdir=str(wd)):
+    mod.main(["train_mlp.py"])
+  res = read(wd, "results.json")
+  assert res["dataset"]["name"] == "music_features" and res["dataset"]["data"] == "synthetic"
+  assert res["protocol"]["split"] == "group" and res["protocol"]["seeds"] == [0, 1]
+  assert len(res["runs"]) == 6 and res["summary"]["accuracy"]["n"] == 6
+  assert {"loss", "accuracy", "precision", "recall", "specificity", "f1"} <= set(
+      res["runs"][0]["test"])
+  for f in ("flags.cfg", "results.csv", "timing.json", "history.npz", "log.txt"):
+    assert (wd / f).exists(), f
+  assert np.load(wd / "history.npz")["train_loss"].shape == (3, 2, 2)
+  assert "--dataset=music_features" in (wd / "flags.cfg").read_text()
+  assert "--overwrite" not in (wd / "flags.cfg").read_text()
+  with flagsaver.flagsaver(dataset="music_features", epochs=2, workdir=str(wd)):
+    with pytest.raises(SystemExit):              # a finished run is not overwritten
+      mod.main(["train_mlp.py"])
+
+
+def test_train_mlp_main_on_real_eeg_features(binary, tmp_path):
+  mod = binary("train_mlp")
+  wd = tmp_path / "scp1"
+  with flagsaver.flagsaver(dataset="eyes", epochs=2, num_folds=2, channels=["O1", "O2"],
+                           workdir=str(wd)):
+    mod.main(["train_mlp.py"])
+  res = read(wd, "results.json")
+  assert res["dataset"]["data"] == "real" and res["dataset"]["name"] == "eyes"
+  assert res["dataset"]["inputs"].startswith("trial features: 25 per channel x 2")
+  assert res["model"]["num_params"] == 50 * 30 + 30 + 30 * 2 + 2
+
+
+def test_train_rnn_main(binary, tmp_path):
+  mod = binary("train_rnn")
+  wd = tmp_path / "rnn"
+  with flagsaver.flagsaver(dataset="eyes", epochs=2, num_folds=2, hidden_sizes=["8"],
+                           channels=["0"], workdir=str(wd)):
+    mod.main(["train_rnn.py"])
+  res = read(wd, "results.json")
+  assert res["model"]["family"] == "rnn" and len(res["runs"]) == 2
+  assert res["dataset"]["inputs"].startswith("raw sequences, 1 channel")
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset=nope"], "--dataset='nope': unknown"),
+    (["--hidden_sizes=30,x"], "--hidden_sizes=30,x: expected comma-separated integers"),
+    (["--dataset=music_features", "--split=group", "--num_folds=30"],
+     "--num_folds=30 exceeds the number of groups"),
+])
+def test_user_errors_exit_with_one_line(tmp_path, args, message):
+  proc = subprocess.run(
+      [sys.executable, str(REPO / "experiments" / "train_mlp.py"), "--epochs=1",
+       f"--workdir={tmp_path / 'w'}", *args], capture_output=True, text=True, cwd=REPO)
+  assert proc.returncode == 1
+  assert message in proc.stderr
+  assert "Traceback" not in proc.stderr
