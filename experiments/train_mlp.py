@@ -9,6 +9,7 @@ On a sequence dataset (built-in or .ts) the MLP sees the 25 trial features per c
 
 from absl import app, flags
 
+from eegjax.errors import ConfigError
 from eegjax.studies import classification, cli
 
 cli.define_classify_flags(hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10)
@@ -21,7 +22,7 @@ FLAGS = flags.FLAGS
 @cli.exit_on_user_error
 def main(argv):
   if len(argv) > 1:
-    raise ValueError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
+    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
   cfg = cli.classify_config(FLAGS, "mlp", activation=FLAGS.activation, inputs=FLAGS.inputs)
   text = cli.flagfile_text(FLAGS, cli.COMMON_FLAGS + ["activation", "inputs"])
   classification.run(cfg, flagfile_text=text, study="train_mlp")

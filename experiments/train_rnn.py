@@ -9,6 +9,7 @@ masked so each trial's last valid state is the one classified.
 
 from absl import app, flags
 
+from eegjax.errors import ConfigError
 from eegjax.studies import classification, cli
 
 cli.define_classify_flags(hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
@@ -18,7 +19,7 @@ FLAGS = flags.FLAGS
 @cli.exit_on_user_error
 def main(argv):
   if len(argv) > 1:
-    raise ValueError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
+    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
   cfg = cli.classify_config(FLAGS, "rnn")
   classification.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, cli.COMMON_FLAGS),
                      study="train_rnn")

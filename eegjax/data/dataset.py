@@ -13,9 +13,7 @@ from typing import Optional, Sequence
 
 import numpy as np
 
-
-class DataError(ValueError):
-  """A user's data is not what eegjax expects; the message names where and what."""
+from eegjax.errors import DataError
 
 
 @dataclasses.dataclass(frozen=True)

@@ -17,6 +17,7 @@ from eegjax.data import DataError, DataSpec, Dataset, load
 from eegjax.data.features import trial_features
 from eegjax.data.preprocess import median_filter, select_channels
 from eegjax.data.splits import make_splits
+from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, summarize
 from eegjax.evaluate.timing import latency_ms
@@ -48,24 +49,24 @@ class ClassifyConfig:
 
   def __post_init__(self):
     if self.model not in MODELS:
-      raise ValueError(f"model {self.model!r}: expected one of {MODELS}")
+      raise ConfigError(f"model {self.model!r}: expected one of {MODELS}")
     if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
-      raise ValueError(f"--hidden_sizes={list(self.hidden_sizes)}: expected one or more "
+      raise ConfigError(f"--hidden_sizes={list(self.hidden_sizes)}: expected one or more "
                        "positive layer widths")
     if self.model == "rnn" and len(self.hidden_sizes) != 1:
-      raise ValueError(f"--hidden_sizes={list(self.hidden_sizes)}: the Elman RNN has one "
+      raise ConfigError(f"--hidden_sizes={list(self.hidden_sizes)}: the Elman RNN has one "
                        "hidden layer; expected a single width")
     if self.activation not in ACTIVATIONS:
-      raise ValueError(f"--activation={self.activation!r}: expected one of "
+      raise ConfigError(f"--activation={self.activation!r}: expected one of "
                        f"{list(ACTIVATIONS)}")
     if self.inputs not in ("auto", "features", "raw"):
-      raise ValueError(f"--inputs={self.inputs!r}: expected auto, features or raw")
+      raise ConfigError(f"--inputs={self.inputs!r}: expected auto, features or raw")
     if self.num_seeds < 1:
-      raise ValueError(f"--num_seeds={self.num_seeds}: expected at least 1")
+      raise ConfigError(f"--num_seeds={self.num_seeds}: expected at least 1")
     if not 0.0 <= self.val_fraction < 1.0:
-      raise ValueError(f"--val_fraction={self.val_fraction}: expected a value in [0, 1)")
+      raise ConfigError(f"--val_fraction={self.val_fraction}: expected a value in [0, 1)")
     if self.train.patience and not self.val_fraction:
-      raise ValueError("--patience needs a validation part: set --val_fraction > 0")
+      raise ConfigError("--patience needs a validation part: set --val_fraction > 0")
 
   def to_json(self) -> dict:
     return dataclasses.asdict(self)

@@ -6,6 +6,7 @@ from __future__ import annotations
 from absl import flags
 
 from eegjax.data.registry import DATASETS, FORMATS, DataSpec
+from eegjax.errors import ConfigError, UserError
 from eegjax.data.splits import SPLIT_KINDS
 from eegjax.studies.classification import ClassifyConfig
 from eegjax.train import TrainConfig
@@ -58,7 +59,7 @@ def _ints(name: str, values) -> tuple[int, ...]:
   try:
     return tuple(int(v) for v in values)
   except ValueError:
-    raise ValueError(f"--{name}={','.join(values)}: expected comma-separated integers") \
+    raise ConfigError(f"--{name}={','.join(values)}: expected comma-separated integers") \
         from None
 
 
@@ -93,16 +94,9 @@ def flagfile_text(fv: flags.FlagValues, names: list[str]) -> str:
   return "\n".join(lines) + "\n"
 
 
-# Errors that are a user's to fix: one clear line, no traceback.
-def user_errors():
-  from eegjax.data.dataset import DataError
-  from eegjax.studies.workdir import WorkdirError
-  from eegjax.train.fit import TrainingDiverged
-  return (DataError, WorkdirError, TrainingDiverged, ValueError)
-
-
 def exit_on_user_error(fn):
-  """Wraps a binary's main: a user's mistake exits 1 with `error: ...` on stderr."""
+  """Wraps a binary's main: a user's mistake (UserError) exits 1 with one `error: ...`
+  line on stderr; anything else is a bug and keeps its traceback."""
   import functools
   import sys
 
@@ -110,7 +104,7 @@ def exit_on_user_error(fn):
   def wrapper(argv):
     try:
       return fn(argv)
-    except user_errors() as e:
+    except UserError as e:
       print(f"error: {e}", file=sys.stderr, flush=True)
       sys.exit(1)
   return wrapper

@@ -22,8 +22,10 @@ from typing import Sequence
 
 import numpy as np
 
+from eegjax.errors import UserError
 
-class WorkdirError(RuntimeError):
+
+class WorkdirError(UserError, RuntimeError):
   """The workdir cannot be used as asked; the message says why and what to do."""
 
 

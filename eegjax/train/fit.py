@@ -31,13 +31,14 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from eegjax.errors import ConfigError, UserError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
 from eegjax.train.folds import FoldArrays
 
 _INIT, _SHUFFLE = 0, 1
 
 
-class TrainingDiverged(RuntimeError):
+class TrainingDiverged(UserError, RuntimeError):
   """A loss became NaN or inf; the message names seed, fold and epoch."""
 
   def __init__(self, message: str, state: "TrainState", epochs_done: int):
@@ -58,11 +59,11 @@ class TrainConfig:
   def __post_init__(self):
     for name in ("epochs", "batch_size", "eval_batch_size"):
       if getattr(self, name) < 1:
-        raise ValueError(f"--{name}={getattr(self, name)}: expected a positive integer")
+        raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive integer")
     if not self.learning_rate > 0:
-      raise ValueError(f"--learning_rate={self.learning_rate}: expected a positive number")
+      raise ConfigError(f"--learning_rate={self.learning_rate}: expected a positive number")
     if self.patience < 0 or self.epochs_per_call < 0:
-      raise ValueError("--patience and --epochs_per_call must be >= 0")
+      raise ConfigError("--patience and --epochs_per_call must be >= 0")
 
 
 class TrainState(NamedTuple):

@@ -1,0 +1,2 @@
+"""Pruning by distinctiveness: angles between units' activation vectors
+(`distinctiveness`) and structural surgery on parameter pytrees (`surgery`)."""

@@ -1,0 +1,72 @@
+"""Distinctiveness (Gedeon & Harris 1991): angles between hidden units' activation vectors.
+
+A unit's activation vector is its output over every training pattern, centred (sigmoid
+output minus 0.5; tanh needs none). Two units whose vectors are nearly parallel (angle under
+`similar_deg`, 15 by default) do the same job; nearly opposite vectors (over
+`complementary_deg`, 165) cancel each other. The whole angle matrix is one Gram matrix
+product, A^T A, so it scales to thousands of units and 10^5 patterns; patterns can be
+accumulated in chunks (`gram` is additive), and padded patterns carry weight 0.
+
+All functions are jit- and vmap-friendly (fixed shapes; dead units are masked, not cut).
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+
+def gram(acts, centre: float = 0.5, weights=None):
+  """A^T A of centred activations `acts` (patterns, units); `weights` (patterns,) in {0, 1}
+  drop padded patterns. Sums of Gram matrices of pattern chunks equal the whole one."""
+  a = acts - centre
+  if weights is not None:
+    a = a * weights[:, None].astype(a.dtype)
+  return jnp.einsum("pu,pv->uv", a, a, precision=jax.lax.Precision.HIGHEST)
+
+
+def angles_from_gram(g):
+  """Pairwise angles in degrees, (units, units). A unit whose vector is zero (constant
+  output) has no direction: its angles are reported as 90 (orthogonal to everything)."""
+  norms = jnp.sqrt(jnp.clip(jnp.diagonal(g), 0.0))
+  denom = norms[:, None] * norms[None, :]
+  ok = denom > 1e-12
+  cos = jnp.where(ok, g / jnp.where(ok, denom, 1.0), 0.0)
+  return jnp.degrees(jnp.arccos(jnp.clip(cos, -1.0, 1.0)))
+
+
+def angle_matrix(acts, centre: float = 0.5, weights=None):
+  """Pairwise angles (degrees) between the units' centred activation vectors."""
+  return angles_from_gram(gram(acts, centre, weights))
+
+
+def _pair_mask(alive):
+  n = alive.shape[0]
+  return alive[:, None] & alive[None, :] & ~jnp.eye(n, dtype=bool)
+
+
+def min_angle(angles, alive=None):
+  """Smallest angle between two distinct living units (the study's tracked quantity);
+  inf when fewer than two units live."""
+  alive = jnp.ones(angles.shape[0], bool) if alive is None else alive
+  return jnp.min(jnp.where(_pair_mask(alive), angles, jnp.inf))
+
+
+def similar_mask(angles, alive=None, similar_deg: float = 15.0):
+  """(units, units) bool: pairs of distinct living units under `similar_deg`."""
+  alive = jnp.ones(angles.shape[0], bool) if alive is None else alive
+  return _pair_mask(alive) & (angles < similar_deg)
+
+
+def complementary_mask(angles, alive=None, complementary_deg: float = 165.0):
+  """(units, units) bool: pairs of distinct living units over `complementary_deg`."""
+  alive = jnp.ones(angles.shape[0], bool) if alive is None else alive
+  return _pair_mask(alive) & (angles > complementary_deg)
+
+
+def check_thresholds(similar_deg: float, complementary_deg: float) -> None:
+  """Raises ConfigError unless 0 < similar < complementary < 180."""
+  from eegjax.errors import ConfigError
+  if not 0.0 < similar_deg < complementary_deg < 180.0:
+    raise ConfigError(f"--similar_deg={similar_deg} --complementary_deg={complementary_deg}: "
+                      "expected 0 < similar_deg < complementary_deg < 180")

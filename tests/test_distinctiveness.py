@@ -1,0 +1,53 @@
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from eegjax.errors import ConfigError
+from eegjax.pruning.distinctiveness import (angle_matrix, check_thresholds, complementary_mask,
+                                            gram, min_angle, similar_mask)
+
+
+def test_hand_computed_angles():
+  # columns = units over 2 patterns, already centred (centre 0)
+  acts = jnp.array([[1.0, 1.0, -1.0, 0.0],
+                    [0.0, 1.0, 0.0, 0.0]])
+  ang = angle_matrix(acts, centre=0.0)
+  np.testing.assert_allclose(ang[0, 1], 45.0, atol=1e-4)
+  np.testing.assert_allclose(ang[0, 2], 180.0, atol=1e-4)
+  np.testing.assert_allclose(ang[1, 2], 135.0, atol=1e-4)
+  np.testing.assert_allclose(ang[3, :3], 90.0)          # a constant unit has no direction
+  chex.assert_trees_all_close(ang, ang.T)
+
+
+def test_sigmoid_centring():
+  acts = jnp.array([[0.9, 0.1], [0.1, 0.9]])           # centred: (0.4,-0.4), (-0.4, 0.4)
+  np.testing.assert_allclose(angle_matrix(acts)[0, 1], 180.0, atol=1e-4)
+
+
+def test_gram_accumulates_in_chunks_and_ignores_padding():
+  acts = jax.random.uniform(jax.random.key(0), (100, 7))
+  whole = gram(acts)
+  chunks = gram(acts[:37]) + gram(acts[37:])
+  chex.assert_trees_all_close(whole, chunks, rtol=1e-5)
+  padded = jnp.concatenate([acts, jnp.full((20, 7), 0.99)])
+  w = jnp.r_[jnp.ones(100), jnp.zeros(20)]
+  chex.assert_trees_all_close(gram(padded, weights=w), whole, rtol=1e-5)
+
+
+def test_pairs_and_min_angle_respect_living_units():
+  ang = jnp.array([[0.0, 10.0, 170.0], [10.0, 0.0, 90.0], [170.0, 90.0, 0.0]])
+  assert float(min_angle(ang)) == 10.0
+  alive = jnp.array([True, False, True])
+  assert float(min_angle(ang, alive)) == 170.0
+  assert similar_mask(ang).sum() == 2 and similar_mask(ang, alive).sum() == 0
+  assert complementary_mask(ang).sum() == 2
+  assert float(min_angle(ang, jnp.array([True, False, False]))) == np.inf
+
+
+def test_thresholds():
+  check_thresholds(15, 165)
+  for bad in [(0, 165), (15, 180), (100, 90)]:
+    with pytest.raises(ConfigError, match="expected 0 < similar_deg < complementary_deg < 180"):
+      check_thresholds(*bad)
