@@ -119,8 +119,9 @@ def _gather(data, idx, norm):
 
 
 def predict_logits(model, params, data, norm, idx, chunk: int):
-  """Logits for rows `idx` (any length), computed `chunk` rows at a time."""
+  """Logits for rows `idx` (any length), computed at most `chunk` rows at a time."""
   n = idx.shape[0]
+  chunk = min(chunk, n)
   pad = (-n) % chunk
   idx_p = jnp.concatenate([idx, jnp.zeros((pad,), idx.dtype)]).reshape(-1, chunk)
 
