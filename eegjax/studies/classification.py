@@ -25,6 +25,7 @@ from eegjax.models import MLP, ElmanRNN, count_params
 from eegjax.models.mlp import ACTIVATIONS
 from eegjax.studies.workdir import Workdir
 from eegjax.train import TrainConfig, Trainer, carve_validation, device_data, make_fold_arrays
+from eegjax.train.folds import has_validation
 
 MODELS = ("mlp", "rnn")
 
@@ -131,7 +132,7 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
          f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
          f"lr {cfg.train.learning_rate}; devices {jax.devices()}")
 
-  trainer = Trainer(model, cfg.train, has_val=cfg.val_fraction > 0)
+  trainer = Trainer(model, cfg.train, has_val=has_validation(folds))
   fit = trainer.fit(seeds, folds, data, log=wd.log)
   test = trainer.evaluate(fit.params, folds, data, "test")
   train_m = trainer.evaluate(fit.params, folds, data, "train")
