@@ -6,7 +6,7 @@ import pytest
 
 from eegjax.errors import ConfigError
 from eegjax.pruning.distinctiveness import (angle_matrix, check_thresholds, complementary_mask,
-                                            gram, min_angle, similar_mask)
+                                            gram, gram_over_chunks, min_angle, similar_mask)
 
 
 def test_hand_computed_angles():
@@ -51,3 +51,17 @@ def test_thresholds():
   for bad in [(0, 165), (15, 180), (100, 90)]:
     with pytest.raises(ConfigError, match="expected 0 < similar_deg < complementary_deg < 180"):
       check_thresholds(*bad)
+
+
+def test_gram_over_chunks_of_an_mlp_layer_equals_the_whole():
+  from eegjax.models import MLP
+  model = MLP(hidden_sizes=(12, 5), num_classes=3)
+  x = jax.random.normal(jax.random.key(3), (1000, 8))
+  params = model.init(jax.random.key(0), x)
+  acts = model.apply(params, x, return_activations=True)[1][1]
+  act_fn = lambda xb: model.apply(params, xb, return_activations=True)[1][1]  # noqa: E731
+  chunked = jax.jit(lambda xx: gram_over_chunks(act_fn, xx, chunk=300))(x)   # 300 pads 1000
+  chex.assert_trees_all_close(chunked, gram(acts), rtol=1e-4, atol=1e-5)
+  w = (jnp.arange(1000) < 640).astype(jnp.float32)
+  chex.assert_trees_all_close(gram_over_chunks(act_fn, x, w, chunk=256), gram(acts[:640]),
+                              rtol=1e-4, atol=1e-5)

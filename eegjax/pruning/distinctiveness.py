@@ -25,6 +25,31 @@ def gram(acts, centre: float = 0.5, weights=None):
   return jnp.einsum("pu,pv->uv", a, a, precision=jax.lax.Precision.HIGHEST)
 
 
+def gram_over_chunks(act_fn, x, weights=None, *, chunk: int = 4096, centre: float = 0.5):
+  """Gram matrix of centred activations over all patterns of `x`, `chunk` patterns at a
+  time, so only one chunk's activations ever exist. `act_fn(x_chunk)` returns
+  (chunk, units) activations, e.g. one MLP hidden layer:
+
+      act_fn = lambda xb: model.apply(params, xb, return_activations=True)[1][layer]
+  """
+  n = x.shape[0]
+  chunk = min(chunk, n)
+  pad = (-n) % chunk
+  w = jnp.ones((n,), jnp.float32) if weights is None else weights.astype(jnp.float32)
+  xs = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
+  ws = jnp.concatenate([w, jnp.zeros((pad,), jnp.float32)])
+  xs = xs.reshape((-1, chunk) + x.shape[1:])
+  ws = ws.reshape(-1, chunk)
+
+  def add(total, inputs):
+    xb, wb = inputs
+    return total + gram(act_fn(xb), centre, wb), None
+
+  units = jax.eval_shape(act_fn, xs[0]).shape[-1]
+  total, _ = jax.lax.scan(add, jnp.zeros((units, units), jnp.float32), (xs, ws))
+  return total
+
+
 def angles_from_gram(g):
   """Pairwise angles in degrees, (units, units). A unit whose vector is zero (constant
   output) has no direction: its angles are reported as 90 (orthogonal to everything)."""
