@@ -25,7 +25,7 @@ from eegjax.models import MLP, ElmanRNN, count_params
 from eegjax.models.mlp import ACTIVATIONS
 from eegjax.studies.workdir import Workdir
 from eegjax.train import TrainConfig, Trainer, carve_validation, device_data, make_fold_arrays
-from eegjax.train.folds import has_validation
+from eegjax.train.folds import FoldArrays, has_validation
 
 MODELS = ("mlp", "rnn")
 
@@ -103,65 +103,81 @@ def build_model(cfg: ClassifyConfig, num_classes: int):
   return ElmanRNN(hidden_size=cfg.hidden_sizes[0], num_classes=num_classes)
 
 
-def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
-        study: Optional[str] = None) -> dict:
-  """Runs the study and writes the workdir; returns the results dict."""
-  study = study or f"train_{cfg.model}"
-  wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
-  t_start = time.perf_counter()
-  if flagfile_text is not None:
-    wd.write_text("flags.cfg", flagfile_text)
-  wd.write_json("config.json", cfg.to_json())
+@dataclasses.dataclass
+class Prepared:
+  """Everything a study needs before training: data, inputs, folds, seeds, model."""
+  raw: Dataset                 # as loaded (provenance)
+  ds: Dataset                  # the model's inputs
+  inputs: str                  # description of the inputs
+  split_kind: str
+  parts: list                  # per fold (train, val, test) row indices
+  folds: FoldArrays
+  data: tuple                  # (x, y, lengths) on device
+  seeds: list
+  model: object
 
+  @property
+  def kind(self) -> str:
+    return "real" if self.raw.info.real else "synthetic"
+
+
+def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
+  """Loads the data, builds the inputs, the folds and the model; logs what it did."""
   raw = load(cfg.data)
   kind = "real" if raw.info.real else "synthetic"
   wd.log(f"dataset {raw.info.name} ({kind} EEG): {raw.num_examples} examples, "
          f"shape {raw.x.shape}, classes {list(raw.class_names)}, source {raw.info.source}")
   ds, inputs = prepare_inputs(cfg, raw)
   wd.log(f"inputs: {inputs}")
-
   split_kind, splits = make_splits(cfg.split, cfg.num_folds, y=ds.y, groups=ds.groups,
                                    seed=cfg.seed)
   parts = carve_validation(ds, splits, cfg.val_fraction, seed=cfg.seed)
-  folds = make_fold_arrays(ds, parts)
-  data = device_data(ds)
-  seeds = [cfg.seed + i for i in range(cfg.num_seeds)]
-  model = build_model(cfg, ds.num_classes)
+  prep = Prepared(raw=raw, ds=ds, inputs=inputs, split_kind=split_kind, parts=parts,
+                  folds=make_fold_arrays(ds, parts), data=device_data(ds),
+                  seeds=[cfg.seed + i for i in range(cfg.num_seeds)],
+                  model=build_model(cfg, ds.num_classes))
   wd.log(f"{split_kind} {cfg.num_folds}-fold x {cfg.num_seeds} seed(s) = "
          f"{cfg.num_folds * cfg.num_seeds} models; {cfg.model} {list(cfg.hidden_sizes)}; "
          f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
          f"lr {cfg.train.learning_rate}; devices {jax.devices()}")
+  return prep
 
-  trainer = Trainer(model, cfg.train, has_val=has_validation(folds))
-  fit = trainer.fit(seeds, folds, data, log=wd.log)
-  test = trainer.evaluate(fit.params, folds, data, "test")
-  train_m = trainer.evaluate(fit.params, folds, data, "train")
 
+def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir):
+  """Trains every (fold, seed) model; returns (trainer, fit result)."""
+  trainer = Trainer(prep.model, cfg.train, has_val=has_validation(prep.folds))
+  return trainer, trainer.fit(prep.seeds, prep.folds, prep.data, log=wd.log)
+
+
+def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
+                     study: str) -> dict:
+  """The results dict of a training run: provenance, protocol, per-run metrics, summaries."""
+  test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
+  train_m = trainer.evaluate(fit.params, prep.folds, prep.data, "train")
   runs = []
-  for f, (tr, va, te) in enumerate(parts):
-    for s, seed in enumerate(seeds):
+  for f, (tr, va, te) in enumerate(prep.parts):
+    for s, seed in enumerate(prep.seeds):
       hist = fit.train_loss[f, s]
-      run_rec = {
+      runs.append({
           "seed": seed, "fold": f, "n_train": len(tr), "n_val": len(va), "n_test": len(te),
           "epochs_trained": int(np.sum(np.isfinite(hist))),
           "best_epoch": int(np.asarray(fit.state.best_epoch)[f, s]) + 1,
           "final_train_loss": float(hist[np.isfinite(hist)][-1]),
           "train_accuracy": float(train_m["accuracy"][f, s]),
           "test": {k: test[k][f, s] for k in test},
-      }
-      runs.append(run_rec)
+      })
   summary = {k: summarize(test[k]) for k in SCALARS}
   summary["train_accuracy"] = summarize(train_m["accuracy"])
   per_class = {k: {c: summarize(test[f"{k}_per_class"][..., i])
-                   for i, c in enumerate(ds.class_names)}
+                   for i, c in enumerate(prep.ds.class_names)}
                for k in ("precision", "recall", "specificity", "f1")}
-  results = {
+  return {
       "study": study,
-      "dataset": {**raw.summary(), "data": kind, "inputs": inputs},
+      "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs},
       "model": {"family": cfg.model, "hidden_sizes": list(cfg.hidden_sizes),
                 "activation": cfg.activation if cfg.model == "mlp" else "tanh",
                 "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
-      "protocol": {"split": split_kind, "num_folds": cfg.num_folds, "seeds": seeds,
+      "protocol": {"split": prep.split_kind, "num_folds": cfg.num_folds, "seeds": prep.seeds,
                    "val_fraction": cfg.val_fraction, "patience": cfg.train.patience,
                    "normalisation": "min-max fitted on each fold's training rows"},
       "summary": summary,
@@ -169,7 +185,11 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
       "ci_note": CI_NOTE,
       "runs": runs,
   }
-  wd.write_json("results.json", results)
+
+
+def write_run_table(wd: Workdir, results: dict, name: str = "results.csv") -> None:
+  """One row per (seed, fold) and mean / std / CI rows."""
+  summary, runs = results["summary"], results["runs"]
   header = ["seed", "fold", "n_train", "n_test", *SCALARS]
   rows = [[r["seed"], r["fold"], r["n_train"], r["n_test"], *(r["test"][k] for k in SCALARS)]
           for r in runs]
@@ -177,29 +197,55 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
     rows.append([stat, "", "", "", *(summary[k][stat] for k in SCALARS)])
   rows.append(["ci95_low", "", "", "", *(summary[k]["ci95"][0] for k in SCALARS)])
   rows.append(["ci95_high", "", "", "", *(summary[k]["ci95"][1] for k in SCALARS)])
-  wd.write_csv("results.csv", header, rows)
+  wd.write_csv(name, header, rows)
+
+
+def write_history(wd: Workdir, fit) -> None:
   hist = {"train_loss": fit.train_loss}
   if fit.val_loss is not None:
     hist["val_loss"] = fit.val_loss
   wd.write_npz("history.npz", **hist)
 
+
+def start(cfg, flagfile_text: Optional[str]) -> Workdir:
+  """Opens the workdir (refusing a finished run) and writes flags.cfg and config.json."""
+  wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
+  if flagfile_text is not None:
+    wd.write_text("flags.cfg", flagfile_text)
+  wd.write_json("config.json", cfg.to_json())
+  return wd
+
+
+def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
+        study: Optional[str] = None) -> dict:
+  """Runs the classification study and writes the workdir; returns the results dict."""
+  t_start = time.perf_counter()
+  wd = start(cfg, flagfile_text)
+  prep = prepare(cfg, wd)
+  trainer, fit = train(cfg, prep, wd)
+  results = training_results(cfg, prep, trainer, fit, study or f"train_{cfg.model}")
+  wd.write_json("results.json", results)
+  write_run_table(wd, results)
+  write_history(wd, fit)
+
+  ds, model = prep.ds, prep.model
   one = jax.tree.map(lambda a: a[0, 0], fit.params)
   x_eval = jnp.asarray(ds.x[:min(64, ds.num_examples)])
   if cfg.model == "mlp":
-    apply = jax.jit(model.apply)
-    lat = latency_ms(apply, one, x_eval)
+    lat = latency_ms(jax.jit(model.apply), one, x_eval)
   else:
     apply = jax.jit(lambda p, x, l: model.apply(p, x, lengths=l))
-    lat = latency_ms(apply, one, x_eval, data[2][:x_eval.shape[0]], repeats=5, warmup=1)
+    lat = latency_ms(apply, one, x_eval, prep.data[2][:x_eval.shape[0]], repeats=5, warmup=1)
   n_models = cfg.num_folds * cfg.num_seeds
-  timing = {"compile_s": fit.compile_s, "train_run_s": fit.run_s,
-            "ms_per_seed_fold": 1e3 * fit.run_s / n_models,
-            "total_s": time.perf_counter() - t_start,
-            f"inference_ms_batch_{x_eval.shape[0]}": lat, "devices": str(jax.devices())}
-  wd.write_json("timing.json", timing)
-  acc = summary["accuracy"]
+  wd.write_json("timing.json", {
+      "compile_s": fit.compile_s, "train_run_s": fit.run_s,
+      "ms_per_seed_fold": 1e3 * fit.run_s / n_models,
+      "total_s": time.perf_counter() - t_start,
+      f"inference_ms_batch_{x_eval.shape[0]}": lat, "devices": str(jax.devices())})
+  acc = results["summary"]["accuracy"]
   wd.log(f"test accuracy {acc['mean']:.4f} (95% CI {acc['ci95'][0]:.4f}-{acc['ci95'][1]:.4f},"
-         f" n={acc['n']}), F1 {summary['f1']['mean']:.4f}  [{kind} data: {raw.info.name}]")
+         f" n={acc['n']}), F1 {results['summary']['f1']['mean']:.4f}  "
+         f"[{prep.kind} data: {prep.raw.info.name}]")
   wd.log(f"wrote {wd.path}: results.json results.csv history.npz timing.json "
          f"(train {fit.run_s:.1f}s + compile {fit.compile_s:.1f}s)")
   return results
