@@ -95,3 +95,37 @@ def check_thresholds(similar_deg: float, complementary_deg: float) -> None:
   if not 0.0 < similar_deg < complementary_deg < 180.0:
     raise ConfigError(f"--similar_deg={similar_deg} --complementary_deg={complementary_deg}: "
                       "expected 0 < similar_deg < complementary_deg < 180")
+
+
+def count_pairs(angles, similar_deg: float = 15.0, complementary_deg: float = 165.0):
+  """(similar pairs, complementary pairs) among all units, each unordered pair once."""
+  return (similar_mask(angles, None, similar_deg).sum() // 2,
+          complementary_mask(angles, None, complementary_deg).sum() // 2)
+
+
+def choose_pair(angles, alive, similar_deg: float = 15.0, complementary_deg: float = 165.0,
+                allow_complementary=True):
+  """The study's choice of the next pair to prune among living units.
+
+  Candidates are pairs under `similar_deg` (and over `complementary_deg` when
+  `allow_complementary`). Units are ranked by how many candidate partners they have, most
+  first (ties: the unit with the least distinct partner, i.e. the smallest folded angle
+  min(angle, 180 - angle)); the chosen unit k keeps living and its least distinct candidate
+  partner d is the one pruned. With no candidate within the thresholds the least distinct
+  pair overall is chosen and `within` is False (the caller decides whether to accept it).
+
+  Returns (k, d, angle between them, within).
+  """
+  pair = _pair_mask(alive)
+  folded = jnp.minimum(angles, 180.0 - angles)
+  cand = pair & ((angles < similar_deg) | (allow_complementary & (angles > complementary_deg)))
+  within = cand.any()
+  fallback = pair & (allow_complementary | (angles <= 90.0))
+  fallback = jnp.where(fallback.any(), fallback, pair)
+  cand = jnp.where(within, cand, fallback)
+  count = cand.sum(axis=1)
+  nearest = jnp.min(jnp.where(cand, folded, jnp.inf), axis=1)
+  score = jnp.where(count > 0, count * 1000.0 - nearest, -jnp.inf)
+  k = jnp.argmax(score)
+  d = jnp.argmin(jnp.where(cand[k], folded[k], jnp.inf))
+  return k, d, angles[k, d], within

@@ -55,6 +55,37 @@ def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate
   _define("bool", "overwrite", False, "replace a finished run in --workdir")
 
 
+PRUNE_FLAGS = ("criteria", "merge_rule", "prune_layer", "prune_step", "max_pruned",
+               "similar_deg", "complementary_deg", "beyond_thresholds", "finetune_epochs")
+
+
+def define_prune_flags() -> None:
+  """The pruning flags of prune_mlp.py (added to the classification flags)."""
+  flags.DEFINE_list("criteria", ["distinctiveness", "magnitude", "random"],
+                    "pruning criteria to compare at equal size")
+  flags.DEFINE_string("merge_rule", "paper", "paper (outgoing weights added; complementary "
+                      "pairs both removed) or scaled (least-squares scale c, bias shift)")
+  flags.DEFINE_integer("prune_layer", 0, "hidden layer to prune (0-based)")
+  flags.DEFINE_integer("prune_step", 2, "units pruned per step")
+  flags.DEFINE_integer("max_pruned", 0, "units to prune at most (0 = until one is left)")
+  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
+  flags.DEFINE_float("complementary_deg", 165.0,
+                     "pairs over this angle are complementary (removed)")
+  flags.DEFINE_bool("beyond_thresholds", False, "when no pair is within the thresholds, go "
+                    "on with the least distinct pairs instead of stopping")
+  flags.DEFINE_integer("finetune_epochs", 0, "retrain this many epochs after every step "
+                       "(0 = evaluate as-is only)")
+
+
+def prune_config(fv: flags.FlagValues, classify: ClassifyConfig):
+  from eegjax.studies.prune_study import PruneStudyConfig
+  return PruneStudyConfig(
+      classify=classify, criteria=tuple(fv.criteria), rule=fv.merge_rule,
+      layer=fv.prune_layer, step=fv.prune_step, max_pruned=fv.max_pruned,
+      similar_deg=fv.similar_deg, complementary_deg=fv.complementary_deg,
+      beyond_thresholds=fv.beyond_thresholds, finetune_epochs=fv.finetune_epochs)
+
+
 def _ints(name: str, values) -> tuple[int, ...]:
   try:
     return tuple(int(v) for v in values)
@@ -100,8 +131,12 @@ def exit_on_user_error(fn):
   import functools
   import sys
 
+  from absl import logging
+
   @functools.wraps(fn)
   def wrapper(argv):
+    if not flags.FLAGS["verbosity"].present:   # library INFO chatter (orbax, XLA) off
+      logging.set_verbosity(logging.WARNING)
     try:
       return fn(argv)
     except UserError as e:

@@ -33,7 +33,7 @@ import optax
 
 from eegjax.errors import ConfigError, UserError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
-from eegjax.train.folds import FoldArrays
+from eegjax.train.folds import FoldArrays, scale_rows
 
 _INIT, _SHUFFLE = 0, 1
 
@@ -111,11 +111,7 @@ def train_step(model, tx, params, opt_state, x, y, w, lengths=None):
 
 
 def _gather(data, idx, norm):
-  """Inputs, labels and lengths of rows `idx`, min-max scaled with the fold's stats."""
-  x, y, lengths = data
-  lo, scale = norm
-  xb = (x[idx] - lo) / scale
-  return xb, y[idx], None if lengths is None else lengths[idx]
+  return scale_rows(data, idx, *norm)
 
 
 def predict_logits(model, params, data, norm, idx, chunk: int):
@@ -243,6 +239,16 @@ class Trainer:
 
   def init(self, seeds, folds: FoldArrays, data) -> TrainState:
     return self._init(jnp.asarray(seeds, jnp.uint32), folds, data)
+
+  def start_from(self, params) -> TrainState:
+    """A training state around given (folds, seeds, ...) params, e.g. a pruned network to
+    fine-tune. Adam's moments are re-initialised (explicitly: a pruned network's shapes
+    no longer match the old ones, and its loss surface has changed)."""
+    def one(p):
+      return TrainState(params=p, opt_state=self.tx.init(p), best_params=p,
+                        best_val=jnp.array(jnp.inf, jnp.float32),
+                        best_epoch=jnp.array(-1, jnp.int32), stopped=jnp.array(False))
+    return jax.jit(jax.vmap(jax.vmap(one)))(params)
 
   def fit(self, seeds, folds: FoldArrays, data, *, state: Optional[TrainState] = None,
           start_epoch: int = 0, log: Callable[[str], None] = print,

@@ -85,6 +85,13 @@ def make_fold_arrays(ds: Dataset, parts: Sequence[tuple[np.ndarray, np.ndarray, 
   return FoldArrays(fold_id, train_idx, train_w, val_idx, val_w, test_idx, test_w, lo, scale)
 
 
+def scale_rows(data, idx, lo, scale):
+  """Inputs, labels and lengths of rows `idx` of device `data`, min-max scaled with a
+  fold's training statistics (the one place inputs are scaled)."""
+  x, y, lengths = data
+  return (x[idx] - lo) / scale, y[idx], None if lengths is None else lengths[idx]
+
+
 def device_data(ds: Dataset):
   """(x, y, lengths) as device arrays: the data argument of the training program."""
   lengths = None if ds.lengths is None else jnp.asarray(ds.lengths)

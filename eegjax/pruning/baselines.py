@@ -1,0 +1,35 @@
+"""Baseline pruning criteria under the same interface as distinctiveness: each picks the
+next unit to remove among living units (no merging), so tables compare criteria at equal
+size.
+
+  magnitude  the unit whose outgoing weights have the smallest L2 norm
+  random     a uniformly random living unit (key from seed, fold, step and slot)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+
+from eegjax.pruning.surgery import UnitGroup, _tree
+
+
+def outgoing_norms(params, group: UnitGroup):
+  """L2 norm of every unit's outgoing slices (all of them, e.g. readout and recurrent)."""
+  tree = _tree(params)
+  total = 0.0
+  for module, name, axis in group.outgoing:
+    w = jnp.moveaxis(tree[module][name], axis, 0)
+    total = total + jnp.sum(w.reshape(w.shape[0], -1) ** 2, axis=1)
+  return jnp.sqrt(total)
+
+
+def magnitude_choice(norms, alive):
+  """Index of the living unit with the smallest outgoing norm."""
+  return jnp.argmin(jnp.where(alive, norms, jnp.inf))
+
+
+def random_choice(key, alive):
+  """Index of a uniformly random living unit."""
+  u = jax.random.uniform(key, alive.shape)
+  return jnp.argmax(jnp.where(alive, u, -1.0))

@@ -1,0 +1,146 @@
+"""One step of progressive pruning: choose `step` units of a hidden layer by a criterion,
+merge or remove them, and cut them out of the params pytree.
+
+Everything is a pure function of arrays with static shapes (a layer of U units becomes one
+of U - step), so `jax.vmap` runs it for every (fold, seed) model at once: each model prunes
+the same number of units, which units is its own choice. Unit identities are tracked in
+`ids` (the original index of each remaining unit) so records use the study's numbering:
+a merge is written `(k->d)`, unit d removed into unit k.
+
+Criteria and rules:
+  distinctiveness  `distinctiveness.choose_pair` picks (k, d) among living units.
+      rule "paper":  similar pair -> d's outgoing weights added to k's (c = 1), d removed;
+                     complementary pair -> both removed, no transfer (it takes two slots
+                     of a step, so the last slot of a step only considers similar pairs).
+      rule "scaled": d merged into k with the least-squares scale c of d's centred
+                     activations on k's (c < 0 for a complementary pair) and the bias shift
+                     of `surgery.merge_into`; exact when the vectors are collinear.
+  magnitude, random  the baselines: the chosen unit is removed (no transfer).
+
+The analysis of the activation vectors (their Gram matrix) is the caller's: it is model
+specific (MLP layer activations, RNN trajectories), this step is not.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+
+from eegjax.errors import ConfigError
+from eegjax.pruning import baselines
+from eegjax.pruning.distinctiveness import angles_from_gram, check_thresholds, choose_pair
+from eegjax.pruning.surgery import UnitGroup, merge_into, remove_units
+
+CRITERIA = ("distinctiveness", "magnitude", "random")
+RULES = ("paper", "scaled")
+# What happened to the unit removed in a slot.
+MERGED, MERGED_COMPLEMENT, REMOVED_COMPLEMENTARY, REMOVED = 0, 1, 2, 3
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneConfig:
+  criterion: str = "distinctiveness"
+  rule: str = "paper"
+  step: int = 2                      # units removed per step
+  similar_deg: float = 15.0
+  complementary_deg: float = 165.0
+
+  def __post_init__(self):
+    if self.criterion not in CRITERIA:
+      raise ConfigError(f"--criteria: {self.criterion!r} is not one of {list(CRITERIA)}")
+    if self.rule not in RULES:
+      raise ConfigError(f"--merge_rule={self.rule!r}: expected one of {list(RULES)}")
+    if self.step < 1:
+      raise ConfigError(f"--prune_step={self.step}: expected a positive number of units")
+    check_thresholds(self.similar_deg, self.complementary_deg)
+
+
+def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig):
+  """Removes cfg.step units of `group` from one model.
+
+  params: the model's params; ids: (U,) original indices of its units; gram: (U, U) Gram
+  matrix of the layer's centred activations over the training patterns; key: for the
+  random criterion. Returns (params, ids, record, within) where the params and ids have
+  U - step units, record holds (step,) arrays `kept` (original id of k, -1 if none),
+  `removed` (original id of d), `kind` (MERGED ...), `angle`, `scale`, and `within` says
+  every distinctiveness choice was inside the thresholds.
+  """
+  units = ids.shape[0]
+  if cfg.step >= units:
+    raise ConfigError(f"cannot prune {cfg.step} units from a layer of {units}: at least one "
+                      "must remain")
+  angles = angles_from_gram(gram)
+  norms = baselines.outgoing_norms(params, group)
+  alive = jnp.ones(units, bool)
+  pending = jnp.array(-1, jnp.int32)          # paper rule: the complementary partner
+  within_all = jnp.array(True)
+  rec = {k: [] for k in ("kept", "removed", "kind", "angle", "scale")}
+  for slot in range(cfg.step):
+    last = slot == cfg.step - 1
+    if cfg.criterion == "distinctiveness":
+      allow_comp = cfg.rule == "scaled" or not last
+      k, d, angle, within = choose_pair(angles, alive, cfg.similar_deg,
+                                        cfg.complementary_deg, allow_comp)
+      complementary = angle > 90.0
+      if cfg.rule == "scaled":
+        gkk = gram[k, k]
+        c = jnp.where(gkk > 0, gram[d, k] / jnp.where(gkk > 0, gkk, 1.0), 0.0)
+        merge = jnp.array(True)
+        kind = jnp.where(complementary, MERGED_COMPLEMENT, MERGED)
+      else:
+        c = jnp.array(1.0)
+        merge = ~complementary
+        # a complementary pair picked in the last slot (only beyond the thresholds) loses
+        # one unit now and its partner stays
+        kind = jnp.where(complementary, REMOVED_COMPLEMENTARY if not last else REMOVED,
+                         MERGED)
+        if not last:
+          next_pending = jnp.where(complementary, k, -1)
+    else:
+      if cfg.criterion == "magnitude":
+        d = baselines.magnitude_choice(norms, alive)
+      else:
+        d = baselines.random_choice(jax.random.fold_in(key, slot), alive)
+      k, angle, within = jnp.array(-1), jnp.array(jnp.nan), jnp.array(True)
+      c, merge, kind = jnp.array(0.0), jnp.array(False), jnp.array(REMOVED)
+    if cfg.criterion == "distinctiveness" and cfg.rule == "paper":
+      # a pending complementary partner is removed in this slot instead
+      has_pending = pending >= 0
+      d = jnp.where(has_pending, pending, d)
+      k = jnp.where(has_pending, -1, k)
+      merge = merge & ~has_pending
+      kind = jnp.where(has_pending, REMOVED_COMPLEMENTARY, kind)
+      within = within | has_pending
+      pending = jnp.where(has_pending, -1, next_pending) if not last else pending
+    merged = merge_into(params, group, d, jnp.maximum(k, 0), c)
+    params = jax.tree.map(lambda m, p: jnp.where(merge, m, p), merged, params)
+    alive = alive.at[d].set(False)
+    within_all = within_all & within
+    rec["kept"].append(jnp.where(k >= 0, ids[jnp.maximum(k, 0)], -1))
+    rec["removed"].append(ids[d])
+    rec["kind"].append(jnp.asarray(kind, jnp.int32))
+    rec["angle"].append(jnp.asarray(angle, jnp.float32))
+    rec["scale"].append(jnp.where(merge, c, 0.0).astype(jnp.float32))
+  keep = jnp.nonzero(alive, size=units - cfg.step)[0]
+  params = remove_units(params, group, keep)
+  record = {k: jnp.stack(v) for k, v in rec.items()}
+  return params, ids[keep], record, within_all
+
+
+def describe(record_row: dict) -> list[str]:
+  """One model's record of one step (host arrays) in the study's notation:
+  `(k->d)` d merged into k (`(k->d)c=-0.98` with the scaled rule's c when c != 1),
+  `-d` removed (complementary pairs: `-d~` for each of the two)."""
+  out = []
+  for k, d, kind, c in zip(record_row["kept"], record_row["removed"], record_row["kind"],
+                           record_row["scale"]):
+    if kind in (MERGED, MERGED_COMPLEMENT):
+      tag = "" if abs(c - 1.0) < 1e-6 else f"c={c:.2f}"
+      out.append(f"({int(k)}->{int(d)}){tag}")
+    elif kind == REMOVED_COMPLEMENTARY:
+      out.append(f"-{int(d)}~")
+    else:
+      out.append(f"-{int(d)}")
+  return out

@@ -1,0 +1,318 @@
+"""The pruning-by-distinctiveness study for dense networks (brainwave-music study, MLP part):
+
+  train every (fold, seed) MLP  ->  for each criterion (distinctiveness, magnitude, random):
+    repeat: analyse the layer (angles over the training patterns) -> evaluate on the test
+    fold as-is (and after fine-tuning) -> checkpoint -> prune `step` units
+  -> prune_table.csv, results.json, checkpoints/, plots.
+
+All models prune in lock-step (vmapped), so every step reports mean and 95% CI over
+seeds x folds. Called by experiments/prune_mlp.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import os
+import time
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import orbax.checkpoint as ocp
+
+from eegjax.errors import ConfigError
+from eegjax.evaluate import plots
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import summarize
+from eegjax.evaluate.timing import latency_ms
+from eegjax.models import MLP
+from eegjax.pruning.distinctiveness import angles_from_gram, count_pairs, gram_over_chunks
+from eegjax.pruning.distinctiveness import min_angle as min_angle_of
+from eegjax.pruning.progressive import CRITERIA, PruneConfig, describe, prune_step
+from eegjax.pruning.surgery import mlp_hidden_group
+from eegjax.studies import classification
+from eegjax.studies.classification import ClassifyConfig, Prepared
+from eegjax.train import TrainConfig, Trainer
+from eegjax.train.folds import scale_rows
+
+TABLE_METRICS = ("pairs", *SCALARS, "min_angle")
+_RANDOM_TAG = 2
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneStudyConfig:
+  classify: ClassifyConfig
+  criteria: tuple[str, ...] = CRITERIA
+  rule: str = "paper"                 # paper | scaled
+  layer: int = 0                      # which hidden layer to prune
+  step: int = 2                       # units per step
+  max_pruned: int = 0                 # 0 = until one unit is left
+  similar_deg: float = 15.0
+  complementary_deg: float = 165.0
+  beyond_thresholds: bool = False     # keep pruning the least distinct pairs
+  finetune_epochs: int = 0
+
+  def __post_init__(self):
+    c = self.classify
+    if c.model != "mlp":
+      raise ConfigError("the dense pruning study prunes an MLP")
+    if not 0 <= self.layer < len(c.hidden_sizes):
+      raise ConfigError(f"--prune_layer={self.layer}: the MLP has hidden layers "
+                        f"0..{len(c.hidden_sizes) - 1}")
+    if not self.criteria:
+      raise ConfigError("--criteria is empty; expected some of " + ",".join(CRITERIA))
+    for crit in self.criteria:   # validates criterion, rule, step and thresholds
+      PruneConfig(crit, self.rule, self.step, self.similar_deg, self.complementary_deg)
+    width = c.hidden_sizes[self.layer]
+    if self.max_pruned < 0 or self.max_pruned >= width:
+      raise ConfigError(f"--max_pruned={self.max_pruned}: cannot prune that many units from "
+                        f"a layer of {width}; expected 0 (= as many as possible) .. "
+                        f"{width - 1}")
+    if self.step >= width:
+      raise ConfigError(f"--prune_step={self.step}: cannot prune {self.step} units from a "
+                        f"layer of {width}")
+    if self.finetune_epochs < 0:
+      raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
+
+  @property
+  def workdir(self):
+    return self.classify.workdir
+
+  @property
+  def overwrite(self):
+    return self.classify.overwrite
+
+  @property
+  def limit(self) -> int:
+    """Units to prune at most: a whole number of steps, leaving at least one unit."""
+    width = self.classify.hidden_sizes[self.layer]
+    target = self.max_pruned or width - 1
+    return target - target % self.step
+
+  def to_json(self) -> dict:
+    return dataclasses.asdict(self)
+
+
+def _over_models(fn):
+  """vmap fn(params, folds) over seeds (inner: params only) and folds (outer)."""
+  return jax.vmap(jax.vmap(fn, in_axes=(0, None)), in_axes=(0, 0))
+
+
+def _sizes(cfg: PruneStudyConfig, width: int) -> tuple[int, ...]:
+  sizes = list(cfg.classify.hidden_sizes)
+  sizes[cfg.layer] = width
+  return tuple(sizes)
+
+
+class _Programs:
+  """Jitted, vmapped programs for one layer width (recompiled as the width shrinks)."""
+
+  def __init__(self, cfg: PruneStudyConfig, prep: Prepared, width: int):
+    c = cfg.classify
+    self.model = MLP(_sizes(cfg, width), prep.ds.num_classes, c.activation)
+    self.group = mlp_hidden_group(cfg.layer, c.activation)
+    data, layer, model = prep.data, cfg.layer, self.model
+    centre = self.group.centre
+
+    def layer_gram(params, folds):
+      x, _, _ = scale_rows(data, folds.train_idx, folds.lo, folds.scale)
+      act = lambda xb: model.apply(params, xb, return_activations=True)[1][layer]  # noqa
+      return gram_over_chunks(act, x, folds.train_w, centre=centre)
+
+    def forward(params, folds):
+      x, _, _ = scale_rows(data, folds.test_idx, folds.lo, folds.scale)
+      return model.apply(params, x)
+
+    def analyse(g):
+      ang = angles_from_gram(g)
+      sim, comp = count_pairs(ang, cfg.similar_deg, cfg.complementary_deg)
+      return ang, min_angle_of(ang), sim + comp
+
+    gram, fwd = jax.jit(_over_models(layer_gram)), jax.jit(_over_models(forward))
+    self.gram = lambda p: gram(p, prep.folds)
+    self.forward = lambda p: fwd(p, prep.folds)
+    self.analyse = jax.jit(jax.vmap(jax.vmap(analyse)))   # angles, min angle, pairs
+    self.trainer = Trainer(self.model, c.train, has_val=False)
+
+
+def _keys(seeds, fold_ids, n_pruned: int):
+  def one(seed, fold):
+    base = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), _RANDOM_TAG)
+    return jax.random.fold_in(base, n_pruned)
+  return jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(None, 0))(
+      jnp.asarray(seeds, jnp.uint32), jnp.asarray(fold_ids))
+
+
+def _summaries(values: dict) -> dict:
+  return {k: summarize(v) for k, v in values.items()}
+
+
+def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
+                  wd, ckpt: Optional[ocp.CheckpointManager], programs=None) -> dict:
+  """Progressive pruning of every model under one criterion; one row per size.
+  `programs` caches the compiled per-width programs across criteria."""
+  programs = {} if programs is None else programs
+  width = cfg.classify.hidden_sizes[cfg.layer]
+  pcfg = PruneConfig(criterion, cfg.rule, cfg.step, cfg.similar_deg, cfg.complementary_deg)
+  n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
+  ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
+  group = mlp_hidden_group(cfg.layer, cfg.classify.activation)
+  step_fn = jax.jit(jax.vmap(jax.vmap(functools.partial(prune_step, group=group, cfg=pcfg))))
+  rows, actions, stop, first_angles = [], [], None, None
+  n = 0
+  while True:
+    if width - n not in programs:
+      programs[width - n] = _Programs(cfg, prep, width - n)
+    prog = programs[width - n]
+    t0 = time.perf_counter()
+    grams = prog.gram(params)
+    angles, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams))
+    if n == 0:
+      first_angles = angles
+    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
+    analyse_ms = 1e3 * (time.perf_counter() - t0)
+    exec_ms = latency_ms(prog.forward, params, repeats=20) / (n_folds * n_seeds)
+    values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
+    row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
+           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
+    if cfg.finetune_epochs and n > 0:
+      ft_cfg = dataclasses.replace(cfg.classify.train,
+                                   epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
+      ft = Trainer(prog.model, ft_cfg, has_val=False)
+      fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(params),
+                   start_epoch=cfg.classify.train.epochs, log=lambda m: None)
+      params = fit.params
+      tuned = ft.evaluate(params, prep.folds, prep.data, "test")
+      row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
+    rows.append(row)
+    if ckpt is not None:
+      ckpt.save(n, args=ocp.args.Composite(
+          params=ocp.args.StandardSave(params),
+          meta=ocp.args.JsonSave({"criterion": criterion, "rule": cfg.rule,
+                                  "units_pruned": n, "layer": cfg.layer,
+                                  "hidden_sizes": list(_sizes(cfg, width - n)),
+                                  "activation": cfg.classify.activation,
+                                  "leading_axes": ["fold", "seed"],
+                                  "remaining_units": np.asarray(ids).tolist()})))
+    acc = row["summary"]["accuracy"]
+    wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
+           f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
+           f"{row['summary']['min_angle']['mean']:.1f}  pairs {row['summary']['pairs']['mean']:.1f}")
+    if n + cfg.step > cfg.limit:
+      stop = f"reached {n} pruned units (--max_pruned or one unit left)"
+      break
+    keys = _keys(prep.seeds, prep.folds.fold_id, n)
+    new_params, new_ids, record, within = step_fn(params, ids, grams, keys)
+    within = np.asarray(within)
+    if criterion == "distinctiveness" and not within.all() and not cfg.beyond_thresholds:
+      f, s = (int(i) for i in np.argwhere(~within)[0])
+      stop = (f"no candidate pair within {cfg.similar_deg}/{cfg.complementary_deg} degrees "
+              f"left for seed {prep.seeds[s]}, fold {f} after {n} pruned units; stopped "
+              "(--beyond_thresholds continues with the least distinct pairs)")
+      wd.log(f"{criterion}: {stop}")
+      break
+    record = jax.tree.map(np.asarray, record)
+    actions.append({"units_pruned_after": n + cfg.step, "within_thresholds": within,
+                    "actions": [[describe(jax.tree.map(lambda a: a[f, s], record))
+                                 for s in range(n_seeds)] for f in range(n_folds)]})
+    params, ids = new_params, new_ids
+    n += cfg.step
+  return {"rows": rows, "actions": actions, "stop": stop, "angles": first_angles}
+
+
+def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
+  """Trains, prunes under every criterion and writes the workdir; returns results."""
+  t_start = time.perf_counter()
+  wd = classification.start(cfg, flagfile_text)
+  prep = classification.prepare(cfg.classify, wd)
+  trainer, fit = classification.train(cfg.classify, prep, wd)
+  results = classification.training_results(cfg.classify, prep, trainer, fit, "prune_mlp")
+  classification.write_history(wd, fit)
+  wd.log(f"pruning hidden layer {cfg.layer} ({cfg.classify.hidden_sizes[cfg.layer]} units), "
+         f"{cfg.step} per step, rule {cfg.rule}, thresholds {cfg.similar_deg}/"
+         f"{cfg.complementary_deg} degrees, criteria {list(cfg.criteria)}")
+
+  per_criterion, programs, t_prune = {}, {}, time.perf_counter()
+  for criterion in cfg.criteria:
+    path = os.path.join(wd.file("checkpoints"), criterion)
+    with ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(create=True),
+                               item_names=("params", "meta")) as ckpt:
+      per_criterion[criterion] = run_criterion(cfg, prep, fit.params, criterion, wd, ckpt,
+                                               programs)
+      ckpt.wait_until_finished()
+  prune_s = time.perf_counter() - t_prune
+
+  header = ["criterion", "units_pruned", "hidden_units"]
+  for m in TABLE_METRICS:
+    header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
+  header += ["exec_ms"]
+  if cfg.finetune_epochs:
+    header += [f"finetuned_{m}_mean" for m in SCALARS]
+  table = []
+  for out in per_criterion.values():
+    for r in out["rows"]:
+      line = [r["criterion"], r["units_pruned"], r["hidden_units"]]
+      for m in TABLE_METRICS:
+        s = r["summary"][m]
+        line += [s["mean"], s["ci95"][0], s["ci95"][1]]
+      line.append(r["exec_ms"])
+      if cfg.finetune_epochs:
+        line += [r["finetuned"][m]["mean"] if "finetuned" in r else "" for m in SCALARS]
+      table.append(line)
+  wd.write_csv("prune_table.csv", header, table)
+
+  results["pruning"] = {
+      "layer": cfg.layer, "step": cfg.step, "rule": cfg.rule, "limit": cfg.limit,
+      "similar_deg": cfg.similar_deg, "complementary_deg": cfg.complementary_deg,
+      "finetune_epochs": cfg.finetune_epochs,
+      "optimizer_state_after_pruning": "re-initialised for fine-tuning",
+      "notation": "(k->d): unit d merged into unit k (c=... the scaled rule's factor); "
+                  "-d removed; -d~ removed as one of a complementary pair; unit numbers "
+                  "are the trained layer's",
+      "criteria": {c: {"stop": o["stop"],
+                       # timings live in timing.json: results.json stays deterministic
+                       "steps": [{k: v for k, v in r.items() if not k.endswith("_ms")}
+                                 for r in o["rows"]],
+                       "actions": o["actions"]} for c, o in per_criterion.items()},
+  }
+  results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
+                                "findings about EEG") if prep.kind == "synthetic" else ""
+  timing = {"train_compile_s": fit.compile_s, "train_run_s": fit.run_s, "prune_s": prune_s,
+            "per_step_ms": {c: [{"units_pruned": r["units_pruned"], "exec_ms": r["exec_ms"],
+                                 "analyse_ms": r["analyse_ms"]} for r in o["rows"]]
+                            for c, o in per_criterion.items()}}
+  wd.write_json("results.json", results)
+  classification.write_run_table(wd, results)
+
+  first = next(iter(per_criterion.values()))
+  title = f"{prep.raw.info.name} ({prep.kind})"
+  plots.prune_metrics(per_criterion, wd.file("prune_metrics.png"), title)
+  plots.exec_time(timing["per_step_ms"], wd.file("prune_exec_time.png"), title)
+  if "distinctiveness" in per_criterion:
+    plots.angle_vs_performance(per_criterion["distinctiveness"]["rows"],
+                               wd.file("prune_min_angle.png"), title)
+  plots.angles(first["angles"], wd.file("angles.png"), title, cfg.similar_deg,
+               cfg.complementary_deg)
+  timing["total_s"] = time.perf_counter() - t_start
+  wd.write_json("timing.json", timing)
+  wd.log(f"wrote {wd.path}: prune_table.csv results.json checkpoints/ *.png "
+         f"(training {fit.run_s:.1f}s, pruning {prune_s:.1f}s, total {timing['total_s']:.1f}s)")
+  return results
+
+
+def restore_pruned(workdir: str, criterion: str, units_pruned: int):
+  """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint."""
+  path = os.path.join(os.path.abspath(workdir), "checkpoints", criterion)
+  with ocp.CheckpointManager(path, item_names=("params", "meta")) as mngr:
+    if units_pruned not in mngr.all_steps():
+      raise ConfigError(f"{path}: no checkpoint for {units_pruned} pruned units; have "
+                        f"{sorted(mngr.all_steps())}")
+    out = mngr.restore(units_pruned, args=ocp.args.Composite(
+        params=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+  meta, params = out["meta"], out["params"]
+  last = f"Dense_{len(meta['hidden_sizes'])}"
+  num_classes = int(params["params"][last]["kernel"].shape[-1])
+  model = MLP(tuple(meta["hidden_sizes"]), num_classes, meta["activation"])
+  return model, params, meta

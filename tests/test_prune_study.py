@@ -1,0 +1,75 @@
+"""End to end: prune_mlp.py's main() for two epochs, its files, and restoring a pruned
+checkpoint with its smaller shapes."""
+
+import csv
+import json
+
+import numpy as np
+import pytest
+from absl.testing import flagsaver
+
+from eegjax.data import DataSpec
+from eegjax.errors import ConfigError
+from eegjax.studies import classification
+from eegjax.studies.classification import ClassifyConfig
+from eegjax.studies.prune_study import PruneStudyConfig, restore_pruned
+from eegjax.studies.workdir import Workdir
+from eegjax.train import TrainConfig, Trainer
+
+FLAGS = dict(dataset="music_features", epochs=2, num_folds=3, num_seeds=2, split="group",
+             hidden_sizes=["6"], max_pruned=4, criteria=["distinctiveness", "magnitude",
+                                                         "random"], beyond_thresholds=True)
+
+
+def classify_cfg(workdir):
+  return ClassifyConfig(model="mlp", data=DataSpec(dataset="music_features"),
+                        train=TrainConfig(epochs=2), workdir=str(workdir), hidden_sizes=(6,),
+                        split="group", num_folds=3, num_seeds=2)
+
+
+def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path):
+  mod = binary("prune_mlp")
+  wd = tmp_path / "prune"
+  with flagsaver.flagsaver(workdir=str(wd), **FLAGS):
+    mod.main(["prune_mlp.py"])
+  for f in ("prune_table.csv", "results.json", "timing.json", "prune_metrics.png",
+            "prune_min_angle.png", "prune_exec_time.png", "angles.png", "flags.cfg"):
+    assert (wd / f).exists(), f
+  rows = list(csv.DictReader(open(wd / "prune_table.csv")))
+  assert [(r["criterion"], r["units_pruned"]) for r in rows] == [
+      (c, str(n)) for c in ("distinctiveness", "magnitude", "random") for n in (0, 2, 4)]
+  assert all(r["hidden_units"] == str(6 - int(r["units_pruned"])) for r in rows)
+  base = [r["accuracy_mean"] for r in rows if r["units_pruned"] == "0"]
+  assert len(set(base)) == 1                     # every criterion starts from the same nets
+  res = json.loads((wd / "results.json").read_text())
+  assert res["dataset"]["data"] == "synthetic" and "not findings" in res["dataset"]["note"]
+  steps = res["pruning"]["criteria"]["distinctiveness"]["steps"]
+  assert "exec_ms" not in steps[0]               # timings are kept out of results.json
+  actions = res["pruning"]["criteria"]["distinctiveness"]["actions"]
+  assert len(actions) == 2 and len(actions[0]["actions"]) == 3       # steps x folds
+  assert all(len(a) == 2 for a in actions[0]["actions"][0])          # 2 units per step
+
+  model, params, meta = restore_pruned(str(wd), "distinctiveness", 4)
+  assert meta["hidden_sizes"] == [2] and model.hidden_sizes == (2,)
+  assert params["params"]["Dense_0"]["kernel"].shape == (3, 2, 25, 2)   # fold, seed, in, out
+  prep = classification.prepare(classify_cfg(tmp_path / "again"), Workdir(
+      str(tmp_path / "again"), echo=False))
+  test = Trainer(model, TrainConfig(epochs=1), has_val=False).evaluate(
+      params, prep.folds, prep.data, "test")
+  np.testing.assert_allclose(test["accuracy"].mean(), steps[2]["summary"]["accuracy"]["mean"],
+                             rtol=1e-6)
+  with pytest.raises(ConfigError, match="no checkpoint for 3 pruned units"):
+    restore_pruned(str(wd), "distinctiveness", 3)
+
+
+def test_prune_config_errors(tmp_path):
+  c = classify_cfg(tmp_path)
+  with pytest.raises(ConfigError, match="--max_pruned=6: cannot prune that many units from a "
+                                        "layer of 6"):
+    PruneStudyConfig(classify=c, max_pruned=6)
+  with pytest.raises(ConfigError, match="--prune_layer=1"):
+    PruneStudyConfig(classify=c, layer=1)
+  with pytest.raises(ConfigError, match="--criteria: 'size'"):
+    PruneStudyConfig(classify=c, criteria=("size",))
+  assert PruneStudyConfig(classify=c, step=4).limit == 4
+  assert PruneStudyConfig(classify=c, max_pruned=3).limit == 2
