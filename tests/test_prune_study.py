@@ -73,3 +73,16 @@ def test_prune_config_errors(tmp_path):
     PruneStudyConfig(classify=c, criteria=("size",))
   assert PruneStudyConfig(classify=c, step=4).limit == 4
   assert PruneStudyConfig(classify=c, max_pruned=3).limit == 2
+
+
+def test_finetuning_after_each_step(tmp_path):
+  from eegjax.studies import prune_study
+  cfg = PruneStudyConfig(classify=classify_cfg(tmp_path / "ft"), criteria=("magnitude",),
+                         max_pruned=2, finetune_epochs=3)
+  res = prune_study.run(cfg)
+  rows = list(csv.DictReader(open(tmp_path / "ft" / "prune_table.csv")))
+  assert [r["units_pruned"] for r in rows] == ["0", "2"]
+  assert rows[0]["finetuned_accuracy_mean"] == ""          # nothing pruned, nothing tuned
+  tuned = float(rows[1]["finetuned_loss_mean"])
+  assert np.isfinite(tuned) and tuned != float(rows[1]["loss_mean"])
+  assert res["pruning"]["optimizer_state_after_pruning"].startswith("re-initialised")
