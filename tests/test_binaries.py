@@ -33,9 +33,16 @@ def test_train_mlp_main_on_music_features(binary, tmp_path):
   assert np.load(wd / "history.npz")["train_loss"].shape == (3, 2, 2)
   assert "--dataset=music_features" in (wd / "flags.cfg").read_text()
   assert "--overwrite" not in (wd / "flags.cfg").read_text()
-  with flagsaver.flagsaver(dataset="music_features", epochs=2, workdir=str(wd)):
-    with pytest.raises(SystemExit):              # a finished run is not overwritten
+  before = (wd / "results.json").read_bytes()
+  with flagsaver.flagsaver(dataset="music_features", epochs=2, num_folds=3, num_seeds=2,
+                           split="group", workdir=str(wd)):
+    mod.main(["train_mlp.py"])                   # same flags: reports it is done
+  assert (wd / "results.json").read_bytes() == before
+  assert "already holds this finished run" in (wd / "log.txt").read_text()
+  with flagsaver.flagsaver(dataset="music_features", epochs=3, workdir=str(wd)):
+    with pytest.raises(SystemExit):              # other flags: refused, nothing touched
       mod.main(["train_mlp.py"])
+  assert (wd / "results.json").read_bytes() == before
 
 
 def test_train_mlp_main_on_real_eeg_features(binary, tmp_path):

@@ -16,10 +16,21 @@ def test_files_are_written_and_finished_runs_protected(tmp_path):
   assert (tmp_path / "run" / "t.csv").read_text().splitlines() == ["x,y", "1,0.123457"]
   assert "hello" in (tmp_path / "run" / "log.txt").read_text()
   assert not list((tmp_path / "run").glob("*.tmp"))
-  with pytest.raises(WorkdirError, match="already holds a finished run.*--overwrite"):
-    Workdir(str(tmp_path / "run"))
+  again = Workdir(str(tmp_path / "run"))
+  assert again.finished and again.started
   Workdir(str(tmp_path / "run"), overwrite=True)
   assert not (tmp_path / "run" / "results.json").exists()
+
+
+def test_a_started_run_with_other_flags_is_refused(tmp_path):
+  wd = Workdir(str(tmp_path / "run"))
+  wd.write_text("flags.cfg", "--epochs=10\n--seed=0\n--dataset=scp1\n")
+  wd.check_same_run("--epochs=20\n--seed=0\n")      # nothing started yet: allowed
+  (tmp_path / "run" / "checkpoints" / "train").mkdir(parents=True)
+  wd.check_same_run("--epochs=10\n--seed=0\n--dataset=scp1\n")   # same flags: resume
+  with pytest.raises(WorkdirError, match=r"different flags: --dataset \(was 'scp1', now "
+                     r"'unset'\); --epochs \(was '10', now '20'\).*--overwrite"):
+    wd.check_same_run("--epochs=20\n--seed=0\n")
 
 
 def test_bad_workdirs(tmp_path):

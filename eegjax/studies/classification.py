@@ -6,6 +6,7 @@ experiments/train_rnn.py.
 from __future__ import annotations
 
 import dataclasses
+import os
 import time
 from typing import Optional
 
@@ -24,7 +25,9 @@ from eegjax.evaluate.timing import latency_ms
 from eegjax.models import MLP, ElmanRNN, count_params
 from eegjax.models.mlp import ACTIVATIONS
 from eegjax.studies.workdir import Workdir
-from eegjax.train import TrainConfig, Trainer, carve_validation, device_data, make_fold_arrays
+from eegjax.train import (TrainConfig, Trainer, TrainingDiverged, carve_validation, device_data,
+                          make_fold_arrays)
+from eegjax.train.checkpoint import Checkpoints, median_save_ms
 from eegjax.train.folds import FoldArrays, has_validation
 
 MODELS = ("mlp", "rnn")
@@ -144,9 +147,33 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
 
 
 def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir):
-  """Trains every (fold, seed) model; returns (trainer, fit result)."""
+  """Trains every (fold, seed) model, checkpointing after every block of epochs and
+  resuming from the newest readable checkpoint. Returns (trainer, fit result, checkpoints)."""
   trainer = Trainer(prep.model, cfg.train, has_val=has_validation(prep.folds))
-  return trainer, trainer.fit(prep.seeds, prep.folds, prep.data, log=wd.log)
+  ckpt = Checkpoints(wd.file(os.path.join("checkpoints", "train")), log=wd.log)
+  state = trainer.init(prep.seeds, prep.folds, prep.data)
+  history = trainer.empty_history(prep.folds, len(prep.seeds))
+  start_epoch = 0
+  restored = ckpt.restore_latest({"state": state, **history})
+  if restored is not None:
+    start_epoch, arrays, _ = restored
+    state = arrays["state"]
+    history = {k: arrays[k] for k in history}
+    wd.log(f"resuming training from the checkpoint after epoch {start_epoch} of "
+           f"{cfg.train.epochs}")
+
+  def save(state, epochs_done, history):
+    ckpt.save(epochs_done, {"state": state, **history}, {"epochs_done": epochs_done})
+
+  try:
+    fit = trainer.fit(prep.seeds, prep.folds, prep.data, state=state, start_epoch=start_epoch,
+                      history=history, log=wd.log, on_block=save)
+  except TrainingDiverged as e:
+    ckpt.close()
+    raise TrainingDiverged(f"{e}; the last good checkpoint is kept in "
+                           f"{ckpt.directory}", e.state, e.epochs_done) from None
+  ckpt.close()
+  return trainer, fit, ckpt
 
 
 def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
@@ -208,8 +235,15 @@ def write_history(wd: Workdir, fit) -> None:
 
 
 def start(cfg, flagfile_text: Optional[str]) -> Workdir:
-  """Opens the workdir (refusing a finished run) and writes flags.cfg and config.json."""
+  """Opens the workdir: refuses a started run made with other flags, else (re)writes
+  flags.cfg and config.json. The caller returns early when `wd.finished`."""
   wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
+  if flagfile_text is not None:
+    wd.check_same_run(flagfile_text)
+  if wd.finished:
+    wd.log(f"{wd.path} already holds this finished run (results.json); nothing to do. "
+           "Pass --overwrite to run it afresh")
+    return wd
   if flagfile_text is not None:
     wd.write_text("flags.cfg", flagfile_text)
   wd.write_json("config.json", cfg.to_json())
@@ -221,8 +255,10 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
   """Runs the classification study and writes the workdir; returns the results dict."""
   t_start = time.perf_counter()
   wd = start(cfg, flagfile_text)
+  if wd.finished:
+    return wd.read_json("results.json")
   prep = prepare(cfg, wd)
-  trainer, fit = train(cfg, prep, wd)
+  trainer, fit, ckpt = train(cfg, prep, wd)
   results = training_results(cfg, prep, trainer, fit, study or f"train_{cfg.model}")
   wd.write_json("results.json", results)
   write_run_table(wd, results)
@@ -239,6 +275,8 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
   n_models = cfg.num_folds * cfg.num_seeds
   wd.write_json("timing.json", {
       "compile_s": fit.compile_s, "train_run_s": fit.run_s,
+      "checkpoint_save_ms_median": median_save_ms(ckpt),
+      "checkpoints_saved": len(ckpt.save_seconds),
       "ms_per_seed_fold": 1e3 * fit.run_s / n_models,
       "total_s": time.perf_counter() - t_start,
       f"inference_ms_batch_{x_eval.shape[0]}": lat, "devices": str(jax.devices())})

@@ -20,7 +20,6 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
-import orbax.checkpoint as ocp
 
 from eegjax.errors import ConfigError
 from eegjax.evaluate import plots
@@ -34,7 +33,9 @@ from eegjax.pruning.progressive import CRITERIA, PruneConfig, describe, prune_st
 from eegjax.pruning.surgery import mlp_hidden_group
 from eegjax.studies import classification
 from eegjax.studies.classification import ClassifyConfig, Prepared
+from eegjax.studies.workdir import to_json
 from eegjax.train import TrainConfig, Trainer
+from eegjax.train.checkpoint import Checkpoints, median_save_ms
 from eegjax.train.folds import scale_rows
 
 TABLE_METRICS = ("pairs", *SCALARS, "min_angle")
@@ -149,60 +150,71 @@ def _summaries(values: dict) -> dict:
   return {k: summarize(v) for k, v in values.items()}
 
 
+def _program(programs: dict, cfg: PruneStudyConfig, prep: Prepared, width: int) -> _Programs:
+  if width not in programs:
+    programs[width] = _Programs(cfg, prep, width)
+  return programs[width]
+
+
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
-                  wd, ckpt: Optional[ocp.CheckpointManager], programs=None) -> dict:
+                  wd, ckpt: Checkpoints, programs: dict) -> dict:
   """Progressive pruning of every model under one criterion; one row per size.
+
+  After each size is evaluated its networks are checkpointed with the rows and actions so
+  far, so a rerun continues from the newest readable step (redoing at most one step).
   `programs` caches the compiled per-width programs across criteria."""
-  programs = {} if programs is None else programs
   width = cfg.classify.hidden_sizes[cfg.layer]
   pcfg = PruneConfig(criterion, cfg.rule, cfg.step, cfg.similar_deg, cfg.complementary_deg)
   n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   group = mlp_hidden_group(cfg.layer, cfg.classify.activation)
   step_fn = jax.jit(jax.vmap(jax.vmap(functools.partial(prune_step, group=group, cfg=pcfg))))
-  rows, actions, stop, first_angles = [], [], None, None
-  n = 0
+  rows, actions, stop, n, evaluated = [], [], None, 0, False
+  restored = ckpt.restore_latest()
+  if restored is not None:
+    n, arrays, meta = restored
+    params, ids = arrays["params"], jnp.asarray(arrays["ids"])
+    rows, actions, evaluated = meta["rows"], meta["actions"], True
+    wd.log(f"{criterion}: resuming after {n} pruned units (checkpoint {ckpt.directory})")
   while True:
-    if width - n not in programs:
-      programs[width - n] = _Programs(cfg, prep, width - n)
-    prog = programs[width - n]
-    t0 = time.perf_counter()
-    grams = prog.gram(params)
-    angles, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams))
-    if n == 0:
-      first_angles = angles
-    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
-    analyse_ms = 1e3 * (time.perf_counter() - t0)
-    exec_ms = latency_ms(prog.forward, params, repeats=20) / (n_folds * n_seeds)
-    values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
-    row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
-           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
-    if cfg.finetune_epochs and n > 0:
-      ft_cfg = dataclasses.replace(cfg.classify.train,
-                                   epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
-      ft = Trainer(prog.model, ft_cfg, has_val=False)
-      fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(params),
-                   start_epoch=cfg.classify.train.epochs, log=lambda m: None)
-      params = fit.params
-      tuned = ft.evaluate(params, prep.folds, prep.data, "test")
-      row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
-    rows.append(row)
-    if ckpt is not None:
-      ckpt.save(n, args=ocp.args.Composite(
-          params=ocp.args.StandardSave(params),
-          meta=ocp.args.JsonSave({"criterion": criterion, "rule": cfg.rule,
-                                  "units_pruned": n, "layer": cfg.layer,
-                                  "hidden_sizes": list(_sizes(cfg, width - n)),
-                                  "activation": cfg.classify.activation,
-                                  "leading_axes": ["fold", "seed"],
-                                  "remaining_units": np.asarray(ids).tolist()})))
-    acc = row["summary"]["accuracy"]
-    wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
-           f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
-           f"{row['summary']['min_angle']['mean']:.1f}  pairs {row['summary']['pairs']['mean']:.1f}")
+    grams = None              # Gram matrix of the current networks, when already computed
+    if not evaluated:
+      prog = _program(programs, cfg, prep, width - n)
+      t0 = time.perf_counter()
+      grams = prog.gram(params)
+      _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams))
+      test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
+      analyse_ms = 1e3 * (time.perf_counter() - t0)
+      exec_ms = latency_ms(prog.forward, params, repeats=20) / (n_folds * n_seeds)
+      values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
+      row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
+             "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
+      if cfg.finetune_epochs and n > 0:
+        ft_cfg = dataclasses.replace(cfg.classify.train,
+                                     epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
+        ft = Trainer(prog.model, ft_cfg, has_val=False)
+        fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(params),
+                     start_epoch=cfg.classify.train.epochs, log=lambda m: None)
+        params, grams = fit.params, None           # fine-tuned: activations changed
+        tuned = ft.evaluate(params, prep.folds, prep.data, "test")
+        row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
+      rows.append(to_json(row))
+      ckpt.save(n, {"params": params, "ids": ids}, {
+          "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
+          "hidden_sizes": list(_sizes(cfg, width - n)),
+          "activation": cfg.classify.activation, "leading_axes": ["fold", "seed"],
+          "rows": rows, "actions": actions})
+      acc = row["summary"]["accuracy"]
+      wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
+             f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
+             f"{row['summary']['min_angle']['mean']:.1f}  pairs "
+             f"{row['summary']['pairs']['mean']:.1f}")
+    evaluated = False
     if n + cfg.step > cfg.limit:
       stop = f"reached {n} pruned units (--max_pruned or one unit left)"
       break
+    if grams is None:
+      grams = _program(programs, cfg, prep, width - n).gram(params)
     keys = _keys(prep.seeds, prep.folds.fold_id, n)
     new_params, new_ids, record, within = step_fn(params, ids, grams, keys)
     within = np.asarray(within)
@@ -214,35 +226,40 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       wd.log(f"{criterion}: {stop}")
       break
     record = jax.tree.map(np.asarray, record)
-    actions.append({"units_pruned_after": n + cfg.step, "within_thresholds": within,
-                    "actions": [[describe(jax.tree.map(lambda a: a[f, s], record))
-                                 for s in range(n_seeds)] for f in range(n_folds)]})
+    actions.append(to_json({
+        "units_pruned_after": n + cfg.step, "within_thresholds": within,
+        "actions": [[describe(jax.tree.map(lambda a: a[f, s], record))
+                     for s in range(n_seeds)] for f in range(n_folds)]}))
     params, ids = new_params, new_ids
     n += cfg.step
-  return {"rows": rows, "actions": actions, "stop": stop, "angles": first_angles}
+  return {"rows": rows, "actions": actions, "stop": stop}
 
 
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   """Trains, prunes under every criterion and writes the workdir; returns results."""
   t_start = time.perf_counter()
   wd = classification.start(cfg, flagfile_text)
+  if wd.finished:
+    return wd.read_json("results.json")
   prep = classification.prepare(cfg.classify, wd)
-  trainer, fit = classification.train(cfg.classify, prep, wd)
+  trainer, fit, train_ckpt = classification.train(cfg.classify, prep, wd)
   results = classification.training_results(cfg.classify, prep, trainer, fit, "prune_mlp")
   classification.write_history(wd, fit)
   wd.log(f"pruning hidden layer {cfg.layer} ({cfg.classify.hidden_sizes[cfg.layer]} units), "
          f"{cfg.step} per step, rule {cfg.rule}, thresholds {cfg.similar_deg}/"
          f"{cfg.complementary_deg} degrees, criteria {list(cfg.criteria)}")
 
-  per_criterion, programs, t_prune = {}, {}, time.perf_counter()
+  per_criterion, programs, t_prune, save_s = {}, {}, time.perf_counter(), []
   for criterion in cfg.criteria:
-    path = os.path.join(wd.file("checkpoints"), criterion)
-    with ocp.CheckpointManager(path, options=ocp.CheckpointManagerOptions(create=True),
-                               item_names=("params", "meta")) as ckpt:
-      per_criterion[criterion] = run_criterion(cfg, prep, fit.params, criterion, wd, ckpt,
-                                               programs)
-      ckpt.wait_until_finished()
+    ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), criterion), keep=None, log=wd.log)
+    per_criterion[criterion] = run_criterion(cfg, prep, fit.params, criterion, wd, ckpt,
+                                             programs)
+    ckpt.close()
+    save_s += ckpt.save_seconds
   prune_s = time.perf_counter() - t_prune
+  width = cfg.classify.hidden_sizes[cfg.layer]
+  trained_angles = np.asarray(_program(programs, cfg, prep, width).analyse(
+      _program(programs, cfg, prep, width).gram(fit.params))[0])
 
   header = ["criterion", "units_pruned", "hidden_units"]
   for m in TABLE_METRICS:
@@ -280,20 +297,21 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
                                 "findings about EEG") if prep.kind == "synthetic" else ""
   timing = {"train_compile_s": fit.compile_s, "train_run_s": fit.run_s, "prune_s": prune_s,
+            "train_checkpoint_save_ms_median": median_save_ms(train_ckpt),
+            "prune_checkpoint_save_ms_median": float(np.median(save_s) * 1e3) if save_s else 0.0,
             "per_step_ms": {c: [{"units_pruned": r["units_pruned"], "exec_ms": r["exec_ms"],
                                  "analyse_ms": r["analyse_ms"]} for r in o["rows"]]
                             for c, o in per_criterion.items()}}
   wd.write_json("results.json", results)
   classification.write_run_table(wd, results)
 
-  first = next(iter(per_criterion.values()))
   title = f"{prep.raw.info.name} ({prep.kind})"
   plots.prune_metrics(per_criterion, wd.file("prune_metrics.png"), title)
   plots.exec_time(timing["per_step_ms"], wd.file("prune_exec_time.png"), title)
   if "distinctiveness" in per_criterion:
     plots.angle_vs_performance(per_criterion["distinctiveness"]["rows"],
                                wd.file("prune_min_angle.png"), title)
-  plots.angles(first["angles"], wd.file("angles.png"), title, cfg.similar_deg,
+  plots.angles(trained_angles, wd.file("angles.png"), title, cfg.similar_deg,
                cfg.complementary_deg)
   timing["total_s"] = time.perf_counter() - t_start
   wd.write_json("timing.json", timing)
@@ -305,13 +323,13 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
 def restore_pruned(workdir: str, criterion: str, units_pruned: int):
   """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint."""
   path = os.path.join(os.path.abspath(workdir), "checkpoints", criterion)
-  with ocp.CheckpointManager(path, item_names=("params", "meta")) as mngr:
-    if units_pruned not in mngr.all_steps():
-      raise ConfigError(f"{path}: no checkpoint for {units_pruned} pruned units; have "
-                        f"{sorted(mngr.all_steps())}")
-    out = mngr.restore(units_pruned, args=ocp.args.Composite(
-        params=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
-  meta, params = out["meta"], out["params"]
+  ckpt = Checkpoints(path, keep=None)
+  if units_pruned not in ckpt.steps():
+    raise ConfigError(f"{path}: no checkpoint for {units_pruned} pruned units; have "
+                      f"{ckpt.steps()}")
+  arrays, meta = ckpt.restore(units_pruned)
+  ckpt.close()
+  params = arrays["params"]
   last = f"Dense_{len(meta['hidden_sizes'])}"
   num_classes = int(params["params"][last]["kernel"].shape[-1])
   model = MLP(tuple(meta["hidden_sizes"]), num_classes, meta["activation"])

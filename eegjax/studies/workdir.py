@@ -1,5 +1,6 @@
-"""A run's working directory: its files, its log, and the rule that a finished run is never
-silently overwritten.
+"""A run's working directory: its files, its log, and its safety rules: a finished run is
+never silently overwritten (a rerun reports it is done), an unfinished one is resumed, and a
+run started with other flags is refused with the differing flags listed.
 
 Layout written by the runners:
   flags.cfg      the flags of the run, replayable with --flagfile
@@ -9,6 +10,7 @@ Layout written by the runners:
   results.csv    one row per (seed, fold) and summary rows
   timing.json    wall times and latencies (kept apart so results compare byte for byte)
   history.npz    per-epoch training (and validation) loss of every model
+  checkpoints/   orbax checkpoints (training blocks; pruning steps) a rerun resumes from
 """
 
 from __future__ import annotations
@@ -29,13 +31,14 @@ class WorkdirError(UserError, RuntimeError):
   """The workdir cannot be used as asked; the message says why and what to do."""
 
 
-def _to_json(obj):
+def to_json(obj):
+  """JSON-ready copy: numpy to Python, non-finite floats to None."""
   if isinstance(obj, dict):
-    return {str(k): _to_json(v) for k, v in obj.items()}
+    return {str(k): to_json(v) for k, v in obj.items()}
   if isinstance(obj, (list, tuple)):
-    return [_to_json(v) for v in obj]
+    return [to_json(v) for v in obj]
   if isinstance(obj, np.ndarray):
-    return _to_json(obj.tolist())
+    return to_json(obj.tolist())
   if isinstance(obj, (np.floating, float)):
     v = float(obj)
     return v if np.isfinite(v) else None
@@ -54,10 +57,6 @@ class Workdir:
     self.echo = echo
     if os.path.exists(self.path) and not os.path.isdir(self.path):
       raise WorkdirError(f"--workdir={path} is a file; expected a folder")
-    if os.path.exists(self.file("results.json")):
-      if not overwrite:
-        raise WorkdirError(f"--workdir={path} already holds a finished run (results.json); "
-                           "pass --overwrite to replace it or choose another --workdir")
     if overwrite and os.path.isdir(self.path):
       shutil.rmtree(self.path)
     os.makedirs(self.path, exist_ok=True)
@@ -65,6 +64,37 @@ class Workdir:
 
   def file(self, name: str) -> str:
     return os.path.join(self.path, name)
+
+  @property
+  def finished(self) -> bool:
+    return os.path.exists(self.file("results.json"))
+
+  @property
+  def started(self) -> bool:
+    """Holds results or checkpoints of a run (not just the flags of a failed start)."""
+    ck = self.file("checkpoints")
+    return self.finished or (os.path.isdir(ck) and any(os.scandir(ck)))
+
+  def check_same_run(self, flagfile_text: str) -> None:
+    """Refuses a started run whose flags.cfg differs from `flagfile_text`."""
+    old_path = self.file("flags.cfg")
+    if not self.started or not os.path.exists(old_path):
+      return
+    parse = lambda t: dict(line.split("=", 1) for line in t.splitlines()  # noqa: E731
+                           if line.startswith("--") and "=" in line)
+    with open(old_path, encoding="utf-8") as f:
+      old = parse(f.read())
+    new = parse(flagfile_text)
+    diffs = [f"{k} (was {old.get(k, 'unset')!r}, now {new.get(k, 'unset')!r})"
+             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if diffs:
+      raise WorkdirError(f"--workdir={self.path} holds a run made with different flags: "
+                         f"{'; '.join(diffs)}. Rerun with the same flags to resume it, pass "
+                         "--overwrite to start afresh, or choose another --workdir")
+
+  def read_json(self, name: str):
+    with open(self.file(name), encoding="utf-8") as f:
+      return json.load(f)
 
   def log(self, message: str) -> None:
     line = f"[{time.perf_counter() - self._t0:8.1f}s] {message}"
@@ -80,7 +110,7 @@ class Workdir:
     os.replace(tmp, self.file(name))  # atomic: a reader never sees half a file
 
   def write_json(self, name: str, obj) -> None:
-    self.write_text(name, json.dumps(_to_json(obj), indent=2, sort_keys=False) + "\n")
+    self.write_text(name, json.dumps(to_json(obj), indent=2, sort_keys=False) + "\n")
 
   def write_csv(self, name: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
     tmp = self.file(name + ".tmp")

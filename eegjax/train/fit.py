@@ -250,17 +250,26 @@ class Trainer:
                         best_epoch=jnp.array(-1, jnp.int32), stopped=jnp.array(False))
     return jax.jit(jax.vmap(jax.vmap(one)))(params)
 
+  def empty_history(self, folds: FoldArrays, num_seeds: int) -> dict:
+    """Per-epoch losses, (folds, seeds, epochs), NaN where not (yet) trained."""
+    shape = (folds.train_idx.shape[0], num_seeds, self.cfg.epochs)
+    return {"train_loss": np.full(shape, np.nan, np.float32),
+            "val_loss": np.full(shape, np.nan, np.float32)}
+
   def fit(self, seeds, folds: FoldArrays, data, *, state: Optional[TrainState] = None,
-          start_epoch: int = 0, log: Callable[[str], None] = print,
-          on_block: Optional[Callable[[TrainState, int], None]] = None) -> FitResult:
-    """Trains every (fold, seed) model for cfg.epochs epochs (from `start_epoch` with a
-    given `state` when resuming). `on_block(state, epochs_done)` runs after every block."""
+          start_epoch: int = 0, history: Optional[dict] = None,
+          log: Callable[[str], None] = print,
+          on_block: Optional[Callable[[TrainState, int, dict], None]] = None) -> FitResult:
+    """Trains every (fold, seed) model for cfg.epochs epochs; when resuming, from
+    `start_epoch` with the `state` and `history` saved then. `on_block(state, epochs_done,
+    history)` runs after every block (checkpoints hook in here)."""
     cfg = self.cfg
     seeds_arr = jnp.asarray(seeds, jnp.uint32)
     if state is None:
       state = self.init(seeds, folds, data)
+    history = self.empty_history(folds, len(seeds)) if history is None else {
+        k: np.array(v, np.float32) for k, v in history.items()}
     block = _pick_block(cfg.epochs, cfg.epochs_per_call)
-    train_hist, val_hist = [], []
     compile_s, run_s, epoch = 0.0, 0.0, start_epoch
     compiled: dict[int, Any] = {}
     t_start = time.perf_counter()
@@ -285,8 +294,8 @@ class Trainer:
             f"epoch {epoch + e + 1}; the last good state is the one after epoch {epoch}",
             prev, epoch)
       # Epochs after early stopping changed nothing: NaN marks them in the history.
-      train_hist.append(np.where(active, tl, np.nan))
-      val_hist.append(np.where(active, vl, np.nan))
+      history["train_loss"][..., epoch:epoch + n] = np.where(active, tl, np.nan)
+      history["val_loss"][..., epoch:epoch + n] = np.where(active, vl, np.nan)
       epoch += n
       elapsed = time.perf_counter() - t_start
       eta = (elapsed - compile_s) / max(epoch - start_epoch, 1) * (cfg.epochs - epoch)
@@ -297,10 +306,9 @@ class Trainer:
         msg += f"  val loss {vl[..., -1][live].mean():.4f}"
       log(f"{msg}  elapsed {elapsed:.1f}s  eta {eta:.1f}s")
       if on_block is not None:
-        on_block(state, epoch)
-    train_loss = np.concatenate(train_hist, axis=-1) if train_hist else None
-    val_loss = np.concatenate(val_hist, axis=-1) if (val_hist and self.has_val) else None
-    return FitResult(state=state, train_loss=train_loss, val_loss=val_loss,
+        on_block(state, epoch, history)
+    return FitResult(state=state, train_loss=history["train_loss"],
+                     val_loss=history["val_loss"] if self.has_val else None,
                      compile_s=compile_s, run_s=run_s)
 
   def evaluate(self, params, folds: FoldArrays, data, which: str = "test") -> dict:

@@ -1,0 +1,68 @@
+"""Training checkpoints with orbax: the whole (folds, seeds) training state plus the
+per-epoch loss histories, saved after blocks of epochs, restored on a rerun.
+
+Saves are atomic (orbax writes a temporary folder and renames it), so a process killed
+mid-save leaves the previous checkpoint intact. A checkpoint that exists but cannot be read
+(truncated or corrupted files) is reported and the one before it is used; the last few are
+kept for that reason.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Callable, Optional
+
+import numpy as np
+import orbax.checkpoint as ocp
+
+
+class Checkpoints:
+  """A folder of numbered checkpoints, each an array pytree plus a JSON dict."""
+
+  def __init__(self, directory: str, keep: Optional[int] = 3,
+               log: Callable[[str], None] = print):
+    """keep: how many of the newest to keep (None: all)."""
+    self.directory = directory
+    self.log = log
+    self.manager = ocp.CheckpointManager(
+        directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
+        item_names=("arrays", "meta"))
+    self.save_seconds: list[float] = []
+
+  def save(self, step: int, arrays, meta: dict) -> None:
+    t0 = time.perf_counter()
+    self.manager.save(step, args=ocp.args.Composite(arrays=ocp.args.StandardSave(arrays),
+                                                    meta=ocp.args.JsonSave(meta)),
+                      force=True)
+    self.manager.wait_until_finished()      # durable before the run goes on
+    self.save_seconds.append(time.perf_counter() - t0)
+
+  def steps(self) -> list[int]:
+    return sorted(self.manager.all_steps())
+
+  def restore(self, step: int, target=None) -> tuple[object, dict]:
+    """(arrays, meta) of checkpoint `step`; arrays shaped like `target` when given (else
+    as saved, nested dicts of arrays)."""
+    out = self.manager.restore(step, args=ocp.args.Composite(
+        arrays=ocp.args.StandardRestore(target), meta=ocp.args.JsonRestore()))
+    return out["arrays"], out["meta"]
+
+  def restore_latest(self, target=None) -> Optional[tuple[int, object, dict]]:
+    """(step, arrays, meta) of the newest readable checkpoint; None when there is none.
+    Unreadable ones are reported and skipped."""
+    for step in reversed(self.steps()):
+      try:
+        return (step, *self.restore(step, target))
+      except Exception as e:  # noqa: BLE001 - any failure means this one is unusable
+        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
+        self.log(f"checkpoint {step} in {self.directory} is unreadable ({first}); "
+                 "falling back to the previous one")
+    return None
+
+  def close(self) -> None:
+    self.manager.wait_until_finished()
+    self.manager.close()
+
+
+def median_save_ms(ckpt: Checkpoints) -> float:
+  return float(np.median(ckpt.save_seconds) * 1e3) if ckpt.save_seconds else 0.0
