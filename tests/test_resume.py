@@ -1,0 +1,116 @@
+"""Reliability: a run killed with SIGKILL and rerun with the same command ends with the same
+results.json as an uninterrupted run, redoing at most one block (or pruning step); an
+unreadable newest checkpoint falls back to the previous one; the same command twice gives
+byte-identical results."""
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+from absl.testing import flagsaver
+
+from conftest import REPO
+from eegjax.train.checkpoint import Checkpoints
+
+
+def command(binary, workdir, args):
+  return [sys.executable, str(REPO / "experiments" / f"{binary}.py"), *args,
+          f"--workdir={workdir}"]
+
+
+def steps_in(folder):
+  if not os.path.isdir(folder):
+    return []
+  return sorted(int(d) for d in os.listdir(folder) if d.isdigit())
+
+
+def run_killed(cmd, ready, timeout=120):
+  """Starts cmd, SIGKILLs it as soon as ready() holds; returns whether it was killed."""
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+  t0 = time.time()
+  while proc.poll() is None and time.time() - t0 < timeout:
+    if ready():
+      proc.send_signal(signal.SIGKILL)
+      proc.wait()
+      return proc.returncode == -signal.SIGKILL
+    time.sleep(0.01)
+  proc.wait()
+  return False
+
+
+TRAIN_ARGS = ["--dataset=music_features", "--epochs=300", "--epochs_per_call=10",
+              "--num_folds=3", "--num_seeds=2", "--hidden_sizes=8", "--split=group"]
+
+
+def test_train_mlp_killed_then_resumed_matches_uninterrupted(tmp_path):
+  full, cut = tmp_path / "full", tmp_path / "cut"
+  subprocess.run(command("train_mlp", full, TRAIN_ARGS), cwd=REPO, check=True,
+                 capture_output=True)
+  ckpts = cut / "checkpoints" / "train"
+  killed = run_killed(command("train_mlp", cut, TRAIN_ARGS),
+                      lambda: any(s >= 60 for s in steps_in(ckpts)))
+  assert killed, "the run finished before it could be killed"
+  assert not (cut / "results.json").exists()
+  done_before = max(steps_in(ckpts))
+  subprocess.run(command("train_mlp", cut, TRAIN_ARGS), cwd=REPO, check=True,
+                 capture_output=True)
+  log = (cut / "log.txt").read_text()
+  resumed = int(re.search(r"resuming training from the checkpoint after epoch (\d+) of 300",
+                          log).group(1))
+  assert done_before - 10 <= resumed <= done_before     # at most one block redone
+  assert (cut / "results.json").read_bytes() == (full / "results.json").read_bytes()
+  a, b = np.load(full / "history.npz"), np.load(cut / "history.npz")
+  np.testing.assert_array_equal(a["train_loss"], b["train_loss"])
+
+
+PRUNE_ARGS = ["--dataset=music_features", "--epochs=30", "--num_folds=3", "--num_seeds=2",
+              "--hidden_sizes=8", "--split=group", "--max_pruned=6", "--beyond_thresholds",
+              "--criteria=distinctiveness,magnitude,random"]
+
+
+def test_prune_mlp_killed_then_resumed_matches_uninterrupted(tmp_path):
+  full, cut = tmp_path / "full", tmp_path / "cut"
+  subprocess.run(command("prune_mlp", full, PRUNE_ARGS), cwd=REPO, check=True,
+                 capture_output=True)
+  killed = run_killed(command("prune_mlp", cut, PRUNE_ARGS),
+                      lambda: steps_in(cut / "checkpoints" / "magnitude") != [])
+  assert killed, "the run finished before it could be killed"
+  subprocess.run(command("prune_mlp", cut, PRUNE_ARGS), cwd=REPO, check=True,
+                 capture_output=True)
+  log = (cut / "log.txt").read_text()
+  assert re.search(r"distinctiveness: resuming after 6 pruned units", log)  # finished one
+  assert re.search(r"magnitude: resuming after \d pruned units", log)
+  assert (cut / "results.json").read_bytes() == (full / "results.json").read_bytes()
+
+
+def test_unreadable_newest_checkpoint_falls_back(tmp_path):
+  messages = []
+  ck = Checkpoints(str(tmp_path / "ck"), log=messages.append)
+  for step in (10, 20):
+    ck.save(step, {"w": np.full((3, 4), float(step), np.float32)}, {"epochs_done": step})
+  ck.close()
+  for root, _, files in os.walk(tmp_path / "ck" / "20"):
+    for name in files:
+      path = os.path.join(root, name)
+      with open(path, "r+b") as f:
+        f.truncate(os.path.getsize(path) // 2)
+  ck = Checkpoints(str(tmp_path / "ck"), log=messages.append)
+  step, arrays, meta = ck.restore_latest({"w": np.zeros((3, 4), np.float32)})
+  assert step == 10 and meta == {"epochs_done": 10}
+  np.testing.assert_array_equal(arrays["w"], 10.0)
+  assert any("checkpoint 20" in m and "unreadable" in m for m in messages)
+
+
+def test_same_command_twice_gives_identical_results(binary, tmp_path):
+  mod = binary("train_rnn")
+  out = []
+  for name in ("a", "b"):
+    with flagsaver.flagsaver(dataset="eyes", epochs=2, num_folds=2, hidden_sizes=["6"],
+                             channels=["0"], workdir=str(tmp_path / name)):
+      mod.main(["train_rnn.py"])
+    out.append((tmp_path / name / "results.json").read_bytes())
+  assert out[0] == out[1]
