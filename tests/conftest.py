@@ -14,8 +14,9 @@ REPO = pathlib.Path(__file__).resolve().parents[1]
 
 @pytest.fixture
 def binary():
-  """Imports experiments/<name>.py as a module; its absl flags are removed afterwards so
-  the next binary can define its own (absl flags are process-global)."""
+  """Imports experiments/<name>.py as a module; the absl flags it defines are removed
+  afterwards so the next binary can define its own (absl flags are process-global).
+  absl's own flags (--verbosity, first defined on the way) stay."""
   added = []
 
   def load(name):
@@ -24,11 +25,14 @@ def binary():
                                                   f"{name}.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    added.extend(set(flags.FLAGS) - before)
+    for flag in set(flags.FLAGS) - before:
+      owner = flags.FLAGS.find_module_defining_flag(flag) or ""
+      if not owner.startswith("absl"):       # absl.logging's --verbosity etc. stay
+        added.append(flag)
     if not flags.FLAGS.is_parsed():
       flags.FLAGS.mark_as_parsed()
     return module
 
   yield load
-  for name in added:
-    delattr(flags.FLAGS, name)
+  for flag in added:
+    delattr(flags.FLAGS, flag)

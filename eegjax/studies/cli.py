@@ -135,7 +135,8 @@ def exit_on_user_error(fn):
 
   @functools.wraps(fn)
   def wrapper(argv):
-    if not flags.FLAGS["verbosity"].present:   # library INFO chatter (orbax, XLA) off
+    if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
+      # library INFO chatter (orbax, XLA) off unless asked for
       logging.set_verbosity(logging.WARNING)
     try:
       return fn(argv)
