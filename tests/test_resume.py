@@ -114,3 +114,32 @@ def test_same_command_twice_gives_identical_results(binary, tmp_path):
       mod.main(["train_rnn.py"])
     out.append((tmp_path / name / "results.json").read_bytes())
   assert out[0] == out[1]
+
+
+def test_divergence_after_resume_keeps_the_last_good_checkpoint(tmp_path):
+  import shutil
+
+  import jax.numpy as jnp
+  import pytest
+
+  from eegjax.data import DataSpec
+  from eegjax.studies import classification
+  from eegjax.studies.classification import ClassifyConfig
+  from eegjax.studies.workdir import Workdir
+  from eegjax.train import TrainConfig, TrainingDiverged
+
+  cfg = ClassifyConfig(model="mlp", data=DataSpec(dataset="music_features"),
+                       train=TrainConfig(epochs=6, epochs_per_call=2), workdir=str(tmp_path),
+                       hidden_sizes=(4,), num_folds=3)
+  wd = Workdir(str(tmp_path), echo=False)
+  prep = classification.prepare(cfg, wd)
+  classification.train(cfg, prep, wd)
+  ckpts = tmp_path / "checkpoints" / "train"
+  shutil.rmtree(ckpts / "6")                        # as if killed after epoch 4
+  x, y, lengths = prep.data
+  prep.data = (x.at[int(prep.folds.train_idx[2, 0])].set(jnp.nan), y, lengths)
+  with pytest.raises(TrainingDiverged,
+                     match=r"seed 0, fold \d, epoch 5;.*last good checkpoint \(epoch 4\) is "
+                           r"kept in .*checkpoints/train"):
+    classification.train(cfg, prep, wd)
+  assert steps_in(ckpts) == [2, 4]                 # nothing good was lost or overwritten

@@ -169,9 +169,11 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir):
     fit = trainer.fit(prep.seeds, prep.folds, prep.data, state=state, start_epoch=start_epoch,
                       history=history, log=wd.log, on_block=save)
   except TrainingDiverged as e:
+    steps = ckpt.steps()
     ckpt.close()
-    raise TrainingDiverged(f"{e}; the last good checkpoint is kept in "
-                           f"{ckpt.directory}", e.state, e.epochs_done) from None
+    kept = (f"the last good checkpoint (epoch {steps[-1]}) is kept in {ckpt.directory}"
+            if steps else "no checkpoint had been written yet")
+    raise TrainingDiverged(f"{e}; {kept}", e.state, e.epochs_done) from None
   ckpt.close()
   return trainer, fit, ckpt
 
