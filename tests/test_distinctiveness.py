@@ -65,3 +65,22 @@ def test_gram_over_chunks_of_an_mlp_layer_equals_the_whole():
   w = (jnp.arange(1000) < 640).astype(jnp.float32)
   chex.assert_trees_all_close(gram_over_chunks(act_fn, x, w, chunk=256), gram(acts[:640]),
                               rtol=1e-4, atol=1e-5)
+
+
+def test_trajectory_gram_counts_only_valid_steps_of_chosen_sequences():
+  from eegjax.models import ElmanRNN
+  from eegjax.pruning.distinctiveness import trajectory_gram
+  model = ElmanRNN(hidden_size=5, num_classes=2)
+  x = jax.random.normal(jax.random.key(0), (7, 40, 2))
+  lengths = jnp.array([40, 10, 25, 1, 40, 33, 8])
+  w = jnp.array([1, 1, 1, 1, 0, 1, 1], jnp.float32)
+  params = model.init(jax.random.key(1), x)
+  traj_fn = lambda xb, lb: model.apply(params, xb, lengths=lb,  # noqa: E731
+                                       return_trajectory=True)[1]
+  got = jax.jit(lambda xx, ll, ww: trajectory_gram(traj_fn, xx, ll, ww, chunk=3))(x, lengths, w)
+  expected = np.zeros((5, 5))
+  for i in range(7):
+    if w[i]:
+      h = np.asarray(model.apply(params, x[i:i + 1, :lengths[i]], return_trajectory=True)[1][0])
+      expected += h.T @ h
+  chex.assert_trees_all_close(got, expected, rtol=1e-4, atol=1e-5)

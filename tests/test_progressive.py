@@ -38,7 +38,7 @@ def test_choose_pair_ranks_by_candidate_partners():
 def test_scaled_rule_merges_planted_pairs_exactly():
   model, params, x, g = planted()
   cfg = PruneConfig("distinctiveness", rule="scaled", step=2)
-  new, ids, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0),
+  new, ids, _, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0),
                                      mlp_hidden_group(0), cfg)
   assert bool(within) and ids.shape == (6,)
   assert sorted(zip(rec["kept"].tolist(), rec["removed"].tolist())) in (
@@ -51,7 +51,7 @@ def test_scaled_rule_merges_planted_pairs_exactly():
 def test_paper_rule_removes_complementary_pair_whole():
   model, params, x, g = planted(duplicate=False)
   cfg = PruneConfig("distinctiveness", rule="paper", step=2)
-  new, ids, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0),
+  new, ids, _, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0),
                                      mlp_hidden_group(0), cfg)
   assert rec["kind"].tolist() == [REMOVED_COMPLEMENTARY, REMOVED_COMPLEMENTARY]
   assert sorted(rec["removed"].tolist()) == [2, 6] and bool(within)
@@ -62,7 +62,7 @@ def test_paper_rule_removes_complementary_pair_whole():
 def test_paper_rule_merges_duplicates_exactly():
   model, params, x, g = planted(complement=False)
   cfg = PruneConfig("distinctiveness", rule="paper", step=1)
-  new, ids, rec, _ = prune_step(params, jnp.arange(8), g, jax.random.key(0),
+  new, ids, _, rec, _ = prune_step(params, jnp.arange(8), g, jax.random.key(0),
                                 mlp_hidden_group(0), cfg)
   assert rec["kind"].tolist() == [MERGED]
   assert describe(jax.tree.map(np.asarray, rec)) in (["(1->5)"], ["(5->1)"])
@@ -74,10 +74,10 @@ def test_baselines_remove_without_transfer():
   model, params, x, g = planted()
   group = mlp_hidden_group(0)
   params["params"]["Dense_1"]["kernel"] = params["params"]["Dense_1"]["kernel"].at[3].mul(1e-3)
-  _, ids, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0), group,
+  _, ids, _, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0), group,
                                    PruneConfig("magnitude", step=1))
   assert rec["removed"].tolist() == [3] and rec["kind"].tolist() == [REMOVED]
-  _, ids, rec, _ = prune_step(params, jnp.arange(8), g, jax.random.key(4), group,
+  _, ids, _, rec, _ = prune_step(params, jnp.arange(8), g, jax.random.key(4), group,
                               PruneConfig("random", step=3))
   assert len(set(rec["removed"].tolist())) == 3 and ids.shape == (5,)
 
@@ -117,3 +117,29 @@ def test_angles_see_the_planted_pairs():
   _, _, _, g = planted()
   ang = angles_from_gram(g)
   assert float(ang[1, 5]) < 1.0 and float(ang[2, 6]) > 179.0
+
+
+def test_gentle_order_takes_the_unit_with_fewest_partners_first():
+  ang = jnp.array([[0, 10, 12, 80], [10, 0, 50, 80], [12, 50, 0, 80], [80, 80, 80, 0.]])
+  k, d, _, _ = choose_pair(ang, jnp.ones(4, bool), order="gentle")
+  assert int(k) in (1, 2) and int(d) == 0            # units 1, 2 have one partner each
+
+
+def test_masked_variant_zeroes_and_keeps_size_and_equals_plain_removal():
+  from eegjax.pruning.surgery import remove_units
+  model, params, x, g = planted()
+  group = mlp_hidden_group(0)
+  cfg = PruneConfig("distinctiveness_masked", step=2)
+  masked, ids, alive, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0),
+                                               group, cfg)
+  assert ids.shape == (8,) and int(alive.sum()) == 6 and rec["kind"].tolist() == [REMOVED] * 2
+  dead = np.flatnonzero(~np.asarray(alive))
+  assert sorted(rec["removed"].tolist()) == dead.tolist()
+  np.testing.assert_array_equal(masked["params"]["Dense_0"]["kernel"][:, dead], 0.0)
+  np.testing.assert_array_equal(masked["params"]["Dense_1"]["kernel"][dead], 0.0)
+  cut = remove_units(params, group, jnp.flatnonzero(alive))
+  chex.assert_trees_all_close(model.apply(masked, x), mlp_from_params(cut).apply(cut, x),
+                              atol=1e-6)
+  # a second step continues from the dead units and keeps them dead
+  again = prune_step(masked, ids, g, jax.random.key(0), group, cfg, alive=alive)
+  assert int(again[2].sum()) == 4 and not np.asarray(again[2])[dead].any()

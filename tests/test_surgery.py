@@ -110,3 +110,15 @@ def test_rnn_duplicate_unit_merge_is_exact_over_long_sequences():
   assert rnn_sizes(merged)["hidden_size"] == 6
   out = rnn_from_params(merged).apply(merged, x, lengths=lengths)
   chex.assert_trees_all_close(out, ref, atol=1e-5)
+
+
+def test_rnn_removing_a_unit_without_outgoing_weights_is_exact():
+  model = ElmanRNN(hidden_size=6, num_classes=3)
+  x = jax.random.normal(jax.random.key(3), (2, 1500, 1))
+  params = model.init(jax.random.key(0), x)
+  p = params["params"]
+  p["hh"]["kernel"] = p["hh"]["kernel"].at[4].set(0.0)          # unit 4 feeds no unit
+  p["readout"]["kernel"] = p["readout"]["kernel"].at[4].set(0.0)  # nor the readout
+  ref = model.apply(params, x)
+  small = drop_units(params, rnn_hidden_group(), [4])
+  chex.assert_trees_all_close(rnn_from_params(small).apply(small, x), ref, atol=1e-5)

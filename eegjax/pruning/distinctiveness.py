@@ -50,6 +50,36 @@ def gram_over_chunks(act_fn, x, weights=None, *, chunk: int = 4096, centre: floa
   return total
 
 
+def trajectory_gram(traj_fn, x, lengths, weights=None, *, chunk: int = 16,
+                    centre: float = 0.0):
+  """Gram matrix of hidden-state trajectories over every valid time step of every sequence
+  (t < length; sequences with weight 0 left out), `chunk` sequences at a time, so at most
+  chunk x T x units states exist at once. `traj_fn(x_chunk, lengths_chunk)` returns the
+  states (chunk, T, units), e.g. `model.apply(p, x, lengths=l, return_trajectory=True)[1]`.
+  tanh units need no centring (centre 0)."""
+  n, steps = x.shape[0], x.shape[1]
+  chunk = min(chunk, n)
+  pad = (-n) % chunk
+  w = jnp.ones((n,), jnp.float32) if weights is None else weights.astype(jnp.float32)
+  xs = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
+  ls = jnp.concatenate([lengths, jnp.ones((pad,), lengths.dtype)])
+  ws = jnp.concatenate([w, jnp.zeros((pad,), jnp.float32)])
+  xs = xs.reshape((-1, chunk) + x.shape[1:])
+
+  def add(total, inputs):
+    xb, lb, wb = inputs
+    a = traj_fn(xb, lb) - centre
+    m = (jnp.arange(steps)[None, :] < lb[:, None]) * wb[:, None]
+    a = a * m[..., None]
+    return total + jnp.einsum("cth,ctk->hk", a, a,
+                              precision=jax.lax.Precision.HIGHEST), None
+
+  units = jax.eval_shape(traj_fn, xs[0], ls[:chunk]).shape[-1]
+  total, _ = jax.lax.scan(add, jnp.zeros((units, units), jnp.float32),
+                          (xs, ls.reshape(-1, chunk), ws.reshape(-1, chunk)))
+  return total
+
+
 def angles_from_gram(g):
   """Pairwise angles in degrees, (units, units). A unit whose vector is zero (constant
   output) has no direction: its angles are reported as 90 (orthogonal to everything)."""
@@ -103,14 +133,18 @@ def count_pairs(angles, similar_deg: float = 15.0, complementary_deg: float = 16
           complementary_mask(angles, None, complementary_deg).sum() // 2)
 
 
+ORDERS = ("study", "gentle")
+
+
 def choose_pair(angles, alive, similar_deg: float = 15.0, complementary_deg: float = 165.0,
-                allow_complementary=True):
+                allow_complementary=True, order: str = "study"):
   """The study's choice of the next pair to prune among living units.
 
   Candidates are pairs under `similar_deg` (and over `complementary_deg` when
-  `allow_complementary`). Units are ranked by how many candidate partners they have, most
-  first (ties: the unit with the least distinct partner, i.e. the smallest folded angle
-  min(angle, 180 - angle)); the chosen unit k keeps living and its least distinct candidate
+  `allow_complementary`). Units are ranked by how many candidate partners they have: most
+  first in the study's order, fewest (but at least one) first in its "gentle" order; ties go
+  to the unit with the least distinct partner, i.e. the smallest folded angle
+  min(angle, 180 - angle). The chosen unit k keeps living and its least distinct candidate
   partner d is the one pruned. With no candidate within the thresholds the least distinct
   pair overall is chosen and `within` is False (the caller decides whether to accept it).
 
@@ -125,7 +159,8 @@ def choose_pair(angles, alive, similar_deg: float = 15.0, complementary_deg: flo
   cand = jnp.where(within, cand, fallback)
   count = cand.sum(axis=1)
   nearest = jnp.min(jnp.where(cand, folded, jnp.inf), axis=1)
-  score = jnp.where(count > 0, count * 1000.0 - nearest, -jnp.inf)
+  rank = count * 1000.0 if order == "study" else -count * 1000.0
+  score = jnp.where(count > 0, rank - nearest, -jnp.inf)
   k = jnp.argmax(score)
   d = jnp.argmin(jnp.where(cand[k], folded[k], jnp.inf))
   return k, d, angles[k, d], within

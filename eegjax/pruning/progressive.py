@@ -15,6 +15,10 @@ Criteria and rules:
       rule "scaled": d merged into k with the least-squares scale c of d's centred
                      activations on k's (c < 0 for a complementary pair) and the bias shift
                      of `surgery.merge_into`; exact when the vectors are collinear.
+  distinctiveness_masked  the brainwave-music study's RNN variant: the same choice, but the
+      pruned unit's weight vectors are zeroed (and stay zero) while the layer keeps its size;
+      no transfer. Its `order` is the study's (most similar partners first) or "gentle"
+      (fewest first).
   magnitude, random  the baselines: the chosen unit is removed (no transfer).
 
 The analysis of the activation vectors (their Gram matrix) is the caller's: it is model
@@ -30,10 +34,11 @@ import jax.numpy as jnp
 
 from eegjax.errors import ConfigError
 from eegjax.pruning import baselines
-from eegjax.pruning.distinctiveness import angles_from_gram, check_thresholds, choose_pair
-from eegjax.pruning.surgery import UnitGroup, merge_into, remove_units
+from eegjax.pruning.distinctiveness import (ORDERS, angles_from_gram, check_thresholds,
+                                            choose_pair)
+from eegjax.pruning.surgery import UnitGroup, merge_into, remove_units, zero_units
 
-CRITERIA = ("distinctiveness", "magnitude", "random")
+CRITERIA = ("distinctiveness", "distinctiveness_masked", "magnitude", "random")
 RULES = ("paper", "scaled")
 # What happened to the unit removed in a slot.
 MERGED, MERGED_COMPLEMENT, REMOVED_COMPLEMENTARY, REMOVED = 0, 1, 2, 3
@@ -46,6 +51,15 @@ class PruneConfig:
   step: int = 2                      # units removed per step
   similar_deg: float = 15.0
   complementary_deg: float = 165.0
+  order: str = "study"               # study | gentle (which ranked unit goes first)
+
+  @property
+  def masked(self) -> bool:
+    return self.criterion.endswith("_masked")
+
+  @property
+  def chooses_pairs(self) -> bool:
+    return self.criterion.startswith("distinctiveness")
 
   def __post_init__(self):
     if self.criterion not in CRITERIA:
@@ -54,35 +68,43 @@ class PruneConfig:
       raise ConfigError(f"--merge_rule={self.rule!r}: expected one of {list(RULES)}")
     if self.step < 1:
       raise ConfigError(f"--prune_step={self.step}: expected a positive number of units")
+    if self.order not in ORDERS:
+      raise ConfigError(f"--order={self.order!r}: expected one of {list(ORDERS)}")
     check_thresholds(self.similar_deg, self.complementary_deg)
 
 
-def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig):
-  """Removes cfg.step units of `group` from one model.
+def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive=None):
+  """Prunes cfg.step units of `group` from one model.
 
   params: the model's params; ids: (U,) original indices of its units; gram: (U, U) Gram
   matrix of the layer's centred activations over the training patterns; key: for the
-  random criterion. Returns (params, ids, record, within) where the params and ids have
-  U - step units, record holds (step,) arrays `kept` (original id of k, -1 if none),
-  `removed` (original id of d), `kind` (MERGED ...), `angle`, `scale`, and `within` says
+  random criterion; alive: (U,) bool, the units not yet pruned (masked variant; default
+  all). Returns (params, ids, alive, record, within). Structurally the params, ids and
+  alive have U - step units; masked, the size stays and the pruned units are zeroed and
+  marked dead. record holds (step,) arrays `kept` (original id of k, -1 if none),
+  `removed` (original id of d), `kind` (MERGED ...), `angle`, `scale`; `within` says
   every distinctiveness choice was inside the thresholds.
   """
   units = ids.shape[0]
+  alive = jnp.ones(units, bool) if alive is None else alive
   if cfg.step >= units:
     raise ConfigError(f"cannot prune {cfg.step} units from a layer of {units}: at least one "
                       "must remain")
   angles = angles_from_gram(gram)
   norms = baselines.outgoing_norms(params, group)
-  alive = jnp.ones(units, bool)
   pending = jnp.array(-1, jnp.int32)          # paper rule: the complementary partner
   within_all = jnp.array(True)
   rec = {k: [] for k in ("kept", "removed", "kind", "angle", "scale")}
   for slot in range(cfg.step):
     last = slot == cfg.step - 1
-    if cfg.criterion == "distinctiveness":
+    if cfg.masked:
+      k, d, angle, within = choose_pair(angles, alive, cfg.similar_deg,
+                                        cfg.complementary_deg, True, cfg.order)
+      c, merge, kind = jnp.array(0.0), jnp.array(False), jnp.array(REMOVED)
+    elif cfg.criterion == "distinctiveness":
       allow_comp = cfg.rule == "scaled" or not last
       k, d, angle, within = choose_pair(angles, alive, cfg.similar_deg,
-                                        cfg.complementary_deg, allow_comp)
+                                        cfg.complementary_deg, allow_comp, cfg.order)
       complementary = angle > 90.0
       if cfg.rule == "scaled":
         gkk = gram[k, k]
@@ -105,7 +127,7 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig):
         d = baselines.random_choice(jax.random.fold_in(key, slot), alive)
       k, angle, within = jnp.array(-1), jnp.array(jnp.nan), jnp.array(True)
       c, merge, kind = jnp.array(0.0), jnp.array(False), jnp.array(REMOVED)
-    if cfg.criterion == "distinctiveness" and cfg.rule == "paper":
+    if cfg.criterion == "distinctiveness" and cfg.rule == "paper":  # structural only
       # a pending complementary partner is removed in this slot instead
       has_pending = pending >= 0
       d = jnp.where(has_pending, pending, d)
@@ -123,10 +145,12 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig):
     rec["kind"].append(jnp.asarray(kind, jnp.int32))
     rec["angle"].append(jnp.asarray(angle, jnp.float32))
     rec["scale"].append(jnp.where(merge, c, 0.0).astype(jnp.float32))
+  record = {k: jnp.stack(v) for k, v in rec.items()}
+  if cfg.masked:
+    return zero_units(params, group, alive), ids, alive, record, within_all
   keep = jnp.nonzero(alive, size=units - cfg.step)[0]
   params = remove_units(params, group, keep)
-  record = {k: jnp.stack(v) for k, v in rec.items()}
-  return params, ids[keep], record, within_all
+  return params, ids[keep], jnp.ones(units - cfg.step, bool), record, within_all
 
 
 def describe(record_row: dict) -> list[str]:

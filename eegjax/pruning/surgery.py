@@ -83,6 +83,21 @@ def remove_units(params, group: UnitGroup, keep):
   return _rebuild(params, tree)
 
 
+def zero_units(params, group: UnitGroup, alive):
+  """Masked removal: every slice of the units where `alive` is False is set to zero, and the
+  layer keeps its size. With all of a unit's incoming weights and its bias at zero a tanh
+  unit outputs 0, so the network computes what `remove_units` would give (for a sigmoid
+  unit, which outputs 0.5, its outgoing weights are zeroed too, so the same holds)."""
+  tree = jax.tree.map(lambda x: x, _tree(params))
+  alive = jnp.asarray(alive)
+  for module, name, axis in _slices(group):
+    x = tree[module][name]
+    shape = [1] * x.ndim
+    shape[axis] = x.shape[axis]
+    tree[module] = {**tree[module], name: x * alive.reshape(shape).astype(x.dtype)}
+  return _rebuild(params, tree)
+
+
 def drop_units(params, group: UnitGroup, drop: Sequence[int]):
   """Removes the listed units (host-side indices); a clear error if they do not exist or
   would leave the layer empty."""

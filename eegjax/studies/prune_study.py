@@ -216,7 +216,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
     if grams is None:
       grams = _program(programs, cfg, prep, width - n).gram(params)
     keys = _keys(prep.seeds, prep.folds.fold_id, n)
-    new_params, new_ids, record, within = step_fn(params, ids, grams, keys)
+    new_params, new_ids, _, record, within = step_fn(params, ids, grams, keys)
     within = np.asarray(within)
     if criterion == "distinctiveness" and not within.all() and not cfg.beyond_thresholds:
       f, s = (int(i) for i in np.argwhere(~within)[0])
