@@ -143,3 +143,25 @@ def test_masked_variant_zeroes_and_keeps_size_and_equals_plain_removal():
   # a second step continues from the dead units and keeps them dead
   again = prune_step(masked, ids, g, jax.random.key(0), group, cfg, alive=alive)
   assert int(again[2].sum()) == 4 and not np.asarray(again[2])[dead].any()
+
+
+def test_rnn_pruning_vmapped_equals_per_model():
+  from eegjax.models import ElmanRNN
+  from eegjax.pruning.distinctiveness import trajectory_gram
+  from eegjax.pruning.surgery import rnn_hidden_group
+  model = ElmanRNN(hidden_size=6, num_classes=2)
+  x = jax.random.normal(jax.random.key(0), (5, 50, 1))
+  lengths = jnp.array([50, 20, 35, 50, 10])
+  ps = [model.init(jax.random.key(s), x) for s in (1, 2)]
+  grams = [trajectory_gram(lambda xb, lb, p=p: model.apply(p, xb, lengths=lb,
+                                                          return_trajectory=True)[1],
+                           x, lengths) for p in ps]
+  stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), *ps)
+  keys = jax.random.split(jax.random.key(3), 2)
+  for crit in ("distinctiveness", "distinctiveness_masked", "random"):
+    cfg = PruneConfig(crit, rule="scaled", step=2, similar_deg=60, complementary_deg=120)
+    fn = lambda p, g, k: prune_step(p, jnp.arange(6), g, k, rnn_hidden_group(), cfg)  # noqa
+    batched = jax.vmap(fn)(stacked, jnp.stack(grams), keys)
+    for m in range(2):
+      chex.assert_trees_all_close(jax.tree.map(lambda a: a[m], batched),
+                                  fn(ps[m], grams[m], keys[m]), atol=1e-6)

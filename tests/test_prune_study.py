@@ -86,3 +86,27 @@ def test_finetuning_after_each_step(tmp_path):
   tuned = float(rows[1]["finetuned_loss_mean"])
   assert np.isfinite(tuned) and tuned != float(rows[1]["loss_mean"])
   assert res["pruning"]["optimizer_state_after_pruning"].startswith("re-initialised")
+
+
+def test_prune_rnn_main_structural_and_masked(binary, tmp_path):
+  mod = binary("prune_rnn")
+  wd = tmp_path / "rnn"
+  with flagsaver.flagsaver(workdir=str(wd), dataset="eyes", channels=["O1"], epochs=2,
+                           num_folds=2, hidden_sizes=["6"], max_pruned=2, grad_clip=1.0,
+                           beyond_thresholds=True):
+    mod.main(["prune_rnn.py"])
+  rows = list(csv.DictReader(open(wd / "prune_table.csv")))
+  got = [(r["criterion"], r["structure"], r["units_pruned"], r["hidden_units"]) for r in rows]
+  assert got == [(c, "masked" if c.endswith("_masked") else "structural", str(n), str(6 - n))
+                 for c in ("distinctiveness", "distinctiveness_masked", "magnitude", "random")
+                 for n in (0, 2)]
+  assert {r["grad_clip"] for r in rows} == {"1"}
+  res = json.loads((wd / "results.json").read_text())
+  assert res["study"] == "prune_rnn" and res["protocol"]["grad_clip"] == 1.0
+  model, params, meta = restore_pruned(str(wd), "distinctiveness", 2)
+  assert model.hidden_size == 4 and params["params"]["hh"]["kernel"].shape == (2, 1, 4, 4)
+  model, params, meta = restore_pruned(str(wd), "distinctiveness_masked", 2)
+  assert model.hidden_size == 6 and meta["masked"]
+  hh = np.asarray(params["params"]["hh"]["kernel"][0, 0])
+  dead = np.flatnonzero(~hh.any(axis=0) & ~hh.any(axis=1))
+  assert len(dead) == 2                           # two units zeroed, size kept

@@ -95,7 +95,7 @@ def angle_matrix(acts, centre: float = 0.5, weights=None):
   return angles_from_gram(gram(acts, centre, weights))
 
 
-def _pair_mask(alive):
+def pair_mask(alive):
   n = alive.shape[0]
   return alive[:, None] & alive[None, :] & ~jnp.eye(n, dtype=bool)
 
@@ -104,19 +104,19 @@ def min_angle(angles, alive=None):
   """Smallest angle between two distinct living units (the study's tracked quantity);
   inf when fewer than two units live."""
   alive = jnp.ones(angles.shape[0], bool) if alive is None else alive
-  return jnp.min(jnp.where(_pair_mask(alive), angles, jnp.inf))
+  return jnp.min(jnp.where(pair_mask(alive), angles, jnp.inf))
 
 
 def similar_mask(angles, alive=None, similar_deg: float = 15.0):
   """(units, units) bool: pairs of distinct living units under `similar_deg`."""
   alive = jnp.ones(angles.shape[0], bool) if alive is None else alive
-  return _pair_mask(alive) & (angles < similar_deg)
+  return pair_mask(alive) & (angles < similar_deg)
 
 
 def complementary_mask(angles, alive=None, complementary_deg: float = 165.0):
   """(units, units) bool: pairs of distinct living units over `complementary_deg`."""
   alive = jnp.ones(angles.shape[0], bool) if alive is None else alive
-  return _pair_mask(alive) & (angles > complementary_deg)
+  return pair_mask(alive) & (angles > complementary_deg)
 
 
 def check_thresholds(similar_deg: float, complementary_deg: float) -> None:
@@ -150,7 +150,7 @@ def choose_pair(angles, alive, similar_deg: float = 15.0, complementary_deg: flo
 
   Returns (k, d, angle between them, within).
   """
-  pair = _pair_mask(alive)
+  pair = pair_mask(alive)
   folded = jnp.minimum(angles, 180.0 - angles)
   cand = pair & ((angles < similar_deg) | (allow_complementary & (angles > complementary_deg)))
   within = cand.any()

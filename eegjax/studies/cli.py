@@ -49,20 +49,24 @@ def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate
   _define("integer", "batch_size", 32, "minibatch size")
   _define("float", "learning_rate", learning_rate, "Adam learning rate")
   _define("list", "hidden_sizes", hidden_sizes, "hidden layer widths")
+  _define("float", "grad_clip", 0.0, "clip gradients to this global norm (0 = off)")
   _define("integer", "epochs_per_call", 0,
           "epochs per compiled call, i.e. between progress lines (0 = a tenth of the run)")
   _define("string", "workdir", "", "folder the run writes into (required)")
   _define("bool", "overwrite", False, "replace a finished run in --workdir")
 
 
-PRUNE_FLAGS = ("criteria", "merge_rule", "prune_layer", "prune_step", "max_pruned",
+PRUNE_FLAGS = ("criteria", "merge_rule", "order", "prune_layer", "prune_step", "max_pruned",
                "similar_deg", "complementary_deg", "beyond_thresholds", "finetune_epochs")
 
 
-def define_prune_flags() -> None:
-  """The pruning flags of prune_mlp.py (added to the classification flags)."""
-  flags.DEFINE_list("criteria", ["distinctiveness", "magnitude", "random"],
-                    "pruning criteria to compare at equal size")
+def define_prune_flags(criteria: list[str]) -> None:
+  """The pruning flags of prune_mlp.py / prune_rnn.py (added to the classification flags)."""
+  flags.DEFINE_list("criteria", criteria, "pruning criteria to compare at equal size: "
+                    "distinctiveness (structural), distinctiveness_masked (zeroed, size "
+                    "kept: the music study's RNN variant), magnitude, random")
+  flags.DEFINE_string("order", "study", "distinctiveness order: study (units with the most "
+                      "similar partners first) or gentle (fewest first)")
   flags.DEFINE_string("merge_rule", "paper", "paper (outgoing weights added; complementary "
                       "pairs both removed) or scaled (least-squares scale c, bias shift)")
   flags.DEFINE_integer("prune_layer", 0, "hidden layer to prune (0-based)")
@@ -80,7 +84,7 @@ def define_prune_flags() -> None:
 def prune_config(fv: flags.FlagValues, classify: ClassifyConfig):
   from eegjax.studies.prune_study import PruneStudyConfig
   return PruneStudyConfig(
-      classify=classify, criteria=tuple(fv.criteria), rule=fv.merge_rule,
+      classify=classify, criteria=tuple(fv.criteria), rule=fv.merge_rule, order=fv.order,
       layer=fv.prune_layer, step=fv.prune_step, max_pruned=fv.max_pruned,
       similar_deg=fv.similar_deg, complementary_deg=fv.complementary_deg,
       beyond_thresholds=fv.beyond_thresholds, finetune_epochs=fv.finetune_epochs)
@@ -103,7 +107,7 @@ def classify_config(fv: flags.FlagValues, model: str, **extra) -> ClassifyConfig
                     data_seed=fv.data_seed, sampling_rate=fv.sampling_rate),
       train=TrainConfig(epochs=fv.epochs, batch_size=fv.batch_size,
                         learning_rate=fv.learning_rate, patience=fv.patience,
-                        epochs_per_call=fv.epochs_per_call),
+                        epochs_per_call=fv.epochs_per_call, grad_clip=fv.grad_clip),
       workdir=fv.workdir, hidden_sizes=_ints("hidden_sizes", fv.hidden_sizes),
       channels=tuple(fv.channels), median_filter=fv.median_filter, split=fv.split,
       num_folds=fv.num_folds, num_seeds=fv.num_seeds, seed=fv.seed,

@@ -1,18 +1,21 @@
-"""The pruning-by-distinctiveness study for dense networks (brainwave-music study, MLP part):
+"""The pruning-by-distinctiveness study (brainwave-music study), for the MLP's hidden layer
+or the Elman RNN's hidden units:
 
-  train every (fold, seed) MLP  ->  for each criterion (distinctiveness, magnitude, random):
+  train every (fold, seed) model  ->  for each criterion (distinctiveness, its masked
+  variant, magnitude, random):
     repeat: analyse the layer (angles over the training patterns) -> evaluate on the test
     fold as-is (and after fine-tuning) -> checkpoint -> prune `step` units
   -> prune_table.csv, results.json, checkpoints/, plots.
 
 All models prune in lock-step (vmapped), so every step reports mean and 95% CI over
-seeds x folds. Called by experiments/prune_mlp.py.
+seeds x folds. Called by experiments/prune_mlp.py and experiments/prune_rnn.py. The
+activations whose angles are compared are the MLP layer's outputs over the training rows,
+or the RNN's hidden states over every valid time step of every training sequence.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import os
 import time
 from typing import Optional
@@ -26,11 +29,12 @@ from eegjax.evaluate import plots
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize
 from eegjax.evaluate.timing import latency_ms
-from eegjax.models import MLP
-from eegjax.pruning.distinctiveness import angles_from_gram, count_pairs, gram_over_chunks
+from eegjax.models import MLP, ElmanRNN
+from eegjax.pruning.distinctiveness import (pair_mask, angles_from_gram, gram_over_chunks,
+                                            trajectory_gram)
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.progressive import CRITERIA, PruneConfig, describe, prune_step
-from eegjax.pruning.surgery import mlp_hidden_group
+from eegjax.pruning.surgery import mlp_hidden_group, rnn_hidden_group
 from eegjax.studies import classification
 from eegjax.studies.classification import ClassifyConfig, Prepared
 from eegjax.studies.workdir import to_json
@@ -47,6 +51,7 @@ class PruneStudyConfig:
   classify: ClassifyConfig
   criteria: tuple[str, ...] = CRITERIA
   rule: str = "paper"                 # paper | scaled
+  order: str = "study"                # study | gentle
   layer: int = 0                      # which hidden layer to prune
   step: int = 2                       # units per step
   max_pruned: int = 0                 # 0 = until one unit is left
@@ -57,15 +62,17 @@ class PruneStudyConfig:
 
   def __post_init__(self):
     c = self.classify
-    if c.model != "mlp":
-      raise ConfigError("the dense pruning study prunes an MLP")
     if not 0 <= self.layer < len(c.hidden_sizes):
       raise ConfigError(f"--prune_layer={self.layer}: the MLP has hidden layers "
                         f"0..{len(c.hidden_sizes) - 1}")
     if not self.criteria:
       raise ConfigError("--criteria is empty; expected some of " + ",".join(CRITERIA))
-    for crit in self.criteria:   # validates criterion, rule, step and thresholds
-      PruneConfig(crit, self.rule, self.step, self.similar_deg, self.complementary_deg)
+    for crit in self.criteria:   # validates criterion, rule, step, thresholds and order
+      if PruneConfig(crit, self.rule, self.step, self.similar_deg, self.complementary_deg,
+                     self.order).masked and self.finetune_epochs:
+        raise ConfigError(f"--finetune_epochs with --criteria={crit}: fine-tuning would move "
+                          "the zeroed weights (masked updates are not implemented); drop "
+                          "one of them")
     width = c.hidden_sizes[self.layer]
     if self.max_pruned < 0 or self.max_pruned >= width:
       raise ConfigError(f"--max_pruned={self.max_pruned}: cannot prune that many units from "
@@ -107,34 +114,54 @@ def _sizes(cfg: PruneStudyConfig, width: int) -> tuple[int, ...]:
   return tuple(sizes)
 
 
+def _group(cfg: PruneStudyConfig):
+  if cfg.classify.model == "rnn":
+    return rnn_hidden_group()
+  return mlp_hidden_group(cfg.layer, cfg.classify.activation)
+
+
+def _build(family: str, sizes, num_classes: int, activation: str):
+  if family == "rnn":
+    return ElmanRNN(hidden_size=sizes[0], num_classes=num_classes)
+  return MLP(tuple(sizes), num_classes, activation)
+
+
 class _Programs:
   """Jitted, vmapped programs for one layer width (recompiled as the width shrinks)."""
 
   def __init__(self, cfg: PruneStudyConfig, prep: Prepared, width: int):
     c = cfg.classify
-    self.model = MLP(_sizes(cfg, width), prep.ds.num_classes, c.activation)
-    self.group = mlp_hidden_group(cfg.layer, c.activation)
+    self.model = _build(c.model, _sizes(cfg, width), prep.ds.num_classes, c.activation)
+    self.group = _group(cfg)
     data, layer, model = prep.data, cfg.layer, self.model
     centre = self.group.centre
 
     def layer_gram(params, folds):
-      x, _, _ = scale_rows(data, folds.train_idx, folds.lo, folds.scale)
+      x, _, lengths = scale_rows(data, folds.train_idx, folds.lo, folds.scale)
+      if c.model == "rnn":
+        traj = lambda xb, lb: model.apply(params, xb, lengths=lb,  # noqa: E731
+                                          return_trajectory=True)[1]
+        return trajectory_gram(traj, x, lengths, folds.train_w, centre=centre)
       act = lambda xb: model.apply(params, xb, return_activations=True)[1][layer]  # noqa
       return gram_over_chunks(act, x, folds.train_w, centre=centre)
 
     def forward(params, folds):
-      x, _, _ = scale_rows(data, folds.test_idx, folds.lo, folds.scale)
+      x, _, lengths = scale_rows(data, folds.test_idx, folds.lo, folds.scale)
+      if c.model == "rnn":
+        return model.apply(params, x, lengths=lengths)
       return model.apply(params, x)
 
-    def analyse(g):
+    def analyse(g, alive):
+      """Angles, min angle and pairs within the thresholds among living units."""
       ang = angles_from_gram(g)
-      sim, comp = count_pairs(ang, cfg.similar_deg, cfg.complementary_deg)
-      return ang, min_angle_of(ang), sim + comp
+      pair = pair_mask(alive)
+      within = pair & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg))
+      return ang, min_angle_of(ang, alive), within.sum() // 2
 
     gram, fwd = jax.jit(_over_models(layer_gram)), jax.jit(_over_models(forward))
     self.gram = lambda p: gram(p, prep.folds)
     self.forward = lambda p: fwd(p, prep.folds)
-    self.analyse = jax.jit(jax.vmap(jax.vmap(analyse)))   # angles, min angle, pairs
+    self.analyse = jax.jit(jax.vmap(jax.vmap(analyse)))
     self.trainer = Trainer(self.model, c.train, has_val=False)
 
 
@@ -164,25 +191,30 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
   far, so a rerun continues from the newest readable step (redoing at most one step).
   `programs` caches the compiled per-width programs across criteria."""
   width = cfg.classify.hidden_sizes[cfg.layer]
-  pcfg = PruneConfig(criterion, cfg.rule, cfg.step, cfg.similar_deg, cfg.complementary_deg)
+  pcfg = PruneConfig(criterion, cfg.rule, cfg.step, cfg.similar_deg, cfg.complementary_deg,
+                     cfg.order)
   n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
-  group = mlp_hidden_group(cfg.layer, cfg.classify.activation)
-  step_fn = jax.jit(jax.vmap(jax.vmap(functools.partial(prune_step, group=group, cfg=pcfg))))
+  alive = jnp.ones((n_folds, n_seeds, width), bool)
+  group = _group(cfg)
+  step_fn = jax.jit(jax.vmap(jax.vmap(
+      lambda p, i, g, k, a: prune_step(p, i, g, k, group, pcfg, alive=a))))
+  size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the arrays' width
   rows, actions, stop, n, evaluated = [], [], None, 0, False
   restored = ckpt.restore_latest()
   if restored is not None:
     n, arrays, meta = restored
-    params, ids = arrays["params"], jnp.asarray(arrays["ids"])
+    params, ids, alive = arrays["params"], jnp.asarray(arrays["ids"]), jnp.asarray(
+        arrays["alive"])
     rows, actions, evaluated = meta["rows"], meta["actions"], True
     wd.log(f"{criterion}: resuming after {n} pruned units (checkpoint {ckpt.directory})")
   while True:
     grams = None              # Gram matrix of the current networks, when already computed
     if not evaluated:
-      prog = _program(programs, cfg, prep, width - n)
+      prog = _program(programs, cfg, prep, size(n))
       t0 = time.perf_counter()
       grams = prog.gram(params)
-      _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams))
+      _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
       test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
       analyse_ms = 1e3 * (time.perf_counter() - t0)
       exec_ms = latency_ms(prog.forward, params, repeats=20) / (n_folds * n_seeds)
@@ -199,9 +231,10 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
         tuned = ft.evaluate(params, prep.folds, prep.data, "test")
         row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
       rows.append(to_json(row))
-      ckpt.save(n, {"params": params, "ids": ids}, {
+      ckpt.save(n, {"params": params, "ids": ids, "alive": alive}, {
           "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
-          "hidden_sizes": list(_sizes(cfg, width - n)),
+          "family": cfg.classify.model, "masked": pcfg.masked,
+          "hidden_sizes": list(_sizes(cfg, size(n))),
           "activation": cfg.classify.activation, "leading_axes": ["fold", "seed"],
           "rows": rows, "actions": actions})
       acc = row["summary"]["accuracy"]
@@ -214,11 +247,11 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       stop = f"reached {n} pruned units (--max_pruned or one unit left)"
       break
     if grams is None:
-      grams = _program(programs, cfg, prep, width - n).gram(params)
+      grams = _program(programs, cfg, prep, size(n)).gram(params)
     keys = _keys(prep.seeds, prep.folds.fold_id, n)
-    new_params, new_ids, _, record, within = step_fn(params, ids, grams, keys)
+    new_params, new_ids, new_alive, record, within = step_fn(params, ids, grams, keys, alive)
     within = np.asarray(within)
-    if criterion == "distinctiveness" and not within.all() and not cfg.beyond_thresholds:
+    if pcfg.chooses_pairs and not within.all() and not cfg.beyond_thresholds:
       f, s = (int(i) for i in np.argwhere(~within)[0])
       stop = (f"no candidate pair within {cfg.similar_deg}/{cfg.complementary_deg} degrees "
               f"left for seed {prep.seeds[s]}, fold {f} after {n} pruned units; stopped "
@@ -230,7 +263,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
         "units_pruned_after": n + cfg.step, "within_thresholds": within,
         "actions": [[describe(jax.tree.map(lambda a: a[f, s], record))
                      for s in range(n_seeds)] for f in range(n_folds)]}))
-    params, ids = new_params, new_ids
+    params, ids, alive = new_params, new_ids, new_alive
     n += cfg.step
   return {"rows": rows, "actions": actions, "stop": stop}
 
@@ -243,10 +276,12 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
     return wd.read_json("results.json")
   prep = classification.prepare(cfg.classify, wd)
   trainer, fit, train_ckpt = classification.train(cfg.classify, prep, wd)
-  results = classification.training_results(cfg.classify, prep, trainer, fit, "prune_mlp")
+  study = f"prune_{cfg.classify.model}"
+  results = classification.training_results(cfg.classify, prep, trainer, fit, study)
   classification.write_history(wd, fit)
   wd.log(f"pruning hidden layer {cfg.layer} ({cfg.classify.hidden_sizes[cfg.layer]} units), "
-         f"{cfg.step} per step, rule {cfg.rule}, thresholds {cfg.similar_deg}/"
+         f"{cfg.step} per step, rule {cfg.rule}, order {cfg.order}, thresholds "
+         f"{cfg.similar_deg}/"
          f"{cfg.complementary_deg} degrees, criteria {list(cfg.criteria)}")
 
   per_criterion, programs, t_prune, save_s = {}, {}, time.perf_counter(), []
@@ -258,10 +293,11 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
     save_s += ckpt.save_seconds
   prune_s = time.perf_counter() - t_prune
   width = cfg.classify.hidden_sizes[cfg.layer]
-  trained_angles = np.asarray(_program(programs, cfg, prep, width).analyse(
-      _program(programs, cfg, prep, width).gram(fit.params))[0])
+  full = _program(programs, cfg, prep, width)
+  everyone = jnp.ones((len(prep.parts), len(prep.seeds), width), bool)
+  trained_angles = np.asarray(full.analyse(full.gram(fit.params), everyone)[0])
 
-  header = ["criterion", "units_pruned", "hidden_units"]
+  header = ["criterion", "structure", "grad_clip", "units_pruned", "hidden_units"]
   for m in TABLE_METRICS:
     header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
   header += ["exec_ms"]
@@ -270,7 +306,9 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   table = []
   for out in per_criterion.values():
     for r in out["rows"]:
-      line = [r["criterion"], r["units_pruned"], r["hidden_units"]]
+      masked = r["criterion"].endswith("_masked")
+      line = [r["criterion"], "masked" if masked else "structural",
+              cfg.classify.train.grad_clip or "none", r["units_pruned"], r["hidden_units"]]
       for m in TABLE_METRICS:
         s = r["summary"][m]
         line += [s["mean"], s["ci95"][0], s["ci95"][1]]
@@ -281,7 +319,8 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   wd.write_csv("prune_table.csv", header, table)
 
   results["pruning"] = {
-      "layer": cfg.layer, "step": cfg.step, "rule": cfg.rule, "limit": cfg.limit,
+      "layer": cfg.layer, "step": cfg.step, "rule": cfg.rule, "order": cfg.order,
+      "limit": cfg.limit,
       "similar_deg": cfg.similar_deg, "complementary_deg": cfg.complementary_deg,
       "finetune_epochs": cfg.finetune_epochs,
       "optimizer_state_after_pruning": "re-initialised for fine-tuning",
@@ -330,7 +369,7 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int):
   arrays, meta = ckpt.restore(units_pruned)
   ckpt.close()
   params = arrays["params"]
-  last = f"Dense_{len(meta['hidden_sizes'])}"
-  num_classes = int(params["params"][last]["kernel"].shape[-1])
-  model = MLP(tuple(meta["hidden_sizes"]), num_classes, meta["activation"])
+  head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
+  num_classes = int(params["params"][head]["kernel"].shape[-1])
+  model = _build(meta["family"], meta["hidden_sizes"], num_classes, meta["activation"])
   return model, params, meta

@@ -55,6 +55,7 @@ class TrainConfig:
   patience: int = 0               # early stopping on the validation part; 0 = off
   epochs_per_call: int = 0        # epochs per compiled call; 0 = about a tenth of the run
   eval_batch_size: int = 512
+  grad_clip: float = 0.0          # clip gradients to this global norm; 0 = no clipping
 
   def __post_init__(self):
     for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -64,6 +65,14 @@ class TrainConfig:
       raise ConfigError(f"--learning_rate={self.learning_rate}: expected a positive number")
     if self.patience < 0 or self.epochs_per_call < 0:
       raise ConfigError("--patience and --epochs_per_call must be >= 0")
+    if self.grad_clip < 0:
+      raise ConfigError(f"--grad_clip={self.grad_clip}: expected a norm >= 0 (0 = off)")
+
+  def optimizer(self) -> optax.GradientTransformation:
+    """Adam, after clipping the gradients' global norm when grad_clip > 0."""
+    adam = optax.adam(self.learning_rate)
+    return optax.chain(optax.clip_by_global_norm(self.grad_clip), adam) if self.grad_clip \
+        else adam
 
 
 class TrainState(NamedTuple):
@@ -213,7 +222,7 @@ class Trainer:
 
   def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool):
     self.model, self.cfg, self.has_val = model, cfg, has_val
-    self.tx = optax.adam(cfg.learning_rate)
+    self.tx = cfg.optimizer()
     init_one, block_one, evaluate_one = _make_programs(model, self.tx, cfg, has_val)
 
     # axes: seeds inner, folds outer. FoldArrays map over folds only; data (x, y,

@@ -1,0 +1,32 @@
+"""Trains the many-to-one Elman RNN over k folds x seeds, then prunes its hidden units step by
+step: structurally (merge by distinctiveness, delete the unit) and the music study's way
+(zero the unit's weight vectors, keep the size), next to the magnitude and random baselines.
+
+    python experiments/prune_rnn.py --flagfile=experiments/configs/music_prune_rnn.cfg \
+        --workdir=workdirs/music_prune_rnn
+
+Angles come from the hidden states over every valid time step of every training sequence.
+Writes prune_table.csv, results.json, checkpoints/ and plots (as prune_mlp.py).
+"""
+
+from absl import app, flags
+
+from eegjax.errors import ConfigError
+from eegjax.studies import cli, prune_study
+
+cli.define_classify_flags(hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
+cli.define_prune_flags(["distinctiveness", "distinctiveness_masked", "magnitude", "random"])
+FLAGS = flags.FLAGS
+
+
+@cli.exit_on_user_error
+def main(argv):
+  if len(argv) > 1:
+    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
+  cfg = cli.prune_config(FLAGS, cli.classify_config(FLAGS, "rnn"))
+  prune_study.run(cfg, flagfile_text=cli.flagfile_text(FLAGS,
+                                                       cli.COMMON_FLAGS + [*cli.PRUNE_FLAGS]))
+
+
+if __name__ == "__main__":
+  app.run(main)
