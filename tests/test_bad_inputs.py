@@ -83,7 +83,8 @@ CASES = [
     ("train_mlp", ["--split=loo"], {}, r"--split='loo': expected one of"),
     ("train_mlp", ["--channels=Cz"], {}, r"--channels: no channel 'Cz'; expected a name from"),
     ("train_rnn", ["--median_filter=4"], {}, r"--median_filter=4: expected an odd width"),
-    ("train_rnn", ["--dataset=music_features"], {}, r"train_rnn needs sequences"),
+    ("train_rnn", ["--dataset=music_features"], {},
+     r"the RNN needs sequences; dataset .music_features. holds 25 features"),
     ("train_mlp", ["--activation=gelu"], {}, r"--activation='gelu': expected one of"),
     # pruning flags
     ("prune_mlp", ["--similar_deg=170", "--complementary_deg=165"], {},
@@ -97,6 +98,12 @@ CASES = [
     ("prune_mlp", ["--criteria=size"], {}, r"--criteria: 'size' is not one of"),
     ("prune_mlp", ["--merge_rule=mean"], {}, r"--merge_rule='mean': expected one of"),
     ("prune_mlp", ["--prune_layer=1"], {}, r"--prune_layer=1: the MLP has hidden layers 0..0"),
+    ("prune_rnn", ["--order=random"], {}, r"--order='random': expected one of"),
+    ("prune_rnn", ["--finetune_epochs=2"], {},
+     r"--finetune_epochs with --criteria=distinctiveness_masked"),
+    ("prune_rnn", ["--grad_clip=-1"], {}, r"--grad_clip=-1.0: expected a norm >= 0"),
+    ("prune_rnn", ["--dataset=music_features"], {},
+     r"the RNN needs sequences; dataset .music_features. holds 25 features"),
 ]
 
 

@@ -83,8 +83,8 @@ def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
     ds = median_filter(ds, cfg.median_filter)
   if cfg.model == "rnn":
     if not ds.is_sequence:
-      raise DataError(f"train_rnn needs sequences; dataset {ds.info.name!r} holds "
-                      f"{ds.x.shape[1]} features per example (use train_mlp)")
+      raise DataError(f"the RNN needs sequences; dataset {ds.info.name!r} holds "
+                      f"{ds.x.shape[1]} features per example (use train_mlp or prune_mlp)")
     return ds, f"raw sequences, {ds.x.shape[2]} channel(s), up to {ds.x.shape[1]} steps"
   if not ds.is_sequence:
     return ds, f"{ds.x.shape[1]} features as given"
