@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from typing import Optional
 
 from eegjax.data import synthetic
 from eegjax.data.dataset import DataError, Dataset

@@ -25,25 +25,16 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.errors import ConfigError
-from eegjax.evaluate import plots
+from eegjax.evaluate import plots, report
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize
 from eegjax.evaluate.timing import latency_ms
-from eegjax.models import MLP, ElmanRNN
-from eegjax.pruning.distinctiveness import (pair_mask, angles_from_gram, gram_over_chunks,
-                                            trajectory_gram)
-from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.progressive import CRITERIA, PruneConfig, describe, prune_step
-from eegjax.pruning.surgery import mlp_hidden_group, rnn_hidden_group
-from eegjax.studies import classification
+from eegjax.studies import classification, prune_programs
 from eegjax.studies.classification import ClassifyConfig, Prepared
 from eegjax.studies.workdir import to_json
-from eegjax.train import TrainConfig, Trainer
+from eegjax.train import Trainer
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
-from eegjax.train.folds import scale_rows
-
-TABLE_METRICS = ("pairs", *SCALARS, "min_angle")
-_RANDOM_TAG = 2
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,84 +94,8 @@ class PruneStudyConfig:
     return dataclasses.asdict(self)
 
 
-def _over_models(fn):
-  """vmap fn(params, folds) over seeds (inner: params only) and folds (outer)."""
-  return jax.vmap(jax.vmap(fn, in_axes=(0, None)), in_axes=(0, 0))
-
-
-def _sizes(cfg: PruneStudyConfig, width: int) -> tuple[int, ...]:
-  sizes = list(cfg.classify.hidden_sizes)
-  sizes[cfg.layer] = width
-  return tuple(sizes)
-
-
-def _group(cfg: PruneStudyConfig):
-  if cfg.classify.model == "rnn":
-    return rnn_hidden_group()
-  return mlp_hidden_group(cfg.layer, cfg.classify.activation)
-
-
-def _build(family: str, sizes, num_classes: int, activation: str):
-  if family == "rnn":
-    return ElmanRNN(hidden_size=sizes[0], num_classes=num_classes)
-  return MLP(tuple(sizes), num_classes, activation)
-
-
-class _Programs:
-  """Jitted, vmapped programs for one layer width (recompiled as the width shrinks)."""
-
-  def __init__(self, cfg: PruneStudyConfig, prep: Prepared, width: int):
-    c = cfg.classify
-    self.model = _build(c.model, _sizes(cfg, width), prep.ds.num_classes, c.activation)
-    self.group = _group(cfg)
-    data, layer, model = prep.data, cfg.layer, self.model
-    centre = self.group.centre
-
-    def layer_gram(params, folds):
-      x, _, lengths = scale_rows(data, folds.train_idx, folds.lo, folds.scale)
-      if c.model == "rnn":
-        traj = lambda xb, lb: model.apply(params, xb, lengths=lb,  # noqa: E731
-                                          return_trajectory=True)[1]
-        return trajectory_gram(traj, x, lengths, folds.train_w, centre=centre)
-      act = lambda xb: model.apply(params, xb, return_activations=True)[1][layer]  # noqa
-      return gram_over_chunks(act, x, folds.train_w, centre=centre)
-
-    def forward(params, folds):
-      x, _, lengths = scale_rows(data, folds.test_idx, folds.lo, folds.scale)
-      if c.model == "rnn":
-        return model.apply(params, x, lengths=lengths)
-      return model.apply(params, x)
-
-    def analyse(g, alive):
-      """Angles, min angle and pairs within the thresholds among living units."""
-      ang = angles_from_gram(g)
-      pair = pair_mask(alive)
-      within = pair & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg))
-      return ang, min_angle_of(ang, alive), within.sum() // 2
-
-    gram, fwd = jax.jit(_over_models(layer_gram)), jax.jit(_over_models(forward))
-    self.gram = lambda p: gram(p, prep.folds)
-    self.forward = lambda p: fwd(p, prep.folds)
-    self.analyse = jax.jit(jax.vmap(jax.vmap(analyse)))
-    self.trainer = Trainer(self.model, c.train, has_val=False)
-
-
-def _keys(seeds, fold_ids, n_pruned: int):
-  def one(seed, fold):
-    base = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), _RANDOM_TAG)
-    return jax.random.fold_in(base, n_pruned)
-  return jax.vmap(jax.vmap(one, in_axes=(0, None)), in_axes=(None, 0))(
-      jnp.asarray(seeds, jnp.uint32), jnp.asarray(fold_ids))
-
-
 def _summaries(values: dict) -> dict:
   return {k: summarize(v) for k, v in values.items()}
-
-
-def _program(programs: dict, cfg: PruneStudyConfig, prep: Prepared, width: int) -> _Programs:
-  if width not in programs:
-    programs[width] = _Programs(cfg, prep, width)
-  return programs[width]
 
 
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
@@ -196,7 +111,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
   n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   alive = jnp.ones((n_folds, n_seeds, width), bool)
-  group = _group(cfg)
+  group = prune_programs.unit_group(cfg)
   step_fn = jax.jit(jax.vmap(jax.vmap(
       lambda p, i, g, k, a: prune_step(p, i, g, k, group, pcfg, alive=a))))
   size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the arrays' width
@@ -211,7 +126,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
   while True:
     grams = None              # Gram matrix of the current networks, when already computed
     if not evaluated:
-      prog = _program(programs, cfg, prep, size(n))
+      prog = prune_programs.program(programs, cfg, prep, size(n))
       t0 = time.perf_counter()
       grams = prog.gram(params)
       _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
@@ -234,7 +149,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       ckpt.save(n, {"params": params, "ids": ids, "alive": alive}, {
           "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
           "family": cfg.classify.model, "masked": pcfg.masked,
-          "hidden_sizes": list(_sizes(cfg, size(n))),
+          "hidden_sizes": list(prune_programs.sizes(cfg, size(n))),
           "activation": cfg.classify.activation, "leading_axes": ["fold", "seed"],
           "rows": rows, "actions": actions})
       acc = row["summary"]["accuracy"]
@@ -247,8 +162,8 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       stop = f"reached {n} pruned units (--max_pruned or one unit left)"
       break
     if grams is None:
-      grams = _program(programs, cfg, prep, size(n)).gram(params)
-    keys = _keys(prep.seeds, prep.folds.fold_id, n)
+      grams = prune_programs.program(programs, cfg, prep, size(n)).gram(params)
+    keys = prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n)
     new_params, new_ids, new_alive, record, within = step_fn(params, ids, grams, keys, alive)
     within = np.asarray(within)
     if pcfg.chooses_pairs and not within.all() and not cfg.beyond_thresholds:
@@ -293,29 +208,12 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
     save_s += ckpt.save_seconds
   prune_s = time.perf_counter() - t_prune
   width = cfg.classify.hidden_sizes[cfg.layer]
-  full = _program(programs, cfg, prep, width)
+  full = prune_programs.program(programs, cfg, prep, width)
   everyone = jnp.ones((len(prep.parts), len(prep.seeds), width), bool)
   trained_angles = np.asarray(full.analyse(full.gram(fit.params), everyone)[0])
 
-  header = ["criterion", "structure", "grad_clip", "units_pruned", "hidden_units"]
-  for m in TABLE_METRICS:
-    header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
-  header += ["exec_ms"]
-  if cfg.finetune_epochs:
-    header += [f"finetuned_{m}_mean" for m in SCALARS]
-  table = []
-  for out in per_criterion.values():
-    for r in out["rows"]:
-      masked = r["criterion"].endswith("_masked")
-      line = [r["criterion"], "masked" if masked else "structural",
-              cfg.classify.train.grad_clip or "none", r["units_pruned"], r["hidden_units"]]
-      for m in TABLE_METRICS:
-        s = r["summary"][m]
-        line += [s["mean"], s["ci95"][0], s["ci95"][1]]
-      line.append(r["exec_ms"])
-      if cfg.finetune_epochs:
-        line += [r["finetuned"][m]["mean"] if "finetuned" in r else "" for m in SCALARS]
-      table.append(line)
+  header, table = report.prune_table(per_criterion, cfg.classify.train.grad_clip,
+                                     bool(cfg.finetune_epochs))
   wd.write_csv("prune_table.csv", header, table)
 
   results["pruning"] = {
@@ -371,5 +269,5 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int):
   params = arrays["params"]
   head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
   num_classes = int(params["params"][head]["kernel"].shape[-1])
-  model = _build(meta["family"], meta["hidden_sizes"], num_classes, meta["activation"])
+  model = prune_programs.build(meta["family"], meta["hidden_sizes"], num_classes, meta["activation"])
   return model, params, meta
