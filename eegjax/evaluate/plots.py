@@ -57,11 +57,13 @@ def angle_vs_performance(rows, path: str, title: str) -> None:
 def exec_time(per_step_ms: dict, path: str, title: str) -> None:
   """Inference time per model against units pruned."""
   fig, ax = plt.subplots(figsize=(6, 4.5))
+  top = max(r["exec_ms"] for rows in per_step_ms.values() for r in rows)
+  scale, unit = (1.0, "ms") if top >= 1.0 else (1e3, "us")
   for criterion, rows in per_step_ms.items():
-    ax.plot([r["units_pruned"] for r in rows], [1e3 * r["exec_ms"] for r in rows],
+    ax.plot([r["units_pruned"] for r in rows], [scale * r["exec_ms"] for r in rows],
             marker="o", label=criterion)
   ax.set_xlabel("hidden units pruned")
-  ax.set_ylabel("test-fold inference per model (us, median)")
+  ax.set_ylabel(f"test-fold inference per model ({unit}, median)")
   ax.set_title(f"execution time — {title}", fontsize=9)
   ax.legend()
   ax.grid(alpha=0.3)
