@@ -125,3 +125,21 @@ def test_rnn_trains_on_padded_sequences():
   res = trainer.fit([0, 1], folds, device_data(ds), log=lambda m: None)
   assert res.train_loss.shape == (3, 2, 15)
   assert np.all(res.train_loss[..., -1] < res.train_loss[..., 0])
+
+
+@pytest.mark.parametrize("n,real", [(40, 37), (5000, 4990)])   # packed keys; pair sort
+def test_shuffle_puts_a_permutation_of_real_rows_first(n, real):
+  from eegjax.train.fit import shuffle_order
+  mask = jnp.arange(n) < real
+  orders = jax.vmap(lambda k: shuffle_order(k, mask))(jax.random.split(jax.random.key(0), 400))
+  orders = np.asarray(orders)
+  for o in orders[:20]:
+    assert sorted(o[:real]) == list(range(real))
+    assert list(o[real:]) == list(range(real, n))
+  # every real row is about equally likely to come first (400 draws)
+  first = np.bincount(orders[:, 0], minlength=real)
+  assert first[real:].sum() == 0
+  if n < 100:   # chi-square against uniform, 36 degrees of freedom; p > 1e-4
+    chi2 = ((first - 400 / real) ** 2 / (400 / real)).sum()
+    assert chi2 < 80, chi2
+  assert len({tuple(o) for o in orders}) == len(orders)   # no two epochs alike

@@ -5,7 +5,7 @@ function.
 Folds have different sizes, so each fold's index lists are padded to a common length and
 carry weights (1 = real example, 0 = padding); see `eegjax.train.folds`. Every epoch the real
 training indices are shuffled by sorting random keys (padding sorts last), cut into batches
-of `batch_size`, and a batch holding no real example changes nothing (parameters and Adam
+of `batch_size` (`shuffle_order`), and a batch holding no real example changes nothing (parameters and Adam
 state alike). Min-max statistics of the fold's training rows are applied after each gather.
 
 Randomness: the model key is `fold_in(key(seed), fold)`; initialisation uses
@@ -33,6 +33,7 @@ import optax
 
 from eegjax.errors import ConfigError, UserError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
+from eegjax.train import sharding
 from eegjax.train.folds import FoldArrays, scale_rows
 
 _INIT, _SHUFFLE = 0, 1
@@ -108,19 +109,56 @@ def loss_fn(params, model, x, y, w, lengths):
   return cross_entropy(_forward(model, params, x, lengths), y, w)
 
 
-def train_step(model, tx, params, opt_state, x, y, w, lengths=None):
-  """One Adam step on a weighted minibatch; a batch with no weight changes nothing.
-  Returns (params, opt_state, loss)."""
+def _select(cond, new, old):
+  return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
+
+
+def train_step(model, tx, params, opt_state, x, y, w, lengths=None, may_be_empty=True):
+  """One Adam step on a weighted minibatch; a batch with no weight changes nothing (the
+  check is left out when the caller knows no batch is empty). Returns (params, opt_state,
+  loss)."""
   loss, grads = jax.value_and_grad(loss_fn)(params, model, x, y, w, lengths)
   updates, new_opt = tx.update(grads, opt_state, params)
   new_params = optax.apply_updates(params, updates)
+  if not may_be_empty:
+    return new_params, new_opt, loss
   keep = jnp.sum(w) > 0
-  pick = lambda new, old: jnp.where(keep, new, old)  # noqa: E731
-  return jax.tree.map(pick, new_params, params), jax.tree.map(pick, new_opt, opt_state), loss
+  return _select(keep, new_params, params), _select(keep, new_opt, opt_state), loss
+
+
+def shuffle_order(key, real) -> jax.Array:
+  """A uniformly random order of the positions with `real` True, followed by the padding
+  positions (which must all come after the real ones, as in FoldArrays).
+
+  Sorting random keys is the shuffle; XLA's CPU sort is several times faster on one
+  uint32 operand than on a (key, value) pair, so when the positions fit in `b` <= 12 bits
+  the key is packed as (32 - b random bits | position). Ties in the random bits (rare:
+  about n^2 / 2^(33-b) pairs per shuffle) keep position order. Padding gets all-ones
+  random bits, so it sorts after every real position."""
+  n = real.shape[0]
+  bits = max(1, (n - 1).bit_length())
+  if bits <= 12:
+    low = jnp.uint32((1 << bits) - 1)
+    r = jax.random.bits(key, (n,), jnp.uint32)
+    r = jnp.where(real, r, jnp.uint32(0xFFFFFFFF))
+    return (jnp.sort((r & ~low) | jnp.arange(n, dtype=jnp.uint32)) & low).astype(jnp.int32)
+  u = jnp.where(real, jax.random.uniform(key, (n,)), 2.0)
+  return jax.lax.sort_key_val(u, jnp.arange(n, dtype=jnp.int32))[1]
 
 
 def _gather(data, idx, norm):
+  """Rows `idx` of data; scaled with `norm` = (lo, scale), or already scaled (None)."""
+  if norm is None:
+    x, y, lengths = data
+    return x[idx], y[idx], None if lengths is None else lengths[idx]
   return scale_rows(data, idx, *norm)
+
+
+def _scaled(data, folds: FoldArrays):
+  """All rows min-max scaled with one fold's training statistics: done once per block,
+  so the epochs only gather (no per-epoch arithmetic on the inputs)."""
+  x, y, lengths = data
+  return (x - folds.lo) / folds.scale, y, lengths
 
 
 def predict_logits(model, params, data, norm, idx, chunk: int):
@@ -149,32 +187,34 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
                       best_val=jnp.array(jnp.inf, jnp.float32),
                       best_epoch=jnp.array(-1, jnp.int32), stopped=jnp.array(False))
 
-  def epoch_one(state: TrainState, epoch, seed, folds: FoldArrays, data):
+  def epoch_one(state: TrainState, epoch, seed, folds: FoldArrays, data, empty_batches):
     fold = folds.fold_id
-    norm = (folds.lo, folds.scale)
+    norm = None   # `data` holds this fold's scaled rows (see block_all)
     n_tr = folds.train_idx.shape[0]
     bs = cfg.batch_size
     n_batches = math.ceil(n_tr / bs)
     key = jax.random.fold_in(
         jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), _SHUFFLE), epoch)
-    u = jnp.where(folds.train_w, jax.random.uniform(key, (n_tr,)), 2.0)
-    _, order = jax.lax.sort_key_val(u, jnp.arange(n_tr))
+    order = shuffle_order(key, folds.train_w)
     pad = n_batches * bs - n_tr
     idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
     w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
-    w = w * (~state.stopped)
+    # The epoch's batches in one gather (and one scaling), outside the step loop.
+    xs, ys, ls = _gather(data, idx.reshape(n_batches, bs), norm)
 
     def batch(carry, inputs):
       params, opt_state = carry
-      bi, bw = inputs
-      xb, yb, lb = _gather(data, bi, norm)
-      params, opt_state, loss = train_step(model, tx, params, opt_state, xb, yb, bw, lb)
+      xb, yb, lb, bw = inputs
+      params, opt_state, loss = train_step(model, tx, params, opt_state, xb, yb, bw, lb,
+                                           may_be_empty=empty_batches)
       return (params, opt_state), (loss * bw.sum(), bw.sum())
 
     (params, opt_state), (losses, counts) = jax.lax.scan(
-        batch, (state.params, state.opt_state),
-        (idx.reshape(n_batches, bs), w.reshape(n_batches, bs)))
+        batch, (state.params, state.opt_state), (xs, ys, ls, w.reshape(n_batches, bs)))
     train_loss = losses.sum() / jnp.maximum(counts.sum(), 1.0)
+    # A stopped model (early stopping) keeps its state: one select per epoch.
+    params = _select(state.stopped, state.params, params)
+    opt_state = _select(state.stopped, state.opt_state, opt_state)
     if has_val:
       logits = predict_logits(model, params, data, norm, folds.val_idx, cfg.eval_batch_size)
       val_loss = cross_entropy(logits, data[1][folds.val_idx], folds.val_w)
@@ -193,9 +233,9 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
                      best_epoch.astype(jnp.int32), stopped)
     return new, (train_loss, val_loss, ~state.stopped)
 
-  def block_one(state, start, n_epochs, seed, folds, data):
+  def block_one(state, start, n_epochs, seed, folds, data, empty_batches):
     def body(s, e):
-      return epoch_one(s, e, seed, folds, data)
+      return epoch_one(s, e, seed, folds, data, empty_batches)
     return jax.lax.scan(body, state, start + jnp.arange(n_epochs))
 
   def evaluate_one(params, folds: FoldArrays, data, which: str):
@@ -205,6 +245,15 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
     return classification_metrics(logits, data[1][idx], w)
 
   return init_one, block_one, evaluate_one
+
+
+def may_have_empty_batches(folds: FoldArrays, batch_size: int) -> bool:
+  """Whether some fold's shuffled, padded training indices leave a batch with no real
+  example (padding sorts last, so only when a fold has fewer real rows than fill all but
+  the last batch). Decided on the host, so the step loop carries no check otherwise."""
+  real = np.asarray(folds.train_w).sum(axis=1)
+  n_batches = math.ceil(np.asarray(folds.train_w).shape[1] / batch_size)
+  return bool((real <= (n_batches - 1) * batch_size).any())
 
 
 def _pick_block(epochs: int, requested: int) -> int:
@@ -220,8 +269,11 @@ def _pick_block(epochs: int, requested: int) -> int:
 class Trainer:
   """Compiles the study's programs once for a model, optimiser and fold layout."""
 
-  def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool):
+  def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool, num_devices: int = 1):
+    """`num_devices` > 1 spreads the (folds, seeds) models over that many of
+    `jax.devices()` (see `eegjax.train.sharding`); results do not depend on it."""
     self.model, self.cfg, self.has_val = model, cfg, has_val
+    self.num_devices = num_devices
     self.tx = cfg.optimizer()
     init_one, block_one, evaluate_one = _make_programs(model, self.tx, cfg, has_val)
 
@@ -231,10 +283,12 @@ class Trainer:
       per_seed = jax.vmap(init_one, in_axes=(0, None, None))
       return jax.vmap(per_seed, in_axes=(None, 0, None))(seeds, folds, data)
 
-    def block_all(state, start, seeds, folds, data, n_epochs):
-      per_seed = jax.vmap(lambda s, sd, fa, d: block_one(s, start, n_epochs, sd, fa, d),
-                          in_axes=(0, 0, None, None))
-      return jax.vmap(per_seed, in_axes=(0, None, 0, None))(state, seeds, folds, data)
+    def block_all(state, start, seeds, folds, data, n_epochs, empty_batches):
+      def per_fold(st, fa):
+        d = _scaled(data, fa)   # one scaled copy per fold, shared by its seeds
+        return jax.vmap(lambda s, sd: block_one(s, start, n_epochs, sd, fa, d,
+                                                empty_batches))(st, seeds)
+      return jax.vmap(per_fold)(state, folds)
 
     def evaluate_all(params, folds, data, which):
       per_seed = jax.vmap(lambda p, fa, d: evaluate_one(p, fa, d, which),
@@ -243,7 +297,8 @@ class Trainer:
 
     self._init = jax.jit(init_all)
     # No buffer donation: the state before a block must survive a diverged block.
-    self._block = jax.jit(block_all, static_argnames="n_epochs")
+    self._block_all = block_all
+    self._block = jax.jit(block_all, static_argnames=("n_epochs", "empty_batches"))
     self._evaluate = jax.jit(evaluate_all, static_argnames="which")
 
   def init(self, seeds, folds: FoldArrays, data) -> TrainState:
@@ -273,12 +328,25 @@ class Trainer:
     `start_epoch` with the `state` and `history` saved then. `on_block(state, epochs_done,
     history)` runs after every block (checkpoints hook in here)."""
     cfg = self.cfg
-    seeds_arr = jnp.asarray(seeds, jnp.uint32)
     if state is None:
       state = self.init(seeds, folds, data)
     history = self.empty_history(folds, len(seeds)) if history is None else {
         k: np.array(v, np.float32) for k, v in history.items()}
     block = _pick_block(cfg.epochs, cfg.epochs_per_call)
+    empty = may_have_empty_batches(folds, cfg.batch_size)
+    layout = sharding.plan(len(np.asarray(folds.fold_id)), len(seeds), self.num_devices)
+    if layout.mesh is None:
+      program = self._block
+      seeds_arr = jnp.asarray(seeds, jnp.uint32)
+      host = lambda tree: tree  # noqa: E731
+    else:
+      log(f"models spread over {layout.describe()}")
+      program = jax.jit(self._block_all, static_argnames=("n_epochs", "empty_batches"),
+                        out_shardings=layout.models)
+      state = layout.put_models(state)
+      seeds_arr = layout.put_seeds(np.asarray(seeds, np.uint32))
+      folds, data = layout.put_folds(folds), layout.put_shared(data)
+      host = lambda tree: jax.tree.map(jnp.asarray, layout.get_models(tree))  # noqa: E731
     compile_s, run_s, epoch = 0.0, 0.0, start_epoch
     compiled: dict[int, Any] = {}
     t_start = time.perf_counter()
@@ -286,13 +354,14 @@ class Trainer:
       n = min(block, cfg.epochs - epoch)
       if n not in compiled:
         t0 = time.perf_counter()
-        compiled[n] = self._block.lower(state, jnp.int32(epoch), seeds_arr, folds, data,
-                                        n_epochs=n).compile()
+        compiled[n] = program.lower(state, jnp.int32(epoch), seeds_arr, folds, data,
+                                    n_epochs=n, empty_batches=empty).compile()
         compile_s += time.perf_counter() - t0
       t0 = time.perf_counter()
       prev = state
-      state, (tl, vl, active) = compiled[n](state, jnp.int32(epoch), seeds_arr, folds, data)
-      tl, vl, active = np.asarray(tl), np.asarray(vl), np.asarray(active)
+      state, losses = compiled[n](state, jnp.int32(epoch), seeds_arr, folds, data)
+      tl, vl, active = (sharding.to_host(a)[:len(history["train_loss"]), :len(seeds)]
+                        for a in losses)
       run_s += time.perf_counter() - t0
       bad = ~np.isfinite(tl) & active
       if bad.any():
@@ -301,7 +370,7 @@ class Trainer:
             f"non-finite training loss ({tl[f, s, e]}) at seed {int(seeds[s])}, "
             f"fold {int(np.asarray(folds.fold_id)[f])}, "
             f"epoch {epoch + e + 1}; the last good state is the one after epoch {epoch}",
-            prev, epoch)
+            host(prev), epoch)
       # Epochs after early stopping changed nothing: NaN marks them in the history.
       history["train_loss"][..., epoch:epoch + n] = np.where(active, tl, np.nan)
       history["val_loss"][..., epoch:epoch + n] = np.where(active, vl, np.nan)
@@ -315,8 +384,8 @@ class Trainer:
         msg += f"  val loss {vl[..., -1][live].mean():.4f}"
       log(f"{msg}  elapsed {elapsed:.1f}s  eta {eta:.1f}s")
       if on_block is not None:
-        on_block(state, epoch, history)
-    return FitResult(state=state, train_loss=history["train_loss"],
+        on_block(host(state), epoch, history)
+    return FitResult(state=host(state), train_loss=history["train_loss"],
                      val_loss=history["val_loss"] if self.has_val else None,
                      compile_s=compile_s, run_s=run_s)
 
