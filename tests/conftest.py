@@ -1,7 +1,12 @@
 import os
 
-# Tests run on the CPU with float32, whatever the machine has.
+# Tests run on the CPU with float32, whatever the machine has, on two XLA host devices:
+# the binaries then spread their models over both (eegjax.train.sharding), so every binary
+# test also exercises the sharded path.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import jax  # noqa: E402
+
+jax.config.update("jax_num_cpu_devices", 2)
 
 import importlib.util
 import pathlib

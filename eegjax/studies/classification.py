@@ -50,6 +50,9 @@ class ClassifyConfig:
   seed: int = 0                              # seeds are seed .. seed + num_seeds - 1
   val_fraction: float = 0.0                  # part of each training fold held out
   overwrite: bool = False
+  # Devices the (fold, seed) models are spread over. Results do not depend on it, so it
+  # stays out of config.json / results.json (timing.json records it).
+  num_devices: int = 1
 
   def __post_init__(self):
     if self.model not in MODELS:
@@ -73,7 +76,9 @@ class ClassifyConfig:
       raise ConfigError("--patience needs a validation part: set --val_fraction > 0")
 
   def to_json(self) -> dict:
-    return dataclasses.asdict(self)
+    d = dataclasses.asdict(self)
+    d.pop("num_devices")
+    return d
 
 
 def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
@@ -149,7 +154,8 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
 def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir):
   """Trains every (fold, seed) model, checkpointing after every block of epochs and
   resuming from the newest readable checkpoint. Returns (trainer, fit result, checkpoints)."""
-  trainer = Trainer(prep.model, cfg.train, has_val=has_validation(prep.folds))
+  trainer = Trainer(prep.model, cfg.train, has_val=has_validation(prep.folds),
+                    num_devices=cfg.num_devices)
   ckpt = Checkpoints(wd.file(os.path.join("checkpoints", "train")), log=wd.log)
   state = trainer.init(prep.seeds, prep.folds, prep.data)
   history = trainer.empty_history(prep.folds, len(prep.seeds))
@@ -282,7 +288,8 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
       "checkpoints_saved": len(ckpt.save_seconds),
       "ms_per_seed_fold": 1e3 * fit.run_s / n_models,
       "total_s": time.perf_counter() - t_start,
-      f"inference_ms_batch_{x_eval.shape[0]}": lat, "devices": str(jax.devices())})
+      f"inference_ms_batch_{x_eval.shape[0]}": lat, "devices": str(jax.devices()),
+      "num_devices": cfg.num_devices})
   acc = results["summary"]["accuracy"]
   wd.log(f"test accuracy {acc['mean']:.4f} (95% CI {acc['ci95'][0]:.4f}-{acc['ci95'][1]:.4f},"
          f" n={acc['n']}), F1 {results['summary']['f1']['mean']:.4f}  "

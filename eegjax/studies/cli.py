@@ -54,6 +54,53 @@ def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate
           "epochs per compiled call, i.e. between progress lines (0 = a tenth of the run)")
   _define("string", "workdir", "", "folder the run writes into (required)")
   _define("bool", "overwrite", False, "replace a finished run in --workdir")
+  define_device_flags()
+
+
+def define_device_flags() -> None:
+  """Where a sweep runs. Not part of a run's identity: results do not depend on them, and
+  a run may resume on another device count."""
+  for name in DEVICE_FLAGS:
+    if name in flags.FLAGS:
+      return
+  flags.DEFINE_integer("num_devices", 0, "devices to spread the (fold, seed) models over; "
+                       "0 = all (on CPU: one XLA host device per core)")
+  flags.DEFINE_string("coordinator_address", "", "multi-host: host:port of process 0 for "
+                      "jax.distributed.initialize (empty = one process)")
+  flags.DEFINE_integer("num_processes", 1, "multi-host: number of processes")
+  flags.DEFINE_integer("process_id", 0, "multi-host: this process's index")
+
+
+DEVICE_FLAGS = ("num_devices", "coordinator_address", "num_processes", "process_id")
+
+
+def setup_devices(fv: flags.FlagValues) -> int:
+  """Starts JAX on the devices the flags ask for (call first in main, before any JAX
+  work). Multi-host: `jax.distributed.initialize` with the coordinator flags, after which
+  jax.devices() spans every host. Returns the number of devices a sweep may use."""
+  import jax
+
+  from eegjax.train import sharding
+  if fv.coordinator_address:
+    if not 0 <= fv.process_id < fv.num_processes:
+      raise ConfigError(f"--process_id={fv.process_id}: expected 0..{fv.num_processes - 1}"
+                        f" for --num_processes={fv.num_processes}")
+    if fv.num_devices == 0 and not sharding._backends_initialized():
+      jax.config.update("jax_num_cpu_devices", 1)   # CPU hosts: one device a process
+    jax.distributed.initialize(coordinator_address=fv.coordinator_address,
+                               num_processes=fv.num_processes, process_id=fv.process_id)
+  return sharding.setup_devices(fv.num_devices)
+
+
+def process_workdir(workdir: str) -> str:
+  """Multi-host: process 0 writes the run's workdir; process k > 0 computes the same
+  results (every result is gathered to every process) into workdir/process_k, so no two
+  processes write one file."""
+  import os
+
+  import jax
+  k = jax.process_index()
+  return workdir if k == 0 or not workdir else os.path.join(workdir, f"process_{k}")
 
 
 PRUNE_FLAGS = ("criteria", "merge_rule", "order", "prune_layer", "prune_step", "max_pruned",
@@ -99,7 +146,9 @@ def _ints(name: str, values) -> tuple[int, ...]:
 
 
 def classify_config(fv: flags.FlagValues, model: str, **extra) -> ClassifyConfig:
-  """Frozen config from parsed flags (`extra` adds binary-specific fields)."""
+  """Frozen config from parsed flags (`extra` adds binary-specific fields). Starts JAX on
+  the devices the flags ask for (see `setup_devices`)."""
+  num_devices = setup_devices(fv)
   return ClassifyConfig(
       model=model,
       data=DataSpec(dataset=fv.dataset, data_path=fv.data_path, data_format=fv.data_format,
@@ -108,10 +157,11 @@ def classify_config(fv: flags.FlagValues, model: str, **extra) -> ClassifyConfig
       train=TrainConfig(epochs=fv.epochs, batch_size=fv.batch_size,
                         learning_rate=fv.learning_rate, patience=fv.patience,
                         epochs_per_call=fv.epochs_per_call, grad_clip=fv.grad_clip),
-      workdir=fv.workdir, hidden_sizes=_ints("hidden_sizes", fv.hidden_sizes),
+      workdir=process_workdir(fv.workdir), hidden_sizes=_ints("hidden_sizes", fv.hidden_sizes),
       channels=tuple(fv.channels), median_filter=fv.median_filter, split=fv.split,
       num_folds=fv.num_folds, num_seeds=fv.num_seeds, seed=fv.seed,
-      val_fraction=fv.val_fraction, overwrite=fv.overwrite, **extra)
+      val_fraction=fv.val_fraction, overwrite=fv.overwrite,
+      num_devices=num_devices, **extra)
 
 
 def flagfile_text(fv: flags.FlagValues, names: list[str]) -> str:

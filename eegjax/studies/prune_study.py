@@ -91,7 +91,7 @@ class PruneStudyConfig:
     return target - target % self.step
 
   def to_json(self) -> dict:
-    return dataclasses.asdict(self)
+    return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
 
 
 def _summaries(values: dict) -> dict:
@@ -139,7 +139,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       if cfg.finetune_epochs and n > 0:
         ft_cfg = dataclasses.replace(cfg.classify.train,
                                      epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
-        ft = Trainer(prog.model, ft_cfg, has_val=False)
+        ft = Trainer(prog.model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
         fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(params),
                      start_epoch=cfg.classify.train.epochs, log=lambda m: None)
         params, grams = fit.params, None           # fine-tuned: activations changed
@@ -233,7 +233,8 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   }
   results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
                                 "findings about EEG") if prep.kind == "synthetic" else ""
-  timing = {"train_compile_s": fit.compile_s, "train_run_s": fit.run_s, "prune_s": prune_s,
+  timing = {"num_devices": cfg.classify.num_devices,
+            "train_compile_s": fit.compile_s, "train_run_s": fit.run_s, "prune_s": prune_s,
             "train_checkpoint_save_ms_median": median_save_ms(train_ckpt),
             "prune_checkpoint_save_ms_median": float(np.median(save_s) * 1e3) if save_s else 0.0,
             "per_step_ms": {c: [{"units_pruned": r["units_pruned"], "exec_ms": r["exec_ms"],
