@@ -16,13 +16,39 @@ import jax
 import jax.numpy as jnp
 
 
-def gram(acts, centre: float = 0.5, weights=None):
-  """A^T A of centred activations `acts` (patterns, units); `weights` (patterns,) in {0, 1}
-  drop padded patterns. Sums of Gram matrices of pattern chunks equal the whole one."""
+GRAM_CHUNK = 2048
+
+
+def _gram(acts, centre, weights):
   a = acts - centre
   if weights is not None:
     a = a * weights[:, None].astype(a.dtype)
   return jnp.einsum("pu,pv->uv", a, a, precision=jax.lax.Precision.HIGHEST)
+
+
+def gram(acts, centre: float = 0.5, weights=None):
+  """A^T A of centred activations `acts` (patterns, units); `weights` (patterns,) in {0, 1}
+  drop padded patterns. Sums of Gram matrices of pattern chunks equal the whole one.
+
+  The centring is exact (no A^T A - rank-one correction, which cancels in float32). Over
+  many patterns it runs GRAM_CHUNK patterns at a time, so each centred chunk is still in
+  cache when the matmul reads it: one pass over memory, like a plain matmul."""
+  p, units = acts.shape
+  full = p // GRAM_CHUNK
+  if full < 2:
+    return _gram(acts, centre, weights)
+  cut = full * GRAM_CHUNK
+  w = None if weights is None else weights[:cut].reshape(full, GRAM_CHUNK)
+
+  def add(total, i):
+    a = jax.lax.dynamic_slice_in_dim(acts, i * GRAM_CHUNK, GRAM_CHUNK)
+    wi = None if w is None else w[i]
+    return total + _gram(a, centre, wi), None
+
+  total, _ = jax.lax.scan(add, jnp.zeros((units, units), jnp.float32), jnp.arange(full))
+  if cut < p:
+    total = total + _gram(acts[cut:], centre, None if weights is None else weights[cut:])
+  return total
 
 
 def gram_over_chunks(act_fn, x, weights=None, *, chunk: int = 4096, centre: float = 0.5):
