@@ -247,6 +247,24 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
   return init_one, block_one, evaluate_one
 
 
+# XLA CPU: hand each matmul to the YNNPACK library on its own (not fused with neighbouring
+# ops). Measured on a 2-core CPU: MLP sweep 10% and RNN epoch 13% faster. An experimental
+# option: when a jaxlib does not know it, compilation goes on without it.
+CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
+                        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
+
+
+def compile_fast(lowered):
+  """`lowered.compile()`, with CPU_COMPILER_OPTIONS on CPU where this jaxlib has them."""
+  if jax.devices()[0].platform == "cpu":
+    try:
+      return lowered.compile(compiler_options=CPU_COMPILER_OPTIONS)
+    except Exception as e:  # noqa: BLE001 - an unknown option is an INVALID_ARGUMENT
+      if "INVALID_ARGUMENT" not in str(e):
+        raise
+  return lowered.compile()
+
+
 def may_have_empty_batches(folds: FoldArrays, batch_size: int) -> bool:
   """Whether some fold's shuffled, padded training indices leave a batch with no real
   example (padding sorts last, so only when a fold has fewer real rows than fill all but
@@ -354,8 +372,8 @@ class Trainer:
       n = min(block, cfg.epochs - epoch)
       if n not in compiled:
         t0 = time.perf_counter()
-        compiled[n] = program.lower(state, jnp.int32(epoch), seeds_arr, folds, data,
-                                    n_epochs=n, empty_batches=empty).compile()
+        compiled[n] = compile_fast(program.lower(state, jnp.int32(epoch), seeds_arr, folds,
+                                                 data, n_epochs=n, empty_batches=empty))
         compile_s += time.perf_counter() - t0
       t0 = time.perf_counter()
       prev = state
