@@ -5,6 +5,7 @@ issue's check (XLA_FLAGS=--xla_force_host_platform_device_count=4)."""
 
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -129,3 +130,36 @@ def test_four_host_devices_give_one_devices_results(tmp_path):
       [r["test"]["accuracy"] for r in four["runs"]]
   timing = json.loads((tmp_path / "four" / "timing.json").read_text())
   assert timing["num_devices"] == 4
+
+
+def test_two_processes_give_one_processs_results(tmp_path):
+  """Multi-host through jax.distributed.initialize, tried as two CPU processes on this
+  machine: process 0 writes the run's workdir and its results equal a one-process run's;
+  process 1 writes its own copy under workdir/process_1."""
+  import socket
+  with socket.socket() as s:
+    s.bind(("localhost", 0))
+    port = s.getsockname()[1]
+  common = [sys.executable, os.path.join(REPO, "experiments", "train_mlp.py"),
+            "--dataset=music_features", "--epochs=12", "--num_folds=3", "--num_seeds=2",
+            "--hidden_sizes=8", "--split=group"]
+  env = dict(os.environ, JAX_PLATFORMS="cpu")
+  env.pop("XLA_FLAGS", None)
+  procs = [subprocess.Popen(common + [f"--workdir={tmp_path / 'multi'}",
+                                      f"--coordinator_address=localhost:{port}",
+                                      "--num_processes=2", f"--process_id={i}"],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True) for i in range(2)]
+  logs = [p.communicate(timeout=240)[0] for p in procs]
+  for p, log in zip(procs, logs):
+    assert p.returncode == 0, log[-3000:]
+  single = subprocess.run(common + [f"--workdir={tmp_path / 'single'}", "--num_devices=1"],
+                          env=env, capture_output=True, text=True, timeout=240)
+  assert single.returncode == 0, single.stderr[-2000:]
+  # each process brings one CPU device per core; the models spread over all of them
+  assert re.search(r"models spread over [2-9] cpu devices", logs[0]), logs[0][:3000]
+  multi = json.loads((tmp_path / "multi" / "results.json").read_text())
+  other = json.loads((tmp_path / "multi" / "process_1" / "results.json").read_text())
+  one = json.loads((tmp_path / "single" / "results.json").read_text())
+  _assert_close(one, multi, "results")
+  assert multi == other

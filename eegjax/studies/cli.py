@@ -85,8 +85,9 @@ def setup_devices(fv: flags.FlagValues) -> int:
     if not 0 <= fv.process_id < fv.num_processes:
       raise ConfigError(f"--process_id={fv.process_id}: expected 0..{fv.num_processes - 1}"
                         f" for --num_processes={fv.num_processes}")
-    if fv.num_devices == 0 and not sharding._backends_initialized():
-      jax.config.update("jax_num_cpu_devices", 1)   # CPU hosts: one device a process
+    if not sharding._backends_initialized():
+      # CPU processes exchange results through gloo (GPU/TPU use their own collectives)
+      jax.config.update("jax_cpu_collectives_implementation", "gloo")
     jax.distributed.initialize(coordinator_address=fv.coordinator_address,
                                num_processes=fv.num_processes, process_id=fv.process_id)
   return sharding.setup_devices(fv.num_devices)

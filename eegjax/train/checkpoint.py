@@ -9,9 +9,11 @@ kept for that reason.
 
 from __future__ import annotations
 
+import os
 import time
 from typing import Callable, Optional
 
+import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
@@ -24,13 +26,23 @@ class Checkpoints:
     """keep: how many of the newest to keep (None: all)."""
     self.directory = directory
     self.log = log
-    self.manager = ocp.CheckpointManager(
-        directory, options=ocp.CheckpointManagerOptions(max_to_keep=keep, create=True),
-        item_names=("arrays", "meta"))
+    options = ocp.CheckpointManagerOptions(max_to_keep=keep, create=True)
+    if jax.process_count() > 1:
+      # Multi-host: every process holds the whole (gathered) state and writes its own
+      # workdir (see studies/cli.py), so each one checkpoints alone.
+      k = jax.process_index()
+      os.makedirs(directory, exist_ok=True)
+      options = ocp.CheckpointManagerOptions(
+          max_to_keep=keep, create=False, enable_async_checkpointing=False,
+          multiprocessing_options=ocp.options.
+          MultiprocessingOptions(primary_host=k, active_processes={k}))
+    self.manager = ocp.CheckpointManager(directory, options=options,
+                                         item_names=("arrays", "meta"))
     self.save_seconds: list[float] = []
 
   def save(self, step: int, arrays, meta: dict) -> None:
     t0 = time.perf_counter()
+    arrays = jax.tree.map(np.asarray, arrays)     # host copies: one layout on any device
     self.manager.save(step, args=ocp.args.Composite(arrays=ocp.args.StandardSave(arrays),
                                                     meta=ocp.args.JsonSave(meta)),
                       force=True)
