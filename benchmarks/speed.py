@@ -149,7 +149,6 @@ def bench_rnn(rows, num_devices):
     fit = trainer.fit([0], f, data, log=lambda m: stamps.append(time.perf_counter()))
     per_epoch = np.diff(stamps)           # epoch 1 is in fit.compile_s + the first stamp
     med = float(np.median(per_epoch)) if len(per_epoch) else fit.run_s / epochs
-    n_models = len(np.asarray(f.fold_id))
     flops = sum(rnn_flops(n_train[i], 1) for i in (which or range(5)))
     row = {"section": "rnn", "what": f"RNN epoch, {label}", "s_per_epoch": med,
            "compile_s": fit.compile_s, "epochs_measured": epochs,
@@ -164,7 +163,6 @@ def bench_rnn(rows, num_devices):
         row["study_5x200_s"] = med * 200
         row["study_is"] = f"extrapolated from the median of {len(per_epoch)} epochs"
     rows.append(row)
-    del n_models
 
 
 def bench_angles(rows):

@@ -199,7 +199,7 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
     pad = n_batches * bs - n_tr
     idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
     w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
-    # The epoch's batches in one gather (and one scaling), outside the step loop.
+    # The epoch's batches in one gather, outside the step loop.
     xs, ys, ls = _gather(data, idx.reshape(n_batches, bs), norm)
 
     def batch(carry, inputs):

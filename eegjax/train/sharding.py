@@ -65,10 +65,6 @@ class ModelLayout:
   padded_folds: int
   padded_seeds: int
 
-  @property
-  def num_devices(self) -> int:
-    return 1 if self.mesh is None else self.mesh.devices.size
-
   def describe(self) -> str:
     if self.mesh is None:
       return "1 device"
