@@ -78,3 +78,25 @@ def test_trial_features_dataset():
   no_rate = ds.replace(info=DatasetInfo(name="t", source="x", real=False))
   with pytest.raises(DataError, match="--sampling_rate"):
     trial_features(no_rate)
+
+
+@pytest.mark.parametrize("freq,band", [(10.0, 1), (6.0, 0), (20.0, 2)])
+def test_band_power_of_a_pure_sinusoid_lands_in_its_band(freq, band):
+  from eegjax.data.features import band_power
+  fs, steps = 256.0, 256
+  t = np.arange(steps) / fs
+  x = (2.0 * np.sin(2 * np.pi * freq * t) + 0.7)[None, :, None].astype(np.float32)
+  p = np.asarray(band_power(x, fs))[0, 0]         # theta, alpha, beta
+  assert p[band] == pytest.approx(2.0, rel=1e-4)  # A^2 / 2, the DC offset removed
+  assert np.delete(p, band).max() < 1e-6 * p[band]
+
+
+def test_band_power_features_are_electrode_major():
+  from eegjax.data.features import band_power_features
+  x = np.random.default_rng(0).normal(size=(3, 256, 4)).astype(np.float32)
+  f, names = band_power_features(x, 256.0, ("A", "B", "C", "D"))
+  assert f.shape == (3, 12)
+  assert names[:4] == ("A_theta", "A_alpha", "A_beta", "B_theta")
+  # white noise: each band's share of the variance is about its share of 0-128 Hz
+  total = x.var(axis=1).mean()
+  assert np.asarray(f)[:, 2::3].mean() == pytest.approx(total * 17 / 128, rel=0.25)

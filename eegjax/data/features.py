@@ -147,3 +147,36 @@ def trial_features(ds: Dataset, sampling_rate: float | None = None,
                              description=(ds.info.description + " | 25 trial features "
                                           "per channel").strip(" |"))
   return ds.replace(x=feats.astype(np.float32), lengths=None, info=info)
+
+
+# ----------------------------------------------------------- band power (alcoholism study)
+STUDY_BANDS = {"theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0)}
+
+
+def band_power(x: jax.Array, sampling_rate: float, bands=None) -> jax.Array:
+  """Power of each channel in each band: x (..., T, C) -> (..., C, B).
+
+  The periodogram of the mean-removed signal, one-sided and scaled so the bins sum to the
+  signal's variance (Parseval); a band's power is the sum of its bins f in [lo, hi). A
+  sinusoid of amplitude A inside a band gives that band A^2 / 2."""
+  bands = STUDY_BANDS if bands is None else bands
+  steps = x.shape[-2]
+  xc = x - x.mean(axis=-2, keepdims=True)
+  spec = jnp.abs(jnp.fft.rfft(xc, axis=-2)) ** 2 / steps ** 2
+  weight = jnp.full(spec.shape[-2], 2.0)
+  weight = weight.at[0].set(1.0)
+  if steps % 2 == 0:
+    weight = weight.at[-1].set(1.0)       # the Nyquist bin is not mirrored
+  spec = spec * weight[:, None]
+  freqs = jnp.fft.rfftfreq(steps, d=1.0 / sampling_rate)
+  sel = jnp.stack([(freqs >= lo) & (freqs < hi) for lo, hi in bands.values()], axis=1)
+  return jnp.einsum("...fc,fb->...cb", spec, sel.astype(spec.dtype))
+
+
+def band_power_features(x: jax.Array, sampling_rate: float, channel_names, bands=None):
+  """(n, T, C) trials -> ((n, C * B) band powers, electrode-major, and their names
+  "<electrode>_<band>"): the alcoholism study's 64 x 3 = 192 features."""
+  bands = STUDY_BANDS if bands is None else bands
+  p = band_power(jnp.asarray(x), sampling_rate, bands)
+  names = tuple(f"{c}_{b}" for c in channel_names for b in bands)
+  return p.reshape(p.shape[0], -1), names

@@ -87,3 +87,79 @@ def music_sequences(seed: int = 0, *, num_participants: int = 16, per_class: int
       description="synthetic twin of the brainwave-music raw single-channel sequences")
   return make_dataset(x[order, :, None], y[order], MUSIC_CLASSES, info,
                       groups=groups[order], lengths=lengths[order])
+
+
+# ------------------------------------------------------------------ SMNI alcoholism twin
+SMNI_BANDS = {"theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0)}
+
+
+def smni_trials(seed: int = 0, *, num_subjects: int = 12, trials_per_subject: int = 12,
+                effect: float = 0.35, subject_spread: float = 0.3):
+  """Synthetic SMNI-like trials (`eegjax.data.smni.Trial` list): 64 electrodes x 256
+  samples at 256 Hz, half the subjects alcoholic (names co2a..., the rest co2c...), each
+  trial one of the three stimulus conditions.
+
+  Each electrode is pink background noise plus theta (6 Hz), alpha (10 Hz) and beta
+  (20 Hz) rhythms. Alcoholic subjects have more theta and beta power and less alpha (by
+  `effect`, as a log-amplitude shift; the direction reported for alcoholism), each subject
+  scales every band by its own lognormal factor (`subject_spread`: subject effects that a
+  trial-level split leaks), and the band amplitudes vary smoothly over the scalp."""
+  from eegjax.data.smni import CHANNELS, CONDITIONS, NUM_SAMPLES, SAMPLING_RATE, Trial
+  rng = np.random.default_rng(seed)
+  t = np.arange(NUM_SAMPLES) / SAMPLING_RATE
+  n_ch = len(CHANNELS)
+  scalp = rng.normal(0.0, 0.2, (3, n_ch))            # per-band spatial pattern
+  direction = np.array([1.0, -1.0, 1.0])             # theta up, alpha down, beta up
+  freqs = np.array([6.0, 10.0, 20.0])
+  out = []
+  for s in range(num_subjects):
+    alcoholic = s % 2 == 0
+    name = f"co2{'a' if alcoholic else 'c'}{1000364 + s:07d}"
+    subject_gain = rng.normal(0.0, subject_spread, 3)
+    for k in range(trials_per_subject):
+      log_amp = (scalp + subject_gain[:, None]
+                 + (effect * direction[:, None] if alcoholic else 0.0)
+                 + rng.normal(0.0, 0.1, (3, n_ch)))
+      amp = 4.0 * np.exp(log_amp)                      # microvolts
+      x = 3.0 * _pink_noise(rng, n_ch, NUM_SAMPLES)
+      for b in range(3):
+        f = freqs[b] + rng.normal(0.0, 0.5)
+        phase = rng.uniform(0, 2 * np.pi, n_ch)
+        x += amp[b][:, None] * np.sin(2 * np.pi * f * t[None, :] + phase[:, None])
+      out.append(Trial(subject=name, condition=CONDITIONS[k % 3], trial=k,
+                       x=np.round(x, 3).astype(np.float32)))
+  return out
+
+
+def write_smni_files(directory: str, trials, *, layout: str = "folders",
+                     gz: bool = True) -> list[str]:
+  """Writes trials in the UCI distribution's layout: `folders` (one folder per subject,
+  files <subject>.rd.<trial>[.gz]), `tar` (one <subject>.tar.gz of that folder per
+  subject) or `flat` (all files in `directory`). Returns the written paths."""
+  import os
+  import tarfile
+
+  from eegjax.data.smni import write_trial
+  if layout not in ("folders", "tar", "flat"):
+    raise ValueError(f"layout {layout!r}: expected folders, tar or flat")
+  os.makedirs(directory, exist_ok=True)
+  written = []
+  by_subject: dict = {}
+  for tr in trials:
+    by_subject.setdefault(tr.subject, []).append(tr)
+  for subject, items in by_subject.items():
+    folder = directory if layout == "flat" else os.path.join(directory, subject)
+    os.makedirs(folder, exist_ok=True)
+    for tr in items:
+      path = os.path.join(folder, f"{subject}.rd.{tr.trial:03d}" + (".gz" if gz else ""))
+      write_trial(path, tr)
+      written.append(path)
+    if layout == "tar":
+      archive = os.path.join(directory, f"{subject}.tar.gz")
+      with tarfile.open(archive, "w:gz") as tar:
+        tar.add(folder, arcname=subject)
+      for p in os.listdir(folder):
+        os.remove(os.path.join(folder, p))
+      os.rmdir(folder)
+      written = [w for w in written if not w.startswith(folder)] + [archive]
+  return written

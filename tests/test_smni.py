@@ -1,0 +1,169 @@
+"""SMNI readers: files written in both real formats parse back to the arrays that made
+them, in every layout UCI ships; each kind of damage is an error naming file and line, or
+with skip_bad a reported skip."""
+
+import gzip
+import os
+import re
+
+import numpy as np
+import pytest
+
+from eegjax.data import smni
+from eegjax.data.synthetic import smni_trials, write_smni_files
+from eegjax.errors import DataError
+
+
+@pytest.fixture(scope="module")
+def trials():
+  return smni_trials(0, num_subjects=4, trials_per_subject=3)
+
+
+def _by_key(got: smni.SmniTrials):
+  return {(s, int(t)): (x, c) for s, t, x, c in
+          zip(got.subjects, got.trials, got.x, got.conditions)}
+
+
+def _assert_same(got, trials, both_classes=True):
+  assert len(got) == len(trials)
+  table = _by_key(got)
+  for tr in trials:
+    x, cond = table[(tr.subject, tr.trial)]
+    np.testing.assert_allclose(x, tr.x, atol=1e-4)
+    assert cond == tr.condition
+  if both_classes:
+    assert set(got.alcoholic.tolist()) == {True, False}
+  for s, a in zip(got.subjects, got.alcoholic):
+    assert a == (s[3] == "a")
+
+
+@pytest.mark.parametrize("layout,gz", [("folders", True), ("tar", True), ("flat", False)])
+def test_trial_files_parse_back(tmp_path, trials, layout, gz):
+  write_smni_files(str(tmp_path), trials, layout=layout, gz=gz)
+  got = smni.read_trials(str(tmp_path))
+  _assert_same(got, trials)
+  assert got.skipped == []
+  ds = got.dataset()
+  assert ds.x.shape == (12, 256, 64) and ds.class_names == ("control", "alcoholic")
+  assert len(np.unique(ds.groups)) == 4
+
+
+def test_a_single_trial_file(tmp_path, trials):
+  path = str(tmp_path / "co2a0000364.rd.000.gz")
+  smni.write_trial(path, trials[0])
+  got = smni.read_trials(path)
+  _assert_same(got, trials[:1], both_classes=False)
+
+
+def test_csv_export_parses_back(tmp_path, trials):
+  path = str(tmp_path / "export.csv")
+  smni.write_csv_export(path, trials)
+  _assert_same(smni.read_csv_export(path), trials)
+
+
+def _trial_lines(trials):
+  return smni.format_trial(trials[0]).splitlines()
+
+
+def _write(tmp_path, lines, name="co2a1000364.rd.000"):
+  p = tmp_path / name
+  p.write_text("\n".join(lines) + "\n")
+  return str(p)
+
+
+def _damage(kind, lines):
+  lines = list(lines)
+  if kind == "truncated":
+    return lines[:-10], re.escape("truncated trial: electrode Y has 246 of 256")
+  if kind == "missing":
+    start = lines.index("# O1 chan 30")
+    return lines[:start] + lines[start + 257:], re.escape("missing electrode(s) O1")
+  if kind == "duplicate":
+    i = lines.index("# FP2 chan 1") + 5         # sample 4 of FP2, written twice
+    return (lines[:i] + [lines[i]] + lines[i:],
+            f"line {i + 2}: duplicated sample 4 of electrode FP2")
+  if kind == "non-numeric":
+    i = lines.index("# CZ chan 15") + 2
+    parts = lines[i].split()
+    lines[i] = " ".join(parts[:3] + ["abc"])
+    return lines, f"line {i + 1}: expected integer trial and sample and a numeric value"
+  raise AssertionError(kind)
+
+
+@pytest.mark.parametrize("kind", ["truncated", "missing", "duplicate", "non-numeric"])
+def test_damaged_trial_file_names_file_and_line(tmp_path, trials, kind):
+  lines, message = _damage(kind, _trial_lines(trials))
+  path = _write(tmp_path, lines)
+  with pytest.raises(DataError, match=message) as e:
+    smni.read_trials(path)
+  assert path in str(e.value)
+
+
+def test_skip_bad_trials_loads_the_rest_and_reports(tmp_path, trials):
+  write_smni_files(str(tmp_path), trials, layout="folders", gz=True)
+  target = tmp_path / trials[0].subject / f"{trials[0].subject}.rd.000.gz"
+  lines, _ = _damage("duplicate", _trial_lines(trials))
+  target.write_bytes(gzip.compress(("\n".join(lines) + "\n").encode()))
+  with pytest.raises(DataError, match="duplicated sample"):
+    smni.read_trials(str(tmp_path))
+  seen = []
+  got = smni.read_trials(str(tmp_path), skip_bad=True, log=seen.append)
+  assert len(got) == len(trials) - 1
+  assert len(got.skipped) == 1 and str(target) in got.skipped[0]
+  assert seen and "skipped" in seen[0]
+
+
+def _csv_rows(tmp_path, trials):
+  path = tmp_path / "export.csv"
+  smni.write_csv_export(str(path), trials[:2])
+  return path, path.read_text().splitlines()
+
+
+@pytest.mark.parametrize("kind,message", [
+    ("truncated", "truncated trial: electrode Y has 250 of 256"),
+    ("missing", "missing electrode\\(s\\) FP1"),
+    ("duplicate", "line 4: duplicated sample 1 of electrode FP1"),
+    ("non-numeric", "line 3: expected an integer sample num and a numeric sensor value"),
+])
+def test_damaged_csv_export_names_file_and_line(tmp_path, trials, kind, message):
+  path, lines = _csv_rows(tmp_path, trials)
+  n = 64 * 256
+  first = lines[1:1 + n]                       # trial 0's rows
+  if kind == "truncated":
+    first = first[:-6]
+  elif kind == "missing":
+    first = first[256:]
+  elif kind == "duplicate":
+    first = first[:2] + [first[1]] + first[2:]
+  elif kind == "non-numeric":
+    parts = first[1].split(",")
+    parts[4] = "n/a"
+    first = [first[0], ",".join(parts)] + first[2:]
+  path.write_text("\n".join([lines[0]] + first + lines[1 + n:]) + "\n")
+  with pytest.raises(DataError, match=message) as e:
+    smni.read_csv_export(str(path))
+  assert str(path) in str(e.value)
+  got = smni.read_csv_export(str(path), skip_bad=True, log=lambda m: None)
+  assert len(got) == 1 and len(got.skipped) == 1
+
+
+@pytest.mark.parametrize("text,expected", [
+    ("S1 obj ", "S1 obj"), ("S2 match", "S2 match"), ("S2 nomatch,", "S2 nomatch"),
+    ("S2 nomatch ,", "S2 nomatch"), ("S2 match err", "S2 match")])
+def test_stimulus_conditions(text, expected):
+  assert smni._condition(text, "here") == expected
+
+
+def test_not_smni_is_a_clear_error(tmp_path):
+  p = tmp_path / "notes.rd.000"
+  p.write_text("hello\n")
+  with pytest.raises(DataError, match="expected 4 fields"):
+    smni.read_trials(str(p))
+  (tmp_path / "empty").mkdir()
+  with pytest.raises(DataError, match="no SMNI trial files found"):
+    smni.read_trials(str(tmp_path / "empty"))
+  with pytest.raises(DataError, match="missing column"):
+    bad = tmp_path / "x.csv"
+    bad.write_text("a,b\n1,2\n")
+    smni.read_csv_export(str(bad))
+  assert os.path.exists(p)
