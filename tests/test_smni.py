@@ -167,3 +167,25 @@ def test_not_smni_is_a_clear_error(tmp_path):
     bad.write_text("a,b\n1,2\n")
     smni.read_csv_export(str(bad))
   assert os.path.exists(p)
+
+
+def test_registry_reads_both_formats_and_skips_on_request(tmp_path, trials):
+  from eegjax.data.registry import DataSpec, load, smni_synthetic
+  write_smni_files(str(tmp_path / "files"), trials, layout="tar")
+  ds = load(DataSpec(data_path=str(tmp_path / "files")))          # format inferred
+  assert ds.x.shape == (12, 256, 64) and ds.info.sampling_rate == 256.0
+  assert ds.info.real                      # a user's files are taken as recorded EEG
+  csv_path = tmp_path / "export.csv"
+  smni.write_csv_export(str(csv_path), trials)
+  ds2 = load(DataSpec(data_path=str(csv_path), data_format="smni_csv"))
+  np.testing.assert_allclose(np.sort(ds2.x.ravel()), np.sort(ds.x.ravel()), atol=1e-4)
+  bad = tmp_path / "flat"
+  write_smni_files(str(bad), trials[:6], layout="flat", gz=False)   # two subjects
+  first = sorted(bad.iterdir())[0]
+  first.write_text(first.read_text().replace(" -", " x", 1))
+  with pytest.raises(DataError, match=re.escape(str(first))):
+    load(DataSpec(data_path=str(bad), data_format="smni"))
+  kept = load(DataSpec(data_path=str(bad), data_format="smni", skip_bad_trials=True))
+  assert kept.num_examples == 5
+  synth = smni_synthetic(0, num_subjects=2, trials_per_subject=2)
+  assert synth.real is False and synth.name == "smni_synthetic" and len(synth) == 4

@@ -6,6 +6,11 @@ Built-ins:
   eyes             real EEG, vendored: UCI EEG Eye State re-cut (14 ch, 128 Hz, 98 x 128)
   music_features   synthetic twin of the music study's 25-feature table (576 x 25)
   music_sequences  synthetic twin of its raw single-channel sequences (192 x 2000-3000)
+  smni_synthetic   synthetic SMNI alcoholism data (64 ch, 256 Hz, 1-s trials), written
+                   in the real trial-file format and read back through its reader
+
+Files: ts, csv, npz, and the UCI SMNI EEG database's trial files (smni: a file, a folder
+or a tar archive) or its CSV export (smni_csv).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import os
 
-from eegjax.data import synthetic
+from eegjax.data import smni, synthetic
 from eegjax.data.dataset import DataError, Dataset
 from eegjax.data.tabular import load_csv, load_npz
 from eegjax.data.ts_format import load_ts
@@ -29,8 +34,8 @@ SYNTHETIC = {
     "music_features": synthetic.music_features,
     "music_sequences": synthetic.music_sequences,
 }
-DATASETS = tuple(VENDORED) + tuple(SYNTHETIC)
-FORMATS = ("ts", "csv", "npz")
+DATASETS = tuple(VENDORED) + tuple(SYNTHETIC) + ("smni_synthetic",)
+FORMATS = ("ts", "csv", "npz", "smni", "smni_csv")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,9 +49,13 @@ class DataSpec:
   group_column: str = ""
   data_seed: int = 0               # synthetic generators only
   sampling_rate: float = 0.0       # overrides the file's (Hz); 0 = keep
+  skip_bad_trials: bool = False    # smni / smni_csv: load the rest, report every skip
 
 
 def infer_format(path: str) -> str:
+  if os.path.isdir(path) or path.endswith((".tar", ".tar.gz", ".tgz")) or \
+      smni._is_trial_name(path):
+    return "smni"
   base = path[:-3] if path.endswith(".gz") else path
   ext = os.path.splitext(base)[1].lower().lstrip(".")
   if ext in FORMATS:
@@ -66,6 +75,8 @@ def load(spec: DataSpec) -> Dataset:
                     group_column=spec.group_column or None)
     elif fmt == "npz":
       ds = load_npz(spec.data_path)
+    elif fmt in ("smni", "smni_csv"):
+      ds = smni.load(spec.data_path, fmt, skip_bad=spec.skip_bad_trials).dataset()
     else:
       raise DataError(f"--data_format={fmt!r}: expected one of {list(FORMATS)}")
   elif spec.data_format:
@@ -80,6 +91,8 @@ def load(spec: DataSpec) -> Dataset:
     ds = load_npz(path, name=spec.dataset)
   elif spec.dataset in SYNTHETIC:
     ds = SYNTHETIC[spec.dataset](seed=spec.data_seed)
+  elif spec.dataset == "smni_synthetic":
+    ds = smni_synthetic(spec.data_seed).dataset()
   else:
     raise DataError(f"--dataset={spec.dataset!r}: unknown; expected one of {list(DATASETS)} "
                     "or --data_path")
@@ -88,3 +101,16 @@ def load(spec: DataSpec) -> Dataset:
       raise DataError(f"--sampling_rate={spec.sampling_rate}: expected a positive rate in Hz")
     ds = ds.replace(info=dataclasses.replace(ds.info, sampling_rate=spec.sampling_rate))
   return ds
+
+
+def smni_synthetic(seed: int = 0, **kw) -> "smni.SmniTrials":
+  """The synthetic SMNI trials, written as gzipped trial files in subject folders and read
+  back with the SMNI reader (so the default configs exercise the real format's path)."""
+  import tempfile
+  with tempfile.TemporaryDirectory() as tmp:
+    synthetic.write_smni_files(tmp, synthetic.smni_trials(seed, **kw), layout="folders")
+    out = smni.read_trials(tmp)
+  out.name, out.real = "smni_synthetic", False
+  out.source = f"eegjax.data.synthetic.smni_trials(seed={seed})"
+  out.sources = [s.split(tmp, 1)[-1].lstrip("/") for s in out.sources]
+  return out

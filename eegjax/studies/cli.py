@@ -33,6 +33,8 @@ def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate
   _define("list", "channels", [], "channels to use, by name or 0-based index (default all)")
   _define("float", "sampling_rate", 0.0, "override the data's sampling rate in Hz (0 = keep)")
   _define("integer", "data_seed", 0, "seed of the synthetic generators")
+  _define("bool", "skip_bad_trials", False, "smni / smni_csv: skip malformed trials (each "
+          "reported) instead of stopping at the first")
   _define("integer", "median_filter", 1, "odd median-filter width on sequences (1 = off)")
   _define("string", "split", "auto",
           f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group if groups exist, "
@@ -154,7 +156,8 @@ def classify_config(fv: flags.FlagValues, model: str, **extra) -> ClassifyConfig
       model=model,
       data=DataSpec(dataset=fv.dataset, data_path=fv.data_path, data_format=fv.data_format,
                     label_column=fv.label_column, group_column=fv.group_column,
-                    data_seed=fv.data_seed, sampling_rate=fv.sampling_rate),
+                    data_seed=fv.data_seed, sampling_rate=fv.sampling_rate,
+                    skip_bad_trials=fv.skip_bad_trials),
       train=TrainConfig(epochs=fv.epochs, batch_size=fv.batch_size,
                         learning_rate=fv.learning_rate, patience=fv.patience,
                         epochs_per_call=fv.epochs_per_call, grad_clip=fv.grad_clip),
