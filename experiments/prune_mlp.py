@@ -13,9 +13,7 @@ from eegjax.errors import ConfigError
 from eegjax.studies import cli, prune_study
 
 cli.define_classify_flags(hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10)
-flags.DEFINE_string("activation", "sigmoid", "hidden activation: sigmoid, tanh or relu")
-flags.DEFINE_string("inputs", "auto", "MLP inputs for sequence data: features (25 per "
-                    "channel; auto) or raw (flattened samples)")
+cli.define_mlp_flags()
 cli.define_prune_flags(["distinctiveness", "magnitude", "random"])
 FLAGS = flags.FLAGS
 

@@ -81,3 +81,32 @@ def test_user_errors_exit_with_one_line(tmp_path, args, message):
   assert proc.returncode == 1
   assert message in proc.stderr
   assert "Traceback" not in proc.stderr
+
+
+def test_train_mlp_on_smni_files_with_band_power_and_a_subject_holdout(binary, tmp_path):
+  """The alcoholism study's direct classifier path: SMNI trial files (tar archives, one
+  malformed trial skipped) -> 192 log band powers -> one 8:2 split by whole subjects."""
+  from eegjax.data import smni
+  from eegjax.data.synthetic import smni_trials, write_smni_files
+  trials = smni_trials(0, num_subjects=10, trials_per_subject=4)
+  files = tmp_path / "smni"
+  write_smni_files(str(files), trials[:36], layout="flat", gz=False)
+  broken = files / f"{trials[0].subject}.rd.001"
+  broken.write_text(broken.read_text()[:-2000])          # truncated
+  wd = tmp_path / "alc"
+  mod = binary("train_mlp")
+  with flagsaver.flagsaver(data_path=str(files), data_format="smni", skip_bad_trials=True,
+                           inputs="band_power", hidden_sizes=["16", "8", "4"],
+                           activation="relu", learning_rate=0.001, epochs=3,
+                           split="group_holdout", num_folds=5, num_seeds=2,
+                           workdir=str(wd)):
+    mod.main(["train_mlp.py"])
+  res = read(wd, "results.json")
+  assert res["protocol"]["split"] == "group_holdout" and res["protocol"]["num_folds"] == 1
+  assert res["dataset"]["num_examples"] == 35 and res["dataset"]["num_groups"] == 9
+  assert len(res["runs"]) == 2
+  run = res["runs"][0]
+  assert run["n_train"] + run["n_test"] == 35 and run["n_test"] in (7, 8)
+  log = (wd / "log.txt").read_text()
+  assert "log10 band power (theta, alpha, beta) x 64 channel(s) = 192" in log
+  assert smni.CHANNELS[0] == "FP1"

@@ -68,3 +68,17 @@ def test_make_splits_auto():
     make_splits("group", 2, y=y, groups=None)
   with pytest.raises(DataError, match="--split='loo'"):
     make_splits("loo", 2, y=y, groups=None)
+
+
+def test_make_splits_holdout_kinds():
+  groups = np.repeat(np.arange(10), 5)
+  y = np.tile([0, 1, 0, 1, 1], 10)
+  kind, sp = make_splits("group_holdout", 5, y=y, groups=groups)
+  assert kind == "group_holdout" and len(sp) == 1
+  assert not np.intersect1d(groups[sp[0].train], groups[sp[0].test]).size
+  assert len(np.unique(groups[sp[0].test])) == 2
+  kind, sp = make_splits("holdout", 5, y=y, groups=groups)
+  assert len(sp) == 1 and len(sp[0].test) == 10
+  np.testing.assert_array_equal(np.bincount(y[sp[0].test]), [4, 6])   # stratified 8:2
+  with pytest.raises(DataError, match="group_holdout needs participant groups"):
+    make_splits("group_holdout", 5, y=y, groups=None)

@@ -13,7 +13,7 @@ import numpy as np
 
 from eegjax.data.dataset import DataError
 
-SPLIT_KINDS = ("auto", "kfold", "stratified", "group")
+SPLIT_KINDS = ("auto", "kfold", "stratified", "group", "holdout", "group_holdout")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -121,4 +121,13 @@ def make_splits(kind: str, k: int, *, y: np.ndarray, groups: Optional[np.ndarray
     return kind, group_kfold(groups, k, seed)
   if kind == "stratified":
     return kind, stratified_kfold(y, k, seed)
+  if kind in ("holdout", "group_holdout"):
+    # one train/test split, the test part 1/k of the rows (k = 5: an 8:2 split); by whole
+    # groups for group_holdout (no participant on both sides), else stratified by class
+    if kind == "group_holdout" and groups is None:
+      raise DataError("--split=group_holdout needs participant groups; this dataset has "
+                      "none")
+    return kind, [holdout(len(y), 1.0 / k, seed,
+                          groups=groups if kind == "group_holdout" else None,
+                          y=None if kind == "group_holdout" else y)]
   return kind, kfold(len(y), k, seed)

@@ -93,8 +93,8 @@ def music_sequences(seed: int = 0, *, num_participants: int = 16, per_class: int
 SMNI_BANDS = {"theta": (4.0, 8.0), "alpha": (8.0, 13.0), "beta": (13.0, 30.0)}
 
 
-def smni_trials(seed: int = 0, *, num_subjects: int = 12, trials_per_subject: int = 12,
-                effect: float = 0.35, subject_spread: float = 0.3):
+def smni_trials(seed: int = 0, *, num_subjects: int = 30, trials_per_subject: int = 10,
+                effect: float = 0.3, subject_spread: float = 0.4):
   """Synthetic SMNI-like trials (`eegjax.data.smni.Trial` list): 64 electrodes x 256
   samples at 256 Hz, half the subjects alcoholic (names co2a..., the rest co2c...), each
   trial one of the three stimulus conditions.
@@ -119,7 +119,7 @@ def smni_trials(seed: int = 0, *, num_subjects: int = 12, trials_per_subject: in
     for k in range(trials_per_subject):
       log_amp = (scalp + subject_gain[:, None]
                  + (effect * direction[:, None] if alcoholic else 0.0)
-                 + rng.normal(0.0, 0.1, (3, n_ch)))
+                 + rng.normal(0.0, 0.3, (3, n_ch)))
       amp = 4.0 * np.exp(log_amp)                      # microvolts
       x = 3.0 * _pink_noise(rng, n_ch, NUM_SAMPLES)
       for b in range(3):

@@ -15,7 +15,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.data import DataError, DataSpec, Dataset, load
-from eegjax.data.features import trial_features
+from eegjax.data.features import band_power_features, trial_features
 from eegjax.data.preprocess import median_filter, select_channels
 from eegjax.data.splits import make_splits
 from eegjax.errors import ConfigError
@@ -31,6 +31,7 @@ from eegjax.train.checkpoint import Checkpoints, median_save_ms
 from eegjax.train.folds import FoldArrays, has_validation
 
 MODELS = ("mlp", "rnn")
+INPUTS = ("auto", "features", "raw", "band_power")   # MLP inputs for sequence data
 
 
 @dataclasses.dataclass(frozen=True)
@@ -42,7 +43,7 @@ class ClassifyConfig:
   hidden_sizes: tuple[int, ...] = (30,)
   activation: str = "sigmoid"                # MLP only
   channels: tuple[str, ...] = ()
-  inputs: str = "auto"                       # MLP: auto | features | raw (flattened)
+  inputs: str = "auto"                       # MLP: one of INPUTS
   median_filter: int = 1                     # odd width; 1 = off
   split: str = "auto"                        # auto | group | stratified | kfold
   num_folds: int = 10
@@ -66,8 +67,8 @@ class ClassifyConfig:
     if self.activation not in ACTIVATIONS:
       raise ConfigError(f"--activation={self.activation!r}: expected one of "
                        f"{list(ACTIVATIONS)}")
-    if self.inputs not in ("auto", "features", "raw"):
-      raise ConfigError(f"--inputs={self.inputs!r}: expected auto, features or raw")
+    if self.inputs not in INPUTS:
+      raise ConfigError(f"--inputs={self.inputs!r}: expected one of {list(INPUTS)}")
     if self.num_seeds < 1:
       raise ConfigError(f"--num_seeds={self.num_seeds}: expected at least 1")
     if not 0.0 <= self.val_fraction < 1.0:
@@ -99,9 +100,28 @@ def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
     flat = ds.replace(x=ds.x.reshape(ds.num_examples, -1), lengths=None,
                       info=dataclasses.replace(ds.info, channel_names=()))
     return flat, f"raw samples flattened ({flat.x.shape[1]} inputs)"
+  if cfg.inputs == "band_power":
+    return band_power_inputs(ds)
   feats = trial_features(ds)
   return feats, (f"trial features: 25 per channel x {ds.x.shape[2]} channel(s) = "
                  f"{feats.x.shape[1]}")
+
+
+def band_power_inputs(ds: Dataset) -> tuple[Dataset, str]:
+  """log10 band power in theta, alpha and beta per channel (the alcoholism study's 64 x 3
+  = 192 features for SMNI data), electrode-major."""
+  if ds.lengths is not None and (ds.lengths != ds.x.shape[1]).any():
+    raise DataError("--inputs=band_power needs equal-length trials (as SMNI's 1-s trials)")
+  if not ds.info.sampling_rate:
+    raise DataError(f"--inputs=band_power: dataset {ds.info.name!r} has no sampling rate; "
+                    "pass --sampling_rate")
+  power, names = band_power_features(ds.x, ds.info.sampling_rate, ds.info.channel_names or
+                                     [f"ch{i}" for i in range(ds.x.shape[2])])
+  x = np.log10(np.maximum(np.asarray(power), 1e-12))
+  info = dataclasses.replace(ds.info, channel_names=(), feature_names=names)
+  out = ds.replace(x=x.astype(np.float32), lengths=None, info=info)
+  return out, (f"log10 band power (theta, alpha, beta) x {ds.x.shape[2]} channel(s) = "
+               f"{x.shape[1]}")
 
 
 def build_model(cfg: ClassifyConfig, num_classes: int):
@@ -144,8 +164,10 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
                   folds=make_fold_arrays(ds, parts), data=device_data(ds),
                   seeds=[cfg.seed + i for i in range(cfg.num_seeds)],
                   model=build_model(cfg, ds.num_classes))
-  wd.log(f"{split_kind} {cfg.num_folds}-fold x {cfg.num_seeds} seed(s) = "
-         f"{cfg.num_folds * cfg.num_seeds} models; {cfg.model} {list(cfg.hidden_sizes)}; "
+  layout = (f"one {split_kind} split (test part 1/{cfg.num_folds})" if len(parts) == 1
+            and split_kind.endswith("holdout") else f"{split_kind} {len(parts)}-fold")
+  wd.log(f"{layout} x {cfg.num_seeds} seed(s) = "
+         f"{len(parts) * cfg.num_seeds} models; {cfg.model} {list(cfg.hidden_sizes)}; "
          f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
          f"lr {cfg.train.learning_rate}; devices {jax.devices()}")
   return prep
@@ -212,7 +234,7 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
       "model": {"family": cfg.model, "hidden_sizes": list(cfg.hidden_sizes),
                 "activation": cfg.activation if cfg.model == "mlp" else "tanh",
                 "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
-      "protocol": {"split": prep.split_kind, "num_folds": cfg.num_folds, "seeds": prep.seeds,
+      "protocol": {"split": prep.split_kind, "num_folds": len(prep.parts), "seeds": prep.seeds,
                    "val_fraction": cfg.val_fraction, "patience": cfg.train.patience,
                    "grad_clip": cfg.train.grad_clip or None,
                    "normalisation": "min-max fitted on each fold's training rows"},
@@ -281,7 +303,7 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
   else:
     apply = jax.jit(lambda p, x, l: model.apply(p, x, lengths=l))
     lat = latency_ms(apply, one, x_eval, prep.data[2][:x_eval.shape[0]], repeats=5, warmup=1)
-  n_models = cfg.num_folds * cfg.num_seeds
+  n_models = len(prep.parts) * cfg.num_seeds
   wd.write_json("timing.json", {
       "compile_s": fit.compile_s, "train_run_s": fit.run_s,
       "checkpoint_save_ms_median": median_save_ms(ckpt),

@@ -106,6 +106,14 @@ def process_workdir(workdir: str) -> str:
   return workdir if k == 0 or not workdir else os.path.join(workdir, f"process_{k}")
 
 
+def define_mlp_flags() -> None:
+  """--activation and --inputs (train_mlp.py / prune_mlp.py)."""
+  flags.DEFINE_string("activation", "sigmoid", "hidden activation: sigmoid, tanh or relu")
+  flags.DEFINE_string("inputs", "auto", "MLP inputs for sequence data: features (25 per "
+                      "channel; auto), raw (flattened samples) or band_power (log10 theta, "
+                      "alpha, beta power per channel: the alcoholism study's 192 for SMNI)")
+
+
 PRUNE_FLAGS = ("criteria", "merge_rule", "order", "prune_layer", "prune_step", "max_pruned",
                "similar_deg", "complementary_deg", "beyond_thresholds", "finetune_epochs")
 
