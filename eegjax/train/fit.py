@@ -48,6 +48,26 @@ class TrainingDiverged(UserError, RuntimeError):
     self.epochs_done = epochs_done
 
 
+OBJECTIVES = ("classify", "reconstruct")
+
+
+def reconstruction_mse(outputs, x, weights=None):
+  """Weighted mean over examples of the mean squared error over each example's values."""
+  err = jnp.mean((outputs.reshape(outputs.shape[0], -1) - x.reshape(x.shape[0], -1)) ** 2,
+                 axis=-1)
+  if weights is None:
+    return err.mean()
+  weights = weights.astype(err.dtype)
+  return jnp.sum(err * weights) / jnp.maximum(jnp.sum(weights), 1.0)
+
+
+def objective_loss(objective: str, outputs, x, y, w):
+  """The training loss: cross-entropy of logits on labels, or reconstruction MSE."""
+  if objective == "reconstruct":
+    return reconstruction_mse(outputs, x, w)
+  return cross_entropy(outputs, y, w)
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
   epochs: int
@@ -57,6 +77,8 @@ class TrainConfig:
   epochs_per_call: int = 0        # epochs per compiled call; 0 = about a tenth of the run
   eval_batch_size: int = 512
   grad_clip: float = 0.0          # clip gradients to this global norm; 0 = no clipping
+  objective: str = "classify"     # classify (cross-entropy on labels) | reconstruct (MSE
+                                  # of the model's output against its scaled input)
 
   def __post_init__(self):
     for name in ("epochs", "batch_size", "eval_batch_size"):
@@ -66,6 +88,8 @@ class TrainConfig:
       raise ConfigError(f"--learning_rate={self.learning_rate}: expected a positive number")
     if self.patience < 0 or self.epochs_per_call < 0:
       raise ConfigError("--patience and --epochs_per_call must be >= 0")
+    if self.objective not in OBJECTIVES:
+      raise ConfigError(f"objective {self.objective!r}: expected one of {list(OBJECTIVES)}")
     if self.grad_clip < 0:
       raise ConfigError(f"--grad_clip={self.grad_clip}: expected a norm >= 0 (0 = off)")
 
@@ -105,19 +129,20 @@ def _forward(model: nn.Module, params, x, lengths):
   return model.apply(params, x, lengths=lengths)
 
 
-def loss_fn(params, model, x, y, w, lengths):
-  return cross_entropy(_forward(model, params, x, lengths), y, w)
+def loss_fn(params, model, x, y, w, lengths, objective="classify"):
+  return objective_loss(objective, _forward(model, params, x, lengths), x, y, w)
 
 
 def _select(cond, new, old):
   return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
 
-def train_step(model, tx, params, opt_state, x, y, w, lengths=None, may_be_empty=True):
+def train_step(model, tx, params, opt_state, x, y, w, lengths=None, may_be_empty=True,
+               objective="classify"):
   """One Adam step on a weighted minibatch; a batch with no weight changes nothing (the
   check is left out when the caller knows no batch is empty). Returns (params, opt_state,
   loss)."""
-  loss, grads = jax.value_and_grad(loss_fn)(params, model, x, y, w, lengths)
+  loss, grads = jax.value_and_grad(loss_fn)(params, model, x, y, w, lengths, objective)
   updates, new_opt = tx.update(grads, opt_state, params)
   new_params = optax.apply_updates(params, updates)
   if not may_be_empty:
@@ -206,7 +231,8 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
       params, opt_state = carry
       xb, yb, lb, bw = inputs
       params, opt_state, loss = train_step(model, tx, params, opt_state, xb, yb, bw, lb,
-                                           may_be_empty=empty_batches)
+                                           may_be_empty=empty_batches,
+                                           objective=cfg.objective)
       return (params, opt_state), (loss * bw.sum(), bw.sum())
 
     (params, opt_state), (losses, counts) = jax.lax.scan(
@@ -217,7 +243,8 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
     opt_state = _select(state.stopped, state.opt_state, opt_state)
     if has_val:
       logits = predict_logits(model, params, data, norm, folds.val_idx, cfg.eval_batch_size)
-      val_loss = cross_entropy(logits, data[1][folds.val_idx], folds.val_w)
+      val_loss = objective_loss(cfg.objective, logits, data[0][folds.val_idx],
+                                data[1][folds.val_idx], folds.val_w)
       improved = (val_loss < state.best_val) & ~state.stopped
       best_params = jax.tree.map(lambda n, o: jnp.where(improved, n, o), params,
                                  state.best_params)
@@ -242,6 +269,9 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
     idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
     logits = predict_logits(model, params, data, (folds.lo, folds.scale), idx,
                             cfg.eval_batch_size)
+    if cfg.objective == "reconstruct":
+      x = _gather(data, idx, (folds.lo, folds.scale))[0]
+      return {"loss": reconstruction_mse(logits, x, w)}
     return classification_metrics(logits, data[1][idx], w)
 
   return init_one, block_one, evaluate_one
