@@ -104,6 +104,8 @@ def test_train_mlp_on_smni_files_with_band_power_and_a_subject_holdout(binary, t
   res = read(wd, "results.json")
   assert res["protocol"]["split"] == "group_holdout" and res["protocol"]["num_folds"] == 1
   assert res["dataset"]["num_examples"] == 35 and res["dataset"]["num_groups"] == 9
+  assert "1 malformed trial(s) skipped" in res["dataset"]["description"]
+  assert str(broken) in res["dataset"]["description"]
   assert len(res["runs"]) == 2
   run = res["runs"][0]
   assert run["n_train"] + run["n_test"] == 35 and run["n_test"] in (7, 8)

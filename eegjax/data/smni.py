@@ -110,7 +110,9 @@ class SmniTrials:
     info = DatasetInfo(
         name=self.name, source=self.source, real=self.real, sampling_rate=SAMPLING_RATE,
         channel_names=CHANNELS,
-        description=f"SMNI EEG: {len(self)} one-second trials of {len(subjects)} subjects")
+        description=f"SMNI EEG: {len(self)} one-second trials of {len(subjects)} subjects"
+        + (f"; {len(self.skipped)} malformed trial(s) skipped: " + " | ".join(self.skipped)
+           if self.skipped else ""))
     return make_dataset(np.transpose(self.x, (0, 2, 1)), self.alcoholic.astype(np.int32),
                         CLASS_NAMES, info, groups=groups)
 
