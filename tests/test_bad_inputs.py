@@ -86,6 +86,13 @@ CASES = [
     ("train_rnn", ["--dataset=music_features"], {},
      r"the RNN needs sequences; dataset .music_features. holds 25 features"),
     ("train_mlp", ["--activation=gelu"], {}, r"--activation='gelu': expected one of"),
+    ("train_mlp", ["--inputs=bands"], {}, r"--inputs='bands': expected one of"),
+    ("train_mlp", ["--num_devices=64"], {}, r"--num_devices=64: only \d+ cpu device"),
+    ("train_mlp", ["--num_devices=-1"], {}, r"--num_devices=-1: expected >= 0"),
+    ("train_mlp", ["--dataset=scp1", "--split=group_holdout"], {},
+     r"--split=group_holdout needs participant groups"),
+    ("train_mlp", ["--data_path={tmp}/nowhere", "--data_format=smni"], {},
+     r"nowhere: no such file or folder"),
     # pruning flags
     ("prune_mlp", ["--similar_deg=170", "--complementary_deg=165"], {},
      r"--similar_deg=170.0 --complementary_deg=165.0: expected 0 < similar_deg < "

@@ -126,14 +126,11 @@ def is_alcoholic(subject: str) -> bool:
 
 
 def _condition(text: str, where: str) -> str:
+  """'S1 obj', 'S2 match', 'S2 nomatch' from a header or CSV field, ignoring commas and
+  anything after the stimulus ('S2 match err')."""
   t = " ".join(text.replace(",", " ").split())
   for c in CONDITIONS:
     if t == c or t.startswith(c + " "):
-      if c == "S2 match" and t.startswith("S2 nomatch"):
-        continue
-      return c
-  for c in CONDITIONS:                     # "S2 match err" etc.: the stimulus part counts
-    if t.split(" err")[0] == c:
       return c
   raise DataError(f"{where}: stimulus condition {text.strip()!r}: expected one of "
                   f"{list(CONDITIONS)}")
