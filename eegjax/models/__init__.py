@@ -1,9 +1,9 @@
 """Model families, one per module; each has a `*_sizes(params)` reading its architecture
 from a params pytree alone."""
 
-from eegjax.models.autoencoder import BandAutoencoder
+from eegjax.models.autoencoder import BandAutoencoder, CodeClassifier
 from eegjax.models.mlp import MLP, count_params, mlp_from_params, mlp_sizes
 from eegjax.models.rnn import ElmanRNN, rnn_from_params, rnn_sizes
 
-__all__ = ["BandAutoencoder", "MLP", "ElmanRNN", "count_params", "mlp_from_params", "mlp_sizes",
+__all__ = ["BandAutoencoder", "CodeClassifier", "MLP", "ElmanRNN", "count_params", "mlp_from_params", "mlp_sizes",
            "rnn_from_params", "rnn_sizes"]

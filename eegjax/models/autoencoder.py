@@ -15,10 +15,13 @@ classifier then learns from.
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import flax.linen as nn
+import jax
 import jax.numpy as jnp
 
-from eegjax.models.mlp import ACTIVATIONS
+from eegjax.models.mlp import ACTIVATIONS, MLP
 
 
 class BandAutoencoder(nn.Module):
@@ -54,3 +57,33 @@ class BandAutoencoder(nn.Module):
 
   def __call__(self, x):
     return self.decode(self.encode(x))
+
+
+class CodeClassifier(nn.Module):
+  """A dense classifier on an autoencoder's codes: `head` (an MLP, layers Dense_0..Dense_L)
+  sees the flattened codes of a frozen `autoencoder` encoder.
+
+  Called on the 192 band-power features it encodes them first; the encoder sits behind
+  `stop_gradient`, so training changes the head alone (Adam's update of a zero gradient is
+  exactly zero) and the encoder keeps the weights the autoencoder learned, which the study
+  copies in before training (see eegjax.studies.alcohol). `classify_codes` is the deployed
+  form: stored codes in, logits out. The codes are sigmoid outputs in [0, 1] and are used
+  as they are (not re-scaled)."""
+  autoencoder: BandAutoencoder
+  hidden_sizes: Sequence[int]
+  num_classes: int
+  activation: str = "relu"
+
+  def setup(self):
+    self.head = MLP(self.hidden_sizes, self.num_classes, self.activation)
+
+  def codes(self, x):
+    """Flattened codes (B, code_size * bands) of band-power inputs, without gradient."""
+    c = jax.lax.stop_gradient(self.autoencoder.encode(x))
+    return c.reshape(c.shape[0], -1)
+
+  def classify_codes(self, codes, return_activations: bool = False):
+    return self.head(codes.reshape(codes.shape[0], -1), return_activations)
+
+  def __call__(self, x, return_activations: bool = False):
+    return self.head(self.codes(x), return_activations)

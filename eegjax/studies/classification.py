@@ -153,6 +153,7 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
   """Loads the data, builds the inputs, the folds and the model; logs what it did."""
   raw = load(cfg.data)
   kind = "real" if raw.info.real else "synthetic"
+  wd.provenance = (raw.info.name, kind)
   wd.log(f"dataset {raw.info.name} ({kind} EEG): {raw.num_examples} examples, "
          f"shape {raw.x.shape}, classes {list(raw.class_names)}, source {raw.info.source}")
   ds, inputs = prepare_inputs(cfg, raw)
@@ -173,29 +174,43 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
   return prep
 
 
-def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir):
-  """Trains every (fold, seed) model, checkpointing after every block of epochs and
-  resuming from the newest readable checkpoint. Returns (trainer, fit result, checkpoints)."""
-  trainer = Trainer(prep.model, cfg.train, has_val=has_validation(prep.folds),
+def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
+          train_cfg: Optional[TrainConfig] = None, folds: Optional[FoldArrays] = None,
+          name: str = "train", init=None):
+  """Trains every (fold, seed) model, checkpointing after every block of epochs under
+  checkpoints/`name` and resuming from the newest readable checkpoint. Returns (trainer,
+  fit result, checkpoints).
+
+  By default the model is the study's classifier on `prep.folds`; the alcoholism study
+  passes its autoencoder (`model`, `train_cfg`, `folds`) and its code classifier, whose
+  start `init(trainer)` returns (a TrainState with pretrained parts)."""
+  model = prep.model if model is None else model
+  train_cfg = cfg.train if train_cfg is None else train_cfg
+  folds = prep.folds if folds is None else folds
+  trainer = Trainer(model, train_cfg, has_val=has_validation(folds),
                     num_devices=cfg.num_devices)
-  ckpt = Checkpoints(wd.file(os.path.join("checkpoints", "train")), log=wd.log)
-  state = trainer.init(prep.seeds, prep.folds, prep.data)
-  history = trainer.empty_history(prep.folds, len(prep.seeds))
-  start_epoch = 0
+  ckpt = Checkpoints(wd.file(os.path.join("checkpoints", name)), log=wd.log)
+  state = trainer.init(prep.seeds, folds, prep.data) if init is None else init(trainer)
+  history = trainer.empty_history(folds, len(prep.seeds))
+  start_epoch, run_s_before = 0, 0.0
   restored = ckpt.restore_latest({"state": state, **history})
   if restored is not None:
-    start_epoch, arrays, _ = restored
+    start_epoch, arrays, meta = restored
+    run_s_before = float(meta.get("run_s", 0.0))
     state = arrays["state"]
     history = {k: arrays[k] for k in history}
-    wd.log(f"resuming training from the checkpoint after epoch {start_epoch} of "
-           f"{cfg.train.epochs}")
+    what = "training" if name == "train" else f"training of the {name}"
+    wd.log(f"resuming {what} from the checkpoint after epoch {start_epoch} of "
+           f"{train_cfg.epochs}")
 
-  def save(state, epochs_done, history):
-    ckpt.save(epochs_done, {"state": state, **history}, {"epochs_done": epochs_done})
+  def save(state, epochs_done, history, run_s):
+    # run_s: training seconds so far, so a resumed run's timing covers all its epochs
+    ckpt.save(epochs_done, {"state": state, **history},
+              {"epochs_done": epochs_done, "run_s": run_s})
 
   try:
-    fit = trainer.fit(prep.seeds, prep.folds, prep.data, state=state, start_epoch=start_epoch,
-                      history=history, log=wd.log, on_block=save)
+    fit = trainer.fit(prep.seeds, folds, prep.data, state=state, start_epoch=start_epoch,
+                      history=history, log=wd.log, run_s_before=run_s_before, on_block=save)
   except TrainingDiverged as e:
     steps = ckpt.steps()
     ckpt.close()

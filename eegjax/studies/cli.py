@@ -20,10 +20,10 @@ def _define(kind, name, default, help_, **kw):
 
 
 def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate: float,
-                          num_folds: int) -> None:
+                          num_folds: int, dataset: str = "scp1", split: str = "auto") -> None:
   """Defines the flags of train_mlp.py / train_rnn.py with the given defaults."""
   COMMON_FLAGS.clear()
-  _define("string", "dataset", "scp1",
+  _define("string", "dataset", dataset,
           f"built-in dataset: {', '.join(DATASETS)} (ignored when --data_path is set)")
   _define("string", "data_path", "", "a data file to load instead of a built-in dataset")
   _define("string", "data_format", "",
@@ -36,7 +36,7 @@ def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate
   _define("bool", "skip_bad_trials", False, "smni / smni_csv: skip malformed trials (each "
           "reported) instead of stopping at the first")
   _define("integer", "median_filter", 1, "odd median-filter width on sequences (1 = off)")
-  _define("string", "split", "auto",
+  _define("string", "split", split,
           f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group if groups exist, "
           "else stratified)")
   _define("integer", "num_folds", num_folds, "number of cross-validation folds")
@@ -106,10 +106,10 @@ def process_workdir(workdir: str) -> str:
   return workdir if k == 0 or not workdir else os.path.join(workdir, f"process_{k}")
 
 
-def define_mlp_flags() -> None:
+def define_mlp_flags(activation: str = "sigmoid", inputs: str = "auto") -> None:
   """--activation and --inputs (train_mlp.py / prune_mlp.py)."""
-  flags.DEFINE_string("activation", "sigmoid", "hidden activation: sigmoid, tanh or relu")
-  flags.DEFINE_string("inputs", "auto", "MLP inputs for sequence data: features (25 per "
+  flags.DEFINE_string("activation", activation, "hidden activation: sigmoid, tanh or relu")
+  flags.DEFINE_string("inputs", inputs, "MLP inputs for sequence data: features (25 per "
                       "channel; auto), raw (flattened samples) or band_power (log10 theta, "
                       "alpha, beta power per channel: the alcoholism study's 192 for SMNI)")
 
@@ -146,6 +146,52 @@ def prune_config(fv: flags.FlagValues, classify: ClassifyConfig):
       layer=fv.prune_layer, step=fv.prune_step, max_pruned=fv.max_pruned,
       similar_deg=fv.similar_deg, complementary_deg=fv.complementary_deg,
       beyond_thresholds=fv.beyond_thresholds, finetune_epochs=fv.finetune_epochs)
+
+
+ALCOHOL_FLAGS = ("approaches", "code_size", "per_band", "ae_activation", "ae_epochs",
+                 "ae_learning_rate", "ae_val_fraction", "code_hidden_sizes", "code_epochs",
+                 "prune_layers", "prune_step", "similar_deg", "complementary_deg",
+                 "merge_rule")
+
+
+def define_alcohol_flags(approaches: list[str]) -> None:
+  """The alcoholism study's flags (classify_alcohol.py / compress_alcohol.py), added to the
+  classification flags (which configure the data, split, seeds and direct classifier)."""
+  flags.DEFINE_list("approaches", approaches, "approaches to compare: direct (dense "
+                    "classifier on the 192 features), codes (autoencoder + classifier on "
+                    "its codes), pruned (the direct classifier pruned by distinctiveness)")
+  flags.DEFINE_integer("code_size", 16, "autoencoder code per band (per_band) or code_size "
+                       "x 3 for the whole vector")
+  flags.DEFINE_bool("per_band", True, "one 64->code_size encoder per band (the study); "
+                    "false: one 192->3*code_size encoder")
+  flags.DEFINE_string("ae_activation", "sigmoid", "the encoder's activation")
+  flags.DEFINE_integer("ae_epochs", 100, "autoencoder training epochs")
+  flags.DEFINE_float("ae_learning_rate", 0.001, "autoencoder Adam learning rate")
+  flags.DEFINE_float("ae_val_fraction", 0.1, "fraction of each training part held out as "
+                     "the autoencoder's validation rows (its curve; best epoch kept)")
+  flags.DEFINE_list("code_hidden_sizes", ["32", "16"], "hidden widths of the classifier on "
+                    "the codes (two: the study's 3-layer classifier)")
+  flags.DEFINE_integer("code_epochs", 0, "epochs of the classifier on the codes (0 = --epochs)")
+  flags.DEFINE_list("prune_layers", [], "hidden layers of the direct classifier to prune, in "
+                    "order (default: all, first to last)")
+  flags.DEFINE_integer("prune_step", 2, "units pruned per step")
+  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
+  flags.DEFINE_float("complementary_deg", 165.0,
+                     "pairs over this angle are complementary (removed)")
+  flags.DEFINE_string("merge_rule", "paper", "paper (outgoing weights added; complementary "
+                      "pairs both removed) or scaled (least-squares scale c, bias shift)")
+
+
+def alcohol_config(fv: flags.FlagValues, classify: ClassifyConfig):
+  from eegjax.studies.alcohol import AlcoholConfig
+  return AlcoholConfig(
+      classify=classify, approaches=tuple(fv.approaches), code_size=fv.code_size,
+      per_band=fv.per_band, ae_activation=fv.ae_activation, ae_epochs=fv.ae_epochs,
+      ae_learning_rate=fv.ae_learning_rate, ae_val_fraction=fv.ae_val_fraction,
+      code_hidden_sizes=_ints("code_hidden_sizes", fv.code_hidden_sizes),
+      code_epochs=fv.code_epochs, prune_layers=_ints("prune_layers", fv.prune_layers),
+      prune_step=fv.prune_step, similar_deg=fv.similar_deg,
+      complementary_deg=fv.complementary_deg, merge_rule=fv.merge_rule)
 
 
 def _ints(name: str, values) -> tuple[int, ...]:

@@ -100,7 +100,8 @@ def _summaries(values: dict) -> dict:
 
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
                   wd, ckpt: Checkpoints, programs: dict) -> dict:
-  """Progressive pruning of every model under one criterion; one row per size.
+  """Progressive pruning of every model under one criterion; one row per size. Returns
+  {rows, actions, stop, params}: `params` are the last evaluated (smallest) networks.
 
   After each size is evaluated its networks are checkpointed with the rows and actions so
   far, so a rerun continues from the newest readable step (redoing at most one step).
@@ -180,7 +181,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
                      for s in range(n_seeds)] for f in range(n_folds)]}))
     params, ids, alive = new_params, new_ids, new_alive
     n += cfg.step
-  return {"rows": rows, "actions": actions, "stop": stop}
+  return {"rows": rows, "actions": actions, "stop": stop, "params": params}
 
 
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:

@@ -20,7 +20,7 @@ import json
 import os
 import shutil
 import time
-from typing import Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -55,6 +55,9 @@ class Workdir:
       raise WorkdirError("--workdir is empty; expected a folder to write the run into")
     self.path = os.path.abspath(path)
     self.echo = echo
+    # (dataset name, "real" | "synthetic"): once set, every CSV written names them in
+    # two last columns, so no results file leaves its data's origin unsaid
+    self.provenance: Optional[tuple[str, str]] = None
     if os.path.exists(self.path) and not os.path.isdir(self.path):
       raise WorkdirError(f"--workdir={path} is a file; expected a folder")
     if overwrite and os.path.isdir(self.path):
@@ -116,9 +119,11 @@ class Workdir:
     tmp = self.file(name + ".tmp")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
       w = csv.writer(f)
-      w.writerow(header)
+      extra = list(self.provenance) if self.provenance else []
+      w.writerow(list(header) + (["dataset", "data"] if extra else []))
       for r in rows:
-        w.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else v for v in r])
+        w.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else v for v in r]
+                   + extra)
     os.replace(tmp, self.file(name))
 
   def write_npz(self, name: str, **arrays) -> None:

@@ -370,11 +370,14 @@ class Trainer:
 
   def fit(self, seeds, folds: FoldArrays, data, *, state: Optional[TrainState] = None,
           start_epoch: int = 0, history: Optional[dict] = None,
-          log: Callable[[str], None] = print,
-          on_block: Optional[Callable[[TrainState, int, dict], None]] = None) -> FitResult:
+          log: Callable[[str], None] = print, run_s_before: float = 0.0,
+          on_block: Optional[Callable[[TrainState, int, dict, float], None]] = None
+          ) -> FitResult:
     """Trains every (fold, seed) model for cfg.epochs epochs; when resuming, from
-    `start_epoch` with the `state` and `history` saved then. `on_block(state, epochs_done,
-    history)` runs after every block (checkpoints hook in here)."""
+    `start_epoch` with the `state` and `history` saved then, and `run_s_before` seconds of
+    training already spent on the earlier epochs (so FitResult.run_s covers the whole run;
+    compile_s is this process's). `on_block(state, epochs_done, history, run_s)` runs after
+    every block (checkpoints hook in here)."""
     cfg = self.cfg
     if state is None:
       state = self.init(seeds, folds, data)
@@ -395,7 +398,7 @@ class Trainer:
       seeds_arr = layout.put_seeds(np.asarray(seeds, np.uint32))
       folds, data = layout.put_folds(folds), layout.put_shared(data)
       host = lambda tree: jax.tree.map(jnp.asarray, layout.get_models(tree))  # noqa: E731
-    compile_s, run_s, epoch = 0.0, 0.0, start_epoch
+    compile_s, run_s, epoch = 0.0, float(run_s_before), start_epoch
     compiled: dict[int, Any] = {}
     t_start = time.perf_counter()
     while epoch < cfg.epochs:
@@ -432,7 +435,7 @@ class Trainer:
         msg += f"  val loss {vl[..., -1][live].mean():.4f}"
       log(f"{msg}  elapsed {elapsed:.1f}s  eta {eta:.1f}s")
       if on_block is not None:
-        on_block(host(state), epoch, history)
+        on_block(host(state), epoch, history, run_s)
     return FitResult(state=host(state), train_loss=history["train_loss"],
                      val_loss=history["val_loss"] if self.has_val else None,
                      compile_s=compile_s, run_s=run_s)

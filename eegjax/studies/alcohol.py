@@ -1,0 +1,440 @@
+"""The EEG alcoholism study (UCI SMNI): alcoholic vs control from a trial's 192 band-power
+features (64 electrodes x theta/alpha/beta, log10), three ways, on the same splits and seeds:
+
+  direct   the 4-layer dense classifier on the 192 features (192-128-64-32-2 by default)
+  codes    an autoencoder compresses 64x3 -> 16x3 (eegjax.models.autoencoder); a 3-layer
+           classifier learns from the codes, the encoder frozen
+  pruned   the direct classifier with its hidden layers pruned by distinctiveness, one layer
+           after another (eegjax.pruning, as in the brainwave study: 15/165 degrees, two
+           units a step, until no pair of the layer is within the thresholds)
+
+Every stage is a vmapped sweep over folds x seeds through the one training program, with
+its own checkpoints (checkpoints/train, /autoencoder, /codes, /pruned/layer_k), so an
+interrupted run resumes where it stopped. Writes comparison.csv / .md / .png (accuracy,
+precision, recall, F1 as mean and 95% CI over the models; training time, parameters, input
+memory, inference ms), reconstruction.png, prune_table.csv, results.json, timing.json and
+history.npz. Called by experiments/classify_alcohol.py and experiments/compress_alcohol.py.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import time
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegjax.data.splits import Split
+from eegjax.errors import ConfigError
+from eegjax.evaluate import plots, report
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import CI_NOTE, summarize
+from eegjax.evaluate.timing import latency_ms
+from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
+from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
+from eegjax.pruning.distinctiveness import check_thresholds
+from eegjax.studies import classification, prune_study
+from eegjax.studies.classification import ClassifyConfig, Prepared
+from eegjax.studies.workdir import Workdir, to_json
+from eegjax.train import Trainer, TrainConfig, carve_validation, make_fold_arrays
+from eegjax.train.checkpoint import Checkpoints
+
+APPROACHES = ("direct", "codes", "pruned")
+NUM_BANDS = 3                     # theta, alpha, beta
+COMPARED = ("accuracy", "precision", "recall", "f1")
+
+
+@dataclasses.dataclass(frozen=True)
+class AlcoholConfig:
+  classify: ClassifyConfig               # data, split, seeds and the direct classifier
+  approaches: tuple[str, ...] = ("direct", "pruned")
+  # the autoencoder
+  code_size: int = 16                    # per band (per_band) or code_size * 3 in all
+  per_band: bool = True
+  ae_activation: str = "sigmoid"
+  ae_epochs: int = 100
+  ae_learning_rate: float = 0.001
+  ae_val_fraction: float = 0.1           # of each training part: the validation curve
+  # the classifier on the codes
+  code_hidden_sizes: tuple[int, ...] = (32, 16)
+  code_epochs: int = 0                   # 0 = the direct classifier's epochs
+  # pruning the direct classifier
+  prune_layers: tuple[int, ...] = ()     # () = every hidden layer, first to last
+  prune_step: int = 2
+  similar_deg: float = 15.0
+  complementary_deg: float = 165.0
+  merge_rule: str = "paper"
+
+  def __post_init__(self):
+    c = self.classify
+    if not self.approaches:
+      raise ConfigError(f"--approaches is empty; expected some of {','.join(APPROACHES)}")
+    for a in self.approaches:
+      if a not in APPROACHES:
+        raise ConfigError(f"--approaches: {a!r} is not one of {','.join(APPROACHES)}")
+    if len(set(self.approaches)) != len(self.approaches):
+      raise ConfigError(f"--approaches={','.join(self.approaches)} names one twice")
+    if c.model != "mlp":
+      raise ConfigError("the alcoholism study's classifiers are dense (model mlp)")
+    if "codes" in self.approaches and c.inputs != "band_power":
+      raise ConfigError(f"--approaches=codes needs --inputs=band_power (the autoencoder "
+                        f"reads electrodes x 3 bands); got --inputs={c.inputs}")
+    if self.code_size < 1:
+      raise ConfigError(f"--code_size={self.code_size}: expected a positive integer")
+    if self.ae_activation not in ACTIVATIONS:
+      raise ConfigError(f"--ae_activation={self.ae_activation!r}: expected one of "
+                        f"{list(ACTIVATIONS)}")
+    if self.ae_epochs < 1 or self.code_epochs < 0:
+      raise ConfigError(f"--ae_epochs={self.ae_epochs}, --code_epochs={self.code_epochs}: "
+                        "expected ae_epochs >= 1 and code_epochs >= 0 (0 = --epochs)")
+    if not self.ae_learning_rate > 0:
+      raise ConfigError(f"--ae_learning_rate={self.ae_learning_rate}: expected > 0")
+    if not 0.0 <= self.ae_val_fraction < 1.0:
+      raise ConfigError(f"--ae_val_fraction={self.ae_val_fraction}: expected [0, 1)")
+    if not self.code_hidden_sizes or any(h < 1 for h in self.code_hidden_sizes):
+      raise ConfigError(f"--code_hidden_sizes={list(self.code_hidden_sizes)}: expected one "
+                        "or more positive widths")
+    for layer in self.prune_layers:
+      if not 0 <= layer < len(c.hidden_sizes):
+        raise ConfigError(f"--prune_layers: layer {layer} does not exist; the classifier "
+                          f"has hidden layers 0..{len(c.hidden_sizes) - 1}")
+    if self.prune_step < 1:
+      raise ConfigError(f"--prune_step={self.prune_step}: expected a positive integer")
+    check_thresholds(self.similar_deg, self.complementary_deg)
+    if self.merge_rule not in ("paper", "scaled"):
+      raise ConfigError(f"--merge_rule={self.merge_rule!r}: expected paper or scaled")
+
+  @property
+  def workdir(self):
+    return self.classify.workdir
+
+  @property
+  def overwrite(self):
+    return self.classify.overwrite
+
+  @property
+  def layers_to_prune(self) -> tuple[int, ...]:
+    return self.prune_layers or tuple(range(len(self.classify.hidden_sizes)))
+
+  def to_json(self) -> dict:
+    return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
+
+
+@dataclasses.dataclass
+class Outcome:
+  """One approach's models, evaluated on their test parts."""
+  approach: str
+  description: str
+  test: dict                      # metric -> (folds, seeds) array
+  num_params: int                 # of the classifier that sees the stored inputs
+  input_floats: int               # stored inputs per trial
+  train_s: float                  # the sweep's training run (every model), compile apart
+  compile_s: float
+  extra_s: float = 0.0            # autoencoder training (codes) or pruning (pruned)
+  extra_what: str = ""
+  inference_ms: float = 0.0       # one model, a batch of `inference_batch` trials
+  inference_batch: int = 0
+  details: dict = dataclasses.field(default_factory=dict)
+
+
+def _one(tree, f=0, s=0):
+  return jax.tree.map(lambda a: jnp.asarray(a)[f, s], tree)
+
+
+def _inference_rows(prep: Prepared, limit: int = 512):
+  """A batch of trials scaled with fold 0's training statistics (the timing batch)."""
+  x = np.asarray(prep.ds.x[:min(limit, prep.ds.num_examples)])
+  return jnp.asarray((x - np.asarray(prep.folds.lo[0])) / np.asarray(prep.folds.scale[0]))
+
+
+# --- direct ---------------------------------------------------------------------------
+
+def run_direct(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
+  """Trains the direct classifier; returns (Outcome, fit)."""
+  wd.log(f"direct classifier: {prep.ds.x.shape[1]}-"
+         f"{'-'.join(map(str, cfg.classify.hidden_sizes))}-{prep.ds.num_classes} "
+         f"{cfg.classify.activation}, {cfg.classify.train.epochs} epochs")
+  trainer, fit, _ = classification.train(cfg.classify, prep, wd)
+  test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
+  x = _inference_rows(prep)
+  out = Outcome(
+      "direct", f"dense {prep.ds.x.shape[1]}-{'-'.join(map(str, cfg.classify.hidden_sizes))}"
+      f"-{prep.ds.num_classes} on the {prep.ds.x.shape[1]} features",
+      {k: test[k] for k in SCALARS}, count_params(_one(fit.params)), prep.ds.x.shape[1],
+      fit.run_s, fit.compile_s,
+      inference_ms=latency_ms(jax.jit(prep.model.apply), _one(fit.params), x),
+      inference_batch=x.shape[0])
+  return out, fit
+
+
+# --- codes ----------------------------------------------------------------------------
+
+def autoencoder_folds(prep: Prepared, fraction: float, seed: int):
+  """The autoencoder's folds: each fold's training rows minus a validation part (for the
+  reconstruction curve and its best epoch), its test rows untouched, scaled with the
+  classifier fold's statistics, so codes mean the same thing to the classifier."""
+  if fraction <= 0:
+    return prep.folds
+  splits = [Split(np.concatenate([tr, va]), te) for tr, va, te in prep.parts]
+  parts = carve_validation(prep.ds, splits, fraction, seed=seed + 104729)
+  return make_fold_arrays(prep.ds, parts)._replace(lo=prep.folds.lo, scale=prep.folds.scale)
+
+
+def run_codes(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
+  """Trains the autoencoder, then the classifier on its codes; returns (Outcome, fits)."""
+  c = cfg.classify
+  d = prep.ds.x.shape[1]
+  if d % NUM_BANDS:
+    raise ConfigError(f"the autoencoder needs electrodes x {NUM_BANDS} band features; the "
+                      f"inputs have {d}")
+  ae = BandAutoencoder(num_electrodes=d // NUM_BANDS, num_bands=NUM_BANDS,
+                       code_size=cfg.code_size, per_band=cfg.per_band,
+                       activation=cfg.ae_activation)
+  code_len = cfg.code_size * NUM_BANDS
+  shape = (f"{d // NUM_BANDS}x{NUM_BANDS} -> {cfg.code_size}x{NUM_BANDS} (a "
+           f"{d // NUM_BANDS}->{cfg.code_size} encoder per band)" if cfg.per_band else
+           f"{d} -> {code_len} (one encoder over the whole vector)")
+  wd.log(f"autoencoder {shape}, {cfg.ae_epochs} epochs, lr {cfg.ae_learning_rate}, "
+         f"validation {cfg.ae_val_fraction:g} of each training part")
+  ae_train = TrainConfig(epochs=cfg.ae_epochs, batch_size=c.train.batch_size,
+                         learning_rate=cfg.ae_learning_rate, objective="reconstruct",
+                         epochs_per_call=c.train.epochs_per_call)
+  ae_folds = autoencoder_folds(prep, cfg.ae_val_fraction, c.seed)
+  ae_trainer, ae_fit, _ = classification.train(c, prep, wd, model=ae, train_cfg=ae_train,
+                                               folds=ae_folds, name="autoencoder")
+  test_mse = ae_trainer.evaluate(ae_fit.params, prep.folds, prep.data, "test")["loss"]
+  s = summarize(test_mse)
+  wd.log(f"autoencoder: test reconstruction MSE {s['mean']:.5f} "
+         f"[{s['ci95'][0]:.5f}, {s['ci95'][1]:.5f}] (inputs min-max scaled)")
+
+  clf = CodeClassifier(ae, tuple(cfg.code_hidden_sizes), prep.ds.num_classes,
+                       c.activation)
+  code_train = dataclasses.replace(c.train, epochs=cfg.code_epochs or c.train.epochs)
+  encoder = {k: v for k, v in ae_fit.params["params"].items() if k.startswith("encoder")}
+
+  def init(trainer: Trainer):
+    fresh = trainer.init(prep.seeds, prep.folds, prep.data).params["params"]
+    return trainer.start_from({"params": {**fresh, "autoencoder": encoder}})
+
+  wd.log(f"classifier on the codes: {code_len}-{'-'.join(map(str, cfg.code_hidden_sizes))}"
+         f"-{prep.ds.num_classes} {c.activation}, {code_train.epochs} epochs")
+  trainer, fit, _ = classification.train(c, prep, wd, model=clf, train_cfg=code_train,
+                                         name="codes", init=init)
+  test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
+  one = _one(fit.params)
+  codes = jax.jit(lambda p, x: clf.apply(p, x, method=CodeClassifier.codes))(
+      one, _inference_rows(prep))
+  classify = jax.jit(lambda p, z: clf.apply(p, z, method=CodeClassifier.classify_codes))
+  encode_ms = latency_ms(jax.jit(lambda p, x: ae.apply(p, x, method=BandAutoencoder.encode)),
+                         {"params": one["params"]["autoencoder"]}, _inference_rows(prep))
+  out = Outcome(
+      "codes", f"autoencoder {shape}; dense {code_len}-"
+      f"{'-'.join(map(str, cfg.code_hidden_sizes))}-{prep.ds.num_classes} on the codes",
+      {k: test[k] for k in SCALARS}, count_params(one["params"]["head"]), code_len,
+      fit.run_s, fit.compile_s, extra_s=ae_fit.run_s, extra_what="autoencoder training",
+      inference_ms=latency_ms(classify, one, codes), inference_batch=codes.shape[0],
+      details={"encoder_params": count_params(one["params"]["autoencoder"]),
+               "encode_ms": encode_ms, "autoencoder_compile_s": ae_fit.compile_s,
+               "test_reconstruction_mse": test_mse})
+  return out, ae_fit, fit
+
+
+# --- pruned ---------------------------------------------------------------------------
+
+def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
+               direct: Outcome):
+  """Prunes the direct classifier's hidden layers by distinctiveness, one after another,
+  each until none of its pairs is within the thresholds. Returns (Outcome, per-layer)."""
+  c = cfg.classify
+  params, sizes = direct_fit.params, list(c.hidden_sizes)
+  per_layer, t0 = {}, time.perf_counter()
+  for layer in cfg.layers_to_prune:
+    if sizes[layer] <= cfg.prune_step:
+      wd.log(f"pruning: layer {layer} has {sizes[layer]} units, not more than a step "
+             f"({cfg.prune_step}); left as it is")
+      continue
+    layer_cfg = prune_study.PruneStudyConfig(
+        classify=dataclasses.replace(c, hidden_sizes=tuple(sizes)),
+        criteria=("distinctiveness",), rule=cfg.merge_rule, layer=layer, step=cfg.prune_step,
+        similar_deg=cfg.similar_deg, complementary_deg=cfg.complementary_deg)
+    ckpt = Checkpoints(wd.file(os.path.join("checkpoints", "pruned", f"layer_{layer}")),
+                       keep=None, log=wd.log)
+    wd.log(f"pruning hidden layer {layer} ({sizes[layer]} units) by distinctiveness, "
+           f"{cfg.prune_step} a step, thresholds {cfg.similar_deg}/{cfg.complementary_deg}")
+    out = prune_study.run_criterion(layer_cfg, prep, params, "distinctiveness", wd, ckpt, {})
+    ckpt.close()
+    params = out["params"]
+    sizes[layer] = mlp_sizes(_one(params))["hidden_sizes"][layer]
+    per_layer[layer] = out
+    wd.log(f"pruning: layer {layer} now has {sizes[layer]} units; hidden sizes {sizes}")
+  prune_s = time.perf_counter() - t0
+  model = MLP(tuple(sizes), prep.ds.num_classes, c.activation)
+  test = Trainer(model, c.train, has_val=False).evaluate(params, prep.folds, prep.data,
+                                                         "test")
+  x = _inference_rows(prep)
+  out = Outcome(
+      "pruned", f"the direct classifier pruned by distinctiveness to "
+      f"{prep.ds.x.shape[1]}-{'-'.join(map(str, sizes))}-{prep.ds.num_classes}",
+      {k: test[k] for k in SCALARS}, count_params(_one(params)), prep.ds.x.shape[1],
+      direct.train_s, direct.compile_s, extra_s=prune_s,
+      extra_what="pruning: every step's analysis, surgery, evaluation and compiles",
+      inference_ms=latency_ms(jax.jit(model.apply), _one(params), x),
+      inference_batch=x.shape[0], details={"hidden_sizes": sizes})
+  return out, per_layer
+
+
+# --- the comparison -------------------------------------------------------------------
+
+def comparison_rows(outcomes: list[Outcome], num_examples: int):
+  """(header, rows) of comparison.csv: one row per approach."""
+  header = ["approach"]
+  for m in COMPARED:
+    header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
+  header += ["models", "train_s", "train_ms_per_model", "extra_s", "extra", "params",
+             "input_floats_per_trial", "inputs_kib", "inference_ms", "inference_batch",
+             "description"]
+  rows = []
+  for o in outcomes:
+    line = [o.approach]
+    for m in COMPARED:
+      s = summarize(o.test[m])
+      line += [s["mean"], s["ci95"][0], s["ci95"][1]]
+    n = int(np.asarray(o.test["accuracy"]).size)
+    line += [n, o.train_s, 1e3 * o.train_s / n, o.extra_s, o.extra_what, o.num_params,
+             o.input_floats, o.input_floats * 4 * num_examples / 1024, o.inference_ms,
+             o.inference_batch, o.description]
+    rows.append(line)
+  return header, rows
+
+
+def comparison_markdown(outcomes: list[Outcome], num_examples: int, title: str) -> str:
+  lines = [f"# Alcoholism study: comparison of approaches — {title}", "",
+           f"Test part of every (fold, seed) model: mean [95% CI]. {CI_NOTE}. Training time "
+           "is the whole vmapped sweep; inference is one model on a batch of trials; input "
+           f"memory is float32 over the {num_examples} trials.", "",
+           "| approach | accuracy | precision | recall | F1 | models | training s | extra s "
+           "| parameters | inputs / trial | inputs KiB | inference ms |",
+           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+  for o in outcomes:
+    cells = [o.approach]
+    for m in COMPARED:
+      s = summarize(o.test[m])
+      cells.append(f"{s['mean']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]")
+    n = int(np.asarray(o.test["accuracy"]).size)
+    cells += [str(n), f"{o.train_s:.2f}",
+              f"{o.extra_s:.2f} ({o.extra_what})" if o.extra_what else "-",
+              str(o.num_params), str(o.input_floats),
+              f"{o.input_floats * 4 * num_examples / 1024:.1f}",
+              f"{o.inference_ms:.3f} (batch {o.inference_batch})"]
+    lines.append("| " + " | ".join(cells) + " |")
+  lines += ["", *(f"- **{o.approach}**: {o.description}" for o in outcomes), ""]
+  return "\n".join(lines)
+
+
+def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
+        study: str = "alcohol") -> dict:
+  """Runs the chosen approaches and writes the workdir; returns the results dict."""
+  t_start = time.perf_counter()
+  wd = classification.start(cfg, flagfile_text)
+  if wd.finished:
+    return wd.read_json("results.json")
+  prep = classification.prepare(cfg.classify, wd)
+  title = f"{prep.raw.info.name} ({prep.kind})"
+  outcomes, history, extra = [], {}, {}
+  direct = direct_fit = None
+  if "direct" in cfg.approaches or "pruned" in cfg.approaches:
+    direct, direct_fit = run_direct(cfg, prep, wd)
+    history["direct_train_loss"] = direct_fit.train_loss
+    if "direct" in cfg.approaches:
+      outcomes.append(direct)
+  if "codes" in cfg.approaches:
+    codes, ae_fit, codes_fit = run_codes(cfg, prep, wd)
+    outcomes.append(codes)
+    history["autoencoder_train_mse"] = ae_fit.train_loss
+    if ae_fit.val_loss is not None:
+      history["autoencoder_val_mse"] = ae_fit.val_loss
+    history["codes_train_loss"] = codes_fit.train_loss
+    test_mse = codes.details["test_reconstruction_mse"]
+    plots.reconstruction_curve(ae_fit.train_loss, ae_fit.val_loss, test_mse,
+                               wd.file("reconstruction.png"), title)
+    extra["autoencoder"] = {
+        "per_band": cfg.per_band, "code_size": cfg.code_size,
+        "code_floats_per_trial": cfg.code_size * NUM_BANDS,
+        "encoder_params": codes.details["encoder_params"],
+        "test_reconstruction_mse": summarize(test_mse),
+        "best_epoch": (np.asarray(ae_fit.state.best_epoch) + 1).ravel().tolist(),
+        "train_mse_per_epoch_mean": np.nanmean(ae_fit.train_loss, axis=(0, 1)),
+        "val_mse_per_epoch_mean": (None if ae_fit.val_loss is None else
+                                   np.nanmean(ae_fit.val_loss, axis=(0, 1))),
+        "note": "MSE of the min-max scaled 192 features (each fold's training statistics)"}
+  if "pruned" in cfg.approaches:
+    pruned, per_layer = run_pruned(cfg, prep, wd, direct_fit, direct)
+    outcomes.append(pruned)
+    header, table = [], []
+    for layer, out in per_layer.items():
+      h, t = report.prune_table({"distinctiveness": out}, cfg.classify.train.grad_clip, False)
+      header = ["layer", *h]
+      table += [[layer, *row] for row in t]
+    if table:
+      wd.write_csv("prune_table.csv", header, table)
+    extra["pruning"] = {
+        "layers": cfg.layers_to_prune, "step": cfg.prune_step, "rule": cfg.merge_rule,
+        "similar_deg": cfg.similar_deg, "complementary_deg": cfg.complementary_deg,
+        "final_hidden_sizes": pruned.details["hidden_sizes"],
+        "per_layer": {str(layer): {
+            "stop": o["stop"], "actions": o["actions"],
+            "steps": [{k: v for k, v in r.items() if not k.endswith("_ms")}
+                      for r in o["rows"]]} for layer, o in per_layer.items()}}
+  order = [a for a in APPROACHES if a in cfg.approaches]
+  outcomes.sort(key=lambda o: order.index(o.approach))
+
+  n = prep.ds.num_examples
+  header, rows = comparison_rows(outcomes, n)
+  wd.write_csv("comparison.csv", header, rows)
+  wd.write_text("comparison.md", comparison_markdown(outcomes, n, title))
+  plots.comparison(outcomes, wd.file("comparison.png"), title)
+  wd.write_npz("history.npz", **history)
+  results = {
+      "study": study,
+      "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs,
+                  "note": ("synthetic data: figures test the method, they are not findings "
+                           "about EEG") if prep.kind == "synthetic" else ""},
+      "protocol": {"split": prep.split_kind, "num_folds": len(prep.parts),
+                   "seeds": prep.seeds, "val_fraction": cfg.classify.val_fraction,
+                   "normalisation": "min-max fitted on each fold's training rows"},
+      "approaches": {o.approach: {
+          "description": o.description, "num_params": o.num_params,
+          "input_floats_per_trial": o.input_floats,
+          "summary": {k: summarize(o.test[k]) for k in SCALARS},
+          "runs": [{"fold": f, "seed": s, **{k: o.test[k][f, i] for k in SCALARS}}
+                   for f in range(len(prep.parts)) for i, s in enumerate(prep.seeds)]}
+          for o in outcomes},
+      **extra,
+      "ci_note": CI_NOTE,
+  }
+  wd.write_json("results.json", results)
+  timing = {"num_devices": cfg.classify.num_devices, "devices": str(jax.devices()),
+            **{o.approach: {"train_s": o.train_s, "compile_s": o.compile_s,
+                            "extra_s": o.extra_s, "extra": o.extra_what,
+                            "inference_ms": o.inference_ms,
+                            "inference_batch": o.inference_batch,
+                            **{k: v for k, v in o.details.items()
+                               if k.endswith("_ms") or k.endswith("_s")}}
+               for o in outcomes},
+            "total_s": time.perf_counter() - t_start}
+  wd.write_json("timing.json", timing)
+  for o in outcomes:
+    s = summarize(o.test["accuracy"])
+    wd.log(f"{o.approach:>7}: accuracy {s['mean']:.4f} [{s['ci95'][0]:.4f}, "
+           f"{s['ci95'][1]:.4f}]  F1 {summarize(o.test['f1'])['mean']:.4f}  params "
+           f"{o.num_params}  inputs/trial {o.input_floats}  [{title}]")
+  files = "comparison.csv comparison.md comparison.png results.json timing.json history.npz"
+  if "codes" in cfg.approaches:
+    files += " reconstruction.png"
+  if "pruned" in cfg.approaches:
+    files += " prune_table.csv"
+  wd.log(f"wrote {wd.path}: {files} (total {timing['total_s']:.1f}s)")
+  return to_json(results)

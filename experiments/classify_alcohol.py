@@ -1,0 +1,38 @@
+"""The EEG alcoholism study's classifiers on UCI SMNI data: the 4-layer dense classifier on
+the 192 band-power features (64 electrodes x theta/alpha/beta), and the same classifier with
+its hidden layers pruned by distinctiveness, compared on the same splits and seeds.
+
+    python experiments/classify_alcohol.py \
+        --flagfile=experiments/configs/alcohol_classify.cfg --workdir=workdirs/alcohol
+
+On your copy of the SMNI data: --data_path=DIR (subject folders, .tar / .tar.gz archives or
+trial files; --data_format=smni_csv for the CSV export). Writes comparison.csv / .md / .png,
+prune_table.csv, results.json, timing.json, history.npz and checkpoints/ (a rerun resumes).
+--approaches=direct,codes,pruned adds the autoencoder route (see compress_alcohol.py).
+"""
+
+from absl import app, flags
+
+from eegjax.errors import ConfigError
+from eegjax.studies import alcohol, cli
+
+cli.define_classify_flags(hidden_sizes=["128", "64", "32"], epochs=40, learning_rate=0.001,
+                          num_folds=5, dataset="smni_synthetic", split="holdout")
+cli.define_mlp_flags(activation="relu", inputs="band_power")
+cli.define_alcohol_flags(["direct", "pruned"])
+FLAGS = flags.FLAGS
+
+
+@cli.exit_on_user_error
+def main(argv):
+  if len(argv) > 1:
+    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
+  classify = cli.classify_config(FLAGS, "mlp", activation=FLAGS.activation,
+                                 inputs=FLAGS.inputs)
+  cfg = cli.alcohol_config(FLAGS, classify)
+  names = cli.COMMON_FLAGS + ["activation", "inputs", *cli.ALCOHOL_FLAGS]
+  alcohol.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, names), study="classify_alcohol")
+
+
+if __name__ == "__main__":
+  app.run(main)
