@@ -111,6 +111,19 @@ CASES = [
     ("prune_rnn", ["--grad_clip=-1"], {}, r"--grad_clip=-1.0: expected a norm >= 0"),
     ("prune_rnn", ["--dataset=music_features"], {},
      r"the RNN needs sequences; dataset .music_features. holds 25 features"),
+    # the alcoholism study's flags
+    ("classify_alcohol", ["--approaches=direct,deep"], {}, r"--approaches: 'deep' is not one of"),
+    ("classify_alcohol", ["--prune_layers=5"], {},
+     r"--prune_layers: layer 5 does not exist; the classifier has hidden layers 0..2"),
+    ("classify_alcohol", ["--prune_layers=first"], {},
+     r"--prune_layers=first: expected comma-separated integers"),
+    ("compress_alcohol", ["--approaches=direct"], {},
+     r"compress_alcohol.py trains the autoencoder; include codes"),
+    ("compress_alcohol", ["--inputs=features"], {},
+     r"--approaches=codes needs --inputs=band_power"),
+    ("compress_alcohol", ["--code_size=0"], {}, r"--code_size=0: expected a positive integer"),
+    ("compress_alcohol", ["--dataset=scp1"], {},
+     r"--code_size=16: a code of 16 per band does not compress 6 electrodes"),
 ]
 
 

@@ -183,13 +183,20 @@ def autoencoder_folds(prep: Prepared, fraction: float, seed: int):
   return make_fold_arrays(prep.ds, parts)._replace(lo=prep.folds.lo, scale=prep.folds.scale)
 
 
+def check_code_inputs(cfg: AlcoholConfig, d: int) -> None:
+  """Before any training: the inputs must be electrodes x 3 bands and the code smaller."""
+  if d % NUM_BANDS:
+    raise ConfigError(f"the autoencoder needs electrodes x {NUM_BANDS} band features; the "
+                      f"inputs have {d}")
+  if cfg.code_size >= d // NUM_BANDS:
+    raise ConfigError(f"--code_size={cfg.code_size}: a code of {cfg.code_size} per band does "
+                      f"not compress {d // NUM_BANDS} electrodes; expected fewer")
+
+
 def run_codes(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
   """Trains the autoencoder, then the classifier on its codes; returns (Outcome, fits)."""
   c = cfg.classify
   d = prep.ds.x.shape[1]
-  if d % NUM_BANDS:
-    raise ConfigError(f"the autoencoder needs electrodes x {NUM_BANDS} band features; the "
-                      f"inputs have {d}")
   ae = BandAutoencoder(num_electrodes=d // NUM_BANDS, num_bands=NUM_BANDS,
                        code_size=cfg.code_size, per_band=cfg.per_band,
                        activation=cfg.ae_activation)
@@ -342,6 +349,8 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
   if wd.finished:
     return wd.read_json("results.json")
   prep = classification.prepare(cfg.classify, wd)
+  if "codes" in cfg.approaches:
+    check_code_inputs(cfg, prep.ds.x.shape[1])
   title = f"{prep.raw.info.name} ({prep.kind})"
   outcomes, history, extra = [], {}, {}
   direct = direct_fit = None
