@@ -158,3 +158,76 @@ def comparison(outcomes, path: str, title: str) -> None:
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def image_grid(images, row_names, path: str, title: str) -> None:
+  """Generated EEG images (rows, cols, H, W, 3) in [-1, 1]: theta, alpha and beta shown
+  as the red, green and blue channels."""
+  images = np.asarray(images)
+  rows, cols = images.shape[:2]
+  fig, axes = plt.subplots(rows, cols, figsize=(1.5 * cols, 1.6 * rows + 0.4), squeeze=False)
+  for r in range(rows):
+    for c in range(cols):
+      ax = axes[r, c]
+      ax.imshow(np.clip((images[r, c] + 1) / 2, 0, 1))
+      ax.set_xticks([])
+      ax.set_yticks([])
+      if c == 0:
+        ax.set_ylabel(row_names[r], fontsize=9)
+  fig.suptitle(f"{title}\n(red theta, green alpha, blue beta)", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def gan_curves(per_variant: dict, path: str, title: str) -> None:
+  """Per epoch, mean over the models: D_total and G (train and validation) and the
+  real/fake confidences on validation, one line per generator variant."""
+  panels = (("train/D_total", "train/G"), ("val/D_cls", "val/D_adv"),
+            ("val/D_adv_real", "val/D_adv_fake"), ("val/D_cls_real", "val/D_cls_fake"))
+  fig, axes = plt.subplots(1, 4, figsize=(17, 4))
+  for ax, keys in zip(axes, panels):
+    for i, (variant, hist) in enumerate(per_variant.items()):
+      for key, style in zip(keys, ("-", "--")):
+        h = np.asarray(hist[key])
+        ax.plot(np.arange(1, h.shape[-1] + 1), np.nanmean(h.reshape(-1, h.shape[-1]), 0),
+                style, color=f"C{i}", label=f"{variant} {key}")
+    ax.set_xlabel("epoch")
+    ax.set_title(" / ".join(keys), fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=6)
+  fig.suptitle(f"GAN training (mean over models) — {title}")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
+def gan_comparison(outcomes: dict, dense, path: str, title: str) -> None:
+  """The discriminators' class heads (and the dense classifier) on the real test images:
+  accuracy and F1 with 95% CI; generator and discriminator parameters."""
+  from eegjax.evaluate.summary import summarize
+  names = list(outcomes) + (["dense"] if dense is not None else [])
+  tests = [o["test"] for o in outcomes.values()] + ([dense["test"]] if dense else [])
+  fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2, 1]})
+  width = 0.8 / len(names)
+  for i, (name, t) in enumerate(zip(names, tests)):
+    s = [summarize(t[m]) for m in ("accuracy", "precision", "recall", "f1")]
+    mean = np.array([v["mean"] for v in s])
+    err = np.vstack([mean - [v["ci95"][0] for v in s], [v["ci95"][1] for v in s] - mean])
+    ax0.bar(np.arange(4) + (i - (len(names) - 1) / 2) * width, mean, width, yerr=err,
+            capsize=3, label=name)
+  ax0.set_xticks(np.arange(4), ["accuracy", "precision", "recall", "F1"])
+  ax0.set_ylim(0, 1)
+  ax0.set_ylabel("real test images (mean, 95% CI)")
+  ax0.legend(fontsize=8, loc="lower right")
+  ax0.grid(alpha=0.3, axis="y")
+  x = np.arange(len(outcomes))
+  ax1.bar(x - 0.2, [o["g_params"] for o in outcomes.values()], 0.4, label="generator")
+  ax1.bar(x + 0.2, [o["d_params"] for o in outcomes.values()], 0.4, label="discriminator")
+  ax1.set_xticks(x, list(outcomes), rotation=20)
+  ax1.set_title("parameters", fontsize=9)
+  ax1.legend(fontsize=8)
+  fig.suptitle(f"GAN variants: discriminator as classifier — {title}")
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -76,6 +76,15 @@ def gram_over_chunks(act_fn, x, weights=None, *, chunk: int = 4096, centre: floa
   return total
 
 
+def map_gram(maps, weights=None, centre: float = 0.0):
+  """Gram matrix of conv channels: each channel's activation vector is its feature map
+  over every pattern x position, maps (B, H, W, C); `weights` (B,) drop padded patterns."""
+  b, h, w, c = maps.shape
+  rows = maps.reshape(b * h * w, c)
+  wr = None if weights is None else jnp.repeat(weights, h * w)
+  return gram(rows, centre, wr)
+
+
 def trajectory_gram(traj_fn, x, lengths, weights=None, *, chunk: int = 16,
                     centre: float = 0.0):
   """Gram matrix of hidden-state trajectories over every valid time step of every sequence

@@ -55,6 +55,24 @@ def rnn_hidden_group() -> UnitGroup:
                    next_bias=("readout", "bias"), centre=0.0)
 
 
+def conv_channel_group(layer: int, params) -> UnitGroup:
+  """The output channels of conv layer Conv_`layer` of eegjax.models.gan.Discriminator:
+  kernel (last axis) and bias in; the next conv's kernel input channels (axis 2) out, or,
+  after the last conv (global average pooling), the heads' kernel rows. Leaky ReLU: centre
+  0, and no next-bias shift (the paper rule, c = 1, needs none)."""
+  tree = _tree(params)
+  convs = sorted(k for k in tree if k.startswith("Conv_"))
+  if not 0 <= layer < len(convs):
+    raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
+                      f"discriminator has conv layers 0..{len(convs) - 1}")
+  incoming = ((f"Conv_{layer}", "kernel", 3), (f"Conv_{layer}", "bias", 0))
+  if layer + 1 < len(convs):
+    outgoing = ((f"Conv_{layer + 1}", "kernel", 2),)
+  else:
+    outgoing = tuple((h, "kernel", 0) for h in ("head", "cls_head", "adv_head") if h in tree)
+  return UnitGroup(incoming=incoming, outgoing=outgoing, next_bias=None, centre=0.0)
+
+
 def _tree(params):
   return params["params"] if "params" in params else params
 

@@ -256,3 +256,77 @@ def exit_on_user_error(fn):
       print(f"error: {e}", file=sys.stderr, flush=True)
       sys.exit(1)
   return wrapper
+
+
+GAN_FLAGS = ("generator", "upsample", "semi_supervised", "noise_dim", "g_features",
+             "unet_features", "d_features", "gan_epochs", "g_learning_rate",
+             "d_learning_rate", "beta1", "gan_layout", "checkpoint_every", "image_epochs",
+             "images_per_class", "prune_conv_layers", "prune_step", "max_pruned",
+             "beyond_thresholds", "similar_deg", "complementary_deg", "compare_dense")
+
+
+def define_gan_flags() -> None:
+  """train_gan.py's flags, added to the classification flags (data, split, seeds, and the
+  dense classifier trained alongside for the comparison)."""
+  flags.DEFINE_list("generator", ["deconv", "unet"], "generators to train: deconv and/or "
+                    "unet (each --upsample form)")
+  flags.DEFINE_list("upsample", ["resize", "transpose"], "U-Net upsampling: resize "
+                    "(nearest + conv) and/or transpose (transposed conv)")
+  flags.DEFINE_bool("semi_supervised", False, "K+1-output discriminator instead of a class "
+                    "head and a real/fake head")
+  flags.DEFINE_integer("noise_dim", 64, "deconv generator's noise size")
+  flags.DEFINE_list("g_features", ["64", "32", "16"], "deconv generator widths at 8, 16, 32 px")
+  flags.DEFINE_list("unet_features", ["16", "32", "64", "64"], "U-Net widths at 32, 16, 8, 4 px")
+  flags.DEFINE_list("d_features", ["32", "64", "128"], "discriminator conv widths")
+  flags.DEFINE_integer("gan_epochs", 30, "GAN training epochs")
+  flags.DEFINE_float("g_learning_rate", 2e-4, "generator Adam learning rate")
+  flags.DEFINE_float("d_learning_rate", 2e-4, "discriminator Adam learning rate")
+  flags.DEFINE_float("beta1", 0.5, "Adam's beta1 for both networks")
+  flags.DEFINE_string("gan_layout", "auto", "vmap (models side by side: GPU/TPU), loop "
+                      "(model by model: fast on CPU) or auto")
+  flags.DEFINE_integer("checkpoint_every", 5, "epochs between resumable checkpoints")
+  flags.DEFINE_list("image_epochs", [], "epochs whose generated image grids are saved "
+                    "(default: the first and the last)")
+  flags.DEFINE_integer("images_per_class", 6, "images per class in each grid")
+  flags.DEFINE_list("prune_conv_layers", [], "discriminator conv layers to prune by "
+                    "distinctiveness after training, in order (default none)")
+  flags.DEFINE_integer("prune_step", 2, "channels pruned per step")
+  flags.DEFINE_integer("max_pruned", 0, "channels to prune per layer at most (0 = no limit)")
+  flags.DEFINE_bool("beyond_thresholds", False, "when no channel pair is within the "
+                    "thresholds, go on with the least distinct pairs (up to --max_pruned)")
+  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
+  flags.DEFINE_float("complementary_deg", 165.0,
+                     "pairs over this angle are complementary (removed)")
+  flags.DEFINE_bool("compare_dense", True, "also train the study's dense classifier on the "
+                    "192 band powers (same split and seeds) for the comparison")
+
+
+def gan_config(fv: flags.FlagValues, classify: ClassifyConfig):
+  from eegjax.studies.gan_study import GanStudyConfig
+  from eegjax.train.gan_fit import GanConfig
+  variants = []
+  for g in fv.generator:
+    if g == "deconv":
+      variants.append("deconv")
+    elif g == "unet":
+      for u in fv.upsample:
+        if u not in ("resize", "transpose"):
+          raise ConfigError(f"--upsample: {u!r} is not one of resize, transpose")
+        variants.append(f"unet_{u}")
+    else:
+      raise ConfigError(f"--generator: {g!r} is not one of deconv, unet")
+  return GanStudyConfig(
+      classify=classify,
+      gan=GanConfig(epochs=fv.gan_epochs, batch_size=fv.batch_size,
+                    g_learning_rate=fv.g_learning_rate, d_learning_rate=fv.d_learning_rate,
+                    beta1=fv.beta1, semi_supervised=fv.semi_supervised),
+      variants=tuple(variants), noise_dim=fv.noise_dim,
+      g_features=_ints("g_features", fv.g_features),
+      unet_features=_ints("unet_features", fv.unet_features),
+      d_features=_ints("d_features", fv.d_features), layout=fv.gan_layout,
+      checkpoint_every=fv.checkpoint_every, image_epochs=_ints("image_epochs", fv.image_epochs),
+      images_per_class=fv.images_per_class,
+      prune_conv_layers=_ints("prune_conv_layers", fv.prune_conv_layers),
+      prune_step=fv.prune_step, max_pruned=fv.max_pruned,
+      beyond_thresholds=fv.beyond_thresholds, similar_deg=fv.similar_deg,
+      complementary_deg=fv.complementary_deg, compare_dense=fv.compare_dense)

@@ -1,0 +1,93 @@
+"""The alcoholism study's GAN on 32x32x3 EEG images (theta/alpha/beta as the 3 channels):
+a deconvolutional generator and a CNN discriminator that also classifies (AC-GAN).
+
+- `DeconvGenerator`: noise (noise_dim,) and a class -> Dense -> 4x4 maps -> three stride-2
+  transposed convolutions (8, 16, 32) -> a 3x3 convolution -> tanh image in [-1, 1].
+- `Discriminator`: stride-2 3x3 convolutions Conv_0.. (32 -> 16 -> 8 -> 4), leaky ReLU,
+  global average pooling, then two heads: `cls_head` (class logits, alcoholic / control)
+  and `adv_head` (one real/fake logit). With `semi_supervised=True` one `head` gives K + 1
+  logits instead, the last meaning "fake" (Salimans et al. 2016).
+
+Convolution channels are the units the pruning module works on: channel j of Conv_i is
+slice j of Conv_i's kernel (last axis) and bias, and acts through input-channel slice j of
+Conv_{i+1}'s kernel (axis 2) or, for the last convolution, row j of the heads' kernels
+(global average pooling keeps one value per channel). No normalisation layers sit in
+between, so merging two channels with identical feature maps (paper rule: outgoing slices
+added) leaves the outputs unchanged; see `eegjax.pruning.surgery.conv_channel_group`.
+
+The U-Net generator is in eegjax.models.unet. Every generator has `noise_shape` and is
+called as `generator(noise, labels)`.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+IMAGE_SHAPE = (32, 32, 3)
+
+
+class DeconvGenerator(nn.Module):
+  num_classes: int = 2
+  noise_dim: int = 64
+  features: Sequence[int] = (128, 64, 32)     # channels at 8x8, 16x16, 32x32
+  channels: int = 3
+
+  @property
+  def noise_shape(self) -> tuple[int, ...]:
+    return (self.noise_dim,)
+
+  @nn.compact
+  def __call__(self, noise, labels):
+    h = jnp.concatenate([noise, jax.nn.one_hot(labels, self.num_classes)], axis=-1)
+    h = nn.relu(nn.Dense(4 * 4 * self.features[0], name="project")(h))
+    h = h.reshape(h.shape[0], 4, 4, self.features[0])
+    for i, f in enumerate(self.features):
+      h = nn.relu(nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME",
+                                   name=f"Deconv_{i}")(h))
+    return jnp.tanh(nn.Conv(self.channels, (3, 3), name="to_image")(h))
+
+
+class Discriminator(nn.Module):
+  num_classes: int = 2
+  features: Sequence[int] = (32, 64, 128)
+  semi_supervised: bool = False
+  negative_slope: float = 0.2
+
+  @nn.compact
+  def __call__(self, x, return_activations: bool = False):
+    """Returns (class logits (B, K), real/fake logit (B,)), or K + 1 logits (B, K + 1)
+    when semi_supervised; with return_activations also every conv layer's maps."""
+    acts = []
+    for i, f in enumerate(self.features):
+      x = nn.leaky_relu(nn.Conv(f, (3, 3), strides=(2, 2), name=f"Conv_{i}")(x),
+                        self.negative_slope)
+      acts.append(x)
+    h = x.mean(axis=(1, 2))
+    if self.semi_supervised:
+      out = nn.Dense(self.num_classes + 1, name="head")(h)
+    else:
+      out = (nn.Dense(self.num_classes, name="cls_head")(h),
+             nn.Dense(1, name="adv_head")(h)[:, 0])
+    return (out, acts) if return_activations else out
+
+
+def split_outputs(out, semi_supervised: bool):
+  """(class logits over the K real classes, real/fake logit) from either discriminator.
+
+  For the K + 1 form, P(real) = 1 - softmax(...)[K], so the real/fake logit is
+  logsumexp(real logits) - fake logit."""
+  if not semi_supervised:
+    return out
+  cls, fake = out[:, :-1], out[:, -1]
+  return cls, jax.nn.logsumexp(cls, axis=-1) - fake
+
+
+def discriminator_features(params) -> tuple[int, ...]:
+  """The conv widths of a (possibly pruned) discriminator, read from its params."""
+  tree = params.get("params", params)
+  convs = sorted((k for k in tree if k.startswith("Conv_")), key=lambda k: int(k[5:]))
+  return tuple(int(tree[k]["kernel"].shape[-1]) for k in convs)

@@ -1,0 +1,63 @@
+"""A U-Net generator for the alcoholism study's 32x32x3 EEG images.
+
+Input: a noise image (32, 32, noise_channels) and the class as constant maps (one per
+class, one-hot), concatenated. Encoder: 3x3 convolutions at 32x32, then three stride-2
+convolutions down to 4x4. Decoder: three upsamplings back to 32x32, each concatenated with
+the encoder's maps of that size (the skip connections) and convolved. Output: a 1x1
+convolution to 3 channels, tanh.
+
+`upsample`:
+  resize     nearest-neighbour doubling, then a 3x3 convolution (no checkerboard
+             artefacts by construction)
+  transpose  a 4x4 transposed convolution with stride 2 (learned upsampling)
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import flax.linen as nn
+import jax
+import jax.numpy as jnp
+
+UPSAMPLE = ("resize", "transpose")
+
+
+class UNetGenerator(nn.Module):
+  num_classes: int = 2
+  features: Sequence[int] = (32, 64, 128, 128)   # at 32, 16, 8 and 4 pixels
+  upsample: str = "resize"
+  noise_channels: int = 1
+  channels: int = 3
+  size: int = 32
+
+  @property
+  def noise_shape(self) -> tuple[int, ...]:
+    return (self.size, self.size, self.noise_channels)
+
+  def _up(self, x, features: int, name: str):
+    if self.upsample == "resize":
+      b, h, w, c = x.shape
+      x = jax.image.resize(x, (b, 2 * h, 2 * w, c), method="nearest")
+      return nn.Conv(features, (3, 3), name=name)(x)
+    if self.upsample == "transpose":
+      return nn.ConvTranspose(features, (4, 4), strides=(2, 2), padding="SAME", name=name)(x)
+    raise ValueError(f"upsample {self.upsample!r}: expected one of {UPSAMPLE}")
+
+  @nn.compact
+  def __call__(self, noise, labels):
+    b = noise.shape[0]
+    maps = jnp.broadcast_to(jax.nn.one_hot(labels, self.num_classes)[:, None, None, :],
+                            (b, self.size, self.size, self.num_classes))
+    x = jnp.concatenate([noise, maps.astype(noise.dtype)], axis=-1)
+    f = self.features
+    skips = [nn.relu(nn.Conv(f[0], (3, 3), name="enc_0")(x))]        # 32
+    for i in range(1, len(f)):                                       # 16, 8, 4
+      skips.append(nn.relu(nn.Conv(f[i], (3, 3), strides=(2, 2), name=f"enc_{i}")(
+          skips[-1])))
+    x = skips.pop()
+    for i in reversed(range(len(f) - 1)):                            # 8, 16, 32
+      x = nn.relu(self._up(x, f[i], f"up_{i}"))
+      x = jnp.concatenate([x, skips.pop()], axis=-1)                 # skip connection
+      x = nn.relu(nn.Conv(f[i], (3, 3), name=f"dec_{i}")(x))
+    return jnp.tanh(nn.Conv(self.channels, (1, 1), name="to_image")(x))

@@ -1,0 +1,325 @@
+"""GAN training: jitted alternating discriminator and generator steps (optax Adam) for
+every (fold, seed) model, vmapped over folds (outer) and seeds (inner) like the
+classification program (eegjax.train.fit), on the same padded, weighted FoldArrays; on
+CPU the same per-model functions run model by model instead (see `GanTrainer`).
+
+The data are a trial's features (the 192 band powers); `to_images` turns rows min-max
+scaled with the fold's training statistics into 32x32x3 images in [-1, 1] inside the
+batch, so no per-fold copy of the images is kept.
+
+Per batch (AC-GAN, Odena et al. 2017): the generator draws fakes conditioned on the real
+batch's classes; the discriminator takes one Adam step on
+    D_adv = BCE(real -> real) + BCE(fake -> fake)
+    D_cls = (CE(class | real) + CE(class | fake)) / 2   (semi-supervised: real only)
+    D_total = D_adv + D_cls
+then the generator one step on G = BCE(fake -> real) + CE(class | fake) through the
+updated discriminator. Confidences: D_cls_real / D_cls_fake are the mean probability the
+class head gives the true / conditioned class on real / fake images, D_adv_real /
+D_adv_fake the mean probability of "real" on real / fake images.
+
+Every epoch reports each model's metrics on its training part (the means over the epoch's
+batches, as the training saw them) and on its validation and test parts (evaluated after
+the epoch, the fakes drawn from a fixed noise key so epochs compare); the validation class loss on real
+images (`val_cls`) picks each model's best epoch, whose generator and discriminator are
+kept in the state (best_g, best_d).
+
+Randomness: the model key is fold_in(key(seed), fold); initialisation, each epoch's shuffle
+and noise and the evaluation noise are fold_ins of it, so a run resumed from a checkpoint
+draws what an uninterrupted one does.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any, Callable, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from eegjax.errors import ConfigError
+from eegjax.evaluate.metrics import classification_metrics, cross_entropy
+from eegjax.models.gan import split_outputs
+from eegjax.train.fit import shuffle_order
+from eegjax.train.folds import FoldArrays
+
+_INIT_G, _INIT_D, _EPOCH, _EVAL = 0, 1, 2, 3
+PARTS = ("train", "val", "test")
+LAYOUTS = ("vmap", "loop")
+METRICS = ("D_cls", "D_adv", "D_total", "G", "D_cls_real", "D_cls_fake", "D_adv_real",
+           "D_adv_fake", "accuracy")
+
+
+@dataclasses.dataclass(frozen=True)
+class GanConfig:
+  epochs: int = 30
+  batch_size: int = 32
+  g_learning_rate: float = 2e-4
+  d_learning_rate: float = 2e-4
+  beta1: float = 0.5                 # Adam's first-moment decay (0.5: the DCGAN habit)
+  semi_supervised: bool = False      # K + 1 discriminator outputs instead of two heads
+  eval_batch_size: int = 256
+
+  def __post_init__(self):
+    for name in ("epochs", "batch_size", "eval_batch_size"):
+      if getattr(self, name) < 1:
+        raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive integer")
+    for name in ("g_learning_rate", "d_learning_rate"):
+      if not getattr(self, name) > 0:
+        raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive number")
+    if not 0.0 <= self.beta1 < 1.0:
+      raise ConfigError(f"--beta1={self.beta1}: expected a value in [0, 1)")
+
+
+class GanState(NamedTuple):
+  g: Any
+  d: Any
+  g_opt: Any
+  d_opt: Any
+  best_g: Any
+  best_d: Any
+  best_val: jax.Array      # best validation class loss on real images (inf before any)
+  best_epoch: jax.Array    # 0-based; -1 before any
+
+
+def _bce(logit, target: float, w):
+  """Weighted mean binary cross-entropy of real/fake logits against a constant target."""
+  loss = optax.sigmoid_binary_cross_entropy(logit, jnp.full_like(logit, target))
+  return jnp.sum(loss * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def _mean(v, w):
+  return jnp.sum(v * w) / jnp.maximum(jnp.sum(w), 1.0)
+
+
+def batch_terms(out_real, out_fake, y, y_fake, w, semi_supervised: bool) -> dict:
+  """Every loss and confidence of one batch from the discriminator's outputs."""
+  cls_r, adv_r = split_outputs(out_real, semi_supervised)
+  cls_f, adv_f = split_outputs(out_fake, semi_supervised)
+  d_adv = _bce(adv_r, 1.0, w) + _bce(adv_f, 0.0, w)
+  ce_r, ce_f = cross_entropy(cls_r, y, w), cross_entropy(cls_f, y_fake, w)
+  d_cls = ce_r if semi_supervised else 0.5 * (ce_r + ce_f)
+  pr = jax.nn.softmax(cls_r)
+  pf = jax.nn.softmax(cls_f)
+  return {
+      "D_cls": d_cls, "D_adv": d_adv, "D_total": d_adv + d_cls,
+      "G": _bce(adv_f, 1.0, w) + ce_f,
+      "D_cls_real": _mean(jnp.take_along_axis(pr, y[:, None], 1)[:, 0], w),
+      "D_cls_fake": _mean(jnp.take_along_axis(pf, y_fake[:, None], 1)[:, 0], w),
+      "D_adv_real": _mean(jax.nn.sigmoid(adv_r), w),
+      "D_adv_fake": _mean(jax.nn.sigmoid(adv_f), w),
+      "accuracy": _mean((jnp.argmax(cls_r, -1) == y).astype(jnp.float32), w),
+      "cls_real": ce_r,
+  }
+
+
+class GanTrainer:
+  """Compiles the GAN's init, epoch and evaluation programs once for a pair of models."""
+
+  def __init__(self, generator, discriminator, cfg: GanConfig,
+               to_images: Callable[[jax.Array], jax.Array], layout: str = "auto"):
+    """`layout`: "vmap" trains every (fold, seed) model side by side in one compiled
+    epoch (batches in lax.scan) -- the right form on GPU and TPU; "loop" runs the models
+    one after another, one compiled call per batch -- the fast form on CPU, where XLA
+    runs vmapped convolutions (grouped, one group per model) and convolutions inside
+    loops many times slower (measured on a 2-core CPU for the U-Net generator's gradient:
+    5 models vmapped 34x one model's time; 7 steps in a scan 22x 7 separate calls).
+    "auto" picks loop on CPU, else vmap. Both give the same numbers to float rounding."""
+    if layout == "auto":
+      layout = "loop" if jax.devices()[0].platform == "cpu" else "vmap"
+    if layout not in LAYOUTS:
+      raise ConfigError(f"--gan_layout={layout!r}: expected one of {LAYOUTS} or auto")
+    self.layout = layout
+    self.generator, self.discriminator, self.cfg = generator, discriminator, cfg
+    self.to_images = to_images
+    semi = cfg.semi_supervised
+    self.g_tx = optax.adam(cfg.g_learning_rate, b1=cfg.beta1)
+    self.d_tx = optax.adam(cfg.d_learning_rate, b1=cfg.beta1)
+    g_model, d_model, g_tx, d_tx = generator, discriminator, self.g_tx, self.d_tx
+    noise_shape = tuple(generator.noise_shape)
+
+    def images(data, idx, folds: FoldArrays):
+      x, y = data
+      return to_images((x[idx] - folds.lo) / folds.scale), y[idx]
+
+    def model_key(seed, folds):
+      return jax.random.fold_in(jax.random.key(seed), folds.fold_id)
+
+    def init_one(seed, folds, data):
+      key = model_key(seed, folds)
+      xb, yb = images(data, folds.train_idx[:2], folds)
+      z = jnp.zeros((2,) + noise_shape)
+      g = g_model.init(jax.random.fold_in(key, _INIT_G), z, yb)
+      d = d_model.init(jax.random.fold_in(key, _INIT_D), xb)
+      return GanState(g, d, g_tx.init(g), d_tx.init(d), g, d,
+                      jnp.array(jnp.inf, jnp.float32), jnp.array(-1, jnp.int32))
+
+    def step(carry, inputs, folds, data):
+      """One discriminator and one generator step on the batch of rows `ib` (weights
+      `wb`); returns the new (g, d, g_opt, d_opt) and the batch's weighted terms."""
+      g, d, g_opt, d_opt = carry
+      ib, wb, key = inputs
+      xb, yb = images(data, ib, folds)
+      k_d, k_g = jax.random.split(key)
+      fake = jax.lax.stop_gradient(
+          g_model.apply(g, jax.random.normal(k_d, (xb.shape[0],) + noise_shape), yb))
+
+      def d_loss(dp):
+        t = batch_terms(d_model.apply(dp, xb), d_model.apply(dp, fake), yb, yb, wb, semi)
+        return t["D_total"], t
+
+      d_grads, terms = jax.grad(d_loss, has_aux=True)(d)
+      d_upd, new_d_opt = d_tx.update(d_grads, d_opt, d)
+      new_d = optax.apply_updates(d, d_upd)
+      z = jax.random.normal(k_g, (xb.shape[0],) + noise_shape)
+
+      def g_loss(gp):
+        out_f = d_model.apply(new_d, g_model.apply(gp, z, yb))
+        cls_f, adv_f = split_outputs(out_f, semi)
+        return _bce(adv_f, 1.0, wb) + cross_entropy(cls_f, yb, wb)
+
+      g_value, g_grads = jax.value_and_grad(g_loss)(g)
+      g_upd, new_g_opt = g_tx.update(g_grads, g_opt, g)
+      new_g = optax.apply_updates(g, g_upd)
+      keep = jnp.sum(wb) > 0        # a batch of padding only changes nothing
+      sel = lambda a, b: jax.tree.map(lambda u, v: jnp.where(keep, u, v), a, b)  # noqa
+      # the training part's metrics: this batch's terms (D before its step, G after D's)
+      terms = {**terms, "G": g_value}
+      return ((sel(new_g, g), sel(new_d, d), sel(new_g_opt, g_opt), sel(new_d_opt, d_opt)),
+              ({k: v * wb.sum() for k, v in terms.items()}, wb.sum()))
+
+    def evaluate_part(g, d, folds, data, which, key):
+      idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
+      n = idx.shape[0]
+      chunk = min(cfg.eval_batch_size, n)
+      pad = (-n) % chunk
+      idx_p = jnp.concatenate([idx, jnp.zeros((pad,), idx.dtype)]).reshape(-1, chunk)
+      w_p = jnp.concatenate([w.astype(jnp.float32), jnp.zeros((pad,))]).reshape(-1, chunk)
+
+      def one(inputs):
+        ix, wb, i = inputs
+        xb, yb = images(data, ix, folds)
+        z = jax.random.normal(jax.random.fold_in(key, i), (chunk,) + noise_shape)
+        t = batch_terms(d_model.apply(d, xb), d_model.apply(d, g_model.apply(g, z, yb)),
+                        yb, yb, wb, semi)
+        return {k: v * wb.sum() for k, v in t.items()}, wb.sum()
+
+      # chunks unrolled (few: validation and test parts), not a loop: see `epoch_all`
+      outs = [one((idx_p[i], w_p[i], i)) for i in range(idx_p.shape[0])]
+      total = jnp.maximum(sum(c for _, c in outs), 1.0)
+      return {k: sum(o[k] for o, _ in outs) / total for k in outs[0][0]}
+
+    def batches_one(epoch, seed, folds):
+      """The epoch's shuffled training rows cut into batches, their weights and keys."""
+      ek = jax.random.fold_in(jax.random.fold_in(model_key(seed, folds), _EPOCH), epoch)
+      n_tr, bs = folds.train_idx.shape[0], cfg.batch_size
+      n_batches = math.ceil(n_tr / bs)
+      order = shuffle_order(jax.random.fold_in(ek, 0), folds.train_w)
+      pad = n_batches * bs - n_tr
+      idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
+      w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
+      keys = jax.random.split(jax.random.fold_in(ek, 1), n_batches)
+      return idx.reshape(n_batches, bs), w.reshape(n_batches, bs), keys
+
+    def finish_one(state: GanState, carry, sums, count, epoch, seed, folds, data):
+      """Training-part means, validation and test evaluation, best-epoch bookkeeping."""
+      g, d, g_opt, d_opt = carry
+      total = jnp.maximum(count, 1.0)
+      eval_key = jax.random.fold_in(model_key(seed, folds), _EVAL)
+      metrics = {"train": {k: v / total for k, v in sums.items()},
+                 **{p: evaluate_part(g, d, folds, data, p, eval_key) for p in ("val", "test")}}
+      has_val = folds.val_w.any()
+      val = jnp.where(has_val, metrics["val"]["cls_real"], -epoch.astype(jnp.float32))
+      improved = val < state.best_val
+      pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(improved, a, b),  # noqa
+                                           new, old)
+      new = GanState(g, d, g_opt, d_opt, pick(g, state.best_g), pick(d, state.best_d),
+                     jnp.where(improved, val, state.best_val),
+                     jnp.where(improved, epoch, state.best_epoch).astype(jnp.int32))
+      return new, metrics, improved
+
+    def epoch_one(state: GanState, epoch, seed, folds, data):
+      idx, w, keys = batches_one(epoch, seed, folds)
+      carry, (sums, counts) = jax.lax.scan(
+          lambda c, i: step(c, i, folds, data),
+          (state.g, state.d, state.g_opt, state.d_opt), (idx, w, keys))
+      return finish_one(state, carry, jax.tree.map(lambda v: v.sum(), sums), counts.sum(),
+                        epoch, seed, folds, data)
+
+    def init_all(seeds, folds, data):
+      per_seed = jax.vmap(init_one, in_axes=(0, None, None))
+      return jax.vmap(per_seed, in_axes=(None, 0, None))(seeds, folds, data)
+
+    def epoch_all(state, epoch, seeds, folds, data):
+      per_seed = jax.vmap(epoch_one, in_axes=(0, None, 0, None, None))
+      return jax.vmap(per_seed, in_axes=(0, None, None, 0, None))(state, epoch, seeds, folds,
+                                                                  data)
+
+    self._init = jax.jit(init_all)
+    self._epoch = jax.jit(epoch_all)
+    # the per-model pieces of the "loop" layout
+    self._batches = jax.jit(batches_one)
+    self._step = jax.jit(step)
+    self._finish = jax.jit(finish_one)
+    self.images = images
+    self._generate = jax.jit(lambda g, z, y: g_model.apply(g, z, y))
+
+  def init(self, seeds, folds: FoldArrays, data) -> GanState:
+    return self._init(jnp.asarray(seeds, jnp.uint32), folds, data)
+
+  def epoch(self, state: GanState, epoch: int, seeds, folds: FoldArrays, data):
+    """One epoch of every model: (state, metrics {part: {name: (F, S)}}, improved (F, S))."""
+    seeds_arr = jnp.asarray(seeds, jnp.uint32)
+    if self.layout == "vmap":
+      return self._epoch(state, jnp.int32(epoch), seeds_arr, folds, data)
+    outs = []
+    for f in range(len(np.asarray(folds.fold_id))):
+      fa = jax.tree.map(lambda a: a[f], folds)
+      for s in range(len(seeds)):
+        one = jax.tree.map(lambda a: a[f, s], state)
+        e = jnp.int32(epoch)
+        idx, w, keys = self._batches(e, seeds_arr[s], fa)
+        carry, sums, count = (one.g, one.d, one.g_opt, one.d_opt), None, 0.0
+        for b in range(idx.shape[0]):
+          carry, (terms, c) = self._step(carry, (idx[b], w[b], keys[b]), fa, data)
+          sums = terms if sums is None else jax.tree.map(jnp.add, sums, terms)
+          count = count + c
+        outs.append(self._finish(one, carry, sums, count, e, seeds_arr[s], fa, data))
+    n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
+    return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
+
+  def map_models(self, fn: Callable, params, folds: FoldArrays):
+    """fn(params of one model, its fold's FoldArrays) for every (fold, seed) model, the
+    results stacked (F, S, ...): vmapped in the vmap layout, model by model in the loop
+    layout (where vmapped convolutions are slow; see __init__)."""
+    if self.layout == "vmap":
+      return jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None)), in_axes=(0, 0)))(params, folds)
+    one = jax.jit(fn)
+    n_f, n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
+    outs = [one(jax.tree.map(lambda a: a[f, s], params), jax.tree.map(lambda a: a[f], folds))
+            for f in range(n_f) for s in range(n_s)]
+    return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
+
+  def classify(self, d_params, folds: FoldArrays, data, which: str = "test",
+               discriminator=None) -> dict:
+    """The discriminator's class head as a classifier on real images of each model's
+    `which` part (`discriminator`: another module for these params, e.g. a pruned one):
+    classification metrics shaped (F, S)."""
+    d_model = self.discriminator if discriminator is None else discriminator
+    semi = self.cfg.semi_supervised
+
+    def one(dp, fa):
+      idx, w = getattr(fa, f"{which}_idx"), getattr(fa, f"{which}_w")
+      xb, yb = self.images(data, idx, fa)
+      cls, _ = split_outputs(d_model.apply(dp, xb), semi)
+      return classification_metrics(cls, yb, w)
+
+    return jax.tree.map(np.asarray, self.map_models(one, d_params, folds))
+
+  def generate(self, g_params, labels, key) -> jax.Array:
+    """Images from one generator (no leading model axes) for the given classes."""
+    labels = jnp.asarray(labels, jnp.int32)
+    z = jax.random.normal(key, (labels.shape[0],) + tuple(self.generator.noise_shape))
+    return self._generate(g_params, z, labels)

@@ -1,0 +1,258 @@
+"""The generative part of the alcoholism study: GAN and U-Net shapes, a discriminator step
+that learns, conv-channel merging that changes nothing, checkpoints, the two training
+layouts agreeing, and train_gan.py end to end (resumed after an interruption)."""
+
+import csv
+import json
+
+import chex
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+import pytest
+from absl.testing import flagsaver
+
+from eegjax.data.dataset import DatasetInfo, make_dataset
+from eegjax.data.splits import group_kfold
+from eegjax.models.gan import DeconvGenerator, Discriminator, discriminator_features, \
+    split_outputs
+from eegjax.models.unet import UNetGenerator
+from eegjax.pruning.distinctiveness import gram, map_gram
+from eegjax.pruning.surgery import conv_channel_group, merge_into, remove_units
+from eegjax.train import carve_validation, make_fold_arrays
+from eegjax.train.checkpoint import Checkpoints
+from eegjax.train.gan_fit import GanConfig, GanTrainer, batch_terms
+
+KEY = jax.random.key(0)
+
+
+@pytest.mark.parametrize("gen", [DeconvGenerator(features=(16, 8, 4)),
+                                 UNetGenerator(features=(4, 8, 8), upsample="resize"),
+                                 UNetGenerator(features=(4, 8, 8), upsample="transpose")],
+                         ids=["deconv", "unet_resize", "unet_transpose"])
+def test_generator_shapes(gen):
+  labels = jnp.array([0, 1, 1])
+  z = jax.random.normal(KEY, (3,) + gen.noise_shape)
+  params = gen.init(KEY, z, labels)
+  img = gen.apply(params, z, labels)
+  assert img.shape == (3, 32, 32, 3)
+  assert float(jnp.abs(img).max()) <= 1.0
+  other = gen.apply(params, z, 1 - labels)      # the class is an input
+  assert not np.allclose(img, other)
+
+
+@pytest.mark.parametrize("semi", [False, True])
+def test_discriminator_shapes(semi):
+  d = Discriminator(num_classes=2, features=(4, 8, 16), semi_supervised=semi)
+  x = jax.random.normal(KEY, (5, 32, 32, 3))
+  params = d.init(KEY, x)
+  out, maps = d.apply(params, x, return_activations=True)
+  if semi:
+    assert out.shape == (5, 3)
+  else:
+    assert out[0].shape == (5, 2) and out[1].shape == (5,)
+  cls, adv = split_outputs(out, semi)
+  assert cls.shape == (5, 2) and adv.shape == (5,)
+  assert [m.shape for m in maps] == [(5, 16, 16, 4), (5, 8, 8, 8), (5, 4, 4, 16)]
+  assert discriminator_features(params) == (4, 8, 16)
+  if semi:   # P(real) = 1 - softmax[K]
+    np.testing.assert_allclose(jax.nn.sigmoid(adv), 1 - jax.nn.softmax(out)[:, -1],
+                               rtol=1e-5)
+
+
+@pytest.mark.parametrize("semi", [False, True])
+def test_a_discriminator_step_lowers_its_loss_on_a_fixed_batch(semi):
+  d = Discriminator(features=(8, 16, 16), semi_supervised=semi)
+  k1, k2 = jax.random.split(KEY)
+  real = jax.random.normal(k1, (16, 32, 32, 3)) * 0.3 + 0.2
+  fake = jax.random.normal(k2, (16, 32, 32, 3)) * 0.3 - 0.2
+  y = jnp.arange(16) % 2
+  w = jnp.ones(16)
+  params = d.init(KEY, real)
+  tx = optax.adam(1e-3)
+  opt = tx.init(params)
+
+  def loss(p):
+    return batch_terms(d.apply(p, real), d.apply(p, fake), y, y, w, semi)["D_total"]
+
+  @jax.jit
+  def step(p, o):
+    g = jax.grad(loss)(p)
+    u, o = tx.update(g, o, p)
+    return optax.apply_updates(p, u), o
+
+  before = float(loss(params))
+  p1, _ = step(params, opt)
+  assert float(loss(p1)) < before          # one step already
+  for _ in range(20):
+    params, opt = step(params, opt)
+  assert float(loss(params)) < 0.8 * before
+
+
+@pytest.mark.parametrize("layer", [0, 1, 2])
+@pytest.mark.parametrize("semi", [False, True])
+def test_merging_two_identical_conv_channels_leaves_the_outputs_unchanged(layer, semi):
+  d = Discriminator(features=(6, 8, 10), semi_supervised=semi)
+  x = jax.random.normal(KEY, (4, 32, 32, 3))
+  params = d.init(jax.random.key(3), x)
+  tree = params["params"]
+  conv = dict(tree[f"Conv_{layer}"])
+  conv["kernel"] = conv["kernel"].at[..., 4].set(conv["kernel"][..., 1])   # channel 4 = 1
+  conv["bias"] = conv["bias"].at[4].set(conv["bias"][1])
+  params = {"params": {**tree, f"Conv_{layer}": conv}}
+  before = d.apply(params, x)
+  group = conv_channel_group(layer, params)
+  merged = merge_into(params, group, 4, 1)
+  keep = jnp.array([i for i in range(d.features[layer]) if i != 4])
+  pruned = remove_units(merged, group, keep)
+  features = discriminator_features(pruned)
+  assert features[layer] == d.features[layer] - 1
+  after = Discriminator(features=features, semi_supervised=semi).apply(pruned, x)
+  chex.assert_trees_all_close(after, before, atol=1e-5, rtol=1e-5)
+  # merging without the rule's transfer would change them
+  dropped = remove_units(params, group, keep)
+  changed = Discriminator(features=features, semi_supervised=semi).apply(dropped, x)
+  assert not np.allclose(jax.tree.leaves(changed)[0], jax.tree.leaves(before)[0], atol=1e-4)
+
+
+def test_map_gram_is_the_gram_over_patterns_and_positions():
+  maps = jax.random.normal(KEY, (3, 4, 4, 5))
+  w = jnp.array([1.0, 0.0, 1.0])
+  rows = maps[jnp.array([0, 2])].reshape(-1, 5)
+  np.testing.assert_allclose(map_gram(maps, w), gram(rows, 0.0), rtol=1e-5, atol=1e-5)
+
+
+def _tiny_setup(num_seeds=2):
+  rng = np.random.default_rng(0)
+  names = ("FP1", "FP2", "F7", "F8", "C3", "C4", "P3", "P4", "O1", "O2")
+  n = 40
+  y = np.arange(n) % 2
+  x = rng.normal(size=(n, 3 * len(names))) + 0.5 * y[:, None]
+  info = DatasetInfo(name="tiny", source="test", real=False, channel_names=names)
+  ds = make_dataset(x.astype(np.float32), y, ("control", "alcoholic"), info,
+                    groups=np.repeat(np.arange(8), 5))
+  folds = make_fold_arrays(ds, carve_validation(ds, group_kfold(ds.groups, 4, seed=0)[:2],
+                                                0.25))
+  from eegjax.data.scalp_images import fit_grid
+  grid = fit_grid(list(names), log=lambda m: None)
+  wts, inside, used = jnp.asarray(grid.weights), jnp.asarray(grid.inside), grid.used
+
+  def to_images(rows):
+    v = rows.reshape(rows.shape[0], -1, 3)[:, np.flatnonzero(used), :]
+    img = jnp.einsum("pc,bcn->bpn", wts, v).reshape(rows.shape[0], 32, 32, 3)
+    return jnp.where(inside[None, :, :, None], 2 * img - 1, -1.0)
+
+  return folds, (jnp.asarray(ds.x), jnp.asarray(ds.y)), to_images, list(range(num_seeds))
+
+
+def _trainer(to_images, layout):
+  return GanTrainer(DeconvGenerator(noise_dim=8, features=(8, 4, 4)),
+                    Discriminator(features=(4, 8, 8)), GanConfig(epochs=2, batch_size=8),
+                    to_images, layout=layout)
+
+
+def test_vmap_and_loop_layouts_agree_and_checkpoints_round_trip(tmp_path):
+  folds, data, to_images, seeds = _tiny_setup()
+  results = {}
+  for layout in ("vmap", "loop"):
+    tr = _trainer(to_images, layout)
+    state = tr.init(seeds, folds, data)
+    for e in range(2):
+      state, metrics, improved = tr.epoch(state, e, seeds, folds, data)
+    results[layout] = (state, metrics, improved)
+  (sv, mv, iv), (sl, ml, il) = results["vmap"], results["loop"]
+  np.testing.assert_array_equal(np.asarray(iv), np.asarray(il))   # same best epochs
+  chex.assert_trees_all_close(sl.g, sv.g, atol=1e-4, rtol=1e-3)
+  chex.assert_trees_all_close(sl.d, sv.d, atol=1e-4, rtol=1e-3)
+  chex.assert_trees_all_close(ml, mv, atol=1e-4, rtol=1e-3)
+  assert np.asarray(sv.best_epoch).shape == (2, 2)
+  assert set(mv) == {"train", "val", "test"}
+  for part in mv.values():
+    for name in ("D_cls", "D_adv", "D_total", "G", "D_cls_real", "D_cls_fake", "D_adv_real",
+                 "D_adv_fake"):
+      assert np.isfinite(np.asarray(part[name])).all() and part[name].shape == (2, 2)
+  # checkpoint round trip of the whole state
+  ck = Checkpoints(str(tmp_path / "ck"), log=lambda m: None)
+  ck.save(2, {"state": sl}, {"epochs_done": 2})
+  step, arrays, meta = ck.restore_latest({"state": _trainer(to_images, "loop").init(
+      seeds, folds, data)})
+  ck.close()
+  assert step == 2 and meta["epochs_done"] == 2
+  chex.assert_trees_all_equal(jax.tree.map(np.asarray, arrays["state"]),
+                              jax.tree.map(np.asarray, sl))
+  # the class head as a classifier: metrics per model
+  test = _trainer(to_images, "loop").classify(sl.best_d, folds, data, "test")
+  assert test["accuracy"].shape == (2, 2)
+
+
+GAN_ARGS = dict(hidden_sizes=["8"], epochs=2, num_seeds=2, val_fraction=0.2,
+                generator=["deconv", "unet"], upsample=["resize"], noise_dim=8,
+                g_features=["8", "4", "4"], unet_features=["4", "8"],
+                d_features=["4", "8", "8"], gan_epochs=3, checkpoint_every=1,
+                image_epochs=["1", "3"], images_per_class=2, prune_conv_layers=["2"],
+                max_pruned=4, beyond_thresholds=True, num_devices=2)
+
+
+def _smni_files(tmp_path):
+  from eegjax.data.synthetic import smni_trials, write_smni_files
+  files = tmp_path / "smni"
+  write_smni_files(str(files), smni_trials(1, num_subjects=10, trials_per_subject=4),
+                   layout="tar")
+  return files
+
+
+def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, monkeypatch):
+  files = _smni_files(tmp_path)
+  mod = binary("train_gan")
+  full, cut = tmp_path / "full", tmp_path / "cut"
+  with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
+    mod.main(["train_gan.py"])
+  for f in ("gan_comparison.csv", "gan_comparison.md", "gan_comparison.png", "gan_curves.png",
+            "epoch_log_deconv.csv", "epoch_log_unet_resize.csv", "gan_prune_table.csv",
+            "results.json", "timing.json", "history.npz",
+            "images/deconv_epoch_001.png", "images/unet_resize_epoch_003.png"):
+    assert (full / f).exists(), f
+  log = (full / "log.txt").read_text()
+  assert "deconv: new best model saved at epoch 1" in log
+  assert "deconv epoch 3/3   val: D_cls" in log and "D_adv_fake" in log
+  assert "no scalp position for X, nd, Y" in log
+  assert (full / "checkpoints" / "deconv" / "best").is_dir()
+  rows = list(csv.DictReader(open(full / "gan_comparison.csv")))
+  assert [r["model"] for r in rows] == ["deconv (D class head)", "unet_resize (D class head)",
+                                        "dense classifier (192 band powers)"]
+  assert {r["data"] for r in rows} == {"real"}    # files a user points at count as real
+  assert int(rows[0]["models"]) == 2
+  epochs = list(csv.DictReader(open(full / "epoch_log_deconv.csv")))
+  assert len(epochs) == 9 and {e["part"] for e in epochs} == {"train", "val", "test"}
+  assert all(np.isfinite(float(e["D_total"])) for e in epochs)
+  table = list(csv.DictReader(open(full / "gan_prune_table.csv")))
+  assert [int(r["channels"]) for r in table if r["variant"] == "deconv"] == [8, 6, 4]
+  params = [int(r["discriminator_params"]) for r in table if r["variant"] == "deconv"]
+  assert params[0] > params[1] > params[2]
+  res = json.loads((full / "results.json").read_text())
+  assert set(res["variants"]) == {"deconv", "unet_resize"}
+  assert res["dense_classifier"]["summary"]["accuracy"]["n"] == 2
+
+  # interrupted after epoch 2 of the first variant (its checkpoint written), then rerun
+  from eegjax.studies import gan_study
+  real_grid = gan_study.plot_grid
+
+  def interrupt(cfg, prep, wd, trainer, g, variant, epoch):
+    if epoch == 3:
+      raise KeyboardInterrupt
+    real_grid(cfg, prep, wd, trainer, g, variant, epoch)
+
+  monkeypatch.setattr(gan_study, "plot_grid", interrupt)
+  with flagsaver.flagsaver(data_path=str(files), workdir=str(cut), **GAN_ARGS):
+    with pytest.raises(KeyboardInterrupt):
+      mod.main(["train_gan.py"])
+  assert not (cut / "results.json").exists()
+  monkeypatch.setattr(gan_study, "plot_grid", real_grid)
+  with flagsaver.flagsaver(data_path=str(files), workdir=str(cut), **GAN_ARGS):
+    mod.main(["train_gan.py"])
+  assert "deconv: resuming from the checkpoint after epoch 2 of 3" in (
+      cut / "log.txt").read_text()
+  a = json.loads((full / "results.json").read_text())
+  b = json.loads((cut / "results.json").read_text())
+  assert a == b
