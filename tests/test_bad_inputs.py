@@ -124,6 +124,21 @@ CASES = [
     ("compress_alcohol", ["--code_size=0"], {}, r"--code_size=0: expected a positive integer"),
     ("compress_alcohol", ["--dataset=scp1"], {},
      r"--code_size=16: a code of 16 per band does not compress 6 electrodes"),
+    # the GAN's flags
+    ("train_gan", ["--generator=vae"], {}, r"--generator: 'vae' is not one of deconv, unet"),
+    ("train_gan", ["--upsample=bilinear"], {},
+     r"--upsample: 'bilinear' is not one of resize, transpose"),
+    ("train_gan", ["--prune_conv_layers=3"], {},
+     r"--prune_conv_layers: layer 3 does not exist; the discriminator has conv layers 0..2"),
+    ("train_gan", ["--gan_layout=pmap"], {}, r"--gan_layout='pmap': expected vmap, loop or auto"),
+    ("train_gan", ["--image_epochs=99"], {}, r"--image_epochs: 99 is not an epoch of 1..30"),
+    ("train_gan", ["--inputs=features"], {},
+     r"--inputs=features: the EEG images are drawn from band powers"),
+    ("train_gan", ["--d_features=8,0"], {}, r"--d_features=\[8, 0\]: expected positive widths"),
+    ("train_gan", ["--beta1=1.5"], {}, r"--beta1=1.5: expected a value in \[0, 1\)"),
+    ("train_gan", ["--dataset=scp1"], {},
+     r"EEG images need at least 4 electrodes with a scalp position; of the channels "
+     r"\['A1-Cz', 'A2-Cz', 'C3f', 'C3p', 'C4f', 'C4p'\] only \[\] have one"),
 ]
 
 

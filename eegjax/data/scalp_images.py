@@ -108,7 +108,9 @@ def fit_grid(channel_names: Sequence[str], size: int = 32, positions=None,
     log(f"EEG images: no scalp position for {', '.join(missing)}; left out of the images")
   names = [c for c, u in zip(channel_names, used) if u]
   if len(names) < 4:
-    raise DataError(f"EEG images need at least 4 electrodes with positions; have {names}")
+    raise DataError(f"EEG images need at least 4 electrodes with a scalp position; of the "
+                    f"channels {list(channel_names)[:8]}{' ...' if len(channel_names) > 8 else ''}"
+                    f" only {names} have one (10-05 names, as in {MONTAGE_FILE})")
   pts = azimuthal_equidistant(np.stack([positions[c] for c in names]))
   radius = np.linalg.norm(pts, axis=1).max() * 1.02
   lin = np.linspace(-radius, radius, size)
