@@ -4,6 +4,20 @@ import os
 # the binaries then spread their models over both (eegjax.train.sharding), so every binary
 # test also exercises the sharded path.
 os.environ.setdefault("JAX_PLATFORMS", "cpu")
+import atexit  # noqa: E402
+import shutil  # noqa: E402
+import tempfile  # noqa: E402
+
+# One persistent compilation cache for the session (a fresh folder each run, so results
+# never depend on an earlier run): the many identical programs the tests compile -- in
+# this process and in the binaries they start as subprocesses, which inherit the
+# variables -- are compiled once.
+if "JAX_COMPILATION_CACHE_DIR" not in os.environ:
+  _cache = tempfile.mkdtemp(prefix="eegjax_xla_")
+  atexit.register(shutil.rmtree, _cache, ignore_errors=True)
+  os.environ["JAX_COMPILATION_CACHE_DIR"] = _cache
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
+os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 import jax  # noqa: E402
 
 jax.config.update("jax_num_cpu_devices", 2)

@@ -23,7 +23,8 @@ the epoch, the fakes drawn from a fixed noise key so epochs compare); the valida
 images (`val_cls`) picks each model's best epoch, whose generator and discriminator are
 kept in the state (best_g, best_d).
 
-Randomness: the model key is fold_in(key(seed), fold); initialisation, each epoch's shuffle
+Randomness: the model key is fold_in(key(seed), fold) (threefry: the same
+draws vmapped or model by model, which XLA's faster-compiling "rbg" keys do not give); initialisation, each epoch's shuffle
 and noise and the evaluation noise are fold_ins of it, so a run resumed from a checkpoint
 draws what an uninterrupted one does.
 """
@@ -258,6 +259,7 @@ class GanTrainer:
                                                                   data)
 
     self._init = jax.jit(init_all)
+    self._init_one = jax.jit(init_one)
     self._epoch = jax.jit(epoch_all)
     # the per-model pieces of the "loop" layout
     self._batches = jax.jit(batches_one)
@@ -267,7 +269,14 @@ class GanTrainer:
     self._generate = jax.jit(lambda g, z, y: g_model.apply(g, z, y))
 
   def init(self, seeds, folds: FoldArrays, data) -> GanState:
-    return self._init(jnp.asarray(seeds, jnp.uint32), folds, data)
+    seeds_arr = jnp.asarray(seeds, jnp.uint32)
+    if self.layout == "vmap":
+      return self._init(seeds_arr, folds, data)
+    n_f = len(np.asarray(folds.fold_id))
+    outs = [self._init_one(seeds_arr[s], jax.tree.map(lambda a: a[f], folds), data)
+            for f in range(n_f) for s in range(len(seeds))]
+    return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, len(seeds)) + a[0].shape),
+                        *outs)
 
   def epoch(self, state: GanState, epoch: int, seeds, folds: FoldArrays, data):
     """One epoch of every model: (state, metrics {part: {name: (F, S)}}, improved (F, S))."""
