@@ -37,7 +37,7 @@ from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
 from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
 from eegjax.pruning.distinctiveness import check_thresholds
 from eegjax.studies import classification, prune_study
-from eegjax.studies.classification import ClassifyConfig, Prepared
+from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train import Trainer, TrainConfig, carve_validation, make_fold_arrays
 from eegjax.train.checkpoint import Checkpoints
@@ -48,7 +48,7 @@ COMPARED = ("accuracy", "precision", "recall", "f1")
 
 
 @dataclasses.dataclass(frozen=True)
-class AlcoholConfig:
+class AlcoholConfig(WrapsClassify):
   classify: ClassifyConfig               # data, split, seeds and the direct classifier
   approaches: tuple[str, ...] = ("direct", "pruned")
   # the autoencoder
@@ -106,14 +106,6 @@ class AlcoholConfig:
     check_thresholds(self.similar_deg, self.complementary_deg)
     if self.merge_rule not in ("paper", "scaled"):
       raise ConfigError(f"--merge_rule={self.merge_rule!r}: expected paper or scaled")
-
-  @property
-  def workdir(self):
-    return self.classify.workdir
-
-  @property
-  def overwrite(self):
-    return self.classify.overwrite
 
   @property
   def layers_to_prune(self) -> tuple[int, ...]:

@@ -82,6 +82,19 @@ class ClassifyConfig:
     return d
 
 
+class WrapsClassify:
+  """Mixin for the study configs built around a ClassifyConfig (`self.classify`): the
+  workdir and overwrite flag are the classification's."""
+
+  @property
+  def workdir(self):
+    return self.classify.workdir
+
+  @property
+  def overwrite(self):
+    return self.classify.overwrite
+
+
 def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
   """Channel choice, smoothing and the model's input form. Returns (dataset, description)."""
   ds = select_channels(ds, list(cfg.channels))

@@ -114,6 +114,14 @@ def define_mlp_flags(activation: str = "sigmoid", inputs: str = "auto") -> None:
                       "alpha, beta power per channel: the alcoholism study's 192 for SMNI)")
 
 
+def define_threshold_flags(units: str) -> None:
+  """--prune_step and the distinctiveness thresholds, shared by every pruning binary."""
+  flags.DEFINE_integer("prune_step", 2, f"{units} pruned per step")
+  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
+  flags.DEFINE_float("complementary_deg", 165.0,
+                     "pairs over this angle are complementary (removed)")
+
+
 PRUNE_FLAGS = ("criteria", "merge_rule", "order", "prune_layer", "prune_step", "max_pruned",
                "similar_deg", "complementary_deg", "beyond_thresholds", "finetune_epochs")
 
@@ -128,11 +136,8 @@ def define_prune_flags(criteria: list[str]) -> None:
   flags.DEFINE_string("merge_rule", "paper", "paper (outgoing weights added; complementary "
                       "pairs both removed) or scaled (least-squares scale c, bias shift)")
   flags.DEFINE_integer("prune_layer", 0, "hidden layer to prune (0-based)")
-  flags.DEFINE_integer("prune_step", 2, "units pruned per step")
   flags.DEFINE_integer("max_pruned", 0, "units to prune at most (0 = until one is left)")
-  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
-  flags.DEFINE_float("complementary_deg", 165.0,
-                     "pairs over this angle are complementary (removed)")
+  define_threshold_flags("units")
   flags.DEFINE_bool("beyond_thresholds", False, "when no pair is within the thresholds, go "
                     "on with the least distinct pairs instead of stopping")
   flags.DEFINE_integer("finetune_epochs", 0, "retrain this many epochs after every step "
@@ -174,10 +179,7 @@ def define_alcohol_flags(approaches: list[str]) -> None:
   flags.DEFINE_integer("code_epochs", 0, "epochs of the classifier on the codes (0 = --epochs)")
   flags.DEFINE_list("prune_layers", [], "hidden layers of the direct classifier to prune, in "
                     "order (default: all, first to last)")
-  flags.DEFINE_integer("prune_step", 2, "units pruned per step")
-  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
-  flags.DEFINE_float("complementary_deg", 165.0,
-                     "pairs over this angle are complementary (removed)")
+  define_threshold_flags("units")
   flags.DEFINE_string("merge_rule", "paper", "paper (outgoing weights added; complementary "
                       "pairs both removed) or scaled (least-squares scale c, bias shift)")
 
@@ -290,13 +292,10 @@ def define_gan_flags() -> None:
   flags.DEFINE_integer("images_per_class", 6, "images per class in each grid")
   flags.DEFINE_list("prune_conv_layers", [], "discriminator conv layers to prune by "
                     "distinctiveness after training, in order (default none)")
-  flags.DEFINE_integer("prune_step", 2, "channels pruned per step")
   flags.DEFINE_integer("max_pruned", 0, "channels to prune per layer at most (0 = no limit)")
   flags.DEFINE_bool("beyond_thresholds", False, "when no channel pair is within the "
                     "thresholds, go on with the least distinct pairs (up to --max_pruned)")
-  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
-  flags.DEFINE_float("complementary_deg", 165.0,
-                     "pairs over this angle are complementary (removed)")
+  define_threshold_flags("channels")
   flags.DEFINE_bool("compare_dense", True, "also train the study's dense classifier on the "
                     "192 band powers (same split and seeds) for the comparison")
 

@@ -42,7 +42,7 @@ from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle
 from eegjax.pruning.progressive import PruneConfig, describe, prune_step
 from eegjax.pruning.surgery import conv_channel_group
 from eegjax.studies import alcohol, classification
-from eegjax.studies.classification import ClassifyConfig, Prepared
+from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.gan_fit import LAYOUTS, METRICS, PARTS, GanConfig, GanTrainer
@@ -54,7 +54,7 @@ CURVES = ("D_cls", "D_adv", "D_total", "G", "D_cls_real", "D_cls_fake", "D_adv_r
 
 
 @dataclasses.dataclass(frozen=True)
-class GanStudyConfig:
+class GanStudyConfig(WrapsClassify):
   classify: ClassifyConfig               # data, split, seeds (and the dense classifier)
   gan: GanConfig
   variants: tuple[str, ...] = VARIANTS
@@ -104,14 +104,6 @@ class GanStudyConfig:
     if self.classify.inputs != "band_power":
       raise ConfigError(f"--inputs={self.classify.inputs}: the EEG images are drawn from "
                         "band powers; expected --inputs=band_power")
-
-  @property
-  def workdir(self):
-    return self.classify.workdir
-
-  @property
-  def overwrite(self):
-    return self.classify.overwrite
 
   def to_json(self) -> dict:
     return {**dataclasses.asdict(self), "classify": self.classify.to_json()}

@@ -31,14 +31,14 @@ from eegjax.evaluate.summary import summarize
 from eegjax.evaluate.timing import latency_ms
 from eegjax.pruning.progressive import CRITERIA, PruneConfig, describe, prune_step
 from eegjax.studies import classification, prune_programs
-from eegjax.studies.classification import ClassifyConfig, Prepared
+from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import to_json
 from eegjax.train import Trainer
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
 
 
 @dataclasses.dataclass(frozen=True)
-class PruneStudyConfig:
+class PruneStudyConfig(WrapsClassify):
   classify: ClassifyConfig
   criteria: tuple[str, ...] = CRITERIA
   rule: str = "paper"                 # paper | scaled
@@ -74,14 +74,6 @@ class PruneStudyConfig:
                         f"layer of {width}")
     if self.finetune_epochs < 0:
       raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
-
-  @property
-  def workdir(self):
-    return self.classify.workdir
-
-  @property
-  def overwrite(self):
-    return self.classify.overwrite
 
   @property
   def limit(self) -> int:
