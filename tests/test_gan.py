@@ -255,3 +255,15 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   a = json.loads((full / "results.json").read_text())
   b = json.loads((cut / "results.json").read_text())
   assert a == b
+
+  # the conv pruning is checkpointed per size as well: a rerun without the finished
+  # marker restores every stage (training, best models, pruning) and writes the same
+  layer = full / "checkpoints" / "deconv" / "pruned" / "layer_2"
+  assert sorted(int(p.name) for p in layer.iterdir() if p.name.isdigit()) == [0, 2]
+  (full / "results.json").unlink()
+  with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
+    mod.main(["train_gan.py"])
+  log = (full / "log.txt").read_text()
+  assert "deconv D conv 2: resuming after 2 pruned channels" in log
+  assert "unet_resize: resuming from the checkpoint after epoch 2 of 2" in log
+  assert json.loads((full / "results.json").read_text()) == a

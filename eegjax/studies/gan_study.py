@@ -214,16 +214,26 @@ def prune_discriminator(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, varian
   layer after another, two channels a step, each until no pair of its channels is within
   the thresholds. A channel's activation vector is its feature map over the training
   images x positions. With beyond_thresholds it goes on with the least distinct pairs, up
-  to max_pruned channels a layer. Returns the table rows and the final params."""
+  to max_pruned channels a layer. Every evaluated size is checkpointed
+  (checkpoints/<variant>/pruned/layer_k). Returns the table rows and the final params."""
   data, folds = (prep.data[0], prep.data[1]), prep.folds
   pcfg = PruneConfig("distinctiveness", "paper", cfg.prune_step, cfg.similar_deg,
                      cfg.complementary_deg)
   semi = cfg.gan.semi_supervised
   rows = []
   for layer in cfg.prune_conv_layers:
-    n = 0
-    ids = None
-    while True:
+    # after every evaluated size: the networks, unit numbers, rows so far and whether the
+    # layer is finished, so a rerun continues from the newest step (redoing at most one)
+    ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned",
+                                            f"layer_{layer}")), keep=None, log=wd.log)
+    n, ids, layer_rows, done, evaluated = 0, None, [], False, False
+    restored = ckpt.restore_latest()
+    if restored is not None:
+      n, arrays, meta = restored
+      d_params, ids = arrays["params"], jnp.asarray(arrays["ids"])
+      layer_rows, done, evaluated = meta["rows"], meta["done"], True
+      wd.log(f"{variant} D conv {layer}: resuming after {n} pruned channels")
+    while not done:
       features = discriminator_features(jax.tree.map(lambda a: a[0, 0], d_params))
       d_model = Discriminator(prep.ds.num_classes, features, semi)
       group = conv_channel_group(layer, jax.tree.map(lambda a: a[0, 0], d_params))
@@ -238,37 +248,50 @@ def prune_discriminator(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, varian
         return map_gram(maps, w.astype(jnp.float32), centre=group.centre)
 
       grams = trainer.map_models(gram_one, d_params, folds)
-      ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
-      alive = jnp.ones(ang.shape[:-1], bool)
-      within = (pair_mask(jnp.ones(width, bool))
-                & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
-      test = trainer.classify(d_params, folds, data, "test", d_model)
-      rows.append({"variant": variant, "layer": layer, "units_pruned": n,
-                   "channels": width, "params": count_params(
-                       jax.tree.map(lambda a: a[0, 0], d_params)),
-                   "summary": {**{k: summarize(test[k]) for k in SCALARS},
-                               "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
-                               "min_angle": summarize(np.asarray(
-                                   jax.vmap(jax.vmap(min_angle))(ang, alive)))}})
-      acc = rows[-1]["summary"]["accuracy"]
-      wd.log(f"{variant} D conv {layer}: {n:3d} pruned, {width:3d} channels  accuracy "
-             f"{acc['mean']:.4f}  min angle {rows[-1]['summary']['min_angle']['mean']:.1f}"
-             f"  pairs {rows[-1]['summary']['pairs']['mean']:.1f}")
-      if width - cfg.prune_step < 1 or (cfg.max_pruned and
-                                         n + cfg.prune_step > cfg.max_pruned):
-        break
-      keys = jax.random.split(jax.random.key(0), len(prep.parts) * len(prep.seeds)).reshape(
-          len(prep.parts), len(prep.seeds))
-      step = jax.jit(jax.vmap(jax.vmap(
-          lambda p, i, g, k: prune_step(p, i, g, k, group, pcfg))))
-      new_params, new_ids, _, record, within_all = step(d_params, ids, grams, keys)
-      if not np.asarray(within_all).all() and not cfg.beyond_thresholds:
-        wd.log(f"{variant} D conv {layer}: no channel pair within {cfg.similar_deg}/"
-               f"{cfg.complementary_deg} degrees left for some model after {n} pruned; "
-               "next layer")
-        break
-      rows[-1]["next_actions"] = describe(jax.tree.map(lambda a: np.asarray(a)[0, 0], record))
-      d_params, ids, n = new_params, new_ids, n + cfg.prune_step
+      if not evaluated:
+        ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
+        alive = jnp.ones(ang.shape[:-1], bool)
+        within = (pair_mask(jnp.ones(width, bool))
+                  & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
+        test = trainer.classify(d_params, folds, data, "test", d_model)
+        layer_rows.append(to_json({
+            "variant": variant, "layer": layer, "units_pruned": n, "channels": width,
+            "params": count_params(jax.tree.map(lambda a: a[0, 0], d_params)),
+            "summary": {**{k: summarize(test[k]) for k in SCALARS},
+                        "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
+                        "min_angle": summarize(np.asarray(
+                            jax.vmap(jax.vmap(min_angle))(ang, alive)))}}))
+        s = layer_rows[-1]["summary"]
+        wd.log(f"{variant} D conv {layer}: {n:3d} pruned, {width:3d} channels  accuracy "
+               f"{s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}  pairs "
+               f"{s['pairs']['mean']:.1f}")
+      evaluated = False
+      done = width - cfg.prune_step < 1 or bool(cfg.max_pruned and
+                                                n + cfg.prune_step > cfg.max_pruned)
+      advance = None
+      if not done:
+        keys = jax.random.split(jax.random.key(0), len(prep.parts) * len(prep.seeds))
+        step = jax.jit(jax.vmap(jax.vmap(
+            lambda p, i, g, k: prune_step(p, i, g, k, group, pcfg))))
+        new_params, new_ids, _, record, within_all = step(
+            d_params, ids, grams, keys.reshape(len(prep.parts), len(prep.seeds)))
+        if not np.asarray(within_all).all() and not cfg.beyond_thresholds:
+          wd.log(f"{variant} D conv {layer}: no channel pair within {cfg.similar_deg}/"
+                 f"{cfg.complementary_deg} degrees left for some model after {n} pruned; "
+                 "next layer")
+          done = True
+        else:
+          layer_rows[-1]["next_actions"] = describe(
+              jax.tree.map(lambda a: np.asarray(a)[0, 0], record))
+          advance = (new_params, new_ids)
+      if n in ckpt.steps():     # this size was saved before an interruption
+        ckpt.manager.delete(n)
+      ckpt.save(n, {"params": d_params, "ids": ids}, {"rows": layer_rows, "done": done})
+      if advance is not None:
+        d_params, ids = advance
+        n += cfg.prune_step
+    ckpt.close()
+    rows += layer_rows
   return rows, d_params
 
 
