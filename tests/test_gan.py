@@ -190,6 +190,7 @@ GAN_ARGS = dict(hidden_sizes=["8"], epochs=2, num_seeds=2, val_fraction=0.2,
                 g_features=["8", "4", "4"], unet_features=["4", "8"],
                 d_features=["4", "8", "8"], gan_epochs=2, checkpoint_every=1,
                 image_epochs=["1", "2"], images_per_class=1, prune_conv_layers=["2"],
+                conv_criteria=["distinctiveness", "random"],
                 max_pruned=2, beyond_thresholds=True, num_devices=2)
 
 
@@ -226,8 +227,11 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   assert len(epochs) == 6 and {e["part"] for e in epochs} == {"train", "val", "test"}
   assert all(np.isfinite(float(e["D_total"])) for e in epochs)
   table = list(csv.DictReader(open(full / "gan_prune_table.csv")))
-  assert [int(r["channels"]) for r in table if r["variant"] == "deconv"] == [8, 6]
-  params = [int(r["discriminator_params"]) for r in table if r["variant"] == "deconv"]
+  for crit in ("distinctiveness", "random"):   # compared at equal size
+    assert [int(r["channels"]) for r in table
+            if r["variant"] == "deconv" and r["criterion"] == crit] == [8, 6]
+  params = [int(r["discriminator_params"]) for r in table
+            if r["variant"] == "deconv" and r["criterion"] == "distinctiveness"]
   assert params[0] - params[1] == 2 * (9 * 8 + 1) + 2 * (2 + 1)   # 2 channels: conv, heads
   res = json.loads((full / "results.json").read_text())
   assert set(res["variants"]) == {"deconv", "unet_resize"}
@@ -258,12 +262,13 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
 
   # the conv pruning is checkpointed per size as well: a rerun without the finished
   # marker restores every stage (training, best models, pruning) and writes the same
-  layer = full / "checkpoints" / "deconv" / "pruned" / "layer_2"
+  layer = full / "checkpoints" / "deconv" / "pruned" / "distinctiveness" / "layer_2"
   assert sorted(int(p.name) for p in layer.iterdir() if p.name.isdigit()) == [0, 2]
   (full / "results.json").unlink()
   with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
     mod.main(["train_gan.py"])
   log = (full / "log.txt").read_text()
-  assert "deconv D conv 2: resuming after 2 pruned channels" in log
+  assert "deconv D conv 2 distinctiveness: resuming after 2 pruned channels" in log
+  assert "deconv D conv 2 random: resuming after 2 pruned channels" in log
   assert "unet_resize: resuming from the checkpoint after epoch 2 of 2" in log
   assert json.loads((full / "results.json").read_text()) == a

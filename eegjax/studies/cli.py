@@ -263,7 +263,8 @@ def exit_on_user_error(fn):
 GAN_FLAGS = ("generator", "upsample", "semi_supervised", "noise_dim", "g_features",
              "unet_features", "d_features", "gan_epochs", "g_learning_rate",
              "d_learning_rate", "beta1", "gan_layout", "checkpoint_every", "image_epochs",
-             "images_per_class", "prune_conv_layers", "prune_step", "max_pruned",
+             "images_per_class", "prune_conv_layers", "conv_criteria", "prune_step",
+             "max_pruned",
              "beyond_thresholds", "similar_deg", "complementary_deg", "compare_dense")
 
 
@@ -292,6 +293,8 @@ def define_gan_flags() -> None:
   flags.DEFINE_integer("images_per_class", 6, "images per class in each grid")
   flags.DEFINE_list("prune_conv_layers", [], "discriminator conv layers to prune by "
                     "distinctiveness after training, in order (default none)")
+  flags.DEFINE_list("conv_criteria", ["distinctiveness"], "criteria for the conv channels, "
+                    "each from the best discriminators: distinctiveness, magnitude, random")
   flags.DEFINE_integer("max_pruned", 0, "channels to prune per layer at most (0 = no limit)")
   flags.DEFINE_bool("beyond_thresholds", False, "when no channel pair is within the "
                     "thresholds, go on with the least distinct pairs (up to --max_pruned)")
@@ -326,6 +329,7 @@ def gan_config(fv: flags.FlagValues, classify: ClassifyConfig):
       checkpoint_every=fv.checkpoint_every, image_epochs=_ints("image_epochs", fv.image_epochs),
       images_per_class=fv.images_per_class,
       prune_conv_layers=_ints("prune_conv_layers", fv.prune_conv_layers),
+      conv_criteria=tuple(fv.conv_criteria),
       prune_step=fv.prune_step, max_pruned=fv.max_pruned,
       beyond_thresholds=fv.beyond_thresholds, similar_deg=fv.similar_deg,
       complementary_deg=fv.complementary_deg, compare_dense=fv.compare_dense)

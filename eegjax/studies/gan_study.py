@@ -67,6 +67,7 @@ class GanStudyConfig(WrapsClassify):
   image_epochs: tuple[int, ...] = ()     # () = the first and the last epoch
   images_per_class: int = 6
   prune_conv_layers: tuple[int, ...] = ()    # () = none
+  conv_criteria: tuple[str, ...] = ("distinctiveness",)   # and the baselines, compared
   prune_step: int = 2
   max_pruned: int = 0                    # channels per layer at most (0 = no limit)
   beyond_thresholds: bool = False        # go on with the least distinct pairs
@@ -99,8 +100,14 @@ class GanStudyConfig(WrapsClassify):
                           f"discriminator has conv layers 0..{len(self.d_features) - 1}")
     if self.max_pruned < 0:
       raise ConfigError(f"--max_pruned={self.max_pruned}: expected >= 0 (0 = no limit)")
-    PruneConfig("distinctiveness", "paper", self.prune_step, self.similar_deg,
-                self.complementary_deg)
+    if not self.conv_criteria:
+      raise ConfigError("--conv_criteria is empty; expected some of distinctiveness, "
+                        "magnitude, random")
+    for crit in self.conv_criteria:
+      if PruneConfig(crit, "paper", self.prune_step, self.similar_deg,
+                     self.complementary_deg).masked:
+        raise ConfigError(f"--conv_criteria: {crit} is the RNN study's masked variant; "
+                          "expected distinctiveness, magnitude or random")
     if self.classify.inputs != "band_power":
       raise ConfigError(f"--inputs={self.classify.inputs}: the EEG images are drawn from "
                         "band powers; expected --inputs=band_power")
@@ -209,22 +216,32 @@ def plot_grid(cfg, prep, wd, trainer, g_params, variant, epoch):
 # --- conv channel pruning -----------------------------------------------------------
 
 def prune_discriminator(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str,
-                        trainer: GanTrainer, d_params):
-  """Prunes the listed conv layers of every best discriminator by distinctiveness, one
-  layer after another, two channels a step, each until no pair of its channels is within
-  the thresholds. A channel's activation vector is its feature map over the training
+                        trainer: GanTrainer, best_d):
+  """Every --conv_criteria from the best discriminators (see `prune_channels`), so the
+  table compares criteria at equal size. Returns the rows of all of them."""
+  rows = []
+  for criterion in cfg.conv_criteria:
+    rows += prune_channels(cfg, prep, wd, variant, trainer, best_d, criterion)[0]
+  return rows
+
+
+def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str,
+                   trainer: GanTrainer, d_params, criterion: str = "distinctiveness"):
+  """Prunes the listed conv layers of every best discriminator by `criterion`, one layer
+  after another, two channels a step; distinctiveness until no pair of a layer's channels
+  is within the thresholds (magnitude and random: up to max_pruned, or one channel left). A channel's activation vector is its feature map over the training
   images x positions. With beyond_thresholds it goes on with the least distinct pairs, up
   to max_pruned channels a layer. Every evaluated size is checkpointed
   (checkpoints/<variant>/pruned/layer_k). Returns the table rows and the final params."""
   data, folds = (prep.data[0], prep.data[1]), prep.folds
-  pcfg = PruneConfig("distinctiveness", "paper", cfg.prune_step, cfg.similar_deg,
+  pcfg = PruneConfig(criterion, "paper", cfg.prune_step, cfg.similar_deg,
                      cfg.complementary_deg)
   semi = cfg.gan.semi_supervised
   rows = []
   for layer in cfg.prune_conv_layers:
     # after every evaluated size: the networks, unit numbers, rows so far and whether the
     # layer is finished, so a rerun continues from the newest step (redoing at most one)
-    ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned",
+    ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned", criterion,
                                             f"layer_{layer}")), keep=None, log=wd.log)
     n, ids, layer_rows, done, evaluated = 0, None, [], False, False
     restored = ckpt.restore_latest()
@@ -232,7 +249,7 @@ def prune_discriminator(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, varian
       n, arrays, meta = restored
       d_params, ids = arrays["params"], jnp.asarray(arrays["ids"])
       layer_rows, done, evaluated = meta["rows"], meta["done"], True
-      wd.log(f"{variant} D conv {layer}: resuming after {n} pruned channels")
+      wd.log(f"{variant} D conv {layer} {criterion}: resuming after {n} pruned channels")
     while not done:
       features = discriminator_features(jax.tree.map(lambda a: a[0, 0], d_params))
       d_model = Discriminator(prep.ds.num_classes, features, semi)
@@ -255,14 +272,16 @@ def prune_discriminator(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, varian
                   & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
         test = trainer.classify(d_params, folds, data, "test", d_model)
         layer_rows.append(to_json({
-            "variant": variant, "layer": layer, "units_pruned": n, "channels": width,
+            "variant": variant, "criterion": criterion, "layer": layer, "units_pruned": n,
+            "channels": width,
             "params": count_params(jax.tree.map(lambda a: a[0, 0], d_params)),
             "summary": {**{k: summarize(test[k]) for k in SCALARS},
                         "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
                         "min_angle": summarize(np.asarray(
                             jax.vmap(jax.vmap(min_angle))(ang, alive)))}}))
         s = layer_rows[-1]["summary"]
-        wd.log(f"{variant} D conv {layer}: {n:3d} pruned, {width:3d} channels  accuracy "
+        wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
+               f"accuracy "
                f"{s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}  pairs "
                f"{s['pairs']['mean']:.1f}")
       evaluated = False
@@ -270,12 +289,16 @@ def prune_discriminator(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, varian
                                                 n + cfg.prune_step > cfg.max_pruned)
       advance = None
       if not done:
-        keys = jax.random.split(jax.random.key(0), len(prep.parts) * len(prep.seeds))
+        # random criterion: its own draw for every layer, size and model
+        keys = jax.random.split(jax.random.fold_in(jax.random.key(cfg.classify.seed),
+                                                   1000 * layer + n),
+                                len(prep.parts) * len(prep.seeds))
         step = jax.jit(jax.vmap(jax.vmap(
             lambda p, i, g, k: prune_step(p, i, g, k, group, pcfg))))
         new_params, new_ids, _, record, within_all = step(
             d_params, ids, grams, keys.reshape(len(prep.parts), len(prep.seeds)))
-        if not np.asarray(within_all).all() and not cfg.beyond_thresholds:
+        if (pcfg.chooses_pairs and not np.asarray(within_all).all()
+            and not cfg.beyond_thresholds):
           wd.log(f"{variant} D conv {layer}: no channel pair within {cfg.similar_deg}/"
                  f"{cfg.complementary_deg} degrees left for some model after {n} pruned; "
                  "next layer")
@@ -368,8 +391,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
         lambda: trainer.generate(one_g, labels, jax.random.key(0)), repeats=10)}
     if cfg.prune_conv_layers:
       t0 = time.perf_counter()
-      rows, _ = prune_discriminator(cfg, prep, wd, variant, trainer, state.best_d)
-      prune_rows += rows
+      prune_rows += prune_discriminator(cfg, prep, wd, variant, trainer, state.best_d)
       timing[variant]["prune_s"] = time.perf_counter() - t0
     acc = summarize(test["accuracy"])
     wd.log(f"{variant}: D class head on the test images: accuracy {acc['mean']:.4f} "
@@ -433,13 +455,15 @@ def write_epoch_log(wd: Workdir, variant: str, history: dict) -> None:
 
 
 def write_prune_table(wd: Workdir, rows: list) -> None:
-  header = ["variant", "layer", "units_pruned", "channels", "discriminator_params"]
+  header = ["variant", "criterion", "layer", "units_pruned", "channels",
+            "discriminator_params"]
   metrics = ("pairs", "accuracy", "precision", "recall", "f1", "min_angle")
   for m in metrics:
     header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
   table = []
   for r in rows:
-    line = [r["variant"], r["layer"], r["units_pruned"], r["channels"], r["params"]]
+    line = [r["variant"], r["criterion"], r["layer"], r["units_pruned"], r["channels"],
+            r["params"]]
     for m in metrics:
       s = r["summary"][m]
       line += [s["mean"], s["ci95"][0], s["ci95"][1]]
