@@ -135,12 +135,9 @@ def _tiny_setup(num_seeds=2):
                                                 0.25))
   from eegjax.data.scalp_images import fit_grid
   grid = fit_grid(list(names), log=lambda m: None)
-  wts, inside, used = jnp.asarray(grid.weights), jnp.asarray(grid.inside), grid.used
 
   def to_images(rows):
-    v = rows.reshape(rows.shape[0], -1, 3)[:, np.flatnonzero(used), :]
-    img = jnp.einsum("pc,bcn->bpn", wts, v).reshape(rows.shape[0], 32, 32, 3)
-    return jnp.where(inside[None, :, :, None], 2 * img - 1, -1.0)
+    return grid.signed_images(rows.reshape(rows.shape[0], -1, 3))
 
   return folds, (jnp.asarray(ds.x), jnp.asarray(ds.y)), to_images, list(range(num_seeds))
 

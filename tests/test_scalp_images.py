@@ -50,3 +50,12 @@ def test_images_pass_through_the_electrode_values():
 def test_too_few_positions_is_an_error():
   with pytest.raises(Exception, match="at least 4 electrodes"):
     fit_grid(["X", "Y", "nd", "CZ"], log=lambda m: None)
+
+
+def test_signed_images_map_zero_one_to_minus_one_one_and_minus_one_outside():
+  grid = fit_grid(list(smni.CHANNELS), log=lambda m: None)
+  values = np.random.default_rng(0).uniform(size=(2, 64, 3)).astype(np.float32)
+  img, signed = np.asarray(grid.images(values)), np.asarray(grid.signed_images(values))
+  inside = grid.inside[None, :, :, None] & np.ones_like(img, bool)
+  np.testing.assert_allclose(signed[inside], 2 * img[inside] - 1, rtol=1e-6)
+  assert (signed[~inside] == -1.0).all() and (~grid.inside).any()

@@ -96,6 +96,12 @@ class ScalpGrid:
     img = img.reshape(img.shape[:-2] + (self.size, self.size, img.shape[-1]))
     return img * jnp.asarray(self.inside, v.dtype)[..., None]
 
+  def signed_images(self, values) -> jnp.ndarray:
+    """`images` of values scaled to [0, 1], mapped to [-1, 1] with -1 outside the head
+    (the GAN's image range: a tanh generator's output)."""
+    img = self.images(values)
+    return jnp.where(jnp.asarray(self.inside)[..., None], 2.0 * img - 1.0, -1.0)
+
 
 def fit_grid(channel_names: Sequence[str], size: int = 32, positions=None,
              log=print) -> ScalpGrid:

@@ -131,14 +131,9 @@ def image_maker(prep: Prepared, log):
     raise ConfigError("EEG images need named electrodes x 3 band powers (SMNI data with "
                       "--inputs=band_power)")
   grid = fit_grid(names, log=log)
-  weights, inside = jnp.asarray(grid.weights), jnp.asarray(grid.inside)
-  used = np.flatnonzero(grid.used)
 
   def to_images(rows):
-    v = rows.reshape(rows.shape[0], -1, 3)[:, used, :]
-    img = jnp.einsum("pc,bcn->bpn", weights, v).reshape(rows.shape[0], grid.size,
-                                                        grid.size, 3)
-    return jnp.where(inside[None, :, :, None], 2.0 * img - 1.0, -1.0)
+    return grid.signed_images(rows.reshape(rows.shape[0], -1, 3))
   return to_images, grid
 
 

@@ -116,6 +116,11 @@ def batch_terms(out_real, out_fake, y, y_fake, w, semi_supervised: bool) -> dict
   }
 
 
+def _stack_models(outs: list, n_f: int, n_s: int):
+  """Per-model results (fold-major, seed-minor) stacked into (F, S, ...) leaves."""
+  return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
+
+
 class GanTrainer:
   """Compiles the GAN's init, epoch and evaluation programs once for a pair of models."""
 
@@ -275,8 +280,7 @@ class GanTrainer:
     n_f = len(np.asarray(folds.fold_id))
     outs = [self._init_one(seeds_arr[s], jax.tree.map(lambda a: a[f], folds), data)
             for f in range(n_f) for s in range(len(seeds))]
-    return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, len(seeds)) + a[0].shape),
-                        *outs)
+    return _stack_models(outs, n_f, len(seeds))
 
   def epoch(self, state: GanState, epoch: int, seeds, folds: FoldArrays, data):
     """One epoch of every model: (state, metrics {part: {name: (F, S)}}, improved (F, S))."""
@@ -297,7 +301,7 @@ class GanTrainer:
           count = count + c
         outs.append(self._finish(one, carry, sums, count, e, seeds_arr[s], fa, data))
     n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
-    return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
+    return _stack_models(outs, n_f, n_s)
 
   def map_models(self, fn: Callable, params, folds: FoldArrays):
     """fn(params of one model, its fold's FoldArrays) for every (fold, seed) model, the
@@ -309,7 +313,7 @@ class GanTrainer:
     n_f, n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
     outs = [one(jax.tree.map(lambda a: a[f, s], params), jax.tree.map(lambda a: a[f], folds))
             for f in range(n_f) for s in range(n_s)]
-    return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
+    return _stack_models(outs, n_f, n_s)
 
   def classify(self, d_params, folds: FoldArrays, data, which: str = "test",
                discriminator=None) -> dict:
