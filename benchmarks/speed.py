@@ -200,7 +200,7 @@ def bench_inference(rows):
   import jax.numpy as jnp
   from eegjax.evaluate.timing import latency_ms
   from eegjax.models import MLP, ElmanRNN, mlp_from_params, rnn_from_params
-  from eegjax.pruning.surgery import drop_units, mlp_hidden_group, rnn_hidden_group, zero_units
+  from eegjax.pruning import discover_groups, drop_units, zero_units
   reps = max(10, 4 * FLAGS.repeats)
 
   def one(name, model, params, group, full, widths, args, from_params):
@@ -220,13 +220,17 @@ def bench_inference(rows):
 
   mlp = MLP((30,), 3)
   x = jax.random.uniform(jax.random.key(0), (576, 25))
-  one("MLP (576 patterns)", mlp, mlp.init(jax.random.key(1), x), mlp_hidden_group(0), 30,
-      (30, 16), (x,), mlp_from_params)
+  def hidden(model, params, *args):       # the first hidden layer, found by discovery
+    return [g for g in discover_groups(model.apply, params, *args) if g.prunable][0]
+
+  p = mlp.init(jax.random.key(1), x)
+  one("MLP (576 patterns)", mlp, p, hidden(mlp, p, x), 30, (30, 16), (x,), mlp_from_params)
   rnn = ElmanRNN(50, 3)
   xs = jax.random.normal(jax.random.key(0), (39, 2400, 1))
   lengths = jnp.full((39,), 2400)
-  one("RNN (39 x 2400 steps)", rnn, rnn.init(jax.random.key(1), xs), rnn_hidden_group(),
-      50, (50, 25), (xs, lengths), rnn_from_params)
+  p = rnn.init(jax.random.key(1), xs)
+  one("RNN (39 x 2400 steps)", rnn, p, hidden(rnn, p, xs, lengths), 50, (50, 25),
+      (xs, lengths), rnn_from_params)
 
 
 def run_reference(rows):

@@ -19,7 +19,8 @@ from eegjax.models.gan import DeconvGenerator, Discriminator, discriminator_feat
     split_outputs
 from eegjax.models.unet import UNetGenerator
 from eegjax.pruning.distinctiveness import gram, map_gram
-from eegjax.pruning.surgery import conv_channel_group, merge_into, remove_units
+from declared_groups import conv_channel_group
+from eegjax.pruning.surgery import merge_into, remove_units
 from eegjax.train import carve_validation, make_fold_arrays
 from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.gan_fit import GanConfig, GanTrainer, batch_terms

@@ -10,7 +10,7 @@ from eegjax.pruning.distinctiveness import angles_from_gram, choose_pair, gram
 from eegjax.pruning.progressive import (MERGED, MERGED_COMPLEMENT, REMOVED,
                                         REMOVED_COMPLEMENTARY, PruneConfig, describe,
                                         prune_step)
-from eegjax.pruning.surgery import mlp_hidden_group
+from declared_groups import mlp_hidden_group, rnn_hidden_group
 
 
 def planted(duplicate=True, complement=True, hidden=8):
@@ -132,7 +132,10 @@ def test_masked_variant_zeroes_and_keeps_size_and_equals_plain_removal():
   cfg = PruneConfig("distinctiveness_masked", step=2)
   masked, ids, alive, rec, within = prune_step(params, jnp.arange(8), g, jax.random.key(0),
                                                group, cfg)
-  assert ids.shape == (8,) and int(alive.sum()) == 6 and rec["kind"].tolist() == [REMOVED] * 2
+  # the duplicate goes first; then one unit of the complementary pair, its partner pending
+  assert ids.shape == (8,) and int(alive.sum()) == 6
+  assert rec["kind"].tolist() == [REMOVED, REMOVED_COMPLEMENTARY]
+  assert {int(rec["removed"][1]), int(rec["pending"][0])} == {2, 6}
   dead = np.flatnonzero(~np.asarray(alive))
   assert sorted(rec["removed"].tolist()) == dead.tolist()
   np.testing.assert_array_equal(masked["params"]["Dense_0"]["kernel"][:, dead], 0.0)
@@ -141,14 +144,17 @@ def test_masked_variant_zeroes_and_keeps_size_and_equals_plain_removal():
   chex.assert_trees_all_close(model.apply(masked, x), mlp_from_params(cut).apply(cut, x),
                               atol=1e-6)
   # a second step continues from the dead units and keeps them dead
-  again = prune_step(masked, ids, g, jax.random.key(0), group, cfg, alive=alive)
+  again = prune_step(masked, ids, g, jax.random.key(0), group, cfg, alive=alive,
+                     pending=rec["pending"])
   assert int(again[2].sum()) == 4 and not np.asarray(again[2])[dead].any()
+  assert not np.asarray(again[2])[int(rec["pending"][0])]    # the partner went first
+  assert int(again[3]["kind"][0]) == REMOVED_COMPLEMENTARY
 
 
 def test_rnn_pruning_vmapped_equals_per_model():
   from eegjax.models import ElmanRNN
   from eegjax.pruning.distinctiveness import trajectory_gram
-  from eegjax.pruning.surgery import rnn_hidden_group
+
   model = ElmanRNN(hidden_size=6, num_classes=2)
   x = jax.random.normal(jax.random.key(0), (5, 50, 1))
   lengths = jnp.array([50, 20, 35, 50, 10])
@@ -165,3 +171,62 @@ def test_rnn_pruning_vmapped_equals_per_model():
     for m in range(2):
       chex.assert_trees_all_close(jax.tree.map(lambda a: a[m], batched),
                                   fn(ps[m], grams[m], keys[m]), atol=1e-6)
+
+
+# --- the pair-choice fixes (each on a hand-made Gram matrix) ---------------------------
+
+def gram_of_angles(deg):
+  """A Gram matrix of unit vectors with the given pairwise angles (degrees)."""
+  return jnp.cos(jnp.radians(jnp.asarray(deg, jnp.float32)))
+
+
+def mlp_of(units):
+  model = MLP(hidden_sizes=(units,), num_classes=2)
+  return model.init(jax.random.key(0), jnp.ones((1, 3)))
+
+
+def test_paper_rule_takes_a_complementary_pair_in_the_last_slot():
+  # units 0 and 1 are complementary (170 deg), nothing else is within 15/165
+  ang = [[0, 170, 60, 80], [170, 0, 70, 100], [60, 70, 0, 50], [80, 100, 50, 0]]
+  cfg = PruneConfig("distinctiveness", rule="paper", step=1)
+  small, ids, _, rec, within = prune_step(mlp_of(4), jnp.arange(4), gram_of_angles(ang),
+                                          jax.random.key(0), mlp_hidden_group(0), cfg)
+  assert bool(within) and rec["kind"].tolist() == [REMOVED_COMPLEMENTARY]
+  assert {int(rec["removed"][0]), int(rec["pending"][0])} == {0, 1}
+  # the partner goes in the next step, whatever else is similar by then
+  _, ids2, _, rec2, within2 = prune_step(small, ids, gram_of_angles(ang)[ids][:, ids],
+                                         jax.random.key(0), mlp_hidden_group(0), cfg,
+                                         pending=rec["pending"])
+  assert bool(within2) and int(rec2["removed"][0]) == int(rec["pending"][0])
+  assert float(rec2["angle"][0]) == pytest.approx(170.0, abs=0.01)
+  assert sorted(ids2.tolist()) == [2, 3]
+
+
+def test_fallback_picks_the_least_distinct_pair():
+  # no pair within 15/165; the least distinct pair is (2, 3) at 20 degrees, while unit 0
+  # has the most pairs under 90 degrees
+  ang = [[0, 40, 50, 60], [40, 0, 100, 120], [50, 100, 0, 20], [60, 120, 20, 0]]
+  k, d, angle, within = choose_pair(jnp.asarray(ang, jnp.float32), jnp.ones(4, bool),
+                                    allow_complementary=False)
+  assert not bool(within) and {int(k), int(d)} == {2, 3}
+  assert float(angle) == pytest.approx(20.0)
+
+
+def test_complementary_partner_records_its_own_angle():
+  # (0, 1) at 170 degrees, and an unrelated similar pair (2, 3) at 10 degrees
+  ang = [[0, 170, 60, 80], [170, 0, 70, 100], [60, 70, 0, 10], [80, 100, 10, 0]]
+  cfg = PruneConfig("distinctiveness", rule="paper", step=2, order="gentle")
+  _, _, _, rec, _ = prune_step(mlp_of(4), jnp.arange(4), gram_of_angles(ang),
+                               jax.random.key(0), mlp_hidden_group(0), cfg)
+  comp = [i for i, k in enumerate(rec["kind"].tolist()) if k == REMOVED_COMPLEMENTARY]
+  assert len(comp) == 2
+  np.testing.assert_allclose(np.asarray(rec["angle"])[comp], 170.0, atol=0.01)
+
+
+def test_masked_variant_removes_both_units_of_a_complementary_pair():
+  ang = [[0, 170, 60, 80], [170, 0, 70, 100], [60, 70, 0, 50], [80, 100, 50, 0]]
+  cfg = PruneConfig("distinctiveness_masked", step=2)
+  _, _, alive, rec, within = prune_step(mlp_of(4), jnp.arange(4), gram_of_angles(ang),
+                                        jax.random.key(0), mlp_hidden_group(0), cfg)
+  assert bool(within) and np.asarray(alive).tolist() == [False, False, True, True]
+  assert rec["kind"].tolist() == [REMOVED_COMPLEMENTARY] * 2 and int(rec["pending"][0]) == -1

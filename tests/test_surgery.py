@@ -6,8 +6,9 @@ import pytest
 
 from eegjax.errors import ConfigError
 from eegjax.models import MLP, ElmanRNN, mlp_from_params, mlp_sizes, rnn_from_params, rnn_sizes
-from eegjax.pruning.surgery import (drop_units, merge_into, merge_scale, mlp_hidden_group,
-                                    remove_units, rnn_hidden_group)
+from declared_groups import mlp_hidden_group, rnn_hidden_group
+from eegjax.pruning.surgery import (drop_units, merge_into, merge_scale,
+                                    remove_units)
 
 
 def mlp_setup(hidden=(6, 5)):

@@ -13,7 +13,7 @@ slice j of Conv_i's kernel (last axis) and bias, and acts through input-channel 
 Conv_{i+1}'s kernel (axis 2) or, for the last convolution, row j of the heads' kernels
 (global average pooling keeps one value per channel). No normalisation layers sit in
 between, so merging two channels with identical feature maps (paper rule: outgoing slices
-added) leaves the outputs unchanged; see `eegjax.pruning.surgery.conv_channel_group`.
+added) leaves the outputs unchanged; `eegjax.pruning.discover_groups` finds these groups.
 
 The U-Net generator is in eegjax.models.unet. Every generator has `noise_shape` and is
 called as `generator(noise, labels)`.

@@ -1,2 +1,24 @@
-"""Pruning by distinctiveness: angles between units' activation vectors
-(`distinctiveness`) and structural surgery on parameter pytrees (`surgery`)."""
+"""Structural pruning of any Flax / JAX model, by distinctiveness or by baselines.
+
+The engine's vocabulary:
+
+  discover_groups(apply_fn, params, *args)   the model's unit groups, found by tracing
+  UnitGroup, Slice                           a group: the parameter axes of its units
+  activations(apply_fn, params, groups, *args)  Gram matrices of the groups' activations
+  remove_units, zero_units, merge_into, copy_unit   surgery on the params pytree
+  resized_apply(apply_fn, params, *args)     run the traced model at pruned sizes
+  prune(apply_fn, params, *args, ...)        progressive pruning in one call
+
+Lower level: `distinctiveness` (angles, pair choice), `progressive` (one vmappable step),
+`baselines` (magnitude, random).
+"""
+
+from eegjax.pruning.discover import Program, discover_groups
+from eegjax.pruning.engine import Stats, activations, prune
+from eegjax.pruning.resize import resized_apply
+from eegjax.pruning.surgery import (Site, Slice, UnitGroup, copy_unit, drop_units,
+                                    merge_into, outgoing_norms, remove_units, zero_units)
+
+__all__ = ["Program", "Site", "Slice", "Stats", "UnitGroup", "activations", "copy_unit",
+           "discover_groups", "drop_units", "merge_into", "outgoing_norms", "prune",
+           "remove_units", "resized_apply", "zero_units"]

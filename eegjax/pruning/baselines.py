@@ -11,17 +11,7 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from eegjax.pruning.surgery import UnitGroup, _tree
-
-
-def outgoing_norms(params, group: UnitGroup):
-  """L2 norm of every unit's outgoing slices (all of them, e.g. readout and recurrent)."""
-  tree = _tree(params)
-  total = 0.0
-  for module, name, axis in group.outgoing:
-    w = jnp.moveaxis(tree[module][name], axis, 0)
-    total = total + jnp.sum(w.reshape(w.shape[0], -1) ** 2, axis=1)
-  return jnp.sqrt(total)
+from eegjax.pruning.surgery import outgoing_norms  # noqa: F401  (re-exported)
 
 
 def magnitude_choice(norms, alive):

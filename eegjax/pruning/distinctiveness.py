@@ -195,6 +195,7 @@ def choose_pair(angles, alive, similar_deg: float = 15.0, complementary_deg: flo
   count = cand.sum(axis=1)
   nearest = jnp.min(jnp.where(cand, folded, jnp.inf), axis=1)
   rank = count * 1000.0 if order == "study" else -count * 1000.0
+  rank = jnp.where(within, rank, 0.0)      # fallback: the least distinct pair, not counts
   score = jnp.where(count > 0, rank - nearest, -jnp.inf)
   k = jnp.argmax(score)
   d = jnp.argmin(jnp.where(cand[k], folded[k], jnp.inf))

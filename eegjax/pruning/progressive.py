@@ -10,14 +10,14 @@ a merge is written `(k->d)`, unit d removed into unit k.
 Criteria and rules:
   distinctiveness  `distinctiveness.choose_pair` picks (k, d) among living units.
       rule "paper":  similar pair -> d's outgoing weights added to k's (c = 1), d removed;
-                     complementary pair -> both removed, no transfer (it takes two slots
-                     of a step, so the last slot of a step only considers similar pairs).
+                     complementary pair -> both removed, no transfer (one per slot: chosen
+                     in a step's last slot, its partner goes first in the next step).
       rule "scaled": d merged into k with the least-squares scale c of d's centred
                      activations on k's (c < 0 for a complementary pair) and the bias shift
                      of `surgery.merge_into`; exact when the vectors are collinear.
   distinctiveness_masked  the brainwave-music study's RNN variant: the same choice, but the
       pruned unit's weight vectors are zeroed (and stay zero) while the layer keeps its size;
-      no transfer. Its `order` is the study's (most similar partners first) or "gentle"
+      no transfer; a complementary pair loses both units, as in the paper rule. Its `order` is the study's (most similar partners first) or "gentle"
       (fewest first).
   magnitude, random  the baselines: the chosen unit is removed (no transfer).
 
@@ -73,17 +73,24 @@ class PruneConfig:
     check_thresholds(self.similar_deg, self.complementary_deg)
 
 
-def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive=None):
+def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive=None,
+               pending=None):
   """Prunes cfg.step units of `group` from one model.
 
   params: the model's params; ids: (U,) original indices of its units; gram: (U, U) Gram
   matrix of the layer's centred activations over the training patterns; key: for the
   random criterion; alive: (U,) bool, the units not yet pruned (masked variant; default
-  all). Returns (params, ids, alive, record, within). Structurally the params, ids and
-  alive have U - step units; masked, the size stays and the pruned units are zeroed and
-  marked dead. record holds (step,) arrays `kept` (original id of k, -1 if none),
-  `removed` (original id of d), `kind` (MERGED ...), `angle`, `scale`; `within` says
-  every distinctiveness choice was inside the thresholds.
+  all); pending: the previous step's `record["pending"]`, [original id, angle] of a
+  complementary partner still to be removed (id -1 or None: none).
+
+  Returns (params, ids, alive, record, within). Structurally the params, ids and alive
+  have U - step units; masked, the size stays and the pruned units are zeroed and marked
+  dead. record holds (step,) arrays `kept` (original id of k, -1 if none), `removed`
+  (original id of d), `kind` (MERGED ...), `angle` (of the pair that slot acted on),
+  `scale`, and `pending`: with the paper rule and the masked variant a complementary pair
+  loses both units, one per slot; when it is chosen in a step's last slot its partner is
+  removed in the next step's first slot. `within` says every pair choice was inside the
+  thresholds.
   """
   units = ids.shape[0]
   alive = jnp.ones(units, bool) if alive is None else alive
@@ -92,34 +99,28 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
                       "must remain")
   angles = angles_from_gram(gram)
   norms = baselines.outgoing_norms(params, group)
-  pending = jnp.array(-1, jnp.int32)          # paper rule: the complementary partner
+  pending = jnp.asarray([-1.0, 0.0] if pending is None else pending, jnp.float32)
+  pid, pending_angle = pending[0].astype(jnp.int32), pending[1]
+  pending = jnp.where(pid >= 0, jnp.argmax(ids == pid), -1).astype(jnp.int32)
+  pairs_removed_whole = cfg.masked or (cfg.criterion == "distinctiveness" and
+                                       cfg.rule == "paper")
   within_all = jnp.array(True)
   rec = {k: [] for k in ("kept", "removed", "kind", "angle", "scale")}
   for slot in range(cfg.step):
-    last = slot == cfg.step - 1
-    if cfg.masked:
+    if cfg.chooses_pairs:
       k, d, angle, within = choose_pair(angles, alive, cfg.similar_deg,
                                         cfg.complementary_deg, True, cfg.order)
-      c, merge, kind = jnp.array(0.0), jnp.array(False), jnp.array(REMOVED)
-    elif cfg.criterion == "distinctiveness":
-      allow_comp = cfg.rule == "scaled" or not last
-      k, d, angle, within = choose_pair(angles, alive, cfg.similar_deg,
-                                        cfg.complementary_deg, allow_comp, cfg.order)
       complementary = angle > 90.0
-      if cfg.rule == "scaled":
+      if cfg.rule == "scaled" and not cfg.masked:
         gkk = gram[k, k]
         c = jnp.where(gkk > 0, gram[d, k] / jnp.where(gkk > 0, gkk, 1.0), 0.0)
         merge = jnp.array(True)
         kind = jnp.where(complementary, MERGED_COMPLEMENT, MERGED)
       else:
         c = jnp.array(1.0)
-        merge = ~complementary
-        # a complementary pair picked in the last slot (only beyond the thresholds) loses
-        # one unit now and its partner stays
-        kind = jnp.where(complementary, REMOVED_COMPLEMENTARY if not last else REMOVED,
-                         MERGED)
-        if not last:
-          next_pending = jnp.where(complementary, k, -1)
+        merge = ~complementary & (not cfg.masked)
+        kind = jnp.where(complementary, REMOVED_COMPLEMENTARY,
+                         REMOVED if cfg.masked else MERGED)
     else:
       if cfg.criterion == "magnitude":
         d = baselines.magnitude_choice(norms, alive)
@@ -127,15 +128,20 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
         d = baselines.random_choice(jax.random.fold_in(key, slot), alive)
       k, angle, within = jnp.array(-1), jnp.array(jnp.nan), jnp.array(True)
       c, merge, kind = jnp.array(0.0), jnp.array(False), jnp.array(REMOVED)
-    if cfg.criterion == "distinctiveness" and cfg.rule == "paper":  # structural only
-      # a pending complementary partner is removed in this slot instead
+    if pairs_removed_whole:
+      # a pending complementary partner is removed in this slot instead; a newly chosen
+      # complementary pair leaves its partner pending
       has_pending = pending >= 0
+      new_pending = jnp.where(~has_pending & complementary, k, -1)
+      new_angle = angle.astype(jnp.float32)
       d = jnp.where(has_pending, pending, d)
       k = jnp.where(has_pending, -1, k)
+      angle = jnp.where(has_pending, pending_angle, angle)
       merge = merge & ~has_pending
       kind = jnp.where(has_pending, REMOVED_COMPLEMENTARY, kind)
       within = within | has_pending
-      pending = jnp.where(has_pending, -1, next_pending) if not last else pending
+      pending = new_pending.astype(jnp.int32)
+      pending_angle = jnp.where(has_pending, pending_angle, new_angle)
     merged = merge_into(params, group, d, jnp.maximum(k, 0), c)
     params = jax.tree.map(lambda m, p: jnp.where(merge, m, p), merged, params)
     alive = alive.at[d].set(False)
@@ -146,6 +152,9 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
     rec["angle"].append(jnp.asarray(angle, jnp.float32))
     rec["scale"].append(jnp.where(merge, c, 0.0).astype(jnp.float32))
   record = {k: jnp.stack(v) for k, v in rec.items()}
+  record["pending"] = jnp.stack([
+      jnp.where(pending >= 0, ids[jnp.maximum(pending, 0)], -1).astype(jnp.float32),
+      jnp.where(pending >= 0, pending_angle, 0.0).astype(jnp.float32)])
   if cfg.masked:
     return zero_units(params, group, alive), ids, alive, record, within_all
   keep = jnp.nonzero(alive, size=units - cfg.step)[0]

@@ -1,119 +1,229 @@
-"""Structural surgery on parameter pytrees: removing hidden units and merging one unit into
-another, for any model that declares its hidden units as a `UnitGroup`.
+"""Structural surgery on parameter pytrees: removing, zeroing, merging and copying hidden
+units of any model whose units are described as a `UnitGroup` (usually found by
+`eegjax.pruning.discover_groups`).
 
-A hidden unit is a set of slices across the pytree: its *incoming* slices (the weights and
-bias that compute it) and its *outgoing* slices (the weights through which it acts). Removing
-unit d deletes slice d on every listed axis. Merging unit d into unit k adds c times d's
-outgoing slices to k's and, for the layer whose bias follows (`next_bias`), shifts that bias by
-`centre * (1 - c) * outgoing[d]`, then removes d. Why: if d's centred activation is
-c times k's, a_d = c a_k + centre (1 - c), so d's contribution a_d w_d equals
-c a_k w_d + centre (1 - c) w_d. With c = 1 (the study's rule) there is no shift.
+A hidden unit is a set of slices across the pytree: its *incoming* slices (the weights,
+bias and other per-unit parameters that compute it) and its *outgoing* slices (the weights
+through which it acts). A slice is a parameter axis and, when the unit's entries on that
+axis are not simply index u, their layout: segments laid end to end, each a row-major
+product of factors (e.g. after a flatten, channel c of a (5, 5, C) map is rows
+c, C + c, 2C + c, ... of the next kernel; after a concatenation, a unit sits at an offset).
 
-For an Elman RNN the recurrent kernel is on both sides (its columns compute a unit, its rows
-carry the unit to the next step), so the same two functions serve dense layers and RNNs.
-Paths name a leaf as (module, parameter), e.g. ("Dense_0", "kernel"), inside params["params"].
+Removing units keeps the other entries of every slice. Merging unit d into unit k adds
+c times d's outgoing entries to k's and, for each outgoing slice that feeds a layer with a
+bias, shifts that bias by `centre * (1 - c) * (d's outgoing entries summed over all but the
+output axis)`. Why: if d's centred activation is c times k's, a_d = c a_k + centre (1 - c),
+so d's contribution a_d w_d equals c a_k w_d + centre (1 - c) w_d. With c = 1 (the study's
+rule) there is no shift, and the merge is exact whenever d and k have equal activations,
+gated recurrent units included. It is exact for c != 1 only for collinear activations of a
+unit that acts linearly on the next layer (dense; a convolution's shift is exact away from
+zero-padded borders); through a normalisation layer, or when units are merely similar, it
+is an approximation, and the group's `notes` say where the tracer saw a reduction over
+the units.
+
+Paths are key paths from the root of the params pytree, e.g.
+("params", "Dense_0", "kernel"). All functions accept traced unit indices of static count,
+so they work under jit and vmap.
 """
 
 from __future__ import annotations
 
 import dataclasses
-from typing import Optional, Sequence
+import math
+from typing import Optional, Sequence, Union
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from eegjax.errors import ConfigError
 
-Slice = tuple[str, str, int]   # (module, parameter, axis)
+Factor = Union[int, str]        # a fixed size, or the name of a unit group (its size)
+
+
+@dataclasses.dataclass(frozen=True)
+class Slice:
+  """One parameter axis that a group's units index."""
+  path: tuple[str, ...]
+  axis: int
+  segments: Optional[tuple[tuple[Factor, ...], ...]] = None   # None: entry u is unit u
+  bias: Optional[tuple[tuple[str, ...], int]] = None   # outgoing: (bias path, output axis)
+
+
+@dataclasses.dataclass(frozen=True)
+class Site:
+  """Where a group's activation vectors are read in the traced program."""
+  key: tuple                    # (level path, jaxpr var): what the interpreter captures
+  axis: int                     # the unit axis of that value
+  batch_axis: Optional[int]     # the axis of the patterns (input 0's leading axis)
+  scan: Optional[tuple]         # a recurrent state: the scan it is carried by
+  description: str
 
 
 @dataclasses.dataclass(frozen=True)
 class UnitGroup:
-  """The hidden units of one layer, as slices of the params pytree."""
+  """The hidden units of one layer (or of coupled layers), as slices of the pytree."""
   incoming: tuple[Slice, ...]
   outgoing: tuple[Slice, ...]
-  next_bias: Optional[tuple[str, str]] = None   # bias fed by the first outgoing slice
-  centre: float = 0.5                           # activation of a "silent" unit
+  centre: float = 0.0                       # activation of a "silent" unit
+  name: str = ""
+  activation: Optional[Site] = None
+  prunable: bool = True
+  reason: str = ""
+  notes: tuple[str, ...] = ()
+  probes: tuple[tuple[str, tuple[str, ...], int], ...] = ()   # (group name, path, axis)
 
   def size(self, params) -> int:
-    module, name, axis = self.incoming[0]
-    return int(_tree(params)[module][name].shape[axis])
+    return self.sizes(params)[self.name]
+
+  def sizes(self, params) -> dict[str, int]:
+    """Current sizes of this group and of every group its layouts refer to."""
+    out = {name: int(_get(params, path).shape[axis]) for name, path, axis in self.probes}
+    if self.name not in out:
+      s = next((s for s in self.incoming + self.outgoing if s.segments is None), None)
+      if s is None:
+        raise ConfigError(f"unit group {self.name!r}: no parameter axis gives its size")
+      out[self.name] = int(_get(params, s.path).shape[s.axis])
+    return out
+
+  def slices(self):
+    """Every distinct slice, incoming first."""
+    seen, out = set(), []
+    for s in self.incoming + self.outgoing:
+      if (s.path, s.axis) not in seen:
+        seen.add((s.path, s.axis))
+        out.append(s)
+    return out
+
+  def check(self):
+    if not self.prunable:
+      raise ConfigError(f"unit group {self.name!r} cannot be pruned: {self.reason}")
 
 
-def mlp_hidden_group(layer: int, activation: str = "sigmoid") -> UnitGroup:
-  """Hidden layer `layer` of eegjax.models.MLP: Dense_i columns in, Dense_{i+1} rows out."""
-  nxt = f"Dense_{layer + 1}"
-  return UnitGroup(incoming=((f"Dense_{layer}", "kernel", 1), (f"Dense_{layer}", "bias", 0)),
-                   outgoing=((nxt, "kernel", 0),), next_bias=(nxt, "bias"),
-                   centre=0.5 if activation == "sigmoid" else 0.0)
+def _get(tree, path):
+  for k in path:
+    tree = tree[k]
+  return tree
 
 
-def rnn_hidden_group() -> UnitGroup:
-  """The hidden units of eegjax.models.ElmanRNN (tanh: centre 0)."""
-  return UnitGroup(incoming=(("ih", "kernel", 1), ("ih", "bias", 0), ("hh", "kernel", 1)),
-                   outgoing=(("readout", "kernel", 0), ("hh", "kernel", 0)),
-                   next_bias=("readout", "bias"), centre=0.0)
+def _set(tree, path, value):
+  if not path:
+    return value
+  return {**tree, path[0]: _set(tree[path[0]], path[1:], value)}
 
 
-def conv_channel_group(layer: int, params) -> UnitGroup:
-  """The output channels of conv layer Conv_`layer` of eegjax.models.gan.Discriminator:
-  kernel (last axis) and bias in; the next conv's kernel input channels (axis 2) out, or,
-  after the last conv (global average pooling), the heads' kernel rows. Leaky ReLU: centre
-  0, and no next-bias shift (the paper rule, c = 1, needs none)."""
-  tree = _tree(params)
-  convs = sorted(k for k in tree if k.startswith("Conv_"))
-  if not 0 <= layer < len(convs):
-    raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
-                      f"discriminator has conv layers 0..{len(convs) - 1}")
-  incoming = ((f"Conv_{layer}", "kernel", 3), (f"Conv_{layer}", "bias", 0))
-  if layer + 1 < len(convs):
-    outgoing = ((f"Conv_{layer + 1}", "kernel", 2),)
-  else:
-    outgoing = tuple((h, "kernel", 0) for h in ("head", "cls_head", "adv_head") if h in tree)
-  return UnitGroup(incoming=incoming, outgoing=outgoing, next_bias=None, centre=0.0)
-
-
-def _tree(params):
-  return params["params"] if "params" in params else params
-
-
-def _rebuild(params, tree):
-  return {**params, "params": tree} if "params" in params else tree
-
-
-def _slices(group: UnitGroup):
-  """Every (module, name, axis) to cut when removing units, each once."""
-  seen, out = set(), []
-  for s in group.incoming + group.outgoing:
-    if s not in seen:
-      seen.add(s)
-      out.append(s)
+def _layout(s: Slice, group: UnitGroup, sizes: dict):
+  """[(offset, factor sizes, position of the group's factor or None)] of a slice's axis."""
+  if s.segments is None:
+    return [(0, (sizes[group.name],), 0)]
+  out, offset = [], 0
+  for seg in s.segments:
+    dims = tuple(sizes[f] if isinstance(f, str) else int(f) for f in seg)
+    pos = seg.index(group.name) if group.name in seg else None
+    out.append((offset, dims, pos))
+    offset += math.prod(dims)
   return out
 
 
+def _unit_index(s, group, sizes, units):
+  """Axis entries of `units` (traced ints, (n,)) on slice s: (n, positions) int array."""
+  cols = []
+  for offset, dims, pos in _layout(s, group, sizes):
+    if pos is None:
+      continue
+    grid = offset + np.arange(math.prod(dims)).reshape(dims)
+    grid = np.moveaxis(grid, pos, 0).reshape(dims[pos], -1)
+    cols.append(jnp.asarray(grid)[units])
+  return jnp.concatenate(cols, axis=1)
+
+
+def _kept_index(s, group, sizes, keep):
+  """Axis entries that remain when only units `keep` remain."""
+  parts = []
+  for offset, dims, pos in _layout(s, group, sizes):
+    grid = offset + np.arange(math.prod(dims)).reshape(dims)
+    parts.append(jnp.asarray(grid.ravel()) if pos is None else
+                 jnp.take(jnp.asarray(grid), keep, axis=pos).ravel())
+  return jnp.concatenate(parts)
+
+
 def remove_units(params, group: UnitGroup, keep):
-  """Keeps only units `keep` (int array, in the order given) of `group`. `keep` may be a
-  traced array of static length, so this works under jit and vmap."""
-  tree = jax.tree.map(lambda x: x, _tree(params))   # shallow copies of the dicts
+  """Keeps only units `keep` (int array of static length, ascending) of `group`."""
+  group.check()
+  sizes = group.sizes(params)
   keep = jnp.asarray(keep)
-  for module, name, axis in _slices(group):
-    tree[module] = {**tree[module], name: jnp.take(tree[module][name], keep, axis=axis)}
-  return _rebuild(params, tree)
+  for s in group.slices():
+    idx = _kept_index(s, group, sizes, keep)
+    params = _set(params, s.path, jnp.take(_get(params, s.path), idx, axis=s.axis))
+  return params
 
 
 def zero_units(params, group: UnitGroup, alive):
-  """Masked removal: every slice of the units where `alive` is False is set to zero, and the
-  layer keeps its size. With all of a unit's incoming weights and its bias at zero a tanh
-  unit outputs 0, so the network computes what `remove_units` would give (for a sigmoid
-  unit, which outputs 0.5, its outgoing weights are zeroed too, so the same holds)."""
-  tree = jax.tree.map(lambda x: x, _tree(params))
+  """Masked removal: every slice of the units where `alive` is False is set to zero and
+  the layer keeps its size. A unit whose incoming weights and bias are zero and whose
+  outgoing weights are zero no longer acts, so the network computes what `remove_units`
+  would give (through normalisation layers only approximately)."""
+  group.check()
+  sizes = group.sizes(params)
   alive = jnp.asarray(alive)
-  for module, name, axis in _slices(group):
-    x = tree[module][name]
+  for s in group.slices():
+    parts = []
+    for _, dims, pos in _layout(s, group, sizes):
+      if pos is None:
+        parts.append(jnp.ones((math.prod(dims),), bool))
+      else:
+        shape = [1] * len(dims)
+        shape[pos] = dims[pos]
+        parts.append(jnp.broadcast_to(alive.reshape(shape), dims).ravel())
+    x = _get(params, s.path)
     shape = [1] * x.ndim
-    shape[axis] = x.shape[axis]
-    tree[module] = {**tree[module], name: x * alive.reshape(shape).astype(x.dtype)}
-  return _rebuild(params, tree)
+    shape[s.axis] = x.shape[s.axis]
+    mask = jnp.concatenate(parts).reshape(shape).astype(x.dtype)
+    params = _set(params, s.path, x * mask)
+  return params
+
+
+def merge_into(params, group: UnitGroup, d, k, c=1.0):
+  """Folds unit d into unit k (outgoing[k] += c * outgoing[d]; each fed bias += centre
+  (1 - c) * outgoing[d] summed over the other axes) without removing d: d's outgoing
+  entries are zeroed so it no longer acts, and `remove_units` then deletes it. Works with
+  traced d, k, c."""
+  group.check()
+  sizes = group.sizes(params)
+  pair = jnp.stack([jnp.asarray(d), jnp.asarray(k)])
+  for s in group.outgoing:
+    idx = _unit_index(s, group, sizes, pair)
+    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
+    w_d = x[idx[0]]
+    if s.bias is not None:
+      b_path, out_axis = s.bias
+      # out_axis counted on the original array; after moving s.axis to the front:
+      moved = out_axis + (1 if out_axis < s.axis else 0)
+      other = tuple(a for a in range(w_d.ndim) if a != moved)
+      shift = group.centre * (1.0 - c) * jnp.sum(w_d, axis=other)
+      params = _set(params, b_path, _get(params, b_path) + shift)
+    x = x.at[idx[1]].add(c * w_d).at[idx[0]].set(0.0)
+    params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
+  return params
+
+
+def copy_unit(params, group: UnitGroup, src, dst):
+  """Makes unit `dst` an exact copy of unit `src` on the incoming side (its weights, bias
+  and other per-unit parameters), so both compute the same activation; the outgoing side
+  is left as it is. What function-preservation checks need: copy, merge dst into src with
+  c = 1, remove dst, and the outputs must not change."""
+  group.check()
+  sizes = group.sizes(params)
+  pair = jnp.stack([jnp.asarray(src), jnp.asarray(dst)])
+  outgoing = {(s.path, s.axis) for s in group.outgoing}
+  for s in group.incoming:
+    if (s.path, s.axis) in outgoing:
+      continue
+    idx = _unit_index(s, group, sizes, pair)
+    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
+    x = x.at[idx[1]].set(x[idx[0]])
+    params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
+  return params
 
 
 def drop_units(params, group: UnitGroup, drop: Sequence[int]):
@@ -130,29 +240,16 @@ def drop_units(params, group: UnitGroup, drop: Sequence[int]):
   return remove_units(params, group, jnp.asarray(keep, jnp.int32))
 
 
-def _add_slice(x, axis: int, k, d, c):
-  """x with slice k along `axis` replaced by slice k + c * slice d."""
-  moved = jnp.moveaxis(x, axis, 0)
-  moved = moved.at[k].add(c * moved[d])
-  return jnp.moveaxis(moved, 0, axis)
-
-
-def merge_into(params, group: UnitGroup, d, k, c=1.0):
-  """Folds unit d into unit k (outgoing[k] += c * outgoing[d]; next bias += centre (1 - c)
-  outgoing[d]) without removing d; its outgoing slices are zeroed so d no longer acts.
-  `remove_units` then deletes it. Works with traced d, k, c."""
-  tree = jax.tree.map(lambda x: x, _tree(params))
-  if group.next_bias is not None:
-    module, name, axis = group.outgoing[0]
-    w_d = jnp.take(tree[module][name], d, axis=axis)
-    b_mod, b_name = group.next_bias
-    tree[b_mod] = {**tree[b_mod],
-                   b_name: tree[b_mod][b_name] + group.centre * (1.0 - c) * w_d}
-  for module, name, axis in group.outgoing:
-    w = _add_slice(tree[module][name], axis, k, d, c)
-    moved = jnp.moveaxis(w, axis, 0).at[d].set(0.0)
-    tree[module] = {**tree[module], name: jnp.moveaxis(moved, 0, axis)}
-  return _rebuild(params, tree)
+def outgoing_norms(params, group: UnitGroup):
+  """L2 norm of every unit's outgoing entries (all outgoing slices together)."""
+  sizes = group.sizes(params)
+  units = jnp.arange(sizes[group.name])
+  total = 0.0
+  for s in group.outgoing:
+    idx = _unit_index(s, group, sizes, units)             # (U, positions)
+    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)[idx]
+    total = total + jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
+  return jnp.sqrt(total)
 
 
 def merge_scale(acts, d, k, centre: float = 0.5, weights=None):

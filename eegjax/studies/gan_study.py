@@ -36,11 +36,12 @@ from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, summarize
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import count_params
-from eegjax.models.gan import DeconvGenerator, Discriminator, discriminator_features
+from eegjax.models.gan import (IMAGE_SHAPE, DeconvGenerator, Discriminator,
+                               discriminator_features)
 from eegjax.models.unet import UNetGenerator
+from eegjax.pruning import discover_groups
 from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
 from eegjax.pruning.progressive import PruneConfig, describe, prune_step
-from eegjax.pruning.surgery import conv_channel_group
 from eegjax.studies import alcohol, classification
 from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import Workdir, to_json
@@ -220,6 +221,16 @@ def prune_discriminator(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, varian
   return rows
 
 
+def channel_group(d_model, params, layer: int):
+  """The output channels of discriminator conv layer `layer`, found by discovery."""
+  groups = [g for g in discover_groups(d_model.apply, params, jnp.zeros((1, *IMAGE_SHAPE)))
+            if g.prunable]
+  if not 0 <= layer < len(groups):
+    raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
+                      f"discriminator has conv layers 0..{len(groups) - 1}")
+  return groups[layer]
+
+
 def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str,
                    trainer: GanTrainer, d_params, criterion: str = "distinctiveness"):
   """Prunes the listed conv layers of every best discriminator by `criterion`, one layer
@@ -239,16 +250,18 @@ def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: st
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned", criterion,
                                             f"layer_{layer}")), keep=None, log=wd.log)
     n, ids, layer_rows, done, evaluated = 0, None, [], False, False
+    pending = jnp.tile(jnp.array([-1.0, 0.0]), (len(prep.parts), len(prep.seeds), 1))
     restored = ckpt.restore_latest()
     if restored is not None:
       n, arrays, meta = restored
       d_params, ids = arrays["params"], jnp.asarray(arrays["ids"])
+      pending = jnp.asarray(arrays.get("pending", pending))
       layer_rows, done, evaluated = meta["rows"], meta["done"], True
       wd.log(f"{variant} D conv {layer} {criterion}: resuming after {n} pruned channels")
     while not done:
       features = discriminator_features(jax.tree.map(lambda a: a[0, 0], d_params))
       d_model = Discriminator(prep.ds.num_classes, features, semi)
-      group = conv_channel_group(layer, jax.tree.map(lambda a: a[0, 0], d_params))
+      group = channel_group(d_model, jax.tree.map(lambda a: a[0, 0], d_params), layer)
       width = features[layer]
       if ids is None:
         ids = jnp.broadcast_to(jnp.arange(width), (len(prep.parts), len(prep.seeds), width))
@@ -289,9 +302,9 @@ def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: st
                                                    1000 * layer + n),
                                 len(prep.parts) * len(prep.seeds))
         step = jax.jit(jax.vmap(jax.vmap(
-            lambda p, i, g, k: prune_step(p, i, g, k, group, pcfg))))
+            lambda p, i, g, k, q: prune_step(p, i, g, k, group, pcfg, pending=q))))
         new_params, new_ids, _, record, within_all = step(
-            d_params, ids, grams, keys.reshape(len(prep.parts), len(prep.seeds)))
+            d_params, ids, grams, keys.reshape(len(prep.parts), len(prep.seeds)), pending)
         if (pcfg.chooses_pairs and not np.asarray(within_all).all()
             and not cfg.beyond_thresholds):
           wd.log(f"{variant} D conv {layer}: no channel pair within {cfg.similar_deg}/"
@@ -301,12 +314,13 @@ def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: st
         else:
           layer_rows[-1]["next_actions"] = describe(
               jax.tree.map(lambda a: np.asarray(a)[0, 0], record))
-          advance = (new_params, new_ids)
+          advance = (new_params, new_ids, record["pending"])
       if n in ckpt.steps():     # this size was saved before an interruption
         ckpt.manager.delete(n)
-      ckpt.save(n, {"params": d_params, "ids": ids}, {"rows": layer_rows, "done": done})
+      ckpt.save(n, {"params": d_params, "ids": ids, "pending": pending},
+                {"rows": layer_rows, "done": done})
       if advance is not None:
-        d_params, ids = advance
+        d_params, ids, pending = advance
         n += cfg.prune_step
     ckpt.close()
     rows += layer_rows

@@ -10,10 +10,11 @@ import jax
 import jax.numpy as jnp
 
 from eegjax.models import MLP, ElmanRNN
-from eegjax.pruning.distinctiveness import (angles_from_gram, gram_over_chunks, pair_mask,
-                                            trajectory_gram)
+from eegjax.pruning.discover import Program
+from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
+from eegjax.pruning.engine import Collector
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
-from eegjax.pruning.surgery import mlp_hidden_group, rnn_hidden_group
+from eegjax.pruning import discover_groups
 from eegjax.studies.classification import Prepared
 from eegjax.train import Trainer
 from eegjax.train.folds import scale_rows
@@ -32,10 +33,23 @@ def sizes(cfg, width: int) -> tuple[int, ...]:
   return tuple(sizes)
 
 
-def unit_group(cfg):
-  if cfg.classify.model == "rnn":
-    return rnn_hidden_group()
-  return mlp_hidden_group(cfg.layer, cfg.classify.activation)
+def model_groups(model, params, example):
+  """The prunable unit groups of `model`, discovered from its traced computation on
+  `example` (inputs and, for sequences, lengths: the data's layout), in program order."""
+  x, lengths = example
+  args = (x,) if lengths is None else (x, lengths)
+  return [g for g in discover_groups(model.apply, params, *args) if g.prunable]
+
+
+def unit_group(cfg, prep: Prepared):
+  """The group of hidden layer cfg.layer (the RNN's hidden units), found by discovery
+  on the full-width model."""
+  c = cfg.classify
+  model = build(c.model, c.hidden_sizes, prep.ds.num_classes, c.activation)
+  x, _, lengths = prep.data
+  example = (x[:2], None if lengths is None else lengths[:2])
+  params = model.init(jax.random.key(0), *[a for a in example if a is not None])
+  return model_groups(model, params, example)[cfg.layer]
 
 
 def build(family: str, sizes, num_classes: int, activation: str):
@@ -50,18 +64,21 @@ class Programs:
   def __init__(self, cfg, prep: Prepared, width: int):
     c = cfg.classify
     self.model = build(c.model, sizes(cfg, width), prep.ds.num_classes, c.activation)
-    self.group = unit_group(cfg)
-    data, layer, model = prep.data, cfg.layer, self.model
-    centre = self.group.centre
+    data, model = prep.data, self.model
+    x0, _, l0 = data
+    example = (x0[:2],) if l0 is None else (x0[:2], l0[:2])
+    traced = Program(model.apply, model.init(jax.random.key(0), *example), *example)
+    self.group = [g for g in traced.groups if g.prunable][cfg.layer]
+    collect = Collector(traced, [self.group])
+    name, chunk = self.group.name, 16 if c.model == "rnn" else 4096
 
     def layer_gram(params, folds):
+      """Gram matrix of the layer's activations where discovery found them (the MLP
+      layer's nonlinearity; the RNN's state at every valid step) over the training rows."""
       x, _, lengths = scale_rows(data, folds.train_idx, folds.lo, folds.scale)
-      if c.model == "rnn":
-        traj = lambda xb, lb: model.apply(params, xb, lengths=lb,  # noqa: E731
-                                          return_trajectory=True)[1]
-        return trajectory_gram(traj, x, lengths, folds.train_w, centre=centre)
-      act = lambda xb: model.apply(params, xb, return_activations=True)[1][layer]  # noqa
-      return gram_over_chunks(act, x, folds.train_w, centre=centre)
+      args = (x,) if lengths is None else (x, lengths)
+      return collect(params, *args, weights=folds.train_w, lengths=lengths,
+                     chunk=chunk)[name].gram
 
     def forward(params, folds):
       x, _, lengths = scale_rows(data, folds.test_idx, folds.lo, folds.scale)

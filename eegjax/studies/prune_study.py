@@ -104,9 +104,10 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
   n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   alive = jnp.ones((n_folds, n_seeds, width), bool)
-  group = prune_programs.unit_group(cfg)
+  group = prune_programs.unit_group(cfg, prep)
   step_fn = jax.jit(jax.vmap(jax.vmap(
-      lambda p, i, g, k, a: prune_step(p, i, g, k, group, pcfg, alive=a))))
+      lambda p, i, g, k, a, q: prune_step(p, i, g, k, group, pcfg, alive=a, pending=q))))
+  pending = jnp.tile(jnp.array([-1.0, 0.0]), (n_folds, n_seeds, 1))
   size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the arrays' width
   rows, actions, stop, n, evaluated = [], [], None, 0, False
   restored = ckpt.restore_latest()
@@ -114,6 +115,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
     n, arrays, meta = restored
     params, ids, alive = arrays["params"], jnp.asarray(arrays["ids"]), jnp.asarray(
         arrays["alive"])
+    pending = jnp.asarray(arrays.get("pending", pending))
     rows, actions, evaluated = meta["rows"], meta["actions"], True
     wd.log(f"{criterion}: resuming after {n} pruned units (checkpoint {ckpt.directory})")
   while True:
@@ -139,7 +141,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
         tuned = ft.evaluate(params, prep.folds, prep.data, "test")
         row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
       rows.append(to_json(row))
-      ckpt.save(n, {"params": params, "ids": ids, "alive": alive}, {
+      ckpt.save(n, {"params": params, "ids": ids, "alive": alive, "pending": pending}, {
           "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
           "family": cfg.classify.model, "masked": pcfg.masked,
           "hidden_sizes": list(prune_programs.sizes(cfg, size(n))),
@@ -157,7 +159,8 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
     if grams is None:
       grams = prune_programs.program(programs, cfg, prep, size(n)).gram(params)
     keys = prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n)
-    new_params, new_ids, new_alive, record, within = step_fn(params, ids, grams, keys, alive)
+    new_params, new_ids, new_alive, record, within = step_fn(params, ids, grams, keys, alive,
+                                                             pending)
     within = np.asarray(within)
     if pcfg.chooses_pairs and not within.all() and not cfg.beyond_thresholds:
       f, s = (int(i) for i in np.argwhere(~within)[0])
@@ -171,7 +174,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
         "units_pruned_after": n + cfg.step, "within_thresholds": within,
         "actions": [[describe(jax.tree.map(lambda a: a[f, s], record))
                      for s in range(n_seeds)] for f in range(n_folds)]}))
-    params, ids, alive = new_params, new_ids, new_alive
+    params, ids, alive, pending = new_params, new_ids, new_alive, record["pending"]
     n += cfg.step
   return {"rows": rows, "actions": actions, "stop": stop, "params": params}
 

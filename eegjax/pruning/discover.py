@@ -1,0 +1,238 @@
+"""Unit groups of any JAX/Flax model, discovered from its traced computation.
+
+    groups = discover_groups(model.apply, params, x)
+
+traces `model.apply(params, x)` to a jaxpr, follows every parameter axis through it
+(`trace.Trace`) and returns one `UnitGroup` per class of hidden units: the parameter axes
+that produce them (a Dense kernel's columns, a conv kernel's output channels, a bias, the
+gate kernels of a GRU or LSTM cell), the axes that consume them (the next kernel's rows,
+strided after a flatten or offset after a concatenation; a recurrent kernel's rows), and
+where their activation is read (the nonlinearity's output, or the recurrent state). Units
+coupled by a residual add are one group. Nothing is read from module names or shapes.
+
+A group that cannot be pruned says why (`prunable`, `reason`): its size is fixed by the
+data or the outputs, an operation the tracer does not follow touches it, or a parameter
+axis both computes and consumes it (tied weights).
+"""
+
+from __future__ import annotations
+
+import jax
+from jax.extend import core as jcore
+
+from eegjax.pruning.surgery import Site, Slice, UnitGroup
+from eegjax.pruning.trace import PASS, Trace
+
+
+class Program:
+  """A model's traced program: the jaxpr of apply_fn(params, *args, **kwargs) and the
+  axis analysis of it. Arguments after params are the example inputs; the first one's
+  leading axis is the patterns' axis."""
+
+  def __init__(self, apply_fn, params, *args, **kwargs):
+    self.apply_fn, self.kwargs = apply_fn, kwargs
+    leaves, self.params_def = jax.tree_util.tree_flatten_with_path(params)
+    self.paths = [tuple(_key(k) for k in path) for path, _ in leaves]
+    arg_leaves, self.args_def = jax.tree.flatten(args)
+    n = len(leaves)
+
+    def flat(*xs):
+      p = jax.tree.unflatten(self.params_def, xs[:n])
+      a = jax.tree.unflatten(self.args_def, xs[n:])
+      return apply_fn(p, *a, **kwargs)
+
+    self.closed, out_shape = jax.make_jaxpr(flat, return_shape=True)(
+        *[x for _, x in leaves], *arg_leaves)
+    self.out_def = jax.tree.structure(out_shape)
+    self.n_params, self.n_args = n, len(arg_leaves)
+    self.trace = Trace(self.closed, n, len(arg_leaves))
+    self.groups = _groups(self)
+
+
+def _key(k):
+  for attr in ("key", "name", "idx"):
+    if hasattr(k, attr):
+      return str(getattr(k, attr))
+  return str(k)
+
+
+def discover_groups(apply_fn, params, *example_args, **kwargs) -> list[UnitGroup]:
+  """The unit groups of `apply_fn(params, *example_args, **kwargs)`, in program order
+  (prunable or not: see each group's `prunable` and `reason`)."""
+  return Program(apply_fn, params, *example_args, **kwargs).groups
+
+
+def _groups(prog: Program) -> list[UnitGroup]:
+  tr, dims = prog.trace, prog.trace.dims
+  for root in list(dims.pins):
+    for atom in dims.atoms(root):
+      for reason in dims.pins[root]:
+        dims.pin(atom, reason)
+  occurrences: dict[int, list] = {}          # atom -> [(leaf, axis, expansion)]
+  for leaf, leaf_dims in enumerate(tr.leaf_dims):
+    for axis, d in enumerate(leaf_dims):
+      exp = dims.expand(d)
+      for atom in {f for seg in exp for f in seg}:
+        occurrences.setdefault(atom, []).append((leaf, axis, exp))
+  roles: dict[tuple, list] = {}
+  first: dict[int, int] = {}
+  for order, (leaf, axis, kind) in enumerate(tr.roles):
+    roles.setdefault((leaf, axis), []).append(kind)
+    if kind == "producer":
+      for atom in {f for seg in dims.expand(tr.leaf_dims[leaf][axis]) for f in seg}:
+        first.setdefault(atom, order)
+  units = sorted(first, key=first.get)
+  names = _names(prog, units, occurrences, roles)
+  return [_group(prog, u, names, occurrences, roles) for u in units]
+
+
+def _names(prog, units, occurrences, roles) -> dict[int, str]:
+  names = {}
+  for u in units:
+    mods = [prog.paths[leaf][:-1] for leaf, axis, _ in occurrences[u]
+            if "producer" in roles.get((leaf, axis), ())]
+    common = mods[0]
+    for m in mods[1:]:
+      n = 0
+      while n < min(len(common), len(m)) and common[n] == m[n]:
+        n += 1
+      common = common[:n]
+    common = tuple(k for k in common if k != "params")
+    name = "/".join(common) if common else "+".join(sorted({"/".join(
+        k for k in m if k != "params") for m in mods}))
+    while name in names.values():
+      name += "'"
+    names[u] = name
+  return names
+
+
+def _group(prog, u, names, occurrences, roles) -> UnitGroup:
+  tr, dims = prog.trace, prog.trace.dims
+  name = names[u]
+  reasons = sorted(dims.pins.get(u, ())) + sorted(dims.blocks.get(u, ()))
+  if dims.orig[u] < 2:
+    reasons.append("a single unit (at least one must remain)")
+  incoming, outgoing, probes = [], [], {}
+  bias_of = _biases(prog)
+  for leaf, axis, exp in occurrences[u]:
+    kinds = roles.get((leaf, axis), [])
+    path = prog.paths[leaf]
+    if "consumer" in kinds and ("producer" in kinds or "elementwise" in kinds):
+      reasons.append(f"{'/'.join(path)} axis {axis} both computes and consumes these units "
+                     "(tied weights)")
+    if any(seg.count(u) > 1 for seg in exp):
+      reasons.append(f"{'/'.join(path)} axis {axis} holds these units twice in one product")
+    plain = exp == [[u]]
+    segments = None if plain else tuple(
+        tuple(names.get(f, dims.orig[f]) if f == u or f in names else dims.orig[f]
+              for f in seg) for seg in exp)
+    for seg in exp:
+      for f in seg:
+        if f != u and f in names:
+          probes.setdefault(names[f], _probe(prog, f, occurrences))
+    if "consumer" in kinds:
+      outgoing.append(Slice(path, axis, segments, bias_of.get((leaf, axis))))
+    else:
+      incoming.append(Slice(path, axis, segments))
+  site, centre = _site(prog, u)
+  notes = tuple(sorted(dims.notes.get(u, ())))
+  return UnitGroup(incoming=tuple(incoming), outgoing=tuple(outgoing), centre=centre,
+                   name=name, activation=site, prunable=not reasons,
+                   reason="; ".join(dict.fromkeys(reasons)), notes=notes,
+                   probes=tuple((n, *p) for n, p in probes.items() if p is not None))
+
+
+def _probe(prog, atom, occurrences):
+  for leaf, axis, exp in occurrences.get(atom, ()):
+    if exp == [[atom]]:
+      return prog.paths[leaf], axis
+  return None
+
+
+def _biases(prog) -> dict:
+  """(kernel leaf, consumed axis) -> (bias path, output axis): the 1-D parameter added
+  right after the product through which that kernel axis acts, if any."""
+  tr = prog.trace
+  out = {}
+  for c in tr.consumers:
+    leaf = tr.bias_add.get(c.out)
+    if leaf is not None and c.out_axis is not None:
+      out.setdefault((c.leaf, c.leaf_axis), (prog.paths[leaf], c.out_axis))
+  return out
+
+
+def _site(prog, u):
+  """Where unit class u's activation is: walking back from each consumer's data operand
+  over ops that only carry it (reshape, slice, pooling, ...) to the op that computes it.
+  A recurrent state (a scan carry) is preferred, then the last consumer."""
+  tr, dims = prog.trace, prog.trace.dims
+  cons = [c for c in tr.consumers
+          if u in {f for seg in dims.expand(tr.leaf_dims[c.leaf][c.leaf_axis]) for f in seg}]
+  cons.sort(key=lambda c: (c.scan_depth, c.order), reverse=True)
+  batch = dims.find(tr.input_dims[0][0]) if tr.input_dims and tr.input_dims[0] else None
+  for c in cons:
+    key, scan, prim = c.data, None, None
+    for _ in range(10_000):
+      if key in tr.outvar_src:
+        key = tr.outvar_src[key]
+        continue
+      eqn = tr.producer.get(key)
+      if eqn is None:
+        src = tr.invar_src.get(key)
+        if src is None:
+          break
+        kind, key = src
+        if kind == "carry":
+          scan = key[0]
+          prim = "carry"
+          break
+        continue
+      nxt = _carrier(tr, key[0], eqn, u)
+      if nxt is None:
+        prim = eqn.primitive.name
+        break
+      key = nxt
+    val = tr.vals.get(key)
+    if val is None:
+      continue
+    axes = [a for a, d in enumerate(val.dims) if dims.find(d) == u]
+    if len(axes) != 1:
+      continue
+    b = [a for a, d in enumerate(val.dims) if batch is not None and dims.find(d) == batch]
+    what = ("the recurrent state carried by a scan" if prim == "carry" else
+            f"the output of {prim}" if prim else "an input of the traced program")
+    site = Site(key=key, axis=axes[0], batch_axis=b[0] if b else None, scan=scan,
+                description=what)
+    return site, _centre(tr, key)
+  return None, 0.0
+
+
+def _centre(tr, key, depth=0) -> float:
+  """0.5 for a sigmoid's output (its "silent" value), else 0; a stack of sigmoids too."""
+  while key in tr.outvar_src:
+    key = tr.outvar_src[key]
+  eqn = tr.producer.get(key)
+  if eqn is None or depth > 4:
+    return 0.0
+  if eqn.primitive.name == "logistic":
+    return 0.5
+  if eqn.primitive.name in ("stack", "concatenate"):
+    parts = [_centre(tr, (key[0], v), depth + 1) for v in eqn.invars
+             if not isinstance(v, jcore.Literal)]
+    return 0.5 if parts and all(c == 0.5 for c in parts) else 0.0
+  return 0.0
+
+
+def _carrier(tr, path, eqn, u):
+  """The operand of a pass-through op (or of a product with a constant) that carries u."""
+  name = eqn.primitive.name
+  ins = [v for v in eqn.invars if not isinstance(v, jcore.Literal)]
+  if name in ("mul", "div") and len(ins) == 1:
+    pass
+  elif name not in PASS:
+    return None
+  for v in ins:
+    val = tr.vals.get((path, v))
+    if val is not None and any(u in tr.dims.atoms(d) for d in val.dims):
+      return (path, v)
+  return None

@@ -1,0 +1,185 @@
+"""Pruning any Flax model in a few calls: activation statistics of discovered unit groups,
+and one-call progressive pruning.
+
+    from eegjax import pruning
+    small, record = pruning.prune(model.apply, params, x_train, criterion="distinctiveness")
+    run = pruning.resized_apply(model.apply, params, x_train[:1])
+    logits = run(small, x_test)
+
+`activations` reads each group's activation where discovery found it (the output of its
+nonlinearity, or the recurrent state at every step of a scan) and accumulates the Gram
+matrix of the centred vectors, their sum and their count over the patterns, `chunk`
+patterns at a time inside one compiled scan, so 10^5 patterns (x time steps) never sit in
+memory at once. Patterns with weight 0 and, for recurrent states, steps at or beyond a
+sequence's length are left out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Optional, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegjax.errors import ConfigError
+from eegjax.pruning.discover import Program
+from eegjax.pruning.distinctiveness import angles_from_gram, min_angle, pair_mask
+from eegjax.pruning.progressive import PruneConfig, describe, prune_step
+from eegjax.pruning.resize import Resized
+from eegjax.pruning.surgery import UnitGroup
+
+
+@dataclasses.dataclass(frozen=True)
+class Stats:
+  """Activation statistics of one group over the patterns: gram = A^T A and total = sum
+  of the rows of A, A the activations minus the group's centre; count = patterns used."""
+  gram: jax.Array
+  total: jax.Array
+  count: jax.Array
+
+
+def _site_rows(group: UnitGroup, value, weights, lengths):
+  """(rows, units) activations and (rows,) weights from a captured site value."""
+  site = group.activation
+  v = jnp.moveaxis(value, site.axis + (1 if site.scan else 0), -1)
+  batch = None if site.batch_axis is None else site.batch_axis + (1 if site.scan else 0)
+  batch = None if batch is None else batch - (1 if batch > site.axis + (
+      1 if site.scan else 0) else 0)
+  w = jnp.ones(v.shape[:-1], v.dtype)
+  if weights is not None or (lengths is not None and site.scan):
+    if batch is None:
+      raise ConfigError(f"unit group {group.name!r}: its activation has no axis of the "
+                        "patterns, so pattern weights or lengths cannot be applied")
+    shape = [1] * (v.ndim - 1)
+    shape[batch] = v.shape[batch]
+    if weights is not None:
+      w = w * jnp.reshape(weights, shape).astype(v.dtype)
+    if lengths is not None and site.scan:
+      steps = jnp.arange(v.shape[0]).reshape((-1,) + (1,) * (v.ndim - 2))
+      w = w * (steps < jnp.reshape(lengths, shape)).astype(v.dtype)
+  return v.reshape(-1, v.shape[-1]), w.reshape(-1)
+
+
+class Collector:
+  """Compiles, once per program, the per-chunk statistics of some groups."""
+
+  def __init__(self, program: Program, groups: Sequence[UnitGroup]):
+    for g in groups:
+      if g.activation is None:
+        raise ConfigError(f"unit group {g.name!r}: discovery found no per-unit activation "
+                          "to read (distinctiveness needs one; magnitude and random do not)")
+    self.groups = list(groups)
+    self.run = Resized(program)
+
+  def chunk_stats(self, params, args, weights, lengths):
+    _, got = self.run(params, *args, capture=[g.activation.key for g in self.groups])
+    out = {}
+    for g in self.groups:
+      rows, w = _site_rows(g, got[g.activation.key], weights, lengths)
+      a = (rows - g.centre) * w[:, None]
+      out[g.name] = Stats(jnp.einsum("pu,pv->uv", a, a, precision=jax.lax.Precision.HIGHEST),
+                          a.sum(axis=0), w.sum())
+    return out
+
+  def __call__(self, params, *args, weights=None, lengths=None, chunk: int = 1024):
+    """Statistics over all patterns of `args` (each with the patterns' leading axis)."""
+    n = jax.tree.leaves(args)[0].shape[0]
+    chunk = max(1, min(chunk, n))
+    pad = (-n) % chunk
+    w = jnp.ones((n,), jnp.float32) if weights is None else jnp.asarray(weights, jnp.float32)
+
+    def split(x):
+      x = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
+      return x.reshape((-1, chunk) + x.shape[1:])
+
+    ws = split(w)
+    ls = None if lengths is None else split(jnp.asarray(lengths))
+    xs = jax.tree.map(split, args)
+
+    def add(total, inputs):
+      xb, wb, lb = inputs
+      s = self.chunk_stats(params, xb, wb, lb)
+      return jax.tree.map(jnp.add, total, s), None
+
+    first = jax.eval_shape(lambda: self.chunk_stats(
+        params, jax.tree.map(lambda x: x[0], xs), ws[0], None if ls is None else ls[0]))
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), first)
+    total, _ = jax.lax.scan(add, zeros, (xs, ws, ls))
+    return total
+
+
+jax.tree_util.register_dataclass(Stats, data_fields=["gram", "total", "count"],
+                                 meta_fields=[])
+
+
+def activations(apply_fn, params, groups: Sequence[UnitGroup], *args, weights=None,
+                lengths=None, chunk: int = 1024, program: Optional[Program] = None):
+    """{group name: Stats} of each group's centred activations over the patterns of
+    `args` (the inputs of apply_fn after params, each with the patterns' leading axis).
+    `params` may be pruned: the traced program runs at their sizes. `weights` (patterns,)
+    drops patterns with weight 0; `lengths` (patterns,) drops a recurrent state's steps at
+    or beyond each sequence's length."""
+    program = program or Program(apply_fn, params, *args)
+    return Collector(program, groups)(params, *args, weights=weights, lengths=lengths,
+                                      chunk=chunk)
+
+
+def _select(groups, names):
+  by_name = {g.name: g for g in groups}
+  if names is None:
+    return [g for g in groups if g.prunable]
+  missing = [n for n in names if n not in by_name]
+  if missing:
+    raise ConfigError(f"prune: no unit group named {missing}; the model has "
+                      f"{sorted(by_name)}")
+  for n in names:
+    by_name[n].check()
+  return [by_name[n] for n in names]
+
+
+def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
+          criterion: str = "distinctiveness", rule: str = "paper", step: int = 2,
+          max_pruned: Optional[int] = None, similar_deg: float = 15.0,
+          complementary_deg: float = 165.0, order: str = "study",
+          beyond_thresholds: bool = False, seed: int = 0, weights=None, lengths=None,
+          chunk: int = 1024):
+  """Progressive pruning of one model, group after group (all prunable groups, or those
+  named), `step` units at a time by `criterion` (distinctiveness, distinctiveness_masked,
+  magnitude, random) until `max_pruned` units of a group are gone, one unit is left, or
+  (distinctiveness without `beyond_thresholds`) no pair is within the thresholds.
+  `args` are the training patterns the activations are read on. Returns (params,
+  record): record[group] lists each step's actions in the study's notation, the minimum
+  angle before it and why pruning of that group stopped."""
+  cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order)
+  program = Program(apply_fn, params, *args)
+  record = {}
+  for group in _select(program.groups, groups):
+    collector = Collector(program, [group]) if cfg.chooses_pairs else None
+    stats_fn = jax.jit(lambda p: collector(p, *args, weights=weights, lengths=lengths,
+                                           chunk=chunk)[group.name]) if collector else None
+    width = group.size(params)
+    limit = width - 1 if max_pruned is None else min(max_pruned, width - 1)
+    ids, alive, pending = jnp.arange(width), jnp.ones(width, bool), None
+    steps, stop, n = [], f"reached {limit - limit % step} pruned units", 0
+    while n + step <= limit:
+      size = ids.shape[0]
+      gram = stats_fn(params).gram if stats_fn else jnp.zeros((size, size))
+      key = jax.random.fold_in(jax.random.key(seed), n)
+      new = prune_step(params, ids, gram, key, group, cfg, alive=alive, pending=pending)
+      within = bool(new[4])
+      if cfg.chooses_pairs and not within and not beyond_thresholds:
+        stop = f"no pair within {similar_deg}/{complementary_deg} degrees after {n} units"
+        break
+      ang = angles_from_gram(gram)
+      steps.append({"units_pruned_after": n + step,
+                    "min_angle_before": float(min_angle(ang, alive)) if stats_fn else None,
+                    "pairs_within": int((pair_mask(alive) & ((ang < similar_deg) | (
+                        ang > complementary_deg))).sum() // 2) if stats_fn else None,
+                    "actions": describe(jax.tree.map(np.asarray, new[3]))})
+      params, ids, alive, pending = new[0], new[1], new[2], new[3]["pending"]
+      n += step
+    record[group.name] = {"steps": steps, "stop": stop, "units_left": width - n,
+                          "kept_units": [int(i) for i in np.asarray(ids)[np.asarray(alive)]]}
+  return params, record

@@ -1,0 +1,512 @@
+"""Follows every array axis through a traced program (its jaxpr) to find hidden units.
+
+`Trace(closed_jaxpr, n_params)` walks the equations once, nested jaxprs included (jit calls,
+custom_jvp / custom_vjp primals, scan and while bodies with their carries, cond branches),
+and gives every axis of every value a dim of `dims.Dims`. Each primitive says how its axes
+relate: dot_general unifies the contracted axes and passes the free ones on, conv does the
+same with feature axes, elementwise ops unify equal axes (size-1 axes broadcast), reshape
+merges or splits axes into products, concatenate / pad / slice / split lay axes end to end.
+
+Parameter axes get roles: a kernel's free axis of a contraction with data *produces* a
+class (its units), a contracted axis *consumes* it (outgoing weights), a parameter combined
+elementwise with data belongs to it (bias, scale). Consumptions are kept with the data
+operand, from which `site` walks back to where the class's activation is: the output of
+the nonlinearity, or the recurrent state carried by a scan.
+
+A primitive without a rule blocks every class it touches, with its name as the reason:
+a group is never silently wrong.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from jax.extend import core as jcore
+
+from eegjax.pruning.dims import Dims, LayoutError
+
+ELEMENTWISE = frozenset("""
+add sub mul div max min pow integer_pow exp exp2 log log1p expm1 tanh logistic neg abs sign
+sqrt rsqrt cbrt square select_n convert_element_type erf erfc erf_inv sin cos tan asin acos
+atan atan2 sinh cosh asinh acosh atanh ge gt lt le eq ne and or not xor clamp nextafter rem
+floor ceil round is_finite copy copy_p reduce_precision stop_gradient imag real conj lgamma
+digamma logistic_p optimization_barrier""".split())
+LINEAR_ELEMENTWISE = frozenset("add sub neg convert_element_type copy copy_p".split())
+REDUCE = frozenset("reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax "
+                   "argmin".split())
+WINDOW = frozenset("reduce_window_sum reduce_window_max reduce_window_min".split())
+CALLS = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "core_call":
+         "call_jaxpr", "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
+         "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr", "checkpoint": "jaxpr"}
+# Ops that carry a unit's value on unchanged (or linearly, per unit) when walking back
+# from a consumer to the activation.
+PASS = frozenset("reshape transpose squeeze broadcast_in_dim convert_element_type copy "
+                 "slice reduce_sum reduce_max reduce_min concatenate pad dynamic_slice "
+                 "gather reduce_window_sum reduce_window_max split".split())
+
+
+@dataclasses.dataclass
+class Val:
+  dims: tuple[int, ...]
+  origin: tuple = ()            # ((param leaf, leaf axis per value axis or None), ...)
+
+
+@dataclasses.dataclass
+class Consumer:
+  leaf: int
+  leaf_axis: int
+  out_axis: int | None          # the leaf axis that the consumer's output features come from
+  data: tuple                   # (level path, var) of the data operand
+  out: tuple                    # (level path, var) of the consumer's output
+  data_axis: int
+  scan_depth: int
+  order: int
+
+
+def _level_jaxpr(p):
+  return (p.jaxpr, p.consts) if isinstance(p, jcore.ClosedJaxpr) else (p, ())
+
+
+class Trace:
+  """One pass over `closed` whose first `n_params` inputs are parameter leaves."""
+
+  def __init__(self, closed: jcore.ClosedJaxpr, n_params: int, n_args: int):
+    self.dims = Dims()
+    self.vals: dict = {}           # (path, var) -> Val
+    self.producer: dict = {}       # (path, var) -> eqn
+    self.outvar_src: dict = {}     # (path, var) -> (inner path, inner var) for calls
+    self.invar_src: dict = {}      # (path, var) -> ("call", key) | ("carry", key)
+    self.scan_length: dict = {}     # scan path -> dim of its length
+    self.roles: list = []          # (leaf, leaf_axis, kind), in program order
+    self.consumers: list[Consumer] = []
+    self.bias_add: dict = {}       # (path, var) -> the 1-D parameter leaf added to it
+    self._order = 0
+    jaxpr = closed.jaxpr
+    inputs = []
+    for i, v in enumerate(jaxpr.invars):
+      dims = tuple(self.dims.new(s) for s in v.aval.shape)
+      if i >= n_params:
+        for a, d in enumerate(dims):
+          self.dims.pin(d, f"input {i - n_params} axis {a} (set by the data)")
+      origin = ((i, tuple(range(len(dims)))),) if i < n_params else ()
+      inputs.append(Val(dims, origin))
+    self.leaf_dims = [v.dims for v in inputs[:n_params]]
+    self.input_dims = [v.dims for v in inputs[n_params:]]
+    outs = self.run(jaxpr, closed.consts, (), inputs, 0)
+    for o in outs:
+      for a, d in enumerate(o.dims):
+        self.dims.pin(d, f"model output axis {a}")
+    self.out_dims = [o.dims for o in outs]
+
+  # -- plumbing --------------------------------------------------------------------------
+
+  def read(self, path, v) -> Val:
+    if isinstance(v, jcore.Literal):
+      return Val(tuple(self.dims.new(s) for s in getattr(v.aval, "shape", ())))
+    return self.vals[(path, v)]
+
+  def run(self, jaxpr, consts, path, inputs, depth):
+    for v, c in zip(jaxpr.constvars, consts):
+      dims = tuple(self.dims.new(s) for s in getattr(c, "shape", ()))
+      for d in dims:
+        self.dims.pin(d, "a constant of the traced program")
+      self.vals[(path, v)] = Val(dims)
+    for v, x in zip(jaxpr.invars, inputs):
+      self.vals[(path, v)] = x
+    for i, eqn in enumerate(jaxpr.eqns):
+      ins = [self.read(path, v) for v in eqn.invars]
+      try:
+        outs = self.eqn(eqn, ins, path, path + (i,), depth)
+      except LayoutError as e:
+        outs = self.opaque(eqn, ins, f"{eqn.primitive.name}: {e}")
+      for v, o in zip(eqn.outvars, outs):
+        if isinstance(v, jcore.DropVar):
+          continue
+        self.vals[(path, v)] = o
+        self.producer[(path, v)] = eqn
+    return [self.read(path, v) for v in jaxpr.outvars]
+
+  def fresh(self, aval) -> tuple[int, ...]:
+    return tuple(self.dims.new(s) for s in getattr(aval, "shape", ()))
+
+  def opaque(self, eqn, ins, reason):
+    """An op the tracer cannot follow: every class it touches is blocked."""
+    for x in ins:
+      for d in x.dims:
+        self.dims.block(d, reason)
+    outs = [Val(self.fresh(v.aval)) for v in eqn.outvars]
+    for o in outs:
+      for d in o.dims:
+        self.dims.block(d, reason)
+    return outs
+
+  def role(self, x: Val, axis_kinds: dict):
+    for leaf, amap in x.origin:
+      for axis, kind in axis_kinds.items():
+        if amap[axis] is not None:
+          self.roles.append((leaf, amap[axis], kind))
+
+  # -- rules -----------------------------------------------------------------------------
+
+  def eqn(self, eqn, ins, path, here, depth):
+    name = eqn.primitive.name
+    p = eqn.params
+    if name in CALLS and CALLS[name] in p:
+      jaxpr, consts = _level_jaxpr(p[CALLS[name]])
+      args = ins[len(ins) - len(jaxpr.invars):]
+      for v, x in zip(jaxpr.invars, eqn.invars[len(ins) - len(jaxpr.invars):]):
+        if not isinstance(x, jcore.Literal):
+          self.invar_src[(here, v)] = ("call", (path, x))
+      outs = self.run(jaxpr, consts, here, args, depth)
+      for v, inner in zip(eqn.outvars, jaxpr.outvars):
+        if not isinstance(inner, jcore.Literal):
+          self.outvar_src[(path, v)] = (here, inner)
+      return outs
+    if name == "scan":
+      return self.scan(eqn, ins, here, depth)
+    if name == "while":
+      return self.while_(eqn, ins, here, depth)
+    if name == "cond":
+      return self.cond(eqn, ins, here, depth)
+    if name in ELEMENTWISE:
+      return [self.elementwise(eqn, ins, path)]
+    rule = getattr(self, "_" + name, None)
+    if rule is None:
+      return self.opaque(eqn, ins, f"{name} (no rule to follow its axes)")
+    return rule(eqn, ins, path=path, depth=depth)
+
+  def elementwise(self, eqn, ins, path=()):
+    shape = eqn.outvars[0].aval.shape
+    dims = []
+    for a, size in enumerate(shape):
+      ds = [x.dims[a] for x in ins if len(x.dims) == len(shape) and
+            self.dims.size(x.dims[a]) == size]
+      if not ds:
+        ds = [self.dims.new(size)]
+      for d in ds[1:]:
+        self.dims.unify(ds[0], d)
+      dims.append(ds[0])
+    data = [x for x in ins if not x.origin and x.dims]
+    params = [x for x in ins if x.origin]
+    if params and not data:          # parameters combined with parameters: still weights
+      return Val(tuple(dims), tuple(o for x in params for o in x.origin))
+    for x in params:
+      self.role(x, {a: "elementwise" for a in range(len(x.dims))})
+    if eqn.primitive.name == "add" and len(params) == 1 and len(params[0].origin) == 1:
+      leaf, _ = params[0].origin[0]
+      if len(self.leaf_dims[leaf]) == 1:              # a bias added to a layer's output
+        for v in eqn.invars:
+          if not isinstance(v, jcore.Literal) and not self.read(path, v).origin:
+            self.bias_add[(path, v)] = leaf
+    return Val(tuple(dims))
+
+  def _dot_general(self, eqn, ins, path, depth):
+    (lc, rc), (lb, rb) = eqn.params["dimension_numbers"]
+    lhs, rhs = ins
+    for a, b in zip(lc, rc):
+      self.dims.unify(lhs.dims[a], rhs.dims[b])
+    for a, b in zip(lb, rb):
+      self.dims.unify(lhs.dims[a], rhs.dims[b])
+    lfree = [a for a in range(len(lhs.dims)) if a not in lc and a not in lb]
+    rfree = [a for a in range(len(rhs.dims)) if a not in rc and a not in rb]
+    dims = ([lhs.dims[a] for a in lb] + [lhs.dims[a] for a in lfree] +
+            [rhs.dims[a] for a in rfree])
+    if lhs.origin and rhs.origin:
+      return [Val(tuple(dims))]      # weights times weights (a factorised kernel)
+    for w, w_index, wc, dc, wfree in ((rhs, 1, rc, lc, rfree), (lhs, 0, lc, rc, lfree)):
+      if not w.origin:
+        continue
+      self.role(w, {a: "producer" for a in wfree})
+      self.role(w, {a: "consumer" for a in wc})
+      self._consumers(w, eqn, w_index, wc, dc, wfree, path, depth)
+    return [Val(tuple(dims))]
+
+  def _consumers(self, w, eqn, w_index, wc, dc, wfree, path, depth):
+    data_var = eqn.invars[1 - w_index]
+    for leaf, amap in w.origin:
+      out_axis = amap[wfree[-1]] if len(wfree) == 1 else None
+      for a, b in zip(wc, dc):
+        if amap[a] is not None:
+          self._order += 1
+          self.consumers.append(Consumer(leaf, amap[a], out_axis, (path, data_var),
+                                         (path, eqn.outvars[0]), b, depth, self._order))
+
+  def _conv_general_dilated(self, eqn, ins, path, depth):
+    p = eqn.params
+    lhs_spec, rhs_spec, out_spec = p["dimension_numbers"]
+    lhs, rhs = ins
+    dims = list(self.fresh(eqn.outvars[0].aval))
+    dims[out_spec[0]] = lhs.dims[lhs_spec[0]]
+    dims[out_spec[1]] = rhs.dims[rhs_spec[0]]
+    if p["feature_group_count"] != 1 or p["batch_group_count"] != 1:
+      for d in (lhs.dims[lhs_spec[1]], rhs.dims[rhs_spec[0]], rhs.dims[rhs_spec[1]]):
+        self.dims.block(d, "grouped convolution (feature or batch groups)")
+    else:
+      self.dims.unify(lhs.dims[lhs_spec[1]], rhs.dims[rhs_spec[1]])
+    for a in rhs_spec[2:]:
+      self.dims.block(rhs.dims[a], "a convolution window axis")
+    if rhs.origin and not lhs.origin:
+      self.role(rhs, {rhs_spec[0]: "producer", rhs_spec[1]: "consumer"})
+      self._consumers(rhs, eqn, 1, [rhs_spec[1]], [lhs_spec[1]], [rhs_spec[0]], path, depth)
+    return [Val(tuple(dims))]
+
+  def _broadcast_in_dim(self, eqn, ins, **_):
+    x = ins[0]
+    out = eqn.outvars[0].aval.shape
+    dims = list(self.fresh(eqn.outvars[0].aval))
+    amap = [None] * len(out)
+    for a, b in enumerate(eqn.params["broadcast_dimensions"]):
+      if self.dims.size(x.dims[a]) == out[b]:
+        dims[b] = x.dims[a]
+        amap[b] = a
+    origin = tuple((leaf, tuple(None if m is None else am[m] for m in amap))
+                   for leaf, am in x.origin)
+    return [Val(tuple(dims), origin)]
+
+  def _transpose(self, eqn, ins, **_):
+    perm = eqn.params["permutation"]
+    x = ins[0]
+    return [Val(tuple(x.dims[a] for a in perm),
+                tuple((leaf, tuple(am[a] for a in perm)) for leaf, am in x.origin))]
+
+  def _squeeze(self, eqn, ins, **_):
+    x = ins[0]
+    keep = [a for a in range(len(x.dims)) if a not in eqn.params["dimensions"]]
+    return [Val(tuple(x.dims[a] for a in keep),
+                tuple((leaf, tuple(am[a] for a in keep)) for leaf, am in x.origin))]
+
+  def _reshape(self, eqn, ins, **_):
+    x = ins[0]
+    old = [self.dims.size(d) for d in x.dims]
+    new = list(eqn.outvars[0].aval.shape)
+    dims, amap = [None] * len(new), [None] * len(new)
+    for ia, oa in _reshape_groups(old, new):
+      ia = [a for a in ia if old[a] != 1]
+      oa_big = [a for a in oa if new[a] != 1]
+      for a in oa:
+        if new[a] == 1:
+          dims[a] = self.dims.new(1)
+      if not oa_big:
+        continue
+      if len(ia) == 1 and len(oa_big) == 1:
+        dims[oa_big[0]], amap[oa_big[0]] = x.dims[ia[0]], ia[0]
+      elif len(oa_big) == 1:
+        dims[oa_big[0]] = self.dims.new(new[oa_big[0]], [tuple(x.dims[a] for a in ia)])
+      elif len(ia) == 1:
+        parts = [self.dims.new(new[a]) for a in oa_big]
+        self.dims.unify(x.dims[ia[0]], self.dims.new(old[ia[0]], [tuple(parts)]))
+        for a, d in zip(oa_big, parts):
+          dims[a] = d
+      else:
+        raise LayoutError("a reshape regroups several axes into several others")
+    origin = tuple((leaf, tuple(None if m is None else am[m] for m in amap))
+                   for leaf, am in x.origin)
+    return [Val(tuple(dims), origin)]
+
+  def _concatenate(self, eqn, ins, **_):
+    ax = eqn.params["dimension"]
+    rank = len(ins[0].dims)
+    dims = []
+    for a in range(rank):
+      if a == ax:
+        dims.append(self.dims.new(eqn.outvars[0].aval.shape[a],
+                                  [(x.dims[a],) for x in ins]))
+      else:
+        for x in ins[1:]:
+          self.dims.unify(ins[0].dims[a], x.dims[a])
+        dims.append(ins[0].dims[a])
+    origin = tuple(o for x in ins for o in x.origin)
+    if origin and any(not x.origin for x in ins):   # weights concatenated with data
+      for x in ins:
+        self.role(x, {a: "elementwise" for a in range(rank)})
+      origin = ()
+    return [Val(tuple(dims), origin)]
+
+  def _stack(self, eqn, ins, **_):
+    """Equal arrays stacked along a new axis: their axes are one class each (a unit of
+    one is a unit of all)."""
+    for x in ins[1:]:
+      for a, b in zip(ins[0].dims, x.dims):
+        self.dims.unify(a, b)
+    dims = list(ins[0].dims)
+    dims.insert(eqn.params["axis"], self.dims.new(len(ins)))
+    for x in ins:
+      if x.origin:
+        self.role(x, {a: "elementwise" for a in range(len(x.dims))})
+    return [Val(tuple(dims))]
+
+  def _pad(self, eqn, ins, **_):
+    x = ins[0]
+    dims = []
+    for d, (lo, hi, interior) in zip(x.dims, eqn.params["padding_config"]):
+      if (lo, hi, interior) == (0, 0, 0):
+        dims.append(d)
+      elif interior == 0 and lo >= 0 and hi >= 0:
+        dims.append(self.dims.new(self.dims.size(d) + lo + hi,
+                                  [(self.dims.new(lo),), (d,), (self.dims.new(hi),)]))
+      else:
+        self.dims.block(d, "pad with interior or negative padding")
+        dims.append(self.dims.new(self.dims.size(d) * (interior + 1) + lo + hi))
+    return [Val(tuple(dims))]
+
+  def _slice(self, eqn, ins, **_):
+    x = ins[0]
+    p = eqn.params
+    strides = p["strides"] or (1,) * len(x.dims)
+    dims = []
+    for d, lo, hi, st in zip(x.dims, p["start_indices"], p["limit_indices"], strides):
+      if (lo, hi, st) == (0, self.dims.size(d), 1):
+        dims.append(d)
+      elif st == 1:
+        dims.append(self.dims.cut(d, lo, hi))
+      else:
+        self.dims.block(d, "a strided slice")
+        dims.append(self.dims.new(len(range(lo, hi, st))))
+    origin = tuple((leaf, tuple(am[a] if dims[a] == x.dims[a] else None
+                                for a in range(len(dims)))) for leaf, am in x.origin)
+    return [Val(tuple(dims), origin)]
+
+  def _split(self, eqn, ins, **_):
+    x = ins[0]
+    ax = eqn.params["axis"]
+    outs, start = [], 0
+    for v in eqn.outvars:
+      n = v.aval.shape[ax]
+      dims = list(x.dims)
+      dims[ax] = self.dims.cut(x.dims[ax], start, start + n)
+      start += n
+      outs.append(Val(tuple(dims)))
+    return outs
+
+  def _iota(self, eqn, ins, **_):
+    return [Val(self.fresh(eqn.outvars[0].aval))]
+
+  def _reduce(self, eqn, ins):
+    x = ins[0]
+    axes = eqn.params["axes"]
+    for a in axes:
+      self.dims.note(x.dims[a], f"reduced over by {eqn.primitive.name}: removing or merging "
+                                "units changes the reduced value")
+    return [Val(tuple(d for a, d in enumerate(x.dims) if a not in axes))]
+
+  def _window(self, eqn, ins):
+    x = ins[0]
+    p = eqn.params
+    dims = []
+    for a, (d, n) in enumerate(zip(x.dims, eqn.outvars[0].aval.shape)):
+      plain = (p["window_dimensions"][a] == 1 and p["window_strides"][a] == 1 and
+               tuple(p["padding"][a]) == (0, 0))
+      dims.append(d if plain else self.dims.new(n))
+      if not plain and p["window_dimensions"][a] != 1:
+        self.dims.note(d, "pooled over by a window")
+    return [Val(tuple(dims))]
+
+  def _dynamic_slice(self, eqn, ins, **_):
+    x = ins[0]
+    dims = []
+    for d, n in zip(x.dims, eqn.outvars[0].aval.shape):
+      if self.dims.size(d) == n:
+        dims.append(d)
+      else:
+        self.dims.block(d, "dynamic_slice along this axis")
+        dims.append(self.dims.new(n))
+    return [Val(tuple(dims))]
+
+  def _gather(self, eqn, ins, **_):
+    x, idx = ins
+    p = eqn.params
+    dn = p["dimension_numbers"]
+    out_shape = eqn.outvars[0].aval.shape
+    kept = [a for a in range(len(x.dims)) if a not in dn.collapsed_slice_dims and
+            a not in dn.operand_batching_dims]
+    dims = list(self.fresh(eqn.outvars[0].aval))
+    for a in range(len(x.dims)):
+      if a not in kept or a in dn.start_index_map or p["slice_sizes"][a] != \
+          self.dims.size(x.dims[a]):
+        self.dims.block(x.dims[a], "gathered along this axis")
+    for oa, a in zip(dn.offset_dims, kept):
+      if a not in dn.start_index_map and p["slice_sizes"][a] == self.dims.size(x.dims[a]):
+        dims[oa] = x.dims[a]
+    batch = [a for a in range(len(out_shape)) if a not in dn.offset_dims]
+    for oa, d in zip(batch, idx.dims[:-1]):
+      if self.dims.size(d) == out_shape[oa]:
+        dims[oa] = d
+    return [Val(tuple(dims))]
+
+  # -- control flow ----------------------------------------------------------------------
+
+  def scan(self, eqn, ins, here, depth):
+    p = eqn.params
+    body, consts = _level_jaxpr(p["jaxpr"])
+    nc, ncar = p["num_consts"], p["num_carry"]
+    length = self.dims.new(p["length"])
+    inner = list(ins[:nc]) + [Val(x.dims) for x in ins[nc:nc + ncar]]
+    for x in ins[nc + ncar:]:
+      self.dims.unify(length, x.dims[0])
+      inner.append(Val(x.dims[1:], tuple((leaf, am[1:]) for leaf, am in x.origin)))
+    for v, outv in zip(body.invars[nc:nc + ncar], body.outvars[:ncar]):
+      self.invar_src[(here, v)] = ("carry", (here, outv))
+    outs = self.run(body, consts, here, inner, depth + 1)
+    for x, o in zip(ins[nc:nc + ncar], outs[:ncar]):
+      for a, b in zip(x.dims, o.dims):
+        self.dims.unify(a, b)
+    ys = [Val((length,) + o.dims) for o in outs[ncar:]]
+    self.scan_length[here] = length
+    return [Val(o.dims) for o in outs[:ncar]] + ys
+
+  def while_(self, eqn, ins, here, depth):
+    p = eqn.params
+    cn, bn = p["cond_nconsts"], p["body_nconsts"]
+    body, bconsts = _level_jaxpr(p["body_jaxpr"])
+    cond, cconsts = _level_jaxpr(p["cond_jaxpr"])
+    carry = [Val(x.dims) for x in ins[cn + bn:]]
+    outs = self.run(body, bconsts, here + ("body",), ins[cn:cn + bn] + carry, depth + 1)
+    for x, o in zip(carry, outs):
+      for a, b in zip(x.dims, o.dims):
+        self.dims.unify(a, b)
+    self.run(cond, cconsts, here + ("cond",), ins[:cn] + carry, depth + 1)
+    return [Val(x.dims) for x in carry]
+
+  def cond(self, eqn, ins, here, depth):
+    results = []
+    for b, branch in enumerate(eqn.params["branches"]):
+      jaxpr, consts = _level_jaxpr(branch)
+      results.append(self.run(jaxpr, consts, here + (b,), ins[1:], depth))
+    for outs in results[1:]:
+      for x, o in zip(results[0], outs):
+        for a, b in zip(x.dims, o.dims):
+          self.dims.unify(a, b)
+    return [Val(x.dims) for x in results[0]]
+
+
+for _name in REDUCE:
+  setattr(Trace, "_" + _name, lambda self, eqn, ins, **_: self._reduce(eqn, ins))
+for _name in WINDOW:
+  setattr(Trace, "_" + _name, lambda self, eqn, ins, **_: self._window(eqn, ins))
+
+
+def _reshape_groups(old, new):
+  """Pairs of (old axes, new axes) with equal products, in order, as numpy's reshape
+  lays them out; size-1 axes of the new shape come alone (their old partners dropped)."""
+  if math.prod(old) != math.prod(new):
+    raise LayoutError("reshape changes the number of elements")
+  oi = [a for a, s in enumerate(old) if s != 1]
+  ni = [a for a, s in enumerate(new) if s != 1]
+  groups, i, j = [], 0, 0
+  while i < len(oi) and j < len(ni):
+    ia, ja = [oi[i]], [ni[j]]
+    po, pn = old[oi[i]], new[ni[j]]
+    i, j = i + 1, j + 1
+    while po != pn:
+      if po < pn:
+        ia.append(oi[i])
+        po *= old[oi[i]]
+        i += 1
+      else:
+        ja.append(ni[j])
+        pn *= new[ni[j]]
+        j += 1
+    groups.append((ia, ja))
+  groups.extend(([], [a]) for a, s in enumerate(new) if s == 1)
+  return groups
