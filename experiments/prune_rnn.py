@@ -1,6 +1,8 @@
 """Trains the many-to-one Elman RNN over k folds x seeds, then prunes its hidden units step by
 step: structurally (merge by distinctiveness, delete the unit) and the music study's way
 (zero the unit's weight vectors, keep the size), next to the magnitude and random baselines.
+`--cell=gru` or `--cell=lstm` trains and prunes a GRU or LSTM classifier (flax.linen cells)
+instead of the study's Elman RNN, with the same table.
 
     python experiments/prune_rnn.py --flagfile=experiments/configs/music_prune_rnn.cfg \
         --workdir=workdirs/music_prune_rnn
@@ -16,6 +18,7 @@ from eegjax.studies import cli, prune_study
 
 cli.define_classify_flags(hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
 cli.define_prune_flags(["distinctiveness", "distinctiveness_masked", "magnitude", "random"])
+cli.define_rnn_flags()
 FLAGS = flags.FLAGS
 
 
@@ -23,9 +26,9 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-  cfg = cli.prune_config(FLAGS, cli.classify_config(FLAGS, "rnn"))
-  prune_study.run(cfg, flagfile_text=cli.flagfile_text(FLAGS,
-                                                       cli.COMMON_FLAGS + [*cli.PRUNE_FLAGS]))
+  cfg = cli.prune_config(FLAGS, cli.classify_config(FLAGS, "rnn", cell=FLAGS.cell))
+  names = cli.COMMON_FLAGS + [*cli.PRUNE_FLAGS] + cli.rnn_flag_names(FLAGS)
+  prune_study.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, names))
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ from eegjax.errors import ConfigError
 from eegjax.studies import classification, cli
 
 cli.define_classify_flags(hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
+cli.define_rnn_flags()
 FLAGS = flags.FLAGS
 
 
@@ -20,8 +21,9 @@ FLAGS = flags.FLAGS
 def main(argv):
   if len(argv) > 1:
     raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-  cfg = cli.classify_config(FLAGS, "rnn")
-  classification.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, cli.COMMON_FLAGS),
+  cfg = cli.classify_config(FLAGS, "rnn", cell=FLAGS.cell)
+  text = cli.flagfile_text(FLAGS, cli.COMMON_FLAGS + cli.rnn_flag_names(FLAGS))
+  classification.run(cfg, flagfile_text=text,
                      study="train_rnn")
 
 

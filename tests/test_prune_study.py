@@ -110,3 +110,33 @@ def test_prune_rnn_main_structural_and_masked(binary, tmp_path):
   hh = np.asarray(params["params"]["hh"]["kernel"][0, 0])
   dead = np.flatnonzero(~hh.any(axis=0) & ~hh.any(axis=1))
   assert len(dead) == 2                           # two units zeroed, size kept
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_prune_rnn_gated_cells_structural_and_masked(binary, tmp_path, cell):
+  """--cell=gru|lstm trains flax cells and prunes them through discovered groups: the
+  structural networks are smaller and equal their rebuilt module; the masked ones keep
+  their size with the pruned units' every gate column zeroed."""
+  mod = binary("prune_rnn")
+  wd = tmp_path / cell
+  with flagsaver.flagsaver(workdir=str(wd), dataset="eyes", channels=["O1"], epochs=2,
+                           num_folds=2, hidden_sizes=["6"], max_pruned=2, cell=cell,
+                           criteria=["distinctiveness", "distinctiveness_masked"],
+                           beyond_thresholds=True):
+    mod.main(["prune_rnn.py"])
+  rows = list(csv.DictReader(open(wd / "prune_table.csv")))
+  assert [(r["criterion"], r["hidden_units"]) for r in rows] == [
+      ("distinctiveness", "6"), ("distinctiveness", "4"),
+      ("distinctiveness_masked", "6"), ("distinctiveness_masked", "4")]
+  res = json.loads((wd / "results.json").read_text())
+  assert res["model"]["cell"] == cell and "--cell=" + cell in (wd / "flags.cfg").read_text()
+  cell_name = {"gru": "GRUCell_0", "lstm": "LSTMCell_0"}[cell]
+  model, params, _ = restore_pruned(str(wd), "distinctiveness", 2)
+  assert model.hidden_size == 4 and model.cell == cell
+  for gate in params["params"][cell_name].values():
+    assert gate["kernel"].shape[-1] == 4
+  model, params, meta = restore_pruned(str(wd), "distinctiveness_masked", 2)
+  assert model.hidden_size == 6 and meta["masked"]
+  kernels = [np.asarray(g["kernel"][0, 0]) for g in params["params"][cell_name].values()]
+  dead = np.flatnonzero(np.all([~k.any(axis=0) for k in kernels], axis=0))
+  assert len(dead) == 2

@@ -154,6 +154,7 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
   angle before it and why pruning of that group stopped."""
   cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order)
   program = Program(apply_fn, params, *args)
+  step_fn = jax.jit(prune_step, static_argnames=("group", "cfg"))
   record = {}
   for group in _select(program.groups, groups):
     collector = Collector(program, [group]) if cfg.chooses_pairs else None
@@ -167,7 +168,8 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
       size = ids.shape[0]
       gram = stats_fn(params).gram if stats_fn else jnp.zeros((size, size))
       key = jax.random.fold_in(jax.random.key(seed), n)
-      new = prune_step(params, ids, gram, key, group, cfg, alive=alive, pending=pending)
+      new = step_fn(params, ids, gram, key, group=group, cfg=cfg, alive=alive,
+                    pending=pending)
       within = bool(new[4])
       if cfg.chooses_pairs and not within and not beyond_thresholds:
         stop = f"no pair within {similar_deg}/{complementary_deg} degrees after {n} units"

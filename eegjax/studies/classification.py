@@ -23,6 +23,7 @@ from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, summarize
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import MLP, ElmanRNN, count_params
+from eegjax.models.gated import CELLS, GatedRNN
 from eegjax.models.mlp import ACTIVATIONS
 from eegjax.studies.workdir import Workdir
 from eegjax.train import (TrainConfig, Trainer, TrainingDiverged, carve_validation, device_data,
@@ -31,6 +32,7 @@ from eegjax.train.checkpoint import Checkpoints, median_save_ms
 from eegjax.train.folds import FoldArrays, has_validation
 
 MODELS = ("mlp", "rnn")
+RNN_CELLS = ("elman",) + CELLS
 INPUTS = ("auto", "features", "raw", "band_power")   # MLP inputs for sequence data
 
 
@@ -42,6 +44,7 @@ class ClassifyConfig:
   workdir: str
   hidden_sizes: tuple[int, ...] = (30,)
   activation: str = "sigmoid"                # MLP only
+  cell: str = "elman"                        # RNN only: elman | gru | lstm
   channels: tuple[str, ...] = ()
   inputs: str = "auto"                       # MLP: one of INPUTS
   median_filter: int = 1                     # odd width; 1 = off
@@ -64,6 +67,8 @@ class ClassifyConfig:
     if self.model == "rnn" and len(self.hidden_sizes) != 1:
       raise ConfigError(f"--hidden_sizes={list(self.hidden_sizes)}: the Elman RNN has one "
                        "hidden layer; expected a single width")
+    if self.cell not in RNN_CELLS:
+      raise ConfigError(f"--cell={self.cell!r}: expected one of {list(RNN_CELLS)}")
     if self.activation not in ACTIVATIONS:
       raise ConfigError(f"--activation={self.activation!r}: expected one of "
                        f"{list(ACTIVATIONS)}")
@@ -79,6 +84,8 @@ class ClassifyConfig:
   def to_json(self) -> dict:
     d = dataclasses.asdict(self)
     d.pop("num_devices")
+    if self.cell == "elman":      # the default, left out so earlier runs' files still match
+      d.pop("cell")
     return d
 
 
@@ -137,11 +144,16 @@ def band_power_inputs(ds: Dataset) -> tuple[Dataset, str]:
                f"{x.shape[1]}")
 
 
-def build_model(cfg: ClassifyConfig, num_classes: int):
-  if cfg.model == "mlp":
-    return MLP(hidden_sizes=cfg.hidden_sizes, num_classes=num_classes,
-               activation=cfg.activation)
-  return ElmanRNN(hidden_size=cfg.hidden_sizes[0], num_classes=num_classes)
+def build_model(family: str, hidden_sizes, num_classes: int, activation: str = "sigmoid",
+                cell: str = "elman"):
+  """The classifier of a family at given sizes: the one place models are built (for
+  training, for every pruned width, and from a checkpoint's metadata)."""
+  if family == "mlp":
+    return MLP(hidden_sizes=tuple(hidden_sizes), num_classes=num_classes,
+               activation=activation)
+  if cell == "elman":
+    return ElmanRNN(hidden_size=hidden_sizes[0], num_classes=num_classes)
+  return GatedRNN(hidden_size=hidden_sizes[0], num_classes=num_classes, cell=cell)
 
 
 @dataclasses.dataclass
@@ -177,11 +189,14 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
   prep = Prepared(raw=raw, ds=ds, inputs=inputs, split_kind=split_kind, parts=parts,
                   folds=make_fold_arrays(ds, parts), data=device_data(ds),
                   seeds=[cfg.seed + i for i in range(cfg.num_seeds)],
-                  model=build_model(cfg, ds.num_classes))
+                  model=build_model(cfg.model, cfg.hidden_sizes, ds.num_classes,
+                                    cfg.activation, cfg.cell))
   layout = (f"one {split_kind} split (test part 1/{cfg.num_folds})" if len(parts) == 1
             and split_kind.endswith("holdout") else f"{split_kind} {len(parts)}-fold")
   wd.log(f"{layout} x {cfg.num_seeds} seed(s) = "
-         f"{len(parts) * cfg.num_seeds} models; {cfg.model} {list(cfg.hidden_sizes)}; "
+         f"{len(parts) * cfg.num_seeds} models; "
+         f"{cfg.cell if cfg.model == 'rnn' and cfg.cell != 'elman' else cfg.model} "
+         f"{list(cfg.hidden_sizes)}; "
          f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
          f"lr {cfg.train.learning_rate}; devices {jax.devices()}")
   return prep
@@ -261,6 +276,7 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
       "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs},
       "model": {"family": cfg.model, "hidden_sizes": list(cfg.hidden_sizes),
                 "activation": cfg.activation if cfg.model == "mlp" else "tanh",
+                **({"cell": cfg.cell} if cfg.model == "rnn" and cfg.cell != "elman" else {}),
                 "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
       "protocol": {"split": prep.split_kind, "num_folds": len(prep.parts), "seeds": prep.seeds,
                    "val_fraction": cfg.val_fraction, "patience": cfg.train.patience,

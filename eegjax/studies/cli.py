@@ -114,6 +114,18 @@ def define_mlp_flags(activation: str = "sigmoid", inputs: str = "auto") -> None:
                       "alpha, beta power per channel: the alcoholism study's 192 for SMNI)")
 
 
+def define_rnn_flags() -> None:
+  """--cell (train_rnn.py / prune_rnn.py)."""
+  flags.DEFINE_string("cell", "elman", "recurrent cell: elman (the study's tanh RNN), gru "
+                      "or lstm (flax.linen cells)")
+
+
+def rnn_flag_names(fv: flags.FlagValues) -> list[str]:
+  """The RNN flags that are part of a run's identity: --cell when it is not the study's
+  Elman RNN (left out otherwise, so earlier runs' workdirs still resume)."""
+  return ["cell"] if fv.cell != "elman" else []
+
+
 def define_threshold_flags(units: str) -> None:
   """--prune_step and the distinctiveness thresholds, shared by every pruning binary."""
   flags.DEFINE_integer("prune_step", 2, f"{units} pruned per step")

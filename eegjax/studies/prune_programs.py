@@ -9,13 +9,11 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 
-from eegjax.models import MLP, ElmanRNN
 from eegjax.pruning.discover import Program
 from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
 from eegjax.pruning.engine import Collector
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
-from eegjax.pruning import discover_groups
-from eegjax.studies.classification import Prepared
+from eegjax.studies.classification import Prepared, build_model
 from eegjax.train import Trainer
 from eegjax.train.folds import scale_rows
 
@@ -33,43 +31,39 @@ def sizes(cfg, width: int) -> tuple[int, ...]:
   return tuple(sizes)
 
 
-def model_groups(model, params, example):
-  """The prunable unit groups of `model`, discovered from its traced computation on
-  `example` (inputs and, for sequences, lengths: the data's layout), in program order."""
-  x, lengths = example
-  args = (x,) if lengths is None else (x, lengths)
-  return [g for g in discover_groups(model.apply, params, *args) if g.prunable]
+class Traced:
+  """The full-width model traced once per study: its layer's unit group (found by
+  discovery) and the collector of that group's activations, which serves every width."""
+
+  def __init__(self, cfg, prep: Prepared):
+    c = cfg.classify
+    model = build(c, c.hidden_sizes, prep.ds.num_classes)
+    x, _, lengths = prep.data
+    example = (x[:2],) if lengths is None else (x[:2], lengths[:2])
+    program = Program(model.apply, model.init(jax.random.key(0), *example), *example)
+    self.group = [g for g in program.groups if g.prunable][cfg.layer]
+    self.collect = Collector(program, [self.group])
 
 
-def unit_group(cfg, prep: Prepared):
-  """The group of hidden layer cfg.layer (the RNN's hidden units), found by discovery
-  on the full-width model."""
-  c = cfg.classify
-  model = build(c.model, c.hidden_sizes, prep.ds.num_classes, c.activation)
-  x, _, lengths = prep.data
-  example = (x[:2], None if lengths is None else lengths[:2])
-  params = model.init(jax.random.key(0), *[a for a in example if a is not None])
-  return model_groups(model, params, example)[cfg.layer]
+def traced(programs: dict, cfg, prep: Prepared) -> Traced:
+  if "traced" not in programs:
+    programs["traced"] = Traced(cfg, prep)
+  return programs["traced"]
 
 
-def build(family: str, sizes, num_classes: int, activation: str):
-  if family == "rnn":
-    return ElmanRNN(hidden_size=sizes[0], num_classes=num_classes)
-  return MLP(tuple(sizes), num_classes, activation)
+def build(classify, sizes, num_classes: int):
+  """The study's model at other hidden sizes."""
+  return build_model(classify.model, sizes, num_classes, classify.activation, classify.cell)
 
 
 class Programs:
   """Jitted, vmapped programs for one layer width (recompiled as the width shrinks)."""
 
-  def __init__(self, cfg, prep: Prepared, width: int):
+  def __init__(self, cfg, prep: Prepared, width: int, found: Traced):
     c = cfg.classify
-    self.model = build(c.model, sizes(cfg, width), prep.ds.num_classes, c.activation)
+    self.model = build(c, sizes(cfg, width), prep.ds.num_classes)
     data, model = prep.data, self.model
-    x0, _, l0 = data
-    example = (x0[:2],) if l0 is None else (x0[:2], l0[:2])
-    traced = Program(model.apply, model.init(jax.random.key(0), *example), *example)
-    self.group = [g for g in traced.groups if g.prunable][cfg.layer]
-    collect = Collector(traced, [self.group])
+    self.group, collect = found.group, found.collect
     name, chunk = self.group.name, 16 if c.model == "rnn" else 4096
 
     def layer_gram(params, folds):
@@ -111,5 +105,5 @@ def random_keys(seeds, fold_ids, n_pruned: int):
 def program(programs: dict, cfg, prep: Prepared, width: int) -> "Programs":
   """The cached Programs for `width`."""
   if width not in programs:
-    programs[width] = Programs(cfg, prep, width)
+    programs[width] = Programs(cfg, prep, width, traced(programs, cfg, prep))
   return programs[width]

@@ -31,7 +31,8 @@ from eegjax.evaluate.summary import summarize
 from eegjax.evaluate.timing import latency_ms
 from eegjax.pruning.progressive import CRITERIA, PruneConfig, describe, prune_step
 from eegjax.studies import classification, prune_programs
-from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
+from eegjax.studies.classification import (ClassifyConfig, Prepared, WrapsClassify,
+                                           build_model)
 from eegjax.studies.workdir import to_json
 from eegjax.train import Trainer
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
@@ -104,7 +105,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
   n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   alive = jnp.ones((n_folds, n_seeds, width), bool)
-  group = prune_programs.unit_group(cfg, prep)
+  group = prune_programs.traced(programs, cfg, prep).group
   step_fn = jax.jit(jax.vmap(jax.vmap(
       lambda p, i, g, k, a, q: prune_step(p, i, g, k, group, pcfg, alive=a, pending=q))))
   pending = jnp.tile(jnp.array([-1.0, 0.0]), (n_folds, n_seeds, 1))
@@ -145,7 +146,8 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
           "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
           "family": cfg.classify.model, "masked": pcfg.masked,
           "hidden_sizes": list(prune_programs.sizes(cfg, size(n))),
-          "activation": cfg.classify.activation, "leading_axes": ["fold", "seed"],
+          "activation": cfg.classify.activation, "cell": cfg.classify.cell,
+          "leading_axes": ["fold", "seed"],
           "rows": rows, "actions": actions})
       acc = row["summary"]["accuracy"]
       wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
@@ -266,5 +268,6 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int):
   params = arrays["params"]
   head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
   num_classes = int(params["params"][head]["kernel"].shape[-1])
-  model = prune_programs.build(meta["family"], meta["hidden_sizes"], num_classes, meta["activation"])
+  model = build_model(meta["family"], meta["hidden_sizes"], num_classes, meta["activation"],
+                      meta.get("cell", "elman"))
   return model, params, meta

@@ -1,0 +1,23 @@
+"""The README's "Prune your own Flax model" example runs as written."""
+
+import pathlib
+import re
+
+import jax.numpy as jnp
+
+README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
+
+
+def test_readme_pruning_example_runs_and_prunes():
+  text = README.read_text()
+  section = text[text.index("## Prune your own Flax model"):]
+  code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+  ns = {}
+  exec(compile(code, str(README), "exec"), ns)   # noqa: S102 - our own README
+  small, params, record = ns["small"], ns["params"], ns["record"]
+  assert small["params"]["GRUCell_0"]["hn"]["kernel"].shape == (24, 24)
+  assert small["params"]["Dense_0"]["kernel"].shape == (24, 8)
+  assert params["params"]["GRUCell_0"]["hn"]["kernel"].shape == (32, 32)
+  assert ns["run"](small, ns["x"]).shape == (64, 2)
+  assert jnp.isfinite(ns["run"](small, ns["x"])).all()
+  assert len(record["GRUCell_0"]["steps"]) == 4 and record["Dense_0"]["units_left"] == 8
