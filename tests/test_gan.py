@@ -266,7 +266,7 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
     mod.main(["train_gan.py"])
   log = (full / "log.txt").read_text()
-  assert "deconv D conv 2 distinctiveness: resuming after 2 pruned channels" in log
-  assert "deconv D conv 2 random: resuming after 2 pruned channels" in log
+  assert "deconv D conv 2 distinctiveness: resuming after 2 pruned units" in log
+  assert "deconv D conv 2 random: resuming after 2 pruned units" in log
   assert "unet_resize: resuming from the checkpoint after epoch 2 of 2" in log
   assert json.loads((full / "results.json").read_text()) == a

@@ -107,7 +107,7 @@ def _names(prog, units, occurrences, roles) -> dict[int, str]:
 
 
 def _group(prog, u, names, occurrences, roles) -> UnitGroup:
-  tr, dims = prog.trace, prog.trace.dims
+  dims = prog.trace.dims
   name = names[u]
   reasons = sorted(dims.pins.get(u, ())) + sorted(dims.blocks.get(u, ()))
   if dims.orig[u] < 2:

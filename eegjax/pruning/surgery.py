@@ -32,7 +32,6 @@ import dataclasses
 import math
 from typing import Optional, Sequence, Union
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 

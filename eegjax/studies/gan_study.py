@@ -41,8 +41,8 @@ from eegjax.models.gan import (IMAGE_SHAPE, DeconvGenerator, Discriminator,
 from eegjax.models.unet import UNetGenerator
 from eegjax.pruning import discover_groups
 from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
-from eegjax.pruning.progressive import PruneConfig, describe, prune_step
-from eegjax.studies import alcohol, classification
+from eegjax.pruning.progressive import PruneConfig
+from eegjax.studies import alcohol, classification, prune_loop
 from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train.checkpoint import Checkpoints
@@ -234,96 +234,76 @@ def channel_group(d_model, params, layer: int):
 def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str,
                    trainer: GanTrainer, d_params, criterion: str = "distinctiveness"):
   """Prunes the listed conv layers of every best discriminator by `criterion`, one layer
-  after another, two channels a step; distinctiveness until no pair of a layer's channels
-  is within the thresholds (magnitude and random: up to max_pruned, or one channel left). A channel's activation vector is its feature map over the training
-  images x positions. With beyond_thresholds it goes on with the least distinct pairs, up
-  to max_pruned channels a layer. Every evaluated size is checkpointed
-  (checkpoints/<variant>/pruned/layer_k). Returns the table rows and the final params."""
+  after another, `--prune_step` channels a step, through the one pruning loop
+  (`prune_loop.run`); distinctiveness until no pair of a layer's channels is within the
+  thresholds (magnitude and random: up to max_pruned, or one channel left). A channel's
+  activation vector is its feature map over the training images x positions. With
+  beyond_thresholds it goes on with the least distinct pairs, up to max_pruned channels a
+  layer. Every evaluated size is checkpointed (checkpoints/<variant>/pruned/<criterion>/
+  layer_k). Returns the table rows and the final params."""
   data, folds = (prep.data[0], prep.data[1]), prep.folds
   pcfg = PruneConfig(criterion, "paper", cfg.prune_step, cfg.similar_deg,
                      cfg.complementary_deg)
   semi = cfg.gan.semi_supervised
   rows = []
+
+  def model_of(params):
+    features = discriminator_features(jax.tree.map(lambda a: a[0, 0], params))
+    return Discriminator(prep.ds.num_classes, features, semi), features
+
   for layer in cfg.prune_conv_layers:
-    # after every evaluated size: the networks, unit numbers, rows so far and whether the
-    # layer is finished, so a rerun continues from the newest step (redoing at most one)
+    d_model, features = model_of(d_params)
+    group = channel_group(d_model, jax.tree.map(lambda a: a[0, 0], d_params), layer)
+
+    def grams_of(params, n, layer=layer, centre=group.centre):
+      model, _ = model_of(params)
+
+      def gram_one(dp, fa):
+        xb, _ = trainer.images(data, fa.train_idx, fa)
+        maps = model.apply(dp, xb, return_activations=True)[1][layer]
+        return map_gram(maps, fa.train_w.astype(jnp.float32), centre=centre)
+      return trainer.map_models(gram_one, params, folds)
+
+    def measure(params, alive, n, layer=layer, grams_of=grams_of):
+      model, features = model_of(params)
+      width = features[layer]
+      grams = grams_of(params, n)
+      ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
+      within = (pair_mask(jnp.ones(width, bool))
+                & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
+      test = trainer.classify(params, folds, data, "test", model)
+      row = {"variant": variant, "criterion": criterion, "layer": layer, "units_pruned": n,
+             "channels": width,
+             "params": count_params(jax.tree.map(lambda a: a[0, 0], params)),
+             "summary": {**{k: summarize(test[k]) for k in SCALARS},
+                         "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
+                         "min_angle": summarize(np.asarray(
+                             jax.vmap(jax.vmap(min_angle))(ang, alive)))}}
+      s = row["summary"]
+      wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
+             f"accuracy {s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}"
+             f"  pairs {s['pairs']['mean']:.1f}")
+      return row, grams, params
+
+    def keys(n, layer=layer):
+      # random criterion: its own draw for every layer, size and model
+      k = jax.random.split(jax.random.fold_in(jax.random.key(cfg.classify.seed),
+                                              1000 * layer + n),
+                           len(prep.parts) * len(prep.seeds))
+      return k.reshape(len(prep.parts), len(prep.seeds))
+
+    width = features[layer]
+    limit = min(width - 1, cfg.max_pruned) if cfg.max_pruned else width - 1
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned", criterion,
                                             f"layer_{layer}")), keep=None, log=wd.log)
-    n, ids, layer_rows, done, evaluated = 0, None, [], False, False
-    pending = jnp.tile(jnp.array([-1.0, 0.0]), (len(prep.parts), len(prep.seeds), 1))
-    restored = ckpt.restore_latest()
-    if restored is not None:
-      n, arrays, meta = restored
-      d_params, ids = arrays["params"], jnp.asarray(arrays["ids"])
-      pending = jnp.asarray(arrays.get("pending", pending))
-      layer_rows, done, evaluated = meta["rows"], meta["done"], True
-      wd.log(f"{variant} D conv {layer} {criterion}: resuming after {n} pruned channels")
-    while not done:
-      features = discriminator_features(jax.tree.map(lambda a: a[0, 0], d_params))
-      d_model = Discriminator(prep.ds.num_classes, features, semi)
-      group = channel_group(d_model, jax.tree.map(lambda a: a[0, 0], d_params), layer)
-      width = features[layer]
-      if ids is None:
-        ids = jnp.broadcast_to(jnp.arange(width), (len(prep.parts), len(prep.seeds), width))
-
-      def gram_one(dp, fa, d_model=d_model):
-        idx, w = fa.train_idx, fa.train_w
-        xb, _ = trainer.images(data, idx, fa)
-        maps = d_model.apply(dp, xb, return_activations=True)[1][layer]
-        return map_gram(maps, w.astype(jnp.float32), centre=group.centre)
-
-      grams = trainer.map_models(gram_one, d_params, folds)
-      if not evaluated:
-        ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
-        alive = jnp.ones(ang.shape[:-1], bool)
-        within = (pair_mask(jnp.ones(width, bool))
-                  & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
-        test = trainer.classify(d_params, folds, data, "test", d_model)
-        layer_rows.append(to_json({
-            "variant": variant, "criterion": criterion, "layer": layer, "units_pruned": n,
-            "channels": width,
-            "params": count_params(jax.tree.map(lambda a: a[0, 0], d_params)),
-            "summary": {**{k: summarize(test[k]) for k in SCALARS},
-                        "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
-                        "min_angle": summarize(np.asarray(
-                            jax.vmap(jax.vmap(min_angle))(ang, alive)))}}))
-        s = layer_rows[-1]["summary"]
-        wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
-               f"accuracy "
-               f"{s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}  pairs "
-               f"{s['pairs']['mean']:.1f}")
-      evaluated = False
-      done = width - cfg.prune_step < 1 or bool(cfg.max_pruned and
-                                                n + cfg.prune_step > cfg.max_pruned)
-      advance = None
-      if not done:
-        # random criterion: its own draw for every layer, size and model
-        keys = jax.random.split(jax.random.fold_in(jax.random.key(cfg.classify.seed),
-                                                   1000 * layer + n),
-                                len(prep.parts) * len(prep.seeds))
-        step = jax.jit(jax.vmap(jax.vmap(
-            lambda p, i, g, k, q: prune_step(p, i, g, k, group, pcfg, pending=q))))
-        new_params, new_ids, _, record, within_all = step(
-            d_params, ids, grams, keys.reshape(len(prep.parts), len(prep.seeds)), pending)
-        if (pcfg.chooses_pairs and not np.asarray(within_all).all()
-            and not cfg.beyond_thresholds):
-          wd.log(f"{variant} D conv {layer}: no channel pair within {cfg.similar_deg}/"
-                 f"{cfg.complementary_deg} degrees left for some model after {n} pruned; "
-                 "next layer")
-          done = True
-        else:
-          layer_rows[-1]["next_actions"] = describe(
-              jax.tree.map(lambda a: np.asarray(a)[0, 0], record))
-          advance = (new_params, new_ids, record["pending"])
-      if n in ckpt.steps():     # this size was saved before an interruption
-        ckpt.manager.delete(n)
-      ckpt.save(n, {"params": d_params, "ids": ids, "pending": pending},
-                {"rows": layer_rows, "done": done})
-      if advance is not None:
-        d_params, ids, pending = advance
-        n += cfg.prune_step
+    out = prune_loop.run(prune_loop.Family(group, measure, grams_of, keys, log=wd.log),
+                         pcfg, d_params, width, limit, cfg.beyond_thresholds, ckpt,
+                         f"{variant} D conv {layer} {criterion}")
     ckpt.close()
-    rows += layer_rows
+    for row, act in zip(out["rows"], out["actions"]):
+      row["next_actions"] = act["actions"][0][0]
+    rows += out["rows"]
+    d_params = out["params"]
   return rows, d_params
 
 

@@ -20,7 +20,6 @@ import os
 import time
 from typing import Optional
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -29,11 +28,10 @@ from eegjax.evaluate import plots, report
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize
 from eegjax.evaluate.timing import latency_ms
-from eegjax.pruning.progressive import CRITERIA, PruneConfig, describe, prune_step
-from eegjax.studies import classification, prune_programs
+from eegjax.pruning.progressive import CRITERIA, PruneConfig
+from eegjax.studies import classification, prune_loop, prune_programs
 from eegjax.studies.classification import (ClassifyConfig, Prepared, WrapsClassify,
                                            build_model)
-from eegjax.studies.workdir import to_json
 from eegjax.train import Trainer
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
 
@@ -93,92 +91,56 @@ def _summaries(values: dict) -> dict:
 
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
                   wd, ckpt: Checkpoints, programs: dict) -> dict:
-  """Progressive pruning of every model under one criterion; one row per size. Returns
-  {rows, actions, stop, params}: `params` are the last evaluated (smallest) networks.
-
-  After each size is evaluated its networks are checkpointed with the rows and actions so
-  far, so a rerun continues from the newest readable step (redoing at most one step).
-  `programs` caches the compiled per-width programs across criteria."""
+  """Progressive pruning of every model under one criterion through the one pruning loop
+  (`prune_loop.run`); one row per size. Returns {rows, actions, stop, params}: `params`
+  are the last evaluated (smallest) networks. `programs` caches the compiled per-width
+  programs across criteria."""
   width = cfg.classify.hidden_sizes[cfg.layer]
   pcfg = PruneConfig(criterion, cfg.rule, cfg.step, cfg.similar_deg, cfg.complementary_deg,
                      cfg.order)
   n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
-  ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
-  alive = jnp.ones((n_folds, n_seeds, width), bool)
-  group = prune_programs.traced(programs, cfg, prep).group
-  step_fn = jax.jit(jax.vmap(jax.vmap(
-      lambda p, i, g, k, a, q: prune_step(p, i, g, k, group, pcfg, alive=a, pending=q))))
-  pending = jnp.tile(jnp.array([-1.0, 0.0]), (n_folds, n_seeds, 1))
   size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the arrays' width
-  rows, actions, stop, n, evaluated = [], [], None, 0, False
-  restored = ckpt.restore_latest()
-  if restored is not None:
-    n, arrays, meta = restored
-    params, ids, alive = arrays["params"], jnp.asarray(arrays["ids"]), jnp.asarray(
-        arrays["alive"])
-    pending = jnp.asarray(arrays.get("pending", pending))
-    rows, actions, evaluated = meta["rows"], meta["actions"], True
-    wd.log(f"{criterion}: resuming after {n} pruned units (checkpoint {ckpt.directory})")
-  while True:
-    grams = None              # Gram matrix of the current networks, when already computed
-    if not evaluated:
-      prog = prune_programs.program(programs, cfg, prep, size(n))
-      t0 = time.perf_counter()
-      grams = prog.gram(params)
-      _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
-      test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
-      analyse_ms = 1e3 * (time.perf_counter() - t0)
-      exec_ms = latency_ms(prog.forward, params, repeats=20) / (n_folds * n_seeds)
-      values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
-      row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
-             "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
-      if cfg.finetune_epochs and n > 0:
-        ft_cfg = dataclasses.replace(cfg.classify.train,
-                                     epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
-        ft = Trainer(prog.model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
-        fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(params),
-                     start_epoch=cfg.classify.train.epochs, log=lambda m: None)
-        params, grams = fit.params, None           # fine-tuned: activations changed
-        tuned = ft.evaluate(params, prep.folds, prep.data, "test")
-        row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
-      rows.append(to_json(row))
-      ckpt.save(n, {"params": params, "ids": ids, "alive": alive, "pending": pending}, {
+
+  def measure(params, alive, n):
+    prog = prune_programs.program(programs, cfg, prep, size(n))
+    t0 = time.perf_counter()
+    grams = prog.gram(params)
+    _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
+    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
+    analyse_ms = 1e3 * (time.perf_counter() - t0)
+    exec_ms = latency_ms(prog.forward, params, repeats=20) / (n_folds * n_seeds)
+    values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
+    row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
+           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
+    if cfg.finetune_epochs and n > 0:
+      ft_cfg = dataclasses.replace(cfg.classify.train,
+                                   epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
+      ft = Trainer(prog.model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
+      fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(params),
+                   start_epoch=cfg.classify.train.epochs, log=lambda m: None)
+      params, grams = fit.params, None           # fine-tuned: activations changed
+      tuned = ft.evaluate(params, prep.folds, prep.data, "test")
+      row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
+    acc = row["summary"]["accuracy"]
+    wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
+           f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
+           f"{row['summary']['min_angle']['mean']:.1f}  pairs "
+           f"{row['summary']['pairs']['mean']:.1f}")
+    return row, grams, params
+
+  family = prune_loop.Family(
+      group=prune_programs.traced(programs, cfg, prep).group, measure=measure,
+      grams=lambda p, n: prune_programs.program(programs, cfg, prep, size(n)).gram(p),
+      keys=lambda n: prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n),
+      meta=lambda n: {
           "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
           "family": cfg.classify.model, "masked": pcfg.masked,
           "hidden_sizes": list(prune_programs.sizes(cfg, size(n))),
           "activation": cfg.classify.activation, "cell": cfg.classify.cell,
-          "leading_axes": ["fold", "seed"],
-          "rows": rows, "actions": actions})
-      acc = row["summary"]["accuracy"]
-      wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
-             f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
-             f"{row['summary']['min_angle']['mean']:.1f}  pairs "
-             f"{row['summary']['pairs']['mean']:.1f}")
-    evaluated = False
-    if n + cfg.step > cfg.limit:
-      stop = f"reached {n} pruned units (--max_pruned or one unit left)"
-      break
-    if grams is None:
-      grams = prune_programs.program(programs, cfg, prep, size(n)).gram(params)
-    keys = prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n)
-    new_params, new_ids, new_alive, record, within = step_fn(params, ids, grams, keys, alive,
-                                                             pending)
-    within = np.asarray(within)
-    if pcfg.chooses_pairs and not within.all() and not cfg.beyond_thresholds:
-      f, s = (int(i) for i in np.argwhere(~within)[0])
-      stop = (f"no candidate pair within {cfg.similar_deg}/{cfg.complementary_deg} degrees "
-              f"left for seed {prep.seeds[s]}, fold {f} after {n} pruned units; stopped "
-              "(--beyond_thresholds continues with the least distinct pairs)")
-      wd.log(f"{criterion}: {stop}")
-      break
-    record = jax.tree.map(np.asarray, record)
-    actions.append(to_json({
-        "units_pruned_after": n + cfg.step, "within_thresholds": within,
-        "actions": [[describe(jax.tree.map(lambda a: a[f, s], record))
-                     for s in range(n_seeds)] for f in range(n_folds)]}))
-    params, ids, alive, pending = new_params, new_ids, new_alive, record["pending"]
-    n += cfg.step
-  return {"rows": rows, "actions": actions, "stop": stop, "params": params}
+          "leading_axes": ["fold", "seed"]},
+      log=wd.log, model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
+  return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.beyond_thresholds,
+                        ckpt, criterion)
 
 
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
