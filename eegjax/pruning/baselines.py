@@ -3,6 +3,7 @@ next unit to remove among living units (no merging), so tables compare criteria 
 size.
 
   magnitude  the unit whose outgoing weights have the smallest L2 norm
+             (`surgery.outgoing_norms`)
   random     a uniformly random living unit (key from seed, fold, step and slot)
 """
 
@@ -10,8 +11,6 @@ from __future__ import annotations
 
 import jax
 import jax.numpy as jnp
-
-from eegjax.pruning.surgery import outgoing_norms  # noqa: F401  (re-exported)
 
 
 def magnitude_choice(norms, alive):

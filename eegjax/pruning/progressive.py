@@ -36,7 +36,8 @@ from eegjax.errors import ConfigError
 from eegjax.pruning import baselines
 from eegjax.pruning.distinctiveness import (ORDERS, angles_from_gram, check_thresholds,
                                             choose_pair)
-from eegjax.pruning.surgery import UnitGroup, merge_into, remove_units, zero_units
+from eegjax.pruning.surgery import (UnitGroup, merge_into, outgoing_norms, remove_units,
+                                    zero_units)
 
 CRITERIA = ("distinctiveness", "distinctiveness_masked", "magnitude", "random")
 RULES = ("paper", "scaled")
@@ -98,7 +99,7 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
     raise ConfigError(f"cannot prune {cfg.step} units from a layer of {units}: at least one "
                       "must remain")
   angles = angles_from_gram(gram)
-  norms = baselines.outgoing_norms(params, group)
+  norms = outgoing_norms(params, group)
   pending = jnp.asarray([-1.0, 0.0] if pending is None else pending, jnp.float32)
   pid, pending_angle = pending[0].astype(jnp.int32), pending[1]
   pending = jnp.where(pid >= 0, jnp.argmax(ids == pid), -1).astype(jnp.int32)
