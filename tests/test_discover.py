@@ -58,6 +58,19 @@ class ResidualConcat(nn.Module):
     return nn.Dense(3)(jnp.concatenate([h, a], axis=-1))
 
 
+class Iterated(nn.Module):
+  """A state refined by a while loop through one shared kernel (its rows and columns are
+  both the state's units, as an RNN's recurrent kernel)."""
+
+  @nn.compact
+  def __call__(self, x):
+    h = nn.tanh(nn.Dense(6)(x))
+    w = self.param("w", nn.initializers.normal(0.3), (6, 6))
+    _, h = jax.lax.while_loop(lambda c: c[0] < 3, lambda c: (c[0] + 1, jnp.tanh(c[1] @ w)),
+                              (0, h))
+    return nn.Dense(2)(h)
+
+
 MODELS = {
     "conv_flatten": (ConvFlat(), (6, 10, 3), {"Conv_0": 5, "Conv_1": 7, "Dense_0": 9}),
     "conv2d_pool": (Conv2dPool(), (6, 12, 12, 2), {"Conv_0": 4, "Conv_1": 6}),
@@ -67,6 +80,7 @@ MODELS = {
     "simple_rnn": (Recurrent("simple"), (6, 5, 2), {"SimpleCell_0": 6}),
     "residual_concat": (ResidualConcat(), (6, 5), {"Dense_0+Dense_1": 8, "Dense_2": 4}),
     "elman_custom_vjp": (ElmanRNN(6, 3), (6, 7, 2), {"hh+ih": 6}),
+    "while_loop": (Iterated(), (6, 5), {"Dense_0+w": 6}),
 }
 
 
@@ -221,3 +235,25 @@ def test_autoencoder_encoder_and_classifier_groups():
   pc = clf.init(KEY, codes_in)
   assert [g.size(pc) for g in discover_groups(clf.apply, pc, codes_in) if g.prunable] == \
       [12, 6]
+
+
+def test_normalisation_layers_are_noted_and_their_merge_error_measured():
+  """LayerNorm reduces over the units: discovery keeps the group prunable but notes it,
+  and copy + merge + remove is then no longer exact (the error is measured here)."""
+  class Normed(nn.Module):
+    @nn.compact
+    def __call__(self, x):
+      h = nn.relu(nn.LayerNorm()(nn.Dense(6)(x)))
+      return nn.Dense(2)(h)
+
+  model = Normed()
+  x = jax.random.normal(KEY, (16, 5))
+  params = model.init(KEY, x)
+  (g,) = [g for g in discover_groups(model.apply, params, x) if g.prunable]
+  assert g.size(params) == 6 and any("reduced over" in n for n in g.notes)
+  assert {s.path[1] for s in g.incoming} == {"Dense_0", "LayerNorm_0"}
+  twin = copy_unit(params, g, 0, 5)
+  small = remove_units(merge_into(twin, g, 5, 0), g, jnp.arange(5))
+  err = float(jnp.max(jnp.abs(resized_apply(model.apply, params, x)(small, x) -
+                              model.apply(twin, x))))
+  assert err > 1e-3        # 6 -> 5 units changes the normalisation's mean and variance

@@ -89,7 +89,7 @@ def _groups(prog: Program) -> list[UnitGroup]:
 def _names(prog, units, occurrences, roles) -> dict[int, str]:
   names = {}
   for u in units:
-    mods = [prog.paths[leaf][:-1] for leaf, axis, _ in occurrences[u]
+    mods = [_module(prog.paths[leaf]) for leaf, axis, _ in occurrences[u]
             if "producer" in roles.get((leaf, axis), ())]
     common = mods[0]
     for m in mods[1:]:
@@ -104,6 +104,12 @@ def _names(prog, units, occurrences, roles) -> dict[int, str]:
       name += "'"
     names[u] = name
   return names
+
+
+def _module(path):
+  """A leaf's module path; a parameter declared directly on the top module names itself."""
+  inner = path[1:-1] if path[0] == "params" else path[:-1]
+  return path[:-1] if inner else path
 
 
 def _group(prog, u, names, occurrences, roles) -> UnitGroup:
@@ -193,8 +199,8 @@ def _site(prog, u):
         break
       key = nxt
     val = tr.vals.get(key)
-    if val is None:
-      continue
+    if val is None or "body" in key[0] or "cond" in key[0]:
+      continue               # a value inside a while loop is not captured step by step
     axes = [a for a, d in enumerate(val.dims) if dims.find(d) == u]
     if len(axes) != 1:
       continue
