@@ -257,3 +257,35 @@ def test_normalisation_layers_are_noted_and_their_merge_error_measured():
   err = float(jnp.max(jnp.abs(resized_apply(model.apply, params, x)(small, x) -
                               model.apply(twin, x))))
   assert err > 1e-3        # 6 -> 5 units changes the normalisation's mean and variance
+
+
+def test_activations_in_chunks_equal_the_plain_gram():
+  from eegjax.pruning import Program, activations
+  from eegjax.pruning.distinctiveness import gram, trajectory_gram
+  mlp = MLP((6,), 3)
+  x = jax.random.normal(KEY, (50, 7))
+  w = (jnp.arange(50) % 3 != 0).astype(jnp.float32)
+  p = mlp.init(KEY, x)
+  (g,) = [g for g in discover_groups(mlp.apply, p, x) if g.prunable]
+  got = activations(mlp.apply, p, [g], x, weights=w, chunk=16)[g.name]
+  acts = mlp.apply(p, x, return_activations=True)[1][0]
+  np.testing.assert_allclose(got.gram, gram(acts, 0.5, w), rtol=1e-5, atol=1e-5)
+  np.testing.assert_allclose(got.total, ((acts - 0.5) * w[:, None]).sum(0), rtol=1e-5,
+                             atol=1e-5)
+  assert float(got.count) == float(w.sum())
+  rnn = ElmanRNN(5, 2)
+  xs = jax.random.normal(KEY, (9, 12, 2))
+  lengths = jnp.array([12, 3, 7, 12, 1, 5, 9, 12, 2])
+  p = rnn.init(KEY, xs)
+  program = Program(rnn.apply, p, xs, lengths)
+  (g,) = [g for g in program.groups if g.prunable]
+  got = activations(rnn.apply, p, [g], xs, lengths, lengths=lengths, chunk=4,
+                    program=program)[g.name]
+  want = trajectory_gram(lambda xb, lb: rnn.apply(p, xb, lengths=lb,
+                                                  return_trajectory=True)[1], xs, lengths)
+  np.testing.assert_allclose(got.gram, want, rtol=1e-5, atol=1e-5)
+  assert float(got.count) == float(lengths.sum())
+  # pruned params through the unpruned model's program
+  small = remove_units(p, g, jnp.array([0, 2, 4]))
+  assert activations(rnn.apply, small, [g], xs, lengths, lengths=lengths,
+                     program=program)[g.name].gram.shape == (3, 3)

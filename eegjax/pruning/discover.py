@@ -199,7 +199,7 @@ def _site(prog, u):
         break
       key = nxt
     val = tr.vals.get(key)
-    if val is None or "body" in key[0] or "cond" in key[0]:
+    if val is None or key not in tr.position or "body" in key[0] or "cond" in key[0]:
       continue               # a value inside a while loop is not captured step by step
     axes = [a for a, d in enumerate(val.dims) if dims.find(d) == u]
     if len(axes) != 1:
@@ -207,7 +207,7 @@ def _site(prog, u):
     b = [a for a, d in enumerate(val.dims) if batch is not None and dims.find(d) == batch]
     what = ("the recurrent state carried by a scan" if prim == "carry" else
             f"the output of {prim}" if prim else "an input of the traced program")
-    site = Site(key=key, axis=axes[0], batch_axis=b[0] if b else None, scan=scan,
+    site = Site(key=tr.position[key], axis=axes[0], batch_axis=b[0] if b else None, scan=scan,
                 description=what)
     return site, _centre(tr, key)
   return None, 0.0

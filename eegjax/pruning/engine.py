@@ -40,6 +40,10 @@ class Stats:
   count: jax.Array
 
 
+jax.tree_util.register_dataclass(Stats, data_fields=["gram", "total", "count"],
+                                 meta_fields=[])
+
+
 def _site_rows(group: UnitGroup, value, weights, lengths):
   """(rows, units) activations and (rows,) weights from a captured site value."""
   site = group.activation
@@ -110,20 +114,17 @@ class Collector:
     return total
 
 
-jax.tree_util.register_dataclass(Stats, data_fields=["gram", "total", "count"],
-                                 meta_fields=[])
-
-
 def activations(apply_fn, params, groups: Sequence[UnitGroup], *args, weights=None,
                 lengths=None, chunk: int = 1024, program: Optional[Program] = None):
-    """{group name: Stats} of each group's centred activations over the patterns of
-    `args` (the inputs of apply_fn after params, each with the patterns' leading axis).
-    `params` may be pruned: the traced program runs at their sizes. `weights` (patterns,)
-    drops patterns with weight 0; `lengths` (patterns,) drops a recurrent state's steps at
-    or beyond each sequence's length."""
-    program = program or Program(apply_fn, params, *args)
-    return Collector(program, groups)(params, *args, weights=weights, lengths=lengths,
-                                      chunk=chunk)
+  """{group name: Stats} of each group's centred activations over the patterns of `args`
+  (the inputs of apply_fn after params, each with the patterns' leading axis), `chunk`
+  patterns at a time. `weights` (patterns,) drops patterns with weight 0; `lengths`
+  (patterns,) drops a recurrent state's steps at or beyond each sequence's length. For
+  pruned `params` pass the `program` traced on the unpruned model (`Program(apply_fn,
+  params, *args)`): it then runs at the pruned sizes."""
+  program = program or Program(apply_fn, params, *args)
+  return Collector(program, groups)(params, *args, weights=weights, lengths=lengths,
+                                    chunk=chunk)
 
 
 def _select(groups, names):

@@ -97,7 +97,7 @@ class Resized:
       if not eqn.primitive.multiple_results and eqn.primitive.name not in CALLS and \
           eqn.primitive.name not in ("scan", "while", "cond"):
         outs = [outs]
-      for v, x in zip(eqn.outvars, outs):
+      for j, (v, x) in enumerate(zip(eqn.outvars, outs)):
         if isinstance(v, jcore.DropVar):
           continue
         want = self.shape(path, v)
@@ -105,8 +105,8 @@ class Resized:
           raise ConfigError(f"resized_apply: {eqn.primitive.name} gave shape "
                             f"{tuple(jnp.shape(x))} where the resized program expects {want}")
         env[v] = x
-        if (path, v) in self.capture:
-          self.captured[(path, v)] = x
+        if (path, i, j) in self.capture:
+          self.captured[(path, i, j)] = x
     return [read(v) for v in jaxpr.outvars]
 
   def eqn(self, eqn, ins, path, here):

@@ -52,7 +52,8 @@ class Slice:
 @dataclasses.dataclass(frozen=True)
 class Site:
   """Where a group's activation vectors are read in the traced program."""
-  key: tuple                    # (level path, jaxpr var): what the interpreter captures
+  key: tuple                    # (level path, equation, output): the value captured; the
+                                # same in every trace of the model at these shapes
   axis: int                     # the unit axis of that value
   batch_axis: Optional[int]     # the axis of the patterns (input 0's leading axis)
   scan: Optional[tuple]         # a recurrent state: the scan it is carried by

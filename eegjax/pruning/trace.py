@@ -69,6 +69,7 @@ class Trace(LayoutRules):
     self.dims = Dims()
     self.vals: dict = {}           # (path, var) -> Val
     self.producer: dict = {}       # (path, var) -> eqn
+    self.position: dict = {}       # (path, var) -> (path, eqn index, output index)
     self.outvar_src: dict = {}     # (path, var) -> (inner path, inner var) for calls
     self.invar_src: dict = {}      # (path, var) -> ("call", key) | ("carry", key)
     self.scan_length: dict = {}     # scan path -> dim of its length
@@ -114,11 +115,12 @@ class Trace(LayoutRules):
         outs = self.eqn(eqn, ins, path, path + (i,), depth)
       except LayoutError as e:
         outs = self.opaque(eqn, ins, f"{eqn.primitive.name}: {e}")
-      for v, o in zip(eqn.outvars, outs):
+      for j, (v, o) in enumerate(zip(eqn.outvars, outs)):
         if isinstance(v, jcore.DropVar):
           continue
         self.vals[(path, v)] = o
         self.producer[(path, v)] = eqn
+        self.position[(path, v)] = (path, i, j)
     return [self.read(path, v) for v in jaxpr.outvars]
 
   def fresh(self, aval) -> tuple[int, ...]:
