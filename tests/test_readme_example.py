@@ -15,9 +15,9 @@ def test_readme_pruning_example_runs_and_prunes():
   ns = {}
   exec(compile(code, str(README), "exec"), ns)   # noqa: S102 - our own README
   small, params, record = ns["small"], ns["params"], ns["record"]
-  assert small["params"]["GRUCell_0"]["hn"]["kernel"].shape == (24, 24)
-  assert small["params"]["Dense_0"]["kernel"].shape == (24, 8)
-  assert params["params"]["GRUCell_0"]["hn"]["kernel"].shape == (32, 32)
+  assert small["params"]["GRUCell_0"]["hn"]["kernel"].shape == (12, 12)
+  assert small["params"]["Dense_0"]["kernel"].shape == (12, 4)
+  assert params["params"]["GRUCell_0"]["hn"]["kernel"].shape == (16, 16)
   assert ns["run"](small, ns["x"]).shape == (64, 2)
   assert jnp.isfinite(ns["run"](small, ns["x"])).all()
-  assert len(record["GRUCell_0"]["steps"]) == 4 and record["Dense_0"]["units_left"] == 8
+  assert len(record["GRUCell_0"]["steps"]) == 2 and record["Dense_0"]["units_left"] == 4
