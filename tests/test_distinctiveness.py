@@ -6,7 +6,7 @@ import pytest
 
 from eegjax.errors import ConfigError
 from eegjax.pruning.distinctiveness import (angle_matrix, check_thresholds, complementary_mask,
-                                            gram, gram_over_chunks, min_angle, similar_mask)
+                                            gram, min_angle, similar_mask)
 
 
 def test_hand_computed_angles():
@@ -53,31 +53,37 @@ def test_thresholds():
       check_thresholds(*bad)
 
 
-def test_gram_over_chunks_of_an_mlp_layer_equals_the_whole():
+def test_activations_over_chunks_of_an_mlp_layer_equal_the_whole():
+  """The engine's chunked Gram matrix (eegjax.pruning.activations) equals the plain one."""
   from eegjax.models import MLP
+  from eegjax.pruning import Program, activations
   model = MLP(hidden_sizes=(12, 5), num_classes=3)
   x = jax.random.normal(jax.random.key(3), (1000, 8))
   params = model.init(jax.random.key(0), x)
   acts = model.apply(params, x, return_activations=True)[1][1]
-  act_fn = lambda xb: model.apply(params, xb, return_activations=True)[1][1]  # noqa: E731
-  chunked = jax.jit(lambda xx: gram_over_chunks(act_fn, xx, chunk=300))(x)   # 300 pads 1000
+  prog = Program(model.apply, params, x)
+  group = [g for g in prog.groups if g.prunable][1]
+  chunked = jax.jit(lambda xx: activations(model.apply, params, [group], xx, chunk=300,
+                                           program=prog)[group.name].gram)(x)  # 300 pads
   chex.assert_trees_all_close(chunked, gram(acts), rtol=1e-4, atol=1e-5)
   w = (jnp.arange(1000) < 640).astype(jnp.float32)
-  chex.assert_trees_all_close(gram_over_chunks(act_fn, x, w, chunk=256), gram(acts[:640]),
-                              rtol=1e-4, atol=1e-5)
+  got = activations(model.apply, params, [group], x, weights=w, chunk=256, program=prog)
+  chex.assert_trees_all_close(got[group.name].gram, gram(acts[:640]), rtol=1e-4, atol=1e-5)
 
 
-def test_trajectory_gram_counts_only_valid_steps_of_chosen_sequences():
+def test_activations_of_an_rnn_count_only_valid_steps_of_chosen_sequences():
   from eegjax.models import ElmanRNN
-  from eegjax.pruning.distinctiveness import trajectory_gram
+  from eegjax.pruning import Program, activations
   model = ElmanRNN(hidden_size=5, num_classes=2)
   x = jax.random.normal(jax.random.key(0), (7, 40, 2))
   lengths = jnp.array([40, 10, 25, 1, 40, 33, 8])
   w = jnp.array([1, 1, 1, 1, 0, 1, 1], jnp.float32)
   params = model.init(jax.random.key(1), x)
-  traj_fn = lambda xb, lb: model.apply(params, xb, lengths=lb,  # noqa: E731
-                                       return_trajectory=True)[1]
-  got = jax.jit(lambda xx, ll, ww: trajectory_gram(traj_fn, xx, ll, ww, chunk=3))(x, lengths, w)
+  prog = Program(model.apply, params, x, lengths)
+  (group,) = [g for g in prog.groups if g.prunable]
+  got = jax.jit(lambda xx, ll, ww: activations(
+      model.apply, params, [group], xx, ll, weights=ww, lengths=ll, chunk=3,
+      program=prog)[group.name].gram)(x, lengths, w)
   expected = np.zeros((5, 5))
   for i in range(7):
     if w[i]:

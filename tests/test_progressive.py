@@ -153,15 +153,15 @@ def test_masked_variant_zeroes_and_keeps_size_and_equals_plain_removal():
 
 def test_rnn_pruning_vmapped_equals_per_model():
   from eegjax.models import ElmanRNN
-  from eegjax.pruning.distinctiveness import trajectory_gram
+  from eegjax.pruning import activations, discover_groups
 
   model = ElmanRNN(hidden_size=6, num_classes=2)
   x = jax.random.normal(jax.random.key(0), (5, 50, 1))
   lengths = jnp.array([50, 20, 35, 50, 10])
   ps = [model.init(jax.random.key(s), x) for s in (1, 2)]
-  grams = [trajectory_gram(lambda xb, lb, p=p: model.apply(p, xb, lengths=lb,
-                                                          return_trajectory=True)[1],
-                           x, lengths) for p in ps]
+  (group,) = [g for g in discover_groups(model.apply, ps[0], x, lengths) if g.prunable]
+  grams = [activations(model.apply, p, [group], x, lengths, lengths=lengths)[group.name].gram
+           for p in ps]
   stacked = jax.tree.map(lambda a, b: jnp.stack([a, b]), *ps)
   keys = jax.random.split(jax.random.key(3), 2)
   for crit in ("distinctiveness", "distinctiveness_masked", "random"):

@@ -5,7 +5,8 @@ output minus 0.5; tanh needs none). Two units whose vectors are nearly parallel 
 `similar_deg`, 15 by default) do the same job; nearly opposite vectors (over
 `complementary_deg`, 165) cancel each other. The whole angle matrix is one Gram matrix
 product, A^T A, so it scales to thousands of units and 10^5 patterns; patterns can be
-accumulated in chunks (`gram` is additive), and padded patterns carry weight 0.
+accumulated in chunks (`gram` is additive; `eegjax.pruning.activations` does so for any
+model's discovered groups), and padded patterns carry weight 0.
 
 All functions are jit- and vmap-friendly (fixed shapes; dead units are masked, not cut).
 """
@@ -51,31 +52,6 @@ def gram(acts, centre: float = 0.5, weights=None):
   return total
 
 
-def gram_over_chunks(act_fn, x, weights=None, *, chunk: int = 4096, centre: float = 0.5):
-  """Gram matrix of centred activations over all patterns of `x`, `chunk` patterns at a
-  time, so only one chunk's activations ever exist. `act_fn(x_chunk)` returns
-  (chunk, units) activations, e.g. one MLP hidden layer:
-
-      act_fn = lambda xb: model.apply(params, xb, return_activations=True)[1][layer]
-  """
-  n = x.shape[0]
-  chunk = min(chunk, n)
-  pad = (-n) % chunk
-  w = jnp.ones((n,), jnp.float32) if weights is None else weights.astype(jnp.float32)
-  xs = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
-  ws = jnp.concatenate([w, jnp.zeros((pad,), jnp.float32)])
-  xs = xs.reshape((-1, chunk) + x.shape[1:])
-  ws = ws.reshape(-1, chunk)
-
-  def add(total, inputs):
-    xb, wb = inputs
-    return total + gram(act_fn(xb), centre, wb), None
-
-  units = jax.eval_shape(act_fn, xs[0]).shape[-1]
-  total, _ = jax.lax.scan(add, jnp.zeros((units, units), jnp.float32), (xs, ws))
-  return total
-
-
 def map_gram(maps, weights=None, centre: float = 0.0):
   """Gram matrix of conv channels: each channel's activation vector is its feature map
   over every pattern x position, maps (B, H, W, C); `weights` (B,) drop padded patterns."""
@@ -83,36 +59,6 @@ def map_gram(maps, weights=None, centre: float = 0.0):
   rows = maps.reshape(b * h * w, c)
   wr = None if weights is None else jnp.repeat(weights, h * w)
   return gram(rows, centre, wr)
-
-
-def trajectory_gram(traj_fn, x, lengths, weights=None, *, chunk: int = 16,
-                    centre: float = 0.0):
-  """Gram matrix of hidden-state trajectories over every valid time step of every sequence
-  (t < length; sequences with weight 0 left out), `chunk` sequences at a time, so at most
-  chunk x T x units states exist at once. `traj_fn(x_chunk, lengths_chunk)` returns the
-  states (chunk, T, units), e.g. `model.apply(p, x, lengths=l, return_trajectory=True)[1]`.
-  tanh units need no centring (centre 0)."""
-  n, steps = x.shape[0], x.shape[1]
-  chunk = min(chunk, n)
-  pad = (-n) % chunk
-  w = jnp.ones((n,), jnp.float32) if weights is None else weights.astype(jnp.float32)
-  xs = jnp.concatenate([x, jnp.zeros((pad,) + x.shape[1:], x.dtype)])
-  ls = jnp.concatenate([lengths, jnp.ones((pad,), lengths.dtype)])
-  ws = jnp.concatenate([w, jnp.zeros((pad,), jnp.float32)])
-  xs = xs.reshape((-1, chunk) + x.shape[1:])
-
-  def add(total, inputs):
-    xb, lb, wb = inputs
-    a = traj_fn(xb, lb) - centre
-    m = (jnp.arange(steps)[None, :] < lb[:, None]) * wb[:, None]
-    a = a * m[..., None]
-    return total + jnp.einsum("cth,ctk->hk", a, a,
-                              precision=jax.lax.Precision.HIGHEST), None
-
-  units = jax.eval_shape(traj_fn, xs[0], ls[:chunk]).shape[-1]
-  total, _ = jax.lax.scan(add, jnp.zeros((units, units), jnp.float32),
-                          (xs, ls.reshape(-1, chunk), ws.reshape(-1, chunk)))
-  return total
 
 
 def angles_from_gram(g):
