@@ -230,3 +230,40 @@ def test_masked_variant_removes_both_units_of_a_complementary_pair():
                                         jax.random.key(0), mlp_hidden_group(0), cfg)
   assert bool(within) and np.asarray(alive).tolist() == [False, False, True, True]
   assert rec["kind"].tolist() == [REMOVED_COMPLEMENTARY] * 2 and int(rec["pending"][0]) == -1
+
+
+@pytest.mark.parametrize("criterion,rule", [("distinctiveness", "paper"),
+                                            ("distinctiveness", "scaled"),
+                                            ("magnitude", "paper"), ("random", "paper")])
+def test_fixed_shape_pruning_equals_cutting_at_every_step(criterion, rule):
+  """What the studies run (keep_shape: zeroed units, an alive mask, one width) chooses the
+  same units, writes the same records and computes the same outputs as cutting the layer
+  at every step, over three steps with Gram matrices recomputed from the pruned nets."""
+  from eegjax.studies.prune_loop import cut
+  model, params, x, _ = planted()
+  group, cfg = mlp_hidden_group(0), PruneConfig(criterion, rule=rule, step=2)
+
+  def acts_gram(p):
+    acts = mlp_from_params(p).apply(p, x, return_activations=True)[1][0]
+    return gram(acts)
+
+  small, ids, fixed, alive = params, jnp.arange(8), params, jnp.ones(8, bool)
+  pend_s = pend_f = None
+  for step in range(3):
+    key = jax.random.fold_in(jax.random.key(3), step)
+    small, ids, _, rec_s, _ = prune_step(small, ids, acts_gram(small), key, group, cfg,
+                                         pending=pend_s)
+    fixed, same_ids, alive, rec_f, _ = prune_step(fixed, jnp.arange(8), acts_gram(fixed),
+                                                  key, group, cfg, alive=alive,
+                                                  pending=pend_f, keep_shape=True)
+    pend_s, pend_f = rec_s["pending"], rec_f["pending"]
+    assert same_ids.tolist() == list(range(8)) and int(alive.sum()) == 6 - 2 * step
+    for k in ("kept", "removed", "kind"):
+      assert rec_s[k].tolist() == rec_f[k].tolist(), (step, k)
+    np.testing.assert_allclose(rec_s["angle"], rec_f["angle"], atol=1e-3)
+    assert ids.tolist() == np.flatnonzero(alive).tolist()
+    chex.assert_trees_all_close(model.apply(fixed, x), mlp_from_params(small).apply(small, x),
+                                atol=1e-6)
+    stacked = jax.tree.map(lambda a: a[None, None], fixed)
+    chex.assert_trees_all_close(jax.tree.map(lambda a: a[0, 0], cut(stacked, alive[None, None],
+                                                                    group)), small, atol=1e-6)

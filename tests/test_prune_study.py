@@ -4,6 +4,7 @@ checkpoint with its smaller shapes."""
 import csv
 import json
 
+import chex
 import numpy as np
 import pytest
 from absl.testing import flagsaver
@@ -27,11 +28,26 @@ def classify_cfg(workdir):
                         split="group", num_folds=3, num_seeds=2)
 
 
-def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path):
+def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
   mod = binary("prune_mlp")
   wd = tmp_path / "prune"
+  # compiled once per study, whatever the width: the step once per criterion, the Gram
+  # program once for all of them
+  from eegjax.pruning import progressive
+  from eegjax.studies import prune_loop, prune_programs
+  monkeypatch.setattr(prune_loop, "prune_step",
+                      chex.assert_max_traces(progressive.prune_step, n=3))
+  traced = []
+
+  class Counted(prune_programs.Collector):
+    def __call__(self, *a, **k):        # runs when the Gram program is traced
+      traced.append(1)
+      return super().__call__(*a, **k)
+
+  monkeypatch.setattr(prune_programs, "Collector", Counted)
   with flagsaver.flagsaver(workdir=str(wd), **FLAGS):
     mod.main(["prune_mlp.py"])
+  assert len(traced) == 1
   for f in ("prune_table.csv", "results.json", "timing.json", "prune_metrics.png",
             "prune_min_angle.png", "prune_exec_time.png", "angles.png", "flags.cfg"):
     assert (wd / f).exists(), f

@@ -4,7 +4,9 @@ size.
 
   magnitude  the unit whose outgoing weights have the smallest L2 norm
              (`surgery.outgoing_norms`)
-  random     a uniformly random living unit (key from seed, fold, step and slot)
+  random     a uniformly random living unit (key from seed, fold, step and slot); the
+             draw is a rank among the living units, so a layer cut to its living units
+             and the same layer kept whole with dead units masked pick the same unit
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ def magnitude_choice(norms, alive):
 
 
 def random_choice(key, alive):
-  """Index of a uniformly random living unit."""
-  u = jax.random.uniform(key, alive.shape)
-  return jnp.argmax(jnp.where(alive, u, -1.0))
+  """Index of a uniformly random living unit: the r-th living one, r uniform in
+  [0, number alive)."""
+  r = jax.random.randint(key, (), 0, jnp.maximum(jnp.sum(alive), 1))
+  return jnp.argmax(jnp.cumsum(alive) == r + 1)

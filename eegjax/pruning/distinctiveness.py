@@ -63,7 +63,11 @@ def map_gram(maps, weights=None, centre: float = 0.0):
 
 def angles_from_gram(g):
   """Pairwise angles in degrees, (units, units). A unit whose vector is zero (constant
-  output) has no direction: its angles are reported as 90 (orthogonal to everything)."""
+  output) has no direction: its angles are reported as 90 (orthogonal to everything).
+  The Gram matrix is symmetrised first (a matrix product need not round both triangles
+  alike), so the two units of a pair see one angle and a tie between them is a true tie,
+  broken by unit order whatever the layer's layout."""
+  g = 0.5 * (g + jnp.swapaxes(g, -1, -2))
   norms = jnp.sqrt(jnp.clip(jnp.diagonal(g), 0.0))
   denom = norms[:, None] * norms[None, :]
   ok = denom > 1e-12

@@ -75,7 +75,7 @@ class PruneConfig:
 
 
 def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive=None,
-               pending=None):
+               pending=None, keep_shape: bool = False):
   """Prunes cfg.step units of `group` from one model.
 
   params: the model's params; ids: (U,) original indices of its units; gram: (U, U) Gram
@@ -85,8 +85,9 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   complementary partner still to be removed (id -1 or None: none).
 
   Returns (params, ids, alive, record, within). Structurally the params, ids and alive
-  have U - step units; masked, the size stays and the pruned units are zeroed and marked
-  dead. record holds (step,) arrays `kept` (original id of k, -1 if none), `removed`
+  have U - step units; masked, or with `keep_shape`, the size stays and the pruned units
+  are zeroed and marked dead (keep_shape: after the criterion's merge, so the network
+  computes what the cut one computes, and one compiled step serves every width). record holds (step,) arrays `kept` (original id of k, -1 if none), `removed`
   (original id of d), `kind` (MERGED ...), `angle` (of the pair that slot acted on),
   `scale`, and `pending`: with the paper rule and the masked variant a complementary pair
   loses both units, one per slot; when it is chosen in a step's last slot its partner is
@@ -156,7 +157,7 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   record["pending"] = jnp.stack([
       jnp.where(pending >= 0, ids[jnp.maximum(pending, 0)], -1).astype(jnp.float32),
       jnp.where(pending >= 0, pending_angle, 0.0).astype(jnp.float32)])
-  if cfg.masked:
+  if cfg.masked or keep_shape:
     return zero_units(params, group, alive), ids, alive, record, within_all
   keep = jnp.nonzero(alive, size=units - cfg.step)[0]
   params = remove_units(params, group, keep)

@@ -137,25 +137,41 @@ def _unit_index(s, group, sizes, units):
   return jnp.concatenate(cols, axis=1)
 
 
-def _kept_index(s, group, sizes, keep):
+def _kept_index(s, group, sizes, keep, xp=jnp):
   """Axis entries that remain when only units `keep` remain."""
   parts = []
   for offset, dims, pos in _layout(s, group, sizes):
     grid = offset + np.arange(math.prod(dims)).reshape(dims)
-    parts.append(jnp.asarray(grid.ravel()) if pos is None else
-                 jnp.take(jnp.asarray(grid), keep, axis=pos).ravel())
-  return jnp.concatenate(parts)
+    parts.append(xp.asarray(grid.ravel()) if pos is None else
+                 xp.take(xp.asarray(grid), keep, axis=pos).ravel())
+  return xp.concatenate(parts)
 
 
-def remove_units(params, group: UnitGroup, keep):
-  """Keeps only units `keep` (int array of static length, ascending) of `group`."""
+def remove_units(params, group: UnitGroup, keep, xp=jnp):
+  """Keeps only units `keep` (int array of static length, ascending) of `group`. With
+  xp=numpy and host arrays it runs on the host (no XLA program per width)."""
   group.check()
   sizes = group.sizes(params)
-  keep = jnp.asarray(keep)
+  keep = xp.asarray(keep)
   for s in group.slices():
-    idx = _kept_index(s, group, sizes, keep)
-    params = _set(params, s.path, jnp.take(_get(params, s.path), idx, axis=s.axis))
+    idx = _kept_index(s, group, sizes, keep, xp)
+    params = _set(params, s.path, xp.take(_get(params, s.path), idx, axis=s.axis))
   return params
+
+
+def expand_units(small, group: UnitGroup, keep, full_sizes: dict):
+  """The inverse of `remove_units`: `small` holds only units `keep` of a group whose sizes
+  were `full_sizes` (`group.sizes` of the uncut params); the removed units come back as
+  zeros, every other entry where it was."""
+  group.check()
+  keep = jnp.asarray(keep)
+  for s in reversed(group.slices()):     # undo remove_units' takes, last first
+    idx = _kept_index(s, group, full_sizes, keep)
+    x = jnp.moveaxis(_get(small, s.path), s.axis, 0)
+    full_len = sum(math.prod(dims) for _, dims, _ in _layout(s, group, full_sizes))
+    out = jnp.zeros((full_len, *x.shape[1:]), x.dtype).at[idx].set(x)
+    small = _set(small, s.path, jnp.moveaxis(out, 0, s.axis))
+  return small
 
 
 def zero_units(params, group: UnitGroup, alive):

@@ -71,9 +71,13 @@ def define_device_flags() -> None:
                       "jax.distributed.initialize (empty = one process)")
   flags.DEFINE_integer("num_processes", 1, "multi-host: number of processes")
   flags.DEFINE_integer("process_id", 0, "multi-host: this process's index")
+  flags.DEFINE_string("compilation_cache", "", "folder of JAX's persistent compilation "
+                      "cache, so reruns and resumed runs do not recompile (default "
+                      "$EEGJAX_CACHE_DIR, else ~/.cache/eegjax/jax; none = off)")
 
 
-DEVICE_FLAGS = ("num_devices", "coordinator_address", "num_processes", "process_id")
+DEVICE_FLAGS = ("num_devices", "coordinator_address", "num_processes", "process_id",
+                "compilation_cache")
 
 
 def setup_devices(fv: flags.FlagValues) -> int:
@@ -82,7 +86,9 @@ def setup_devices(fv: flags.FlagValues) -> int:
   jax.devices() spans every host. Returns the number of devices a sweep may use."""
   import jax
 
+  from eegjax import compile_cache
   from eegjax.train import sharding
+  compile_cache.enable(fv.compilation_cache)
   if fv.coordinator_address:
     if not 0 <= fv.process_id < fv.num_processes:
       raise ConfigError(f"--process_id={fv.process_id}: expected 0..{fv.num_processes - 1}"

@@ -42,11 +42,13 @@ from eegjax.models.unet import UNetGenerator
 from eegjax.pruning import discover_groups
 from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import alcohol, classification, prune_loop
+from eegjax.studies import alcohol, classification, prune_loop, prune_programs
 from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.gan_fit import LAYOUTS, METRICS, PARTS, GanConfig, GanTrainer
+
+_RANDOM_TAG = 100     # random channel pruning of conv layer k: fold_in(model key, 100 + k)
 
 VARIANTS = ("deconv", "unet_resize", "unet_transpose")
 COMPARED = ("accuracy", "precision", "recall", "f1")
@@ -264,17 +266,20 @@ def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: st
         return map_gram(maps, fa.train_w.astype(jnp.float32), centre=centre)
       return trainer.map_models(gram_one, params, folds)
 
-    def measure(params, alive, n, layer=layer, grams_of=grams_of):
-      model, features = model_of(params)
-      width = features[layer]
+    def measure(params, alive, n, layer=layer, grams_of=grams_of, group=group):
+      # params stay at the trained width, the pruned channels zeroed (prune_loop)
+      model, _ = model_of(params)
+      width = int(np.asarray(alive)[0, 0].sum())
       grams = grams_of(params, n)
       ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
-      within = (pair_mask(jnp.ones(width, bool))
+      within = (jax.vmap(jax.vmap(pair_mask))(alive)
                 & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
       test = trainer.classify(params, folds, data, "test", model)
+      first = jax.tree.map(lambda a: a[:1, :1], params)
       row = {"variant": variant, "criterion": criterion, "layer": layer, "units_pruned": n,
              "channels": width,
-             "params": count_params(jax.tree.map(lambda a: a[0, 0], params)),
+             "params": count_params(jax.tree.map(lambda a: a[0, 0], prune_loop.cut(
+                 first, np.asarray(alive)[:1, :1], group))),
              "summary": {**{k: summarize(test[k]) for k in SCALARS},
                          "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
                          "min_angle": summarize(np.asarray(
@@ -286,11 +291,9 @@ def prune_channels(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: st
       return row, grams, params
 
     def keys(n, layer=layer):
-      # random criterion: its own draw for every layer, size and model
-      k = jax.random.split(jax.random.fold_in(jax.random.key(cfg.classify.seed),
-                                              1000 * layer + n),
-                           len(prep.parts) * len(prep.seeds))
-      return k.reshape(len(prep.parts), len(prep.seeds))
+      # random criterion: from fold_in(key(seed), fold), its own draw for every layer
+      return prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n,
+                                        tag=_RANDOM_TAG + layer)
 
     width = features[layer]
     limit = min(width - 1, cfg.max_pruned) if cfg.max_pruned else width - 1

@@ -10,6 +10,12 @@ matrices of the group's activations), how the Gram matrices are recomputed, the 
 keys of a step and the checkpoint's metadata. Every evaluated size is checkpointed with the
 rows and actions so far, so a rerun continues from the newest readable step (redoing at
 most one).
+
+The networks keep their trained width throughout: a pruned unit is zeroed after its merge
+and marked dead in `alive` (`prune_step(..., keep_shape=True)`), which computes what the
+cut network computes, so the step and the family's programs compile once for every width
+and memory stays flat. Checkpoints hold the full-width arrays with the mask; `cut` gives
+the structural networks (what `run` returns, and what `restore_pruned` loads).
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.pruning.progressive import PruneConfig, describe, prune_step
-from eegjax.pruning.surgery import UnitGroup
+from eegjax.errors import UserError
+from eegjax.pruning.surgery import UnitGroup, expand_units, remove_units
 from eegjax.studies.workdir import to_json
+from eegjax.train import sharding
 from eegjax.train.checkpoint import Checkpoints
 
 
@@ -31,27 +39,35 @@ from eegjax.train.checkpoint import Checkpoints
 class Family:
   """What one pruning run needs from its model family."""
   group: UnitGroup
-  measure: Callable            # (params, alive, n) -> (row dict, grams or None, params)
+  measure: Callable            # (params, alive, n) -> (row dict, grams or None, params);
+                               # params at full width, the dead units zeroed
   grams: Callable              # (params, n) -> (F, S, U, U) Gram matrices
   keys: Callable               # n -> (F, S) random keys of the step after n units
   meta: Callable = lambda n: {}   # noqa: E731  extra checkpoint metadata at size n
   log: Callable = print
+  num_devices: int = 1          # the step runs its models spread over this many devices
   model_name: Callable = lambda f, s: f"fold {f}, seed index {s}"  # noqa: E731
 
 
 def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
         beyond_thresholds: bool, ckpt: Checkpoints, label: str) -> dict:
   """Prunes every model's group from `width` units until `limit` units are pruned (or no
-  pair is within the thresholds). Returns {rows, actions, stop, params}: one row per
+  pair is within the thresholds). Returns {rows, actions, stop, params, alive}: one row per
   evaluated size, the actions of every step for every (fold, seed) model in the study's
-  notation, why it stopped and the last evaluated (smallest) networks."""
+  notation, why it stopped, the last evaluated (smallest) networks (cut to their living
+  units; with a masked criterion at full width, zeroed) and their alive masks."""
   n_folds, n_seeds = jax.tree.leaves(params)[0].shape[:2]
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   alive = jnp.ones((n_folds, n_seeds, width), bool)
   pending = jnp.tile(jnp.array([-1.0, 0.0]), (n_folds, n_seeds, 1))
-  step_fn = jax.jit(jax.vmap(jax.vmap(
-      lambda p, i, g, k, a, q: prune_step(p, i, g, k, family.group, cfg, alive=a,
-                                          pending=q))))
+  layout = sharding.plan(n_folds, n_seeds, family.num_devices)
+  step_jit = jax.jit(jax.vmap(jax.vmap(
+      lambda p, i, g, k, a, q: prune_step(p, i, g, jax.random.wrap_key_data(k),
+                                          family.group, cfg, alive=a, pending=q,
+                                          keep_shape=True))))
+
+  def step_fn(*args):         # host arrays in and out; the keys as raw key data
+    return layout.call(step_jit, args, "mmmmmm")
   rows, actions, stop, n, evaluated = [], [], None, 0, False
   restored = ckpt.restore_latest()
   if restored is not None:
@@ -59,6 +75,11 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
     params, ids, alive = arrays["params"], jnp.asarray(arrays["ids"]), jnp.asarray(
         arrays["alive"])
     pending = jnp.asarray(arrays["pending"])
+    if alive.shape[-1] != width:
+      raise UserError(f"{ckpt.directory}: its pruning checkpoints hold {alive.shape[-1]}-unit "
+                      f"arrays, written by an earlier eegjax that cut the layer at every "
+                      f"step; this version keeps the {width} trained units with a mask. "
+                      "Rerun with --overwrite (or in another --workdir) to prune afresh")
     rows, actions, evaluated = meta["rows"], meta["actions"], True
     family.log(f"{label}: resuming after {n} pruned units (checkpoint {ckpt.directory})")
   while True:
@@ -77,7 +98,7 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
     if grams is None:
       grams = family.grams(params, n)
     new_params, new_ids, new_alive, record, within = step_fn(
-        params, ids, grams, family.keys(n), alive, pending)
+        params, ids, grams, jax.random.key_data(family.keys(n)), alive, pending)
     within = np.asarray(within)
     if cfg.chooses_pairs and not within.all() and not beyond_thresholds:
       f, s = (int(i) for i in np.argwhere(~within)[0])
@@ -93,4 +114,29 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
                      for s in range(n_seeds)] for f in range(n_folds)]}))
     params, ids, alive, pending = new_params, new_ids, new_alive, record["pending"]
     n += cfg.step
-  return {"rows": rows, "actions": actions, "stop": stop, "params": params}
+  if not cfg.masked:
+    params = cut(params, alive, family.group)
+  return {"rows": rows, "actions": actions, "stop": stop, "params": params,
+          "alive": np.asarray(alive)}
+
+
+def cut(params, alive, group: UnitGroup):
+  """The structural networks of (fold, seed, ...) `params`: only the units `alive` (F, S,
+  U) marks remain (every model keeps the same number). On the host, model by model: no
+  XLA program per width."""
+  alive = np.asarray(alive)
+  params = jax.tree.map(np.asarray, params)
+  models = [[remove_units(jax.tree.map(lambda a: a[f, s], params), group,
+                          np.flatnonzero(alive[f, s]), xp=np) for s in range(alive.shape[1])]
+            for f in range(alive.shape[0])]
+  return jax.tree.map(lambda *a: np.stack(a).reshape(alive.shape[:2] + a[0].shape),
+                      *[m for row in models for m in row])
+
+
+def uncut(small, alive, group: UnitGroup, full):
+  """The inverse of `cut`: `small`'s units back at their places in `full`'s layout, the
+  dead ones zero."""
+  alive = np.asarray(alive)
+  keep = np.stack([[np.flatnonzero(a) for a in row] for row in alive]).astype(np.int32)
+  sizes = group.sizes(jax.tree.map(lambda a: a[0, 0], full))
+  return jax.vmap(jax.vmap(lambda p, k: expand_units(p, group, k, sizes)))(small, keep)

@@ -16,10 +16,12 @@ or the RNN's hidden states over every valid time step of every training sequence
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import time
 from typing import Optional
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -27,7 +29,7 @@ from eegjax.errors import ConfigError
 from eegjax.evaluate import plots, report
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize
-from eegjax.evaluate.timing import latency_ms
+from eegjax.pruning.discover import discover_groups
 from eegjax.pruning.progressive import CRITERIA, PruneConfig
 from eegjax.studies import classification, prune_loop, prune_programs
 from eegjax.studies.classification import (ClassifyConfig, Prepared, WrapsClassify,
@@ -90,36 +92,31 @@ def _summaries(values: dict) -> dict:
 
 
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
-                  wd, ckpt: Checkpoints, programs: dict) -> dict:
+                  wd, ckpt: Checkpoints, cache: dict) -> dict:
   """Progressive pruning of every model under one criterion through the one pruning loop
-  (`prune_loop.run`); one row per size. Returns {rows, actions, stop, params}: `params`
-  are the last evaluated (smallest) networks. `programs` caches the compiled per-width
-  programs across criteria."""
+  (`prune_loop.run`); one row per size. Returns {rows, actions, stop, params, alive}:
+  `params` are the last evaluated (smallest) networks. `cache` keeps the study's compiled
+  programs (one set at the trained width) across criteria."""
   width = cfg.classify.hidden_sizes[cfg.layer]
   pcfg = PruneConfig(criterion, cfg.rule, cfg.step, cfg.similar_deg, cfg.complementary_deg,
                      cfg.order)
-  n_folds, n_seeds = prep.folds.train_idx.shape[0], len(prep.seeds)
-  size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the arrays' width
+  prog = prune_programs.programs(cache, cfg, prep)
+  size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the network's width
 
   def measure(params, alive, n):
-    prog = prune_programs.program(programs, cfg, prep, size(n))
     t0 = time.perf_counter()
     grams = prog.gram(params)
     _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
     test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
     analyse_ms = 1e3 * (time.perf_counter() - t0)
-    exec_ms = latency_ms(prog.forward, params, repeats=20) / (n_folds * n_seeds)
+    timed = params if pcfg.masked or n == 0 else prune_loop.cut(params, alive, prog.group)
+    exec_ms = prog.timer(timed)
     values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
     row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
            "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
     if cfg.finetune_epochs and n > 0:
-      ft_cfg = dataclasses.replace(cfg.classify.train,
-                                   epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
-      ft = Trainer(prog.model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
-      fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(params),
-                   start_epoch=cfg.classify.train.epochs, log=lambda m: None)
-      params, grams = fit.params, None           # fine-tuned: activations changed
-      tuned = ft.evaluate(params, prep.folds, prep.data, "test")
+      params, grams = _finetune(cfg, prep, prog, params, alive), None   # activations moved
+      tuned = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
       row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
     acc = row["summary"]["accuracy"]
     wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
@@ -129,18 +126,37 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
     return row, grams, params
 
   family = prune_loop.Family(
-      group=prune_programs.traced(programs, cfg, prep).group, measure=measure,
-      grams=lambda p, n: prune_programs.program(programs, cfg, prep, size(n)).gram(p),
+      group=prog.group, measure=measure, grams=lambda p, n: prog.gram(p),
       keys=lambda n: prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n),
       meta=lambda n: {
           "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
           "family": cfg.classify.model, "masked": pcfg.masked,
           "hidden_sizes": list(prune_programs.sizes(cfg, size(n))),
+          "stored_hidden_sizes": list(cfg.classify.hidden_sizes),
+          "input_shape": list(prep.ds.x.shape[1:]),
           "activation": cfg.classify.activation, "cell": cfg.classify.cell,
           "leading_axes": ["fold", "seed"]},
-      log=wd.log, model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
+      log=wd.log, num_devices=cfg.classify.num_devices,
+      model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
   return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.beyond_thresholds,
                         ckpt, criterion)
+
+
+def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
+  """The pruned networks trained --finetune_epochs more. They train cut to their living
+  units (a dead unit at full width would still learn outgoing weights from its constant
+  activation), then go back to the full-width layout with the dead units zero. The one
+  part of the study compiled per width."""
+  small = prune_loop.cut(params, alive, prog.group)
+  width = prog.group.size(jax.tree.map(lambda a: a[0, 0], small))
+  ft_cfg = dataclasses.replace(cfg.classify.train,
+                               epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
+  model = prune_programs.build(cfg.classify, prune_programs.sizes(cfg, width),
+                               prep.ds.num_classes)
+  ft = Trainer(model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
+  fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(small),
+               start_epoch=cfg.classify.train.epochs, log=lambda m: None)
+  return prune_loop.uncut(fit.params, alive, prog.group, params)
 
 
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
@@ -159,16 +175,16 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
          f"{cfg.similar_deg}/"
          f"{cfg.complementary_deg} degrees, criteria {list(cfg.criteria)}")
 
-  per_criterion, programs, t_prune, save_s = {}, {}, time.perf_counter(), []
+  per_criterion, cache, t_prune, save_s = {}, {}, time.perf_counter(), []
   for criterion in cfg.criteria:
     ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), criterion), keep=None, log=wd.log)
     per_criterion[criterion] = run_criterion(cfg, prep, fit.params, criterion, wd, ckpt,
-                                             programs)
+                                             cache)
     ckpt.close()
     save_s += ckpt.save_seconds
   prune_s = time.perf_counter() - t_prune
   width = cfg.classify.hidden_sizes[cfg.layer]
-  full = prune_programs.program(programs, cfg, prep, width)
+  full = prune_programs.programs(cache, cfg, prep)
   everyone = jnp.ones((len(prep.parts), len(prep.seeds), width), bool)
   trained_angles = np.asarray(full.analyse(full.gram(fit.params), everyone)[0])
 
@@ -219,7 +235,9 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
 
 
 def restore_pruned(workdir: str, criterion: str, units_pruned: int):
-  """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint."""
+  """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint: the
+  network cut to its living units (with a masked criterion: at full width, the pruned
+  units zero)."""
   path = os.path.join(os.path.abspath(workdir), "checkpoints", criterion)
   ckpt = Checkpoints(path, keep=None)
   if units_pruned not in ckpt.steps():
@@ -230,6 +248,14 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int):
   params = arrays["params"]
   head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
   num_classes = int(params["params"][head]["kernel"].shape[-1])
-  model = build_model(meta["family"], meta["hidden_sizes"], num_classes, meta["activation"],
-                      meta.get("cell", "elman"))
-  return model, params, meta
+  build = functools.partial(build_model, meta["family"], num_classes=num_classes,
+                            activation=meta["activation"], cell=meta.get("cell", "elman"))
+  if not meta["masked"]:
+    full = build(meta["stored_hidden_sizes"])
+    example = (jnp.zeros((2, *meta["input_shape"])),)
+    if meta["family"] == "rnn":
+      example += (jnp.full((2,), meta["input_shape"][0]),)
+    group = [g for g in discover_groups(full.apply, jax.tree.map(lambda a: a[0, 0], params),
+                                        *example) if g.prunable][meta["layer"]]
+    params = prune_loop.cut(params, arrays["alive"], group)
+  return build(meta["hidden_sizes"]), params, meta

@@ -21,6 +21,7 @@ loss, naming seed, fold and epoch, with the state of the last good block kept.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import time
 from typing import Any, Callable, NamedTuple, Optional
@@ -442,6 +443,9 @@ class Trainer:
 
   def evaluate(self, params, folds: FoldArrays, data, which: str = "test") -> dict:
     """Metrics of every (fold, seed) model on its `which` part (test, val or train), as
-    numpy arrays shaped (folds, seeds, ...)."""
-    return jax.tree.map(np.asarray, self._evaluate(params, folds, data, which))
+    numpy arrays shaped (folds, seeds, ...); the models spread over the trainer's devices."""
+    layout = sharding.plan(len(np.asarray(folds.fold_id)),
+                           jax.tree.leaves(params)[0].shape[1], self.num_devices)
+    return layout.call(functools.partial(self._evaluate, which=which), (params, folds, data),
+                       "mfs")
 

@@ -113,6 +113,17 @@ class ModelLayout:
     """Sharded (F', S', ...) leaves -> host numpy (F, S, ...), padding cut off."""
     return jax.tree.map(lambda a: to_host(a)[:self.num_folds, :self.num_seeds], tree)
 
+  def call(self, fn, args, kinds: str):
+    """fn(*args) with every argument laid out by its kind -- `kinds` has one letter per
+    argument: m (F, S, ...) model leaves, f (F, ...) fold leaves, s shared by every model
+    (the data) -- and fn's outputs, (F, S, ...) leaves, back on the host without padding.
+    fn is jitted and vmapped over the models; on a mesh its model axes run spread over
+    the devices, without a mesh it runs as it is."""
+    if self.mesh is None:
+      return jax.tree.map(np.asarray, fn(*args))
+    put = {"m": self.put_models, "f": self.put_folds, "s": self.put_shared}
+    return self.get_models(fn(*(put[k](a) for k, a in zip(kinds, args, strict=True))))
+
 
 def _pad(a: np.ndarray, axis: int, size: int) -> np.ndarray:
   n = a.shape[axis]
