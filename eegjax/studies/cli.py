@@ -258,22 +258,41 @@ def flagfile_text(fv: flags.FlagValues, names: list[str]) -> str:
 
 
 def exit_on_user_error(fn):
-  """Wraps a binary's main: a user's mistake (UserError) exits 1 with one `error: ...`
-  line on stderr; anything else is a bug and keeps its traceback."""
+  """Wraps a binary's main: a user's mistake (UserError) or a full disk exits 1 with one
+  `error: ...` line on stderr; Ctrl-C exits 130 saying where the run stopped and that the
+  same command resumes it; anything else is a bug and keeps its traceback."""
   import functools
   import sys
 
   from absl import logging
 
+  from eegjax.studies import workdir
+
   @functools.wraps(fn)
   def wrapper(argv):
     if "verbosity" in flags.FLAGS and not flags.FLAGS["verbosity"].present:
-      # library INFO chatter (orbax, XLA) off unless asked for
-      logging.set_verbosity(logging.WARNING)
+      # library chatter (orbax, XLA) off unless asked for; what a user must know comes
+      # from the run's own log lines and `error:` lines
+      logging.set_verbosity(logging.ERROR)
     try:
       return fn(argv)
     except UserError as e:
       print(f"error: {e}", file=sys.stderr, flush=True)
+      sys.exit(1)
+    except KeyboardInterrupt:
+      wd = workdir.active
+      where = (f"; it stopped after: {wd.last}. Rerun the same command to resume it from "
+               f"its last checkpoint in {wd.path}" if wd is not None and wd.last else "")
+      print(f"interrupted{where}", file=sys.stderr, flush=True)
+      sys.exit(130)
+    except Exception as e:  # noqa: BLE001 - only a full disk is turned into one line
+      if not workdir.disk_full(e):
+        raise
+      wd = workdir.active
+      print(f"error: no space left on the device ({str(e).strip().splitlines()[0][:120]})"
+            + (f"; files written before in {wd.path} are intact. Free some space and rerun "
+               "the same command to resume" if wd is not None else ""),
+            file=sys.stderr, flush=True)
       sys.exit(1)
   return wrapper
 

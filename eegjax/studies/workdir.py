@@ -1,6 +1,11 @@
 """A run's working directory: its files, its log, and its safety rules: a finished run is
-never silently overwritten (a rerun reports it is done), an unfinished one is resumed, and a
-run started with other flags is refused with the differing flags listed.
+never silently overwritten (a rerun reports it is done), an unfinished one is resumed, a
+run started with other flags is refused with the differing flags listed, and a workdir that
+another process is using is refused at once, naming that process (`.lock`, an flock held
+for the process's lifetime: a killed process leaves no stale lock). Where the workdir lives
+is not part of a run's identity: a moved or renamed workdir resumes. Files are written
+whole or not at all (write, flush to disk, rename); a results.json that cannot be read
+(a copy cut short) is set aside and the run redone from its checkpoints.
 
 Layout written by the runners:
   flags.cfg      the flags of the run, replayable with --flagfile
@@ -16,9 +21,14 @@ Layout written by the runners:
 from __future__ import annotations
 
 import csv
+import errno
+import io
+import fcntl
 import json
 import os
 import shutil
+import socket
+import sys
 import time
 from typing import Optional, Sequence
 
@@ -29,6 +39,55 @@ from eegjax.errors import UserError
 
 class WorkdirError(UserError, RuntimeError):
   """The workdir cannot be used as asked; the message says why and what to do."""
+
+
+class DiskFull(UserError, OSError):
+  """No space left where the run writes; the message says what is intact."""
+
+
+LOCK = ".lock"
+IDENTITY_EXEMPT = ("workdir", "overwrite")   # flags that do not make a run what it is
+_held: dict[tuple, int] = {}    # (device, inode) of a lock file -> fd: locks this process
+                                # holds (for its lifetime; a moved workdir keeps its lock)
+active: Optional["Workdir"] = None   # the workdir of the run in progress (for Ctrl-C)
+
+
+def _lock(path: str) -> None:
+  """Takes the workdir's lock for this process, or refuses naming the holder."""
+  fd = os.open(os.path.join(path, LOCK), os.O_RDWR | os.O_CREAT, 0o644)
+  st = os.fstat(fd)
+  if (st.st_dev, st.st_ino) in _held:
+    os.close(fd)          # this process holds it already (an earlier run of this session)
+    return
+  try:
+    fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+  except OSError as e:
+    os.close(fd)
+    if e.errno not in (errno.EWOULDBLOCK, errno.EACCES, errno.EAGAIN):
+      return               # a file system without locks: go on unguarded
+    try:
+      with open(os.path.join(path, LOCK), encoding="utf-8") as f:
+        holder = f.read().strip() or "another process"
+    except OSError:
+      holder = "another process"
+    raise WorkdirError(f"--workdir={path} is in use by {holder}; wait for that run to end "
+                       "(or stop it), or choose another --workdir") from None
+  os.ftruncate(fd, 0)
+  os.write(fd, (f"process {os.getpid()} on {socket.gethostname()} since "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')} ({' '.join(sys.argv)[:200]})\n")
+           .encode())
+  _held[(st.st_dev, st.st_ino)] = fd
+
+
+def disk_full(e: BaseException) -> bool:
+  """Whether an error (or one it wraps) says the device is out of space."""
+  while e is not None:
+    if isinstance(e, OSError) and e.errno == errno.ENOSPC:
+      return True
+    if "No space left on device" in str(e) or "ENOSPC" in str(e):
+      return True
+    e = e.__cause__ or e.__context__
+  return False
 
 
 def to_json(obj):
@@ -60,17 +119,40 @@ class Workdir:
     self.provenance: Optional[tuple[str, str]] = None
     if os.path.exists(self.path) and not os.path.isdir(self.path):
       raise WorkdirError(f"--workdir={path} is a file; expected a folder")
-    if overwrite and os.path.isdir(self.path):
-      shutil.rmtree(self.path)
-    os.makedirs(self.path, exist_ok=True)
+    try:
+      os.makedirs(self.path, exist_ok=True)
+    except OSError as e:
+      raise WorkdirError(f"--workdir={path}: cannot create the folder ({e.strerror})") \
+          from None
+    _lock(self.path)
+    if overwrite:
+      for entry in os.scandir(self.path):
+        if entry.name != LOCK:
+          (shutil.rmtree if entry.is_dir() else os.remove)(entry.path)
     self._t0 = time.perf_counter()
+    self.last = ""                      # the last progress line (where a run stopped)
+    global active
+    active = self
 
   def file(self, name: str) -> str:
     return os.path.join(self.path, name)
 
   @property
   def finished(self) -> bool:
-    return os.path.exists(self.file("results.json"))
+    """Holds a readable results.json. One that cannot be read (cut short by a crash or a
+    failed copy) is renamed results.json.damaged, and the run is redone from its
+    checkpoints (nothing is retrained that a checkpoint holds)."""
+    path = self.file("results.json")
+    if not os.path.exists(path):
+      return False
+    try:
+      self.read_json("results.json")
+      return True
+    except (ValueError, UnicodeDecodeError) as e:
+      os.replace(path, path + ".damaged")
+      self.log(f"{path} is damaged ({type(e).__name__}: {str(e)[:80]}); set aside as "
+               "results.json.damaged, redoing the run from its checkpoints")
+      return False
 
   @property
   def started(self) -> bool:
@@ -88,8 +170,10 @@ class Workdir:
     with open(old_path, encoding="utf-8") as f:
       old = parse(f.read())
     new = parse(flagfile_text)
+    exempt = {f"--{k}" for k in IDENTITY_EXEMPT}
     diffs = [f"{k} (was {old.get(k, 'unset')!r}, now {new.get(k, 'unset')!r})"
-             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+             for k in sorted(set(old) | set(new))
+             if old.get(k) != new.get(k) and k not in exempt]
     if diffs:
       raise WorkdirError(f"--workdir={self.path} holds a run made with different flags: "
                          f"{'; '.join(diffs)}. Rerun with the same flags to resume it, pass "
@@ -101,32 +185,54 @@ class Workdir:
 
   def log(self, message: str) -> None:
     line = f"[{time.perf_counter() - self._t0:8.1f}s] {message}"
+    self.last = message
     if self.echo:
       print(line, flush=True)
-    with open(self.file("log.txt"), "a", encoding="utf-8") as f:
-      f.write(line + "\n")
+    with self._writing("log.txt"):
+      with open(self.file("log.txt"), "a", encoding="utf-8") as f:
+        f.write(line + "\n")
+
+  def _writing(self, name: str):
+    """Context turning a full disk while writing `name` into one clear DiskFull."""
+    workdir = self
+
+    class Guard:
+      def __enter__(self):
+        return self
+
+      def __exit__(self, kind, e, tb):
+        if e is not None and isinstance(e, OSError) and disk_full(e):
+          raise DiskFull(f"no space left on the device of {workdir.path} while writing "
+                         f"{name}; files written before are intact. Free some space and "
+                         "rerun the same command: it resumes from the last checkpoint") \
+              from None
+        return False
+    return Guard()
 
   def write_text(self, name: str, text: str) -> None:
     tmp = self.file(name + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-      f.write(text)
-    os.replace(tmp, self.file(name))  # atomic: a reader never sees half a file
+    with self._writing(name):
+      with open(tmp, "w", encoding="utf-8") as f:
+        f.write(text)
+        f.flush()
+        os.fsync(f.fileno())
+      os.replace(tmp, self.file(name))  # atomic: a reader never sees half a file
 
   def write_json(self, name: str, obj) -> None:
     self.write_text(name, json.dumps(to_json(obj), indent=2, sort_keys=False) + "\n")
 
   def write_csv(self, name: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
-    tmp = self.file(name + ".tmp")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-      w = csv.writer(f)
-      extra = list(self.provenance) if self.provenance else []
-      w.writerow(list(header) + (["dataset", "data"] if extra else []))
-      for r in rows:
-        w.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else v for v in r]
-                   + extra)
-    os.replace(tmp, self.file(name))
+    out = io.StringIO(newline="")
+    w = csv.writer(out)
+    extra = list(self.provenance) if self.provenance else []
+    w.writerow(list(header) + (["dataset", "data"] if extra else []))
+    for r in rows:
+      w.writerow([f"{v:.6g}" if isinstance(v, (float, np.floating)) else v for v in r]
+                 + extra)
+    self.write_text(name, out.getvalue())
 
   def write_npz(self, name: str, **arrays) -> None:
     tmp = self.file(name + ".tmp.npz")
-    np.savez_compressed(tmp, **arrays)
-    os.replace(tmp, self.file(name))
+    with self._writing(name):
+      np.savez_compressed(tmp, **arrays)
+      os.replace(tmp, self.file(name))

@@ -9,6 +9,7 @@ kept for that reason.
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Callable, Optional
@@ -43,10 +44,32 @@ class Checkpoints:
   def save(self, step: int, arrays, meta: dict) -> None:
     t0 = time.perf_counter()
     arrays = jax.tree.map(np.asarray, arrays)     # host copies: one layout on any device
-    self.manager.save(step, args=ocp.args.Composite(arrays=ocp.args.StandardSave(arrays),
-                                                    meta=ocp.args.JsonSave(meta)),
-                      force=True)
-    self.manager.wait_until_finished()      # durable before the run goes on
+    quiet = _OrbaxThreadErrors()
+    logging.getLogger().addFilter(quiet)
+    absl_handler = logging.getLogger("absl")
+    absl_handler.addFilter(quiet)
+    try:
+      self.manager.save(step, args=ocp.args.Composite(
+          arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)), force=True)
+      self.manager.wait_until_finished()      # durable before the run goes on
+    except Exception as e:  # noqa: BLE001 - tensorstore / orbax wrap the OS error
+      from eegjax.studies.workdir import DiskFull, disk_full
+      if not disk_full(e):
+        quiet.replay()
+        raise
+      try:
+        self.manager.close()        # stop orbax's writer threads before the process ends
+      except Exception:  # noqa: BLE001 - the save already failed; closing is best effort
+        pass
+      good = [s for s in self.steps() if s != step]
+      kept = (f"the last good checkpoint ({good[-1]}) is intact" if good else
+              "no checkpoint had been written there yet")
+      raise DiskFull(f"no space left on the device while saving checkpoint {step} in "
+                     f"{self.directory}; {kept}. Free some space and rerun the same "
+                     "command: it resumes from there") from None
+    finally:
+      logging.getLogger().removeFilter(quiet)
+      absl_handler.removeFilter(quiet)
     self.save_seconds.append(time.perf_counter() - t0)
 
   def steps(self) -> list[int]:
@@ -74,6 +97,25 @@ class Checkpoints:
   def close(self) -> None:
     self.manager.wait_until_finished()
     self.manager.close()
+
+
+class _OrbaxThreadErrors(logging.Filter):
+  """Holds back the errors orbax's writer threads log while a save fails (a full disk
+  logs one traceback per thread); they are shown when the failure is not a full disk."""
+
+  def __init__(self):
+    super().__init__()
+    self.held: list[logging.LogRecord] = []
+
+  def filter(self, record: logging.LogRecord) -> bool:
+    if record.levelno >= logging.ERROR and "orbax" in record.pathname:
+      self.held.append(record)
+      return False
+    return True
+
+  def replay(self) -> None:
+    for record in self.held:
+      logging.getLogger(record.name).handle(record)
 
 
 def median_save_ms(ckpt: Checkpoints) -> float:

@@ -1,0 +1,161 @@
+"""Workdir faults as a user meets them: a second process on a busy workdir, a full disk, a
+results.json cut short, a moved workdir and Ctrl-C. Each ends with one clear line, loses
+nothing, and the same command afterwards finishes the run."""
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import orbax.checkpoint as ocp
+import pytest
+from absl.testing import flagsaver
+
+from conftest import REPO
+from eegjax.studies.workdir import DiskFull, Workdir, WorkdirError
+
+TRAIN = dict(dataset="music_features", epochs=4, num_folds=3, num_seeds=2,
+             hidden_sizes=["6"], split="group", epochs_per_call=2)
+PRUNE = dict(TRAIN, max_pruned=4, criteria=["distinctiveness", "magnitude"],
+             beyond_thresholds=True)
+# what tensorstore raises when the device is full (as seen on a full tmpfs)
+ENOSPC = ("RESOURCE_EXHAUSTED: Error writing \"ids/.zarray\" in OCDBT database: Failed to "
+          "write 200 bytes to file 16: No space left on device [os_error_code='28']")
+
+
+def cli(name, workdir, *extra):
+  args = [f"--{k}={','.join(v) if isinstance(v, list) else v}" for k, v in TRAIN.items()]
+  return [sys.executable, str(REPO / "experiments" / f"{name}.py"), *args, *extra,
+          f"--workdir={workdir}"]
+
+
+def test_a_busy_workdir_is_refused_at_once_naming_its_holder(tmp_path):
+  holder = subprocess.Popen(
+      [sys.executable, "-c", "import sys, time; from eegjax.studies.workdir import Workdir; "
+       f"Workdir({str(tmp_path / 'run')!r}); print('held', flush=True); time.sleep(60)"],
+      cwd=REPO, stdout=subprocess.PIPE, text=True)
+  try:
+    assert holder.stdout.readline().strip() == "held"
+    with pytest.raises(WorkdirError, match=rf"is in use by process {holder.pid} on "):
+      Workdir(str(tmp_path / "run"))
+    t0 = time.time()
+    proc = subprocess.run(cli("train_mlp", tmp_path / "run"), cwd=REPO, capture_output=True,
+                          text=True)
+    assert proc.returncode == 1 and time.time() - t0 < 60
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: --workdir=") \
+        and f"in use by process {holder.pid}" in lines[0]
+    assert not (tmp_path / "run" / "flags.cfg").exists()       # nothing was written
+  finally:
+    holder.kill()
+    holder.wait()
+  Workdir(str(tmp_path / "run"))            # the holder is gone: its lock went with it
+
+
+def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, tmp_path, monkeypatch,
+                                                            capsys):
+  mod = binary("prune_mlp")
+  with flagsaver.flagsaver(workdir=str(tmp_path / "full"), **PRUNE):
+    mod.main(["prune_mlp.py"])
+  real_save, saves = ocp.CheckpointManager.save, []
+
+  def save(self, step, *a, **k):      # the device fills up at the magnitude's step 2
+    saves.append((self.directory.name, step))
+    if (self.directory.name, step) == ("magnitude", 2):
+      raise ValueError(ENOSPC)
+    return real_save(self, step, *a, **k)
+
+  monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+  wd = tmp_path / "cut"
+  with flagsaver.flagsaver(workdir=str(wd), **PRUNE), pytest.raises(SystemExit) as stop:
+    mod.main(["prune_mlp.py"])
+  assert stop.value.code == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: no space left on the device while "
+                                             "saving checkpoint 2") \
+      and "the last good checkpoint (0) is intact" in err[0]
+  assert sorted(os.listdir(wd / "checkpoints" / "magnitude")) == ["0"]
+  monkeypatch.setattr(ocp.CheckpointManager, "save", real_save)   # space freed
+  with flagsaver.flagsaver(workdir=str(wd), **PRUNE):
+    mod.main(["prune_mlp.py"])
+  assert (wd / "results.json").read_bytes() == (tmp_path / "full" / "results.json").read_bytes()
+
+
+def test_a_full_disk_while_writing_a_file_names_it(tmp_path, monkeypatch):
+  wd = Workdir(str(tmp_path / "run"), echo=False)
+  wd.write_json("results.json", {"a": 1})
+
+  class Full:
+    def __init__(self, *a, **k):
+      pass
+
+    def __enter__(self):
+      return self
+
+    def __exit__(self, *a):
+      return False
+
+    def write(self, _):
+      raise OSError(28, "No space left on device")
+
+  monkeypatch.setattr("builtins.open", Full)
+  with pytest.raises(DiskFull, match=r"while writing results.json; files written before "
+                                     r"are intact"):
+    wd.write_json("results.json", {"a": 2})
+  monkeypatch.undo()
+  assert wd.read_json("results.json") == {"a": 1}          # the old file is whole
+
+
+def test_a_results_file_cut_short_is_named_and_redone_from_checkpoints(binary, tmp_path):
+  mod = binary("train_mlp")
+  wd = tmp_path / "run"
+  with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
+    mod.main(["train_mlp.py"])
+  whole = (wd / "results.json").read_bytes()
+  (wd / "results.json").write_bytes(whole[:len(whole) // 3])
+  with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
+    mod.main(["train_mlp.py"])
+  assert (wd / "results.json").read_bytes() == whole
+  assert (wd / "results.json.damaged").read_bytes() == whole[:len(whole) // 3]
+  # redone from the checkpoints: no epoch was trained again (no checkpoint saved)
+  assert json.loads((wd / "timing.json").read_text())["checkpoints_saved"] == 0
+
+
+def test_a_moved_workdir_resumes_where_it_was(binary, tmp_path):
+  mod = binary("prune_mlp")
+  with flagsaver.flagsaver(workdir=str(tmp_path / "full"), **PRUNE):
+    mod.main(["prune_mlp.py"])
+  with flagsaver.flagsaver(workdir=str(tmp_path / "a"), **PRUNE):
+    mod.main(["prune_mlp.py"])
+  os.remove(tmp_path / "a" / "results.json")        # as if stopped before the end
+  shutil.rmtree(tmp_path / "a" / "checkpoints" / "magnitude")
+  os.rename(tmp_path / "a", tmp_path / "b")
+  with flagsaver.flagsaver(workdir=str(tmp_path / "b"), **PRUNE):
+    mod.main(["prune_mlp.py"])
+  assert (tmp_path / "b" / "results.json").read_bytes() == \
+      (tmp_path / "full" / "results.json").read_bytes()
+  assert f"--workdir={tmp_path / 'b'}" in (tmp_path / "b" / "flags.cfg").read_text()
+
+
+def test_ctrl_c_says_where_it_stopped_and_the_same_command_resumes(tmp_path):
+  wd = tmp_path / "run"
+  cmd = cli("train_mlp", wd, "--epochs=400", "--epochs_per_call=1")
+  proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True)
+  for line in proc.stdout:                 # interrupt once a few epochs are checkpointed
+    if "epoch 3/400" in line:
+      proc.send_signal(signal.SIGINT)
+      break
+  _, err = proc.communicate(timeout=120)
+  assert proc.returncode == 130, err
+  lines = err.strip().splitlines()
+  assert len(lines) == 1 and lines[0].startswith("interrupted; it stopped after: ") \
+      and "Rerun the same command to resume it" in lines[0] and str(wd) in lines[0]
+  done = sorted(int(d) for d in os.listdir(wd / "checkpoints" / "train") if d.isdigit())
+  assert done and not (wd / "results.json").exists()
+  subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
+  saved = json.loads((wd / "timing.json").read_text())["checkpoints_saved"]
+  assert saved <= 400 - done[-1]            # only what no checkpoint held was trained
