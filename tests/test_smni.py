@@ -9,7 +9,7 @@ import re
 import numpy as np
 import pytest
 
-from eegjax.data import smni
+from eegjax.data import smni, smni_csv
 from eegjax.data.synthetic import smni_trials, write_smni_files
 from eegjax.errors import DataError
 
@@ -57,8 +57,8 @@ def test_a_single_trial_file(tmp_path, trials):
 
 def test_csv_export_parses_back(tmp_path, trials):
   path = str(tmp_path / "export.csv")
-  smni.write_csv_export(path, trials)
-  _assert_same(smni.read_csv_export(path), trials)
+  smni_csv.write_csv_export(path, trials)
+  _assert_same(smni_csv.read_csv_export(path), trials)
 
 
 def _trial_lines(trials):
@@ -87,10 +87,19 @@ def _damage(kind, lines):
     parts = lines[i].split()
     lines[i] = " ".join(parts[:3] + ["abc"])
     return lines, f"line {i + 1}: expected integer trial and sample and a numeric value"
+  if kind == "non-numeric trial":      # the first field of a data row
+    i = lines.index("# CZ chan 15") + 2
+    lines[i] = " ".join(["x"] + lines[i].split()[1:])
+    return lines, f"line {i + 1}: expected integer trial and sample and a numeric value"
+  if kind == "wrong channel header":
+    i = lines.index("# CZ chan 15")
+    lines[i] = "# CZ chan 16"
+    return lines, f"line {i + 1}: electrode CZ is chan 16; the SMNI order has it as chan 15"
   raise AssertionError(kind)
 
 
-@pytest.mark.parametrize("kind", ["truncated", "missing", "duplicate", "non-numeric"])
+@pytest.mark.parametrize("kind", ["truncated", "missing", "duplicate", "non-numeric",
+                                  "non-numeric trial", "wrong channel header"])
 def test_damaged_trial_file_names_file_and_line(tmp_path, trials, kind):
   lines, message = _damage(kind, _trial_lines(trials))
   path = _write(tmp_path, lines)
@@ -115,7 +124,7 @@ def test_skip_bad_trials_loads_the_rest_and_reports(tmp_path, trials):
 
 def _csv_rows(tmp_path, trials):
   path = tmp_path / "export.csv"
-  smni.write_csv_export(str(path), trials[:2])
+  smni_csv.write_csv_export(str(path), trials[:2])
   return path, path.read_text().splitlines()
 
 
@@ -141,9 +150,9 @@ def test_damaged_csv_export_names_file_and_line(tmp_path, trials, kind, message)
     first = [first[0], ",".join(parts)] + first[2:]
   path.write_text("\n".join([lines[0]] + first + lines[1 + n:]) + "\n")
   with pytest.raises(DataError, match=message) as e:
-    smni.read_csv_export(str(path))
+    smni_csv.read_csv_export(str(path))
   assert str(path) in str(e.value)
-  got = smni.read_csv_export(str(path), skip_bad=True, log=lambda m: None)
+  got = smni_csv.read_csv_export(str(path), skip_bad=True, log=lambda m: None)
   assert len(got) == 1 and len(got.skipped) == 1
 
 
@@ -165,7 +174,7 @@ def test_not_smni_is_a_clear_error(tmp_path):
   with pytest.raises(DataError, match="missing column"):
     bad = tmp_path / "x.csv"
     bad.write_text("a,b\n1,2\n")
-    smni.read_csv_export(str(bad))
+    smni_csv.read_csv_export(str(bad))
   assert os.path.exists(p)
 
 
@@ -176,7 +185,7 @@ def test_registry_reads_both_formats_and_skips_on_request(tmp_path, trials):
   assert ds.x.shape == (12, 256, 64) and ds.info.sampling_rate == 256.0
   assert ds.info.real                      # a user's files are taken as recorded EEG
   csv_path = tmp_path / "export.csv"
-  smni.write_csv_export(str(csv_path), trials)
+  smni_csv.write_csv_export(str(csv_path), trials)
   ds2 = load(DataSpec(data_path=str(csv_path), data_format="smni_csv"))
   np.testing.assert_allclose(np.sort(ds2.x.ravel()), np.sort(ds.x.ravel()), atol=1e-4)
   bad = tmp_path / "flat"

@@ -19,11 +19,7 @@ tar archives, as UCI distributes them), one trial each:
 
 `read_trials(path)` reads a file, a folder (recursively) or an archive.
 
-**The CSV export** shared widely (one row per sample):
-
-    ,trial number,sensor position,sample num,sensor value,subject identifier,matching condition,channel,name,time
-
-`read_csv_export(path)`.
+The widely shared CSV export (one row per sample) is read by `eegjax.data.smni_csv`.
 
 Both return `SmniTrials`: x (trials, 64, 256) in microvolts, subject names, alcoholic
 labels, conditions and trial numbers. A truncated trial, a missing electrode, a duplicated
@@ -33,7 +29,6 @@ the rest is loaded and every skipped trial reported (`SmniTrials.skipped`).
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import functools
 import gzip
@@ -41,7 +36,7 @@ import io
 import os
 import re
 import tarfile
-from typing import Callable, Iterable, Iterator, Optional, Sequence
+from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
 
@@ -61,8 +56,6 @@ CHANNELS = (
 CHANNEL_INDEX = {name: i for i, name in enumerate(CHANNELS)}
 CONDITIONS = ("S1 obj", "S2 match", "S2 nomatch")
 CLASS_NAMES = ("control", "alcoholic")
-CSV_COLUMNS = ("trial number", "sensor position", "sample num", "sensor value",
-               "subject identifier", "matching condition", "channel", "name", "time")
 
 assert len(CHANNELS) == 64
 
@@ -144,35 +137,46 @@ _CHAN_HEADER = re.compile(r"^#\s*(\S+)\s+chan\s+(\d+)\s*$")
 def parse_trial(text: str, source: str) -> Trial:
   """One trial file's text -> Trial; errors name `source` and the line.
 
-  A well-formed file is parsed in bulk (numpy over all data rows at once); anything
-  unexpected sends it through the line-by-line parser, which finds and names the line."""
-  fast = _parse_trial_fast(text, source)
-  return fast if fast is not None else _parse_trial_lines(text, source)
+  One set of checks, run in bulk (numpy over all data rows at once): headers, electrode
+  order, four fields a row, integer trial and sample, finite values, every sample of every
+  electrode exactly once. A file that fails any of them goes through the line-by-line
+  reader only to find and name the offending line."""
+  trial = _parse_trial_bulk(text, source)
+  if trial is not None:
+    return trial
+  _parse_trial_lines(text, source)       # raises, naming the line
+  raise DataError(f"{source}: not a well-formed SMNI trial file")
 
 
-def _parse_trial_fast(text: str, source: str) -> Optional[Trial]:
+def _parse_trial_bulk(text: str, source: str) -> Optional[Trial]:
+  """The trial, or None when any check fails (the line reader then says which)."""
   lines = text.splitlines()
-  head = [ln for ln in lines[:8] if ln.startswith("#")]
   subject = condition = trial_no = None
-  for ln in head:
-    m = _TRIAL_HEADER.match(ln.strip())
+  for ln in (ln.strip() for ln in lines if ln.lstrip().startswith("#")):
+    m = _TRIAL_HEADER.match(ln)
     if m:
       try:
         condition, trial_no = _condition(m.group(1), source), int(m.group(2))
       except DataError:
         return None
-    elif subject is None and re.match(r"^#\s*\w+\.rd\s*$", ln.strip()):
+      continue
+    if subject is None and re.match(r"^#\s*\w+\.rd\s*$", ln):
       subject = ln.lstrip("#").strip()[:-3]
+      continue
+    m = _CHAN_HEADER.match(ln)
+    if m and m.group(1) in CHANNEL_INDEX and int(m.group(2)) != CHANNEL_INDEX[m.group(1)]:
+      return None
   if subject is None or condition is None or len(subject) < 4 or subject[3] not in "ac":
     return None
-  rows = [ln for ln in lines if ln and not ln.startswith("#")]
+  rows = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
   if len(rows) != len(CHANNELS) * NUM_SAMPLES:
     return None
-  tokens = " ".join(rows).split()
-  if len(tokens) != 4 * len(rows):
+  fields = [r.split() for r in rows]
+  if any(len(f) != 4 for f in fields):
     return None
-  table = np.array(tokens, dtype=object).reshape(-1, 4)
+  table = np.array(fields, dtype=object)
   try:
+    table[:, 0].astype(np.int64)
     samples = table[:, 2].astype(np.int64)
     values = table[:, 3].astype(np.float64)
   except ValueError:
@@ -378,118 +382,13 @@ def write_trial(path: str, t: Trial) -> None:
 
 
 # ------------------------------------------------------------------------ CSV export
-def read_csv_export(path: str, *, skip_bad: bool = False,
-                    log: Callable[[str], None] = print) -> SmniTrials:
-  """The CSV export: one row per (trial, electrode, sample). Rows of one trial are
-  grouped by (name, trial number); a malformed trial is a DataError naming file and
-  line, or with `skip_bad` left out and reported."""
-  if not os.path.isfile(path):
-    raise DataError(f"{path}: no such file")
-  opener = gzip.open if path.endswith(".gz") else open
-  groups: dict = {}
-  bad: dict = {}
-  with opener(path, "rt", newline="", encoding="utf-8") as f:
-    reader = csv.reader(f)
-    try:
-      header = next(reader)
-    except StopIteration:
-      raise DataError(f"{path}: empty file; expected the SMNI CSV export header") from None
-    cols = [h.strip() for h in header]
-    missing = [c for c in CSV_COLUMNS if c not in cols]
-    if missing:
-      raise DataError(f"{path}, line 1: missing column(s) {missing}; expected "
-                      f"{list(CSV_COLUMNS)}")
-    at = {c: cols.index(c) for c in CSV_COLUMNS}
-    for lineno, row in enumerate(reader, 2):
-      if not row:
-        continue
-      where = f"{path}, line {lineno}"
-      if len(row) != len(cols):
-        raise DataError(f"{where}: {len(row)} fields, expected {len(cols)}")
-      subject = row[at["name"]].strip()
-      try:
-        key = (subject, int(row[at["trial number"]]))
-      except ValueError:
-        raise DataError(f"{where}: trial number {row[at['trial number']]!r} is not an "
-                        "integer") from None
-      if key in bad:
-        continue
-      g = groups.get(key)
-      try:
-        if g is None:
-          cond = _condition(row[at["matching condition"]], where)
-          is_alcoholic(subject)
-          g = groups[key] = {"x": np.full((64, NUM_SAMPLES), np.nan, np.float32),
-                             "condition": cond, "line": lineno}
-        name = row[at["sensor position"]].strip()
-        if name not in CHANNEL_INDEX:
-          raise DataError(f"{where}: electrode {name!r} is not one of the 64 SMNI "
-                          "electrodes")
-        try:
-          s = int(row[at["sample num"]])
-          v = float(row[at["sensor value"]])
-        except ValueError:
-          raise DataError(f"{where}: expected an integer sample num and a numeric sensor "
-                          f"value, got {row[at['sample num']]!r}, "
-                          f"{row[at['sensor value']]!r}") from None
-        if not np.isfinite(v) or not 0 <= s < NUM_SAMPLES:
-          raise DataError(f"{where}: sample {s} / value {v} out of range")
-        c = CHANNEL_INDEX[name]
-        if not np.isnan(g["x"][c, s]):
-          raise DataError(f"{where}: duplicated sample {s} of electrode {name} in trial "
-                          f"{key[1]} of {subject}")
-        g["x"][c, s] = v
-      except DataError as e:
-        if not skip_bad:
-          raise
-        bad[key] = str(e)
-        groups.pop(key, None)
-  trials, skipped = [], [bad[k] for k in bad]
-  for (subject, trial_no), g in groups.items():
-    x = g["x"]
-    where = f"{path}, trial {trial_no} of {subject} (from line {g['line']})"
-    try:
-      missing = [CHANNELS[c] for c in range(64) if np.isnan(x[c]).all()]
-      if missing:
-        raise DataError(f"{where}: missing electrode(s) {', '.join(missing)}")
-      if np.isnan(x).any():
-        c = int(np.argwhere(np.isnan(x).any(axis=1))[0, 0])
-        raise DataError(f"{where}: truncated trial: electrode {CHANNELS[c]} has "
-                        f"{int((~np.isnan(x[c])).sum())} of {NUM_SAMPLES} samples")
-    except DataError as e:
-      if not skip_bad:
-        raise
-      skipped.append(str(e))
-      continue
-    trials.append(Trial(subject, g["condition"], trial_no, x, f"{path}:{g['line']}"))
-  for s in skipped:
-    log(f"skipped: {s}")
-  if not trials:
-    raise DataError(f"{path}: no complete trial in the CSV export")
-  return _collect(trials, skipped, path)
-
-
-def write_csv_export(path: str, trials: Iterable[Trial]) -> None:
-  """Trials in the CSV export's layout (the leading unnamed column is a row index)."""
-  with open(path, "w", newline="", encoding="utf-8") as f:
-    w = csv.writer(f)
-    w.writerow(["", *CSV_COLUMNS])
-    i = 0
-    for t in trials:
-      ident = "a" if t.alcoholic else "c"
-      for c, name in enumerate(CHANNELS):
-        for s in range(NUM_SAMPLES):
-          w.writerow([i, t.trial, name, s, f"{t.x[c, s]:.3f}", ident, t.condition, c,
-                      t.subject, f"{s / SAMPLING_RATE:.7f}"])
-          i += 1
-
-
 def load(path: str, fmt: str, *, skip_bad: bool = False,
          log: Callable[[str], None] = print, real: Optional[bool] = None) -> SmniTrials:
   """`fmt` smni (trial files) or smni_csv (the export)."""
   if fmt == "smni":
     out = read_trials(path, skip_bad=skip_bad, log=log)
   elif fmt == "smni_csv":
+    from eegjax.data.smni_csv import read_csv_export
     out = read_csv_export(path, skip_bad=skip_bad, log=log)
   else:
     raise DataError(f"--data_format={fmt!r}: expected smni or smni_csv")
