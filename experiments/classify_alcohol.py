@@ -11,27 +11,21 @@ prune_table.csv, results.json, timing.json, history.npz and checkpoints/ (a reru
 --approaches=direct,codes,pruned adds the autoencoder route (see compress_alcohol.py).
 """
 
-from absl import app, flags
+from absl import app
 
-from eegjax.errors import ConfigError
 from eegjax.studies import alcohol, cli
 
 cli.define_classify_flags(hidden_sizes=["128", "64", "32"], epochs=40, learning_rate=0.001,
                           num_folds=5, dataset="smni_synthetic", split="holdout")
 cli.define_mlp_flags(activation="relu", inputs="band_power")
 cli.define_alcohol_flags(["direct", "pruned"])
-FLAGS = flags.FLAGS
 
 
-@cli.exit_on_user_error
-def main(argv):
-  if len(argv) > 1:
-    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-  classify = cli.classify_config(FLAGS, "mlp", activation=FLAGS.activation,
-                                 inputs=FLAGS.inputs)
-  cfg = cli.alcohol_config(FLAGS, classify)
-  names = cli.COMMON_FLAGS + ["activation", "inputs", *cli.ALCOHOL_FLAGS]
-  alcohol.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, names), study="classify_alcohol")
+@cli.binary
+def main(fv):
+  classify = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
+  alcohol.run(cli.alcohol_config(fv, classify), flagfile_text=cli.identity_text(fv),
+              study="classify_alcohol")
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ Writes comparison.csv / .md / .png, reconstruction.png, prune_table.csv, results
 timing.json, history.npz and checkpoints/ (a rerun resumes).
 """
 
-from absl import app, flags
+from absl import app
 
 from eegjax.errors import ConfigError
 from eegjax.studies import alcohol, cli
@@ -21,21 +21,16 @@ cli.define_classify_flags(hidden_sizes=["128", "64", "32"], epochs=40, learning_
                           num_folds=5, dataset="smni_synthetic", split="holdout")
 cli.define_mlp_flags(activation="relu", inputs="band_power")
 cli.define_alcohol_flags(["direct", "codes", "pruned"])
-FLAGS = flags.FLAGS
 
 
-@cli.exit_on_user_error
-def main(argv):
-  if len(argv) > 1:
-    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-  if "codes" not in FLAGS.approaches:
-    raise ConfigError(f"--approaches={','.join(FLAGS.approaches)}: compress_alcohol.py "
+@cli.binary
+def main(fv):
+  if "codes" not in fv.approaches:
+    raise ConfigError(f"--approaches={','.join(fv.approaches)}: compress_alcohol.py "
                       "trains the autoencoder; include codes (or use classify_alcohol.py)")
-  classify = cli.classify_config(FLAGS, "mlp", activation=FLAGS.activation,
-                                 inputs=FLAGS.inputs)
-  cfg = cli.alcohol_config(FLAGS, classify)
-  names = cli.COMMON_FLAGS + ["activation", "inputs", *cli.ALCOHOL_FLAGS]
-  alcohol.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, names), study="compress_alcohol")
+  classify = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
+  alcohol.run(cli.alcohol_config(fv, classify), flagfile_text=cli.identity_text(fv),
+              study="compress_alcohol")
 
 
 if __name__ == "__main__":

@@ -11,24 +11,19 @@ Angles come from the hidden states over every valid time step of every training 
 Writes prune_table.csv, results.json, checkpoints/ and plots (as prune_mlp.py).
 """
 
-from absl import app, flags
+from absl import app
 
-from eegjax.errors import ConfigError
 from eegjax.studies import cli, prune_study
 
 cli.define_classify_flags(hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
 cli.define_prune_flags(["distinctiveness", "distinctiveness_masked", "magnitude", "random"])
 cli.define_rnn_flags()
-FLAGS = flags.FLAGS
 
 
-@cli.exit_on_user_error
-def main(argv):
-  if len(argv) > 1:
-    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-  cfg = cli.prune_config(FLAGS, cli.classify_config(FLAGS, "rnn", cell=FLAGS.cell))
-  names = cli.COMMON_FLAGS + [*cli.PRUNE_FLAGS] + cli.rnn_flag_names(FLAGS)
-  prune_study.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, names))
+@cli.binary
+def main(fv):
+  cfg = cli.prune_config(fv, cli.classify_config(fv, "rnn", cell=fv.cell))
+  prune_study.run(cfg, flagfile_text=cli.identity_text(fv))
 
 
 if __name__ == "__main__":

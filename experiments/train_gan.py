@@ -12,27 +12,20 @@ images/<variant>_epoch_N.png, gan_prune_table.csv, results.json, timing.json, hi
 and checkpoints/<variant>/{last,best}/ (a rerun resumes from the last checkpoint).
 """
 
-from absl import app, flags
+from absl import app
 
-from eegjax.errors import ConfigError
 from eegjax.studies import cli, gan_study
 
 cli.define_classify_flags(hidden_sizes=["128", "64", "32"], epochs=40, learning_rate=0.001,
                           num_folds=5, dataset="smni_synthetic", split="holdout")
 cli.define_mlp_flags(activation="relu", inputs="band_power")
 cli.define_gan_flags()
-FLAGS = flags.FLAGS
 
 
-@cli.exit_on_user_error
-def main(argv):
-  if len(argv) > 1:
-    raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
-  classify = cli.classify_config(FLAGS, "mlp", activation=FLAGS.activation,
-                                 inputs=FLAGS.inputs)
-  cfg = cli.gan_config(FLAGS, classify)
-  names = cli.COMMON_FLAGS + ["activation", "inputs", *cli.GAN_FLAGS]
-  gan_study.run(cfg, flagfile_text=cli.flagfile_text(FLAGS, names))
+@cli.binary
+def main(fv):
+  classify = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
+  gan_study.run(cli.gan_config(fv, classify), flagfile_text=cli.identity_text(fv))
 
 
 if __name__ == "__main__":

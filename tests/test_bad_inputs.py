@@ -170,7 +170,3 @@ def test_bad_input_exits_with_one_clear_line(binary, tmp_path, capsys, name, arg
   assert len(err) == 1, err
   assert err[0].startswith("error: ") and "Traceback" not in err[0]
   assert re.search(pattern, err[0]), err[0]
-
-
-def test_corpus_size():
-  assert len(CASES) >= 25

@@ -4,6 +4,7 @@ layouts agreeing, and train_gan.py end to end (resumed after an interruption).""
 
 import csv
 import json
+import os
 
 import chex
 import jax
@@ -24,6 +25,18 @@ from eegjax.pruning.surgery import merge_into, remove_units
 from eegjax.train import carve_validation, make_fold_arrays
 from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.gan_fit import GanConfig, GanTrainer, batch_terms
+
+
+def checkpoint_stamps(folder):
+  """{path parts of every numbered checkpoint folder: (inode, mtime)}."""
+  out = {}
+  for root, dirs, _ in os.walk(folder):
+    for d in dirs:
+      if d.isdigit():
+        st = os.stat(os.path.join(root, d))
+        out[(*os.path.relpath(os.path.join(root, d), folder).split(os.sep),)] = (
+            st.st_ino, st.st_mtime_ns)
+  return out
 
 KEY = jax.random.key(0)
 
@@ -246,14 +259,17 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
 
   monkeypatch.setattr(gan_study, "plot_grid", interrupt)
   with flagsaver.flagsaver(data_path=str(files), workdir=str(cut), **GAN_ARGS):
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SystemExit) as stop:       # Ctrl-C: exit 130, where it stopped
       mod.main(["train_gan.py"])
+  assert stop.value.code == 130
   assert not (cut / "results.json").exists()
+  before = checkpoint_stamps(cut / "checkpoints")
+  assert ("deconv", "last", "1") in before
   monkeypatch.setattr(gan_study, "plot_grid", real_grid)
   with flagsaver.flagsaver(data_path=str(files), workdir=str(cut), **GAN_ARGS):
     mod.main(["train_gan.py"])
-  assert "deconv: resuming from the checkpoint after epoch 1 of 2" in (
-      cut / "log.txt").read_text()
+  after = checkpoint_stamps(cut / "checkpoints")     # epoch 1 was not trained again
+  assert after[("deconv", "last", "1")] == before[("deconv", "last", "1")]
   a = json.loads((full / "results.json").read_text())
   b = json.loads((cut / "results.json").read_text())
   assert a == b
@@ -263,10 +279,43 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   layer = full / "checkpoints" / "deconv" / "pruned" / "distinctiveness" / "layer_2"
   assert sorted(int(p.name) for p in layer.iterdir() if p.name.isdigit()) == [0, 2]
   (full / "results.json").unlink()
+  before = checkpoint_stamps(full / "checkpoints")
   with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
     mod.main(["train_gan.py"])
-  log = (full / "log.txt").read_text()
-  assert "deconv D conv 2 distinctiveness: resuming after 2 pruned units" in log
-  assert "deconv D conv 2 random: resuming after 2 pruned units" in log
-  assert "unet_resize: resuming from the checkpoint after epoch 2 of 2" in log
+  # nothing recomputed: every checkpoint (training, best models, each pruned size) is the
+  # one written before, and none was added
+  assert checkpoint_stamps(full / "checkpoints") == before
+  assert any(k[-3:] == ("random", "layer_2", "2") for k in before)
   assert json.loads((full / "results.json").read_text()) == a
+
+
+def test_train_gan_models_over_one_or_two_devices_agree(binary, tmp_path):
+  """--num_devices spreads the vmap layout's models over devices: one device or two give
+  the same results to float rounding (the random pruning draws from each model's key)."""
+  files = _smni_files(tmp_path)
+  mod = binary("train_gan")
+  args = dict(GAN_ARGS, generator=["deconv"], gan_layout="vmap", compare_dense=False)
+  out = {}
+  for n in (1, 2):
+    with flagsaver.flagsaver(data_path=str(files), workdir=str(tmp_path / f"d{n}"),
+                             **{**args, "num_devices": n}):
+      mod.main(["train_gan.py"])
+    out[n] = json.loads((tmp_path / f"d{n}" / "results.json").read_text())
+    assert ("2 cpu devices" in (tmp_path / f"d{n}" / "log.txt").read_text()) == (n == 2)
+  assert_close(out[1], out[2])
+
+
+def assert_close(a, b, path=""):
+  """Equal JSON trees, numbers to float rounding."""
+  if isinstance(a, dict):
+    assert a.keys() == b.keys(), path
+    for k in a:
+      assert_close(a[k], b[k], f"{path}/{k}")
+  elif isinstance(a, list):
+    assert len(a) == len(b), path
+    for i, (u, v) in enumerate(zip(a, b)):
+      assert_close(u, v, f"{path}[{i}]")
+  elif isinstance(a, float):
+    assert abs(a - b) <= 1e-5 + 1e-4 * abs(b), (path, a, b)
+  else:
+    assert a == b, (path, a, b)

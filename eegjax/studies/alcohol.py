@@ -36,15 +36,16 @@ from eegjax.evaluate.timing import latency_ms
 from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
 from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
 from eegjax.pruning.distinctiveness import check_thresholds
-from eegjax.studies import classification, prune_study
+from eegjax.studies import alcohol_report, classification, prune_study
+from eegjax.studies.alcohol_report import Outcome
 from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train import Trainer, TrainConfig, carve_validation, make_fold_arrays
 from eegjax.train.checkpoint import Checkpoints
+from eegjax.train.folds import scale_rows
 
 APPROACHES = ("direct", "codes", "pruned")
 NUM_BANDS = 3                     # theta, alpha, beta
-COMPARED = ("accuracy", "precision", "recall", "f1")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,31 +116,14 @@ class AlcoholConfig(WrapsClassify):
     return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
 
 
-@dataclasses.dataclass
-class Outcome:
-  """One approach's models, evaluated on their test parts."""
-  approach: str
-  description: str
-  test: dict                      # metric -> (folds, seeds) array
-  num_params: int                 # of the classifier that sees the stored inputs
-  input_floats: int               # stored inputs per trial
-  train_s: float                  # the sweep's training run (every model), compile apart
-  compile_s: float
-  extra_s: float = 0.0            # autoencoder training (codes) or pruning (pruned)
-  extra_what: str = ""
-  inference_ms: float = 0.0       # one model, a batch of `inference_batch` trials
-  inference_batch: int = 0
-  details: dict = dataclasses.field(default_factory=dict)
-
-
 def _one(tree, f=0, s=0):
   return jax.tree.map(lambda a: jnp.asarray(a)[f, s], tree)
 
 
 def _inference_rows(prep: Prepared, limit: int = 512):
   """A batch of trials scaled with fold 0's training statistics (the timing batch)."""
-  x = np.asarray(prep.ds.x[:min(limit, prep.ds.num_examples)])
-  return jnp.asarray((x - np.asarray(prep.folds.lo[0])) / np.asarray(prep.folds.scale[0]))
+  rows = jnp.arange(min(limit, prep.ds.num_examples))
+  return scale_rows(prep.data, rows, prep.folds.lo[0], prep.folds.scale[0])[0]
 
 
 # --- direct ---------------------------------------------------------------------------
@@ -285,54 +269,6 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
   return out, per_layer
 
 
-# --- the comparison -------------------------------------------------------------------
-
-def comparison_rows(outcomes: list[Outcome], num_examples: int):
-  """(header, rows) of comparison.csv: one row per approach."""
-  header = ["approach"]
-  for m in COMPARED:
-    header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
-  header += ["models", "train_s", "train_ms_per_model", "extra_s", "extra", "params",
-             "input_floats_per_trial", "inputs_kib", "inference_ms", "inference_batch",
-             "description"]
-  rows = []
-  for o in outcomes:
-    line = [o.approach]
-    for m in COMPARED:
-      s = summarize(o.test[m])
-      line += [s["mean"], s["ci95"][0], s["ci95"][1]]
-    n = int(np.asarray(o.test["accuracy"]).size)
-    line += [n, o.train_s, 1e3 * o.train_s / n, o.extra_s, o.extra_what, o.num_params,
-             o.input_floats, o.input_floats * 4 * num_examples / 1024, o.inference_ms,
-             o.inference_batch, o.description]
-    rows.append(line)
-  return header, rows
-
-
-def comparison_markdown(outcomes: list[Outcome], num_examples: int, title: str) -> str:
-  lines = [f"# Alcoholism study: comparison of approaches — {title}", "",
-           f"Test part of every (fold, seed) model: mean [95% CI]. {CI_NOTE}. Training time "
-           "is the whole vmapped sweep; inference is one model on a batch of trials; input "
-           f"memory is float32 over the {num_examples} trials.", "",
-           "| approach | accuracy | precision | recall | F1 | models | training s | extra s "
-           "| parameters | inputs / trial | inputs KiB | inference ms |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|"]
-  for o in outcomes:
-    cells = [o.approach]
-    for m in COMPARED:
-      s = summarize(o.test[m])
-      cells.append(f"{s['mean']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]")
-    n = int(np.asarray(o.test["accuracy"]).size)
-    cells += [str(n), f"{o.train_s:.2f}",
-              f"{o.extra_s:.2f} ({o.extra_what})" if o.extra_what else "-",
-              str(o.num_params), str(o.input_floats),
-              f"{o.input_floats * 4 * num_examples / 1024:.1f}",
-              f"{o.inference_ms:.3f} (batch {o.inference_batch})"]
-    lines.append("| " + " | ".join(cells) + " |")
-  lines += ["", *(f"- **{o.approach}**: {o.description}" for o in outcomes), ""]
-  return "\n".join(lines)
-
-
 def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
         study: str = "alcohol") -> dict:
   """Runs the chosen approaches and writes the workdir; returns the results dict."""
@@ -393,9 +329,9 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
   outcomes.sort(key=lambda o: order.index(o.approach))
 
   n = prep.ds.num_examples
-  header, rows = comparison_rows(outcomes, n)
+  header, rows = alcohol_report.comparison_rows(outcomes, n)
   wd.write_csv("comparison.csv", header, rows)
-  wd.write_text("comparison.md", comparison_markdown(outcomes, n, title))
+  wd.write_text("comparison.md", alcohol_report.comparison_markdown(outcomes, n, title))
   plots.comparison(outcomes, wd.file("comparison.png"), title)
   wd.write_npz("history.npz", **history)
   results = {

@@ -215,17 +215,24 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
   model = prep.model if model is None else model
   train_cfg = cfg.train if train_cfg is None else train_cfg
   folds = prep.folds if folds is None else folds
-  trainer = Trainer(model, train_cfg, has_val=has_validation(folds),
-                    num_devices=cfg.num_devices)
+  has_val = has_validation(folds)
+  trainer = Trainer(model, train_cfg, has_val=has_val, num_devices=cfg.num_devices)
   ckpt = Checkpoints(wd.file(os.path.join("checkpoints", name)), log=wd.log)
   state = trainer.init(prep.seeds, folds, prep.data) if init is None else init(trainer)
   history = trainer.empty_history(folds, len(prep.seeds))
+
+  def stored(st):
+    # without a validation part the best params are the params: not saved twice
+    return st if has_val else st._replace(best_params=None)
+
   start_epoch, run_s_before = 0, 0.0
-  restored = ckpt.restore_latest({"state": state, **history})
+  restored = ckpt.restore_latest({"state": stored(state), **history})
   if restored is not None:
     start_epoch, arrays, meta = restored
     run_s_before = float(meta.get("run_s", 0.0))
     state = arrays["state"]
+    if not has_val:
+      state = state._replace(best_params=state.params)
     history = {k: arrays[k] for k in history}
     what = "training" if name == "train" else f"training of the {name}"
     wd.log(f"resuming {what} from the checkpoint after epoch {start_epoch} of "
@@ -233,7 +240,7 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
 
   def save(state, epochs_done, history, run_s):
     # run_s: training seconds so far, so a resumed run's timing covers all its epochs
-    ckpt.save(epochs_done, {"state": state, **history},
+    ckpt.save(epochs_done, {"state": stored(state), **history},
               {"epochs_done": epochs_done, "run_s": run_s})
 
   try:

@@ -11,18 +11,39 @@ from eegjax.data.splits import SPLIT_KINDS
 from eegjax.studies.classification import ClassifyConfig
 from eegjax.train import TrainConfig
 
-COMMON_FLAGS: list[str] = []
+# The flags that make a run what it is, in the order they were defined: every flag a
+# binary defines through this module, device and cache flags apart. flags.cfg holds them
+# (a rerun with other values is refused), so no binary keeps a list of its own.
+IDENTITY: list[tuple[str, bool]] = []     # (name, left out while at its default)
 
 
-def _define(kind, name, default, help_, **kw):
+def _define(kind, name, default, help_, omit_default: bool = False, **kw):
   getattr(flags, f"DEFINE_{kind}")(name, default, help_, **kw)
-  COMMON_FLAGS.append(name)
+  IDENTITY.append((name, omit_default))
+
+
+def identity_text(fv: flags.FlagValues) -> str:
+  """The run's identity flags as a --flagfile (flags.cfg)."""
+  names = [n for n, omit in IDENTITY if not (omit and fv[n].value == fv[n].default)]
+  return flagfile_text(fv, names)
+
+
+def binary(run):
+  """A binary's main from `run(FLAGS)`: refuses stray arguments, and ends a user's mistake,
+  a full disk or Ctrl-C with one line (see `exit_on_user_error`)."""
+  @exit_on_user_error
+  def main(argv):
+    if len(argv) > 1:
+      raise ConfigError(f"unexpected arguments {argv[1:]}; flags take the form --name=value")
+    return run(flags.FLAGS)
+  return main
 
 
 def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate: float,
                           num_folds: int, dataset: str = "scp1", split: str = "auto") -> None:
-  """Defines the flags of train_mlp.py / train_rnn.py with the given defaults."""
-  COMMON_FLAGS.clear()
+  """Defines the flags of train_mlp.py / train_rnn.py with the given defaults (first: a
+  binary's identity starts here)."""
+  IDENTITY.clear()
   _define("string", "dataset", dataset,
           f"built-in dataset: {', '.join(DATASETS)} (ignored when --data_path is set)")
   _define("string", "data_path", "", "a data file to load instead of a built-in dataset")
@@ -114,51 +135,44 @@ def process_workdir(workdir: str) -> str:
 
 def define_mlp_flags(activation: str = "sigmoid", inputs: str = "auto") -> None:
   """--activation and --inputs (train_mlp.py / prune_mlp.py)."""
-  flags.DEFINE_string("activation", activation, "hidden activation: sigmoid, tanh or relu")
-  flags.DEFINE_string("inputs", inputs, "MLP inputs for sequence data: features (25 per "
+  _define("string", "activation", activation, "hidden activation: sigmoid, tanh or relu")
+  _define("string", "inputs", inputs, "MLP inputs for sequence data: features (25 per "
                       "channel; auto), raw (flattened samples) or band_power (log10 theta, "
                       "alpha, beta power per channel: the alcoholism study's 192 for SMNI)")
 
 
 def define_rnn_flags() -> None:
   """--cell (train_rnn.py / prune_rnn.py)."""
-  flags.DEFINE_string("cell", "elman", "recurrent cell: elman (the study's tanh RNN), gru "
-                      "or lstm (flax.linen cells)")
-
-
-def rnn_flag_names(fv: flags.FlagValues) -> list[str]:
-  """The RNN flags that are part of a run's identity: --cell when it is not the study's
-  Elman RNN (left out otherwise, so earlier runs' workdirs still resume)."""
-  return ["cell"] if fv.cell != "elman" else []
+  # left out of flags.cfg while elman, so earlier runs' workdirs still resume
+  _define("string", "cell", "elman", "recurrent cell: elman (the study's tanh RNN), gru "
+          "or lstm (flax.linen cells)", omit_default=True)
 
 
 def define_threshold_flags(units: str) -> None:
   """--prune_step and the distinctiveness thresholds, shared by every pruning binary."""
-  flags.DEFINE_integer("prune_step", 2, f"{units} pruned per step")
-  flags.DEFINE_float("similar_deg", 15.0, "pairs under this angle are similar (merged)")
-  flags.DEFINE_float("complementary_deg", 165.0,
+  _define("integer", "prune_step", 2, f"{units} pruned per step")
+  _define("float", "similar_deg", 15.0, "pairs under this angle are similar (merged)")
+  _define("float", "complementary_deg", 165.0,
                      "pairs over this angle are complementary (removed)")
 
 
-PRUNE_FLAGS = ("criteria", "merge_rule", "order", "prune_layer", "prune_step", "max_pruned",
-               "similar_deg", "complementary_deg", "beyond_thresholds", "finetune_epochs")
 
 
 def define_prune_flags(criteria: list[str]) -> None:
   """The pruning flags of prune_mlp.py / prune_rnn.py (added to the classification flags)."""
-  flags.DEFINE_list("criteria", criteria, "pruning criteria to compare at equal size: "
+  _define("list", "criteria", criteria, "pruning criteria to compare at equal size: "
                     "distinctiveness (structural), distinctiveness_masked (zeroed, size "
                     "kept: the music study's RNN variant), magnitude, random")
-  flags.DEFINE_string("order", "study", "distinctiveness order: study (units with the most "
+  _define("string", "order", "study", "distinctiveness order: study (units with the most "
                       "similar partners first) or gentle (fewest first)")
-  flags.DEFINE_string("merge_rule", "paper", "paper (outgoing weights added; complementary "
+  _define("string", "merge_rule", "paper", "paper (outgoing weights added; complementary "
                       "pairs both removed) or scaled (least-squares scale c, bias shift)")
-  flags.DEFINE_integer("prune_layer", 0, "hidden layer to prune (0-based)")
-  flags.DEFINE_integer("max_pruned", 0, "units to prune at most (0 = until one is left)")
+  _define("integer", "prune_layer", 0, "hidden layer to prune (0-based)")
+  _define("integer", "max_pruned", 0, "units to prune at most (0 = until one is left)")
   define_threshold_flags("units")
-  flags.DEFINE_bool("beyond_thresholds", False, "when no pair is within the thresholds, go "
+  _define("bool", "beyond_thresholds", False, "when no pair is within the thresholds, go "
                     "on with the least distinct pairs instead of stopping")
-  flags.DEFINE_integer("finetune_epochs", 0, "retrain this many epochs after every step "
+  _define("integer", "finetune_epochs", 0, "retrain this many epochs after every step "
                        "(0 = evaluate as-is only)")
 
 
@@ -171,34 +185,30 @@ def prune_config(fv: flags.FlagValues, classify: ClassifyConfig):
       beyond_thresholds=fv.beyond_thresholds, finetune_epochs=fv.finetune_epochs)
 
 
-ALCOHOL_FLAGS = ("approaches", "code_size", "per_band", "ae_activation", "ae_epochs",
-                 "ae_learning_rate", "ae_val_fraction", "code_hidden_sizes", "code_epochs",
-                 "prune_layers", "prune_step", "similar_deg", "complementary_deg",
-                 "merge_rule")
 
 
 def define_alcohol_flags(approaches: list[str]) -> None:
   """The alcoholism study's flags (classify_alcohol.py / compress_alcohol.py), added to the
   classification flags (which configure the data, split, seeds and direct classifier)."""
-  flags.DEFINE_list("approaches", approaches, "approaches to compare: direct (dense "
+  _define("list", "approaches", approaches, "approaches to compare: direct (dense "
                     "classifier on the 192 features), codes (autoencoder + classifier on "
                     "its codes), pruned (the direct classifier pruned by distinctiveness)")
-  flags.DEFINE_integer("code_size", 16, "autoencoder code per band (per_band) or code_size "
+  _define("integer", "code_size", 16, "autoencoder code per band (per_band) or code_size "
                        "x 3 for the whole vector")
-  flags.DEFINE_bool("per_band", True, "one 64->code_size encoder per band (the study); "
+  _define("bool", "per_band", True, "one 64->code_size encoder per band (the study); "
                     "false: one 192->3*code_size encoder")
-  flags.DEFINE_string("ae_activation", "sigmoid", "the encoder's activation")
-  flags.DEFINE_integer("ae_epochs", 100, "autoencoder training epochs")
-  flags.DEFINE_float("ae_learning_rate", 0.001, "autoencoder Adam learning rate")
-  flags.DEFINE_float("ae_val_fraction", 0.1, "fraction of each training part held out as "
+  _define("string", "ae_activation", "sigmoid", "the encoder's activation")
+  _define("integer", "ae_epochs", 100, "autoencoder training epochs")
+  _define("float", "ae_learning_rate", 0.001, "autoencoder Adam learning rate")
+  _define("float", "ae_val_fraction", 0.1, "fraction of each training part held out as "
                      "the autoencoder's validation rows (its curve; best epoch kept)")
-  flags.DEFINE_list("code_hidden_sizes", ["32", "16"], "hidden widths of the classifier on "
+  _define("list", "code_hidden_sizes", ["32", "16"], "hidden widths of the classifier on "
                     "the codes (two: the study's 3-layer classifier)")
-  flags.DEFINE_integer("code_epochs", 0, "epochs of the classifier on the codes (0 = --epochs)")
-  flags.DEFINE_list("prune_layers", [], "hidden layers of the direct classifier to prune, in "
+  _define("integer", "code_epochs", 0, "epochs of the classifier on the codes (0 = --epochs)")
+  _define("list", "prune_layers", [], "hidden layers of the direct classifier to prune, in "
                     "order (default: all, first to last)")
   define_threshold_flags("units")
-  flags.DEFINE_string("merge_rule", "paper", "paper (outgoing weights added; complementary "
+  _define("string", "merge_rule", "paper", "paper (outgoing weights added; complementary "
                       "pairs both removed) or scaled (least-squares scale c, bias shift)")
 
 
@@ -297,46 +307,40 @@ def exit_on_user_error(fn):
   return wrapper
 
 
-GAN_FLAGS = ("generator", "upsample", "semi_supervised", "noise_dim", "g_features",
-             "unet_features", "d_features", "gan_epochs", "g_learning_rate",
-             "d_learning_rate", "beta1", "gan_layout", "checkpoint_every", "image_epochs",
-             "images_per_class", "prune_conv_layers", "conv_criteria", "prune_step",
-             "max_pruned",
-             "beyond_thresholds", "similar_deg", "complementary_deg", "compare_dense")
 
 
 def define_gan_flags() -> None:
   """train_gan.py's flags, added to the classification flags (data, split, seeds, and the
   dense classifier trained alongside for the comparison)."""
-  flags.DEFINE_list("generator", ["deconv", "unet"], "generators to train: deconv and/or "
+  _define("list", "generator", ["deconv", "unet"], "generators to train: deconv and/or "
                     "unet (each --upsample form)")
-  flags.DEFINE_list("upsample", ["resize", "transpose"], "U-Net upsampling: resize "
+  _define("list", "upsample", ["resize", "transpose"], "U-Net upsampling: resize "
                     "(nearest + conv) and/or transpose (transposed conv)")
-  flags.DEFINE_bool("semi_supervised", False, "K+1-output discriminator instead of a class "
+  _define("bool", "semi_supervised", False, "K+1-output discriminator instead of a class "
                     "head and a real/fake head")
-  flags.DEFINE_integer("noise_dim", 64, "deconv generator's noise size")
-  flags.DEFINE_list("g_features", ["64", "32", "16"], "deconv generator widths at 8, 16, 32 px")
-  flags.DEFINE_list("unet_features", ["16", "32", "64", "64"], "U-Net widths at 32, 16, 8, 4 px")
-  flags.DEFINE_list("d_features", ["32", "64", "128"], "discriminator conv widths")
-  flags.DEFINE_integer("gan_epochs", 30, "GAN training epochs")
-  flags.DEFINE_float("g_learning_rate", 2e-4, "generator Adam learning rate")
-  flags.DEFINE_float("d_learning_rate", 2e-4, "discriminator Adam learning rate")
-  flags.DEFINE_float("beta1", 0.5, "Adam's beta1 for both networks")
-  flags.DEFINE_string("gan_layout", "auto", "vmap (models side by side: GPU/TPU), loop "
+  _define("integer", "noise_dim", 64, "deconv generator's noise size")
+  _define("list", "g_features", ["64", "32", "16"], "deconv generator widths at 8, 16, 32 px")
+  _define("list", "unet_features", ["16", "32", "64", "64"], "U-Net widths at 32, 16, 8, 4 px")
+  _define("list", "d_features", ["32", "64", "128"], "discriminator conv widths")
+  _define("integer", "gan_epochs", 30, "GAN training epochs")
+  _define("float", "g_learning_rate", 2e-4, "generator Adam learning rate")
+  _define("float", "d_learning_rate", 2e-4, "discriminator Adam learning rate")
+  _define("float", "beta1", 0.5, "Adam's beta1 for both networks")
+  _define("string", "gan_layout", "auto", "vmap (models side by side: GPU/TPU), loop "
                       "(model by model: fast on CPU) or auto")
-  flags.DEFINE_integer("checkpoint_every", 5, "epochs between resumable checkpoints")
-  flags.DEFINE_list("image_epochs", [], "epochs whose generated image grids are saved "
+  _define("integer", "checkpoint_every", 5, "epochs between resumable checkpoints")
+  _define("list", "image_epochs", [], "epochs whose generated image grids are saved "
                     "(default: the first and the last)")
-  flags.DEFINE_integer("images_per_class", 6, "images per class in each grid")
-  flags.DEFINE_list("prune_conv_layers", [], "discriminator conv layers to prune by "
+  _define("integer", "images_per_class", 6, "images per class in each grid")
+  _define("list", "prune_conv_layers", [], "discriminator conv layers to prune by "
                     "distinctiveness after training, in order (default none)")
-  flags.DEFINE_list("conv_criteria", ["distinctiveness"], "criteria for the conv channels, "
+  _define("list", "conv_criteria", ["distinctiveness"], "criteria for the conv channels, "
                     "each from the best discriminators: distinctiveness, magnitude, random")
-  flags.DEFINE_integer("max_pruned", 0, "channels to prune per layer at most (0 = no limit)")
-  flags.DEFINE_bool("beyond_thresholds", False, "when no channel pair is within the "
+  _define("integer", "max_pruned", 0, "channels to prune per layer at most (0 = no limit)")
+  _define("bool", "beyond_thresholds", False, "when no channel pair is within the "
                     "thresholds, go on with the least distinct pairs (up to --max_pruned)")
   define_threshold_flags("channels")
-  flags.DEFINE_bool("compare_dense", True, "also train the study's dense classifier on the "
+  _define("bool", "compare_dense", True, "also train the study's dense classifier on the "
                     "192 band powers (same split and seeds) for the comparison")
 
 

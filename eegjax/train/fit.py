@@ -32,9 +32,10 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from eegjax.errors import ConfigError, UserError
-from eegjax.evaluate.metrics import classification_metrics, cross_entropy
+from eegjax.errors import UserError
+from eegjax.evaluate.metrics import classification_metrics
 from eegjax.train import sharding
+from eegjax.train.config import TrainConfig, objective_loss, reconstruction_mse
 from eegjax.train.folds import FoldArrays, scale_rows
 
 _INIT, _SHUFFLE = 0, 1
@@ -47,58 +48,6 @@ class TrainingDiverged(UserError, RuntimeError):
     super().__init__(message)
     self.state = state              # the last good state (end of the previous block)
     self.epochs_done = epochs_done
-
-
-OBJECTIVES = ("classify", "reconstruct")
-
-
-def reconstruction_mse(outputs, x, weights=None):
-  """Weighted mean over examples of the mean squared error over each example's values."""
-  err = jnp.mean((outputs.reshape(outputs.shape[0], -1) - x.reshape(x.shape[0], -1)) ** 2,
-                 axis=-1)
-  if weights is None:
-    return err.mean()
-  weights = weights.astype(err.dtype)
-  return jnp.sum(err * weights) / jnp.maximum(jnp.sum(weights), 1.0)
-
-
-def objective_loss(objective: str, outputs, x, y, w):
-  """The training loss: cross-entropy of logits on labels, or reconstruction MSE."""
-  if objective == "reconstruct":
-    return reconstruction_mse(outputs, x, w)
-  return cross_entropy(outputs, y, w)
-
-
-@dataclasses.dataclass(frozen=True)
-class TrainConfig:
-  epochs: int
-  batch_size: int = 32
-  learning_rate: float = 0.01
-  patience: int = 0               # early stopping on the validation part; 0 = off
-  epochs_per_call: int = 0        # epochs per compiled call; 0 = about a tenth of the run
-  eval_batch_size: int = 512
-  grad_clip: float = 0.0          # clip gradients to this global norm; 0 = no clipping
-  objective: str = "classify"     # classify (cross-entropy on labels) | reconstruct (MSE
-                                  # of the model's output against its scaled input)
-
-  def __post_init__(self):
-    for name in ("epochs", "batch_size", "eval_batch_size"):
-      if getattr(self, name) < 1:
-        raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive integer")
-    if not self.learning_rate > 0:
-      raise ConfigError(f"--learning_rate={self.learning_rate}: expected a positive number")
-    if self.patience < 0 or self.epochs_per_call < 0:
-      raise ConfigError("--patience and --epochs_per_call must be >= 0")
-    if self.objective not in OBJECTIVES:
-      raise ConfigError(f"objective {self.objective!r}: expected one of {list(OBJECTIVES)}")
-    if self.grad_clip < 0:
-      raise ConfigError(f"--grad_clip={self.grad_clip}: expected a norm >= 0 (0 = off)")
-
-  def optimizer(self) -> optax.GradientTransformation:
-    """Adam, after clipping the gradients' global norm when grad_clip > 0."""
-    adam = optax.adam(self.learning_rate)
-    return optax.chain(optax.clip_by_global_norm(self.grad_clip), adam) if self.grad_clip \
-        else adam
 
 
 class TrainState(NamedTuple):

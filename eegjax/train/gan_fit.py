@@ -43,6 +43,7 @@ import optax
 from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
 from eegjax.models.gan import split_outputs
+from eegjax.train import sharding
 from eegjax.train.fit import shuffle_order
 from eegjax.train.folds import FoldArrays
 
@@ -125,19 +126,22 @@ class GanTrainer:
   """Compiles the GAN's init, epoch and evaluation programs once for a pair of models."""
 
   def __init__(self, generator, discriminator, cfg: GanConfig,
-               to_images: Callable[[jax.Array], jax.Array], layout: str = "auto"):
+               to_images: Callable[[jax.Array], jax.Array], layout: str = "auto",
+               num_devices: int = 1):
     """`layout`: "vmap" trains every (fold, seed) model side by side in one compiled
     epoch (batches in lax.scan) -- the right form on GPU and TPU; "loop" runs the models
     one after another, one compiled call per batch -- the fast form on CPU, where XLA
     runs vmapped convolutions (grouped, one group per model) and convolutions inside
     loops many times slower (measured on a 2-core CPU for the U-Net generator's gradient:
     5 models vmapped 34x one model's time; 7 steps in a scan 22x 7 separate calls).
-    "auto" picks loop on CPU, else vmap. Both give the same numbers to float rounding."""
+    "auto" picks loop on CPU, else vmap. Both give the same numbers to float rounding.
+    `num_devices` > 1 spreads the vmap layout's models over that many devices (as the
+    classification trainer does); the loop layout runs on one."""
     if layout == "auto":
       layout = "loop" if jax.devices()[0].platform == "cpu" else "vmap"
     if layout not in LAYOUTS:
       raise ConfigError(f"--gan_layout={layout!r}: expected one of {LAYOUTS} or auto")
-    self.layout = layout
+    self.layout, self.num_devices = layout, num_devices
     self.generator, self.discriminator, self.cfg = generator, discriminator, cfg
     self.to_images = to_images
     semi = cfg.semi_supervised
@@ -273,10 +277,15 @@ class GanTrainer:
     self.images = images
     self._generate = jax.jit(lambda g, z, y: g_model.apply(g, z, y))
 
+  def _models(self, folds: FoldArrays, num_seeds: int):
+    """Where the vmap layout's models live (sharding.plan over num_devices)."""
+    return sharding.plan(len(np.asarray(folds.fold_id)), num_seeds, self.num_devices)
+
   def init(self, seeds, folds: FoldArrays, data) -> GanState:
     seeds_arr = jnp.asarray(seeds, jnp.uint32)
     if self.layout == "vmap":
-      return self._init(seeds_arr, folds, data)
+      return self._models(folds, len(seeds)).call(self._init, (seeds_arr, folds, data),
+                                                  "Sfs")
     n_f = len(np.asarray(folds.fold_id))
     outs = [self._init_one(seeds_arr[s], jax.tree.map(lambda a: a[f], folds), data)
             for f in range(n_f) for s in range(len(seeds))]
@@ -286,7 +295,8 @@ class GanTrainer:
     """One epoch of every model: (state, metrics {part: {name: (F, S)}}, improved (F, S))."""
     seeds_arr = jnp.asarray(seeds, jnp.uint32)
     if self.layout == "vmap":
-      return self._epoch(state, jnp.int32(epoch), seeds_arr, folds, data)
+      return self._models(folds, len(seeds)).call(
+          self._epoch, (state, jnp.int32(epoch), seeds_arr, folds, data), "msSfs")
     outs = []
     for f in range(len(np.asarray(folds.fold_id))):
       fa = jax.tree.map(lambda a: a[f], folds)
@@ -308,7 +318,10 @@ class GanTrainer:
     results stacked (F, S, ...): vmapped in the vmap layout, model by model in the loop
     layout (where vmapped convolutions are slow; see __init__)."""
     if self.layout == "vmap":
-      return jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None)), in_axes=(0, 0)))(params, folds)
+      n_s = jax.tree.leaves(params)[0].shape[1]
+      return self._models(folds, n_s).call(
+          jax.jit(jax.vmap(jax.vmap(fn, in_axes=(0, None)), in_axes=(0, 0))), (params, folds),
+          "mf")
     one = jax.jit(fn)
     n_f, n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
     outs = [one(jax.tree.map(lambda a: a[f, s], params), jax.tree.map(lambda a: a[f], folds))

@@ -115,13 +115,14 @@ class ModelLayout:
 
   def call(self, fn, args, kinds: str):
     """fn(*args) with every argument laid out by its kind -- `kinds` has one letter per
-    argument: m (F, S, ...) model leaves, f (F, ...) fold leaves, s shared by every model
-    (the data) -- and fn's outputs, (F, S, ...) leaves, back on the host without padding.
+    argument: m (F, S, ...) model leaves, f (F, ...) fold leaves, S (S,) seeds, s shared
+    by every model (the data, a scalar) -- and fn's outputs, (F, S, ...) leaves, back on the host without padding.
     fn is jitted and vmapped over the models; on a mesh its model axes run spread over
     the devices, without a mesh it runs as it is."""
     if self.mesh is None:
       return jax.tree.map(np.asarray, fn(*args))
-    put = {"m": self.put_models, "f": self.put_folds, "s": self.put_shared}
+    put = {"m": self.put_models, "f": self.put_folds, "S": self.put_seeds,
+           "s": self.put_shared}
     return self.get_models(fn(*(put[k](a) for k, a in zip(kinds, args, strict=True))))
 
 

@@ -1,0 +1,141 @@
+"""The GAN study's conv-channel pruning: each listed discriminator conv layer's output
+channels, found by discovery, pruned through the one pruning loop (`prune_loop.run`) by
+every --conv_criteria from the best discriminators, and the table of the results."""
+
+from __future__ import annotations
+
+import os
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegjax.errors import ConfigError
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import summarize
+from eegjax.models import count_params
+from eegjax.models.gan import IMAGE_SHAPE, Discriminator, discriminator_features
+from eegjax.pruning import discover_groups
+from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
+from eegjax.pruning.progressive import PruneConfig
+from eegjax.studies import prune_loop, prune_programs
+from eegjax.studies.classification import Prepared
+from eegjax.studies.workdir import Workdir
+from eegjax.train.checkpoint import Checkpoints
+from eegjax.train.gan_fit import GanTrainer
+
+_RANDOM_TAG = 100     # random channel pruning of conv layer k: fold_in(model key, 100 + k)
+
+
+def prune_discriminator(cfg, prep: Prepared, wd: Workdir, variant: str,
+                        trainer: GanTrainer, best_d):
+  """Every --conv_criteria from the best discriminators (see `prune_channels`), so the
+  table compares criteria at equal size. Returns the rows of all of them."""
+  rows = []
+  for criterion in cfg.conv_criteria:
+    rows += prune_channels(cfg, prep, wd, variant, trainer, best_d, criterion)[0]
+  return rows
+
+
+def channel_group(d_model, params, layer: int):
+  """The output channels of discriminator conv layer `layer`, found by discovery."""
+  groups = [g for g in discover_groups(d_model.apply, params, jnp.zeros((1, *IMAGE_SHAPE)))
+            if g.prunable]
+  if not 0 <= layer < len(groups):
+    raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
+                      f"discriminator has conv layers 0..{len(groups) - 1}")
+  return groups[layer]
+
+
+def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
+                   trainer: GanTrainer, d_params, criterion: str = "distinctiveness"):
+  """Prunes the listed conv layers of every best discriminator by `criterion`, one layer
+  after another, `--prune_step` channels a step, through the one pruning loop
+  (`prune_loop.run`); distinctiveness until no pair of a layer's channels is within the
+  thresholds (magnitude and random: up to max_pruned, or one channel left). A channel's
+  activation vector is its feature map over the training images x positions. With
+  beyond_thresholds it goes on with the least distinct pairs, up to max_pruned channels a
+  layer. Every evaluated size is checkpointed (checkpoints/<variant>/pruned/<criterion>/
+  layer_k). Returns the table rows and the final params."""
+  data, folds = (prep.data[0], prep.data[1]), prep.folds
+  pcfg = PruneConfig(criterion, "paper", cfg.prune_step, cfg.similar_deg,
+                     cfg.complementary_deg)
+  semi = cfg.gan.semi_supervised
+  rows = []
+
+  def model_of(params):
+    features = discriminator_features(jax.tree.map(lambda a: a[0, 0], params))
+    return Discriminator(prep.ds.num_classes, features, semi), features
+
+  for layer in cfg.prune_conv_layers:
+    d_model, features = model_of(d_params)
+    group = channel_group(d_model, jax.tree.map(lambda a: a[0, 0], d_params), layer)
+
+    def grams_of(params, n, layer=layer, centre=group.centre):
+      model, _ = model_of(params)
+
+      def gram_one(dp, fa):
+        xb, _ = trainer.images(data, fa.train_idx, fa)
+        maps = model.apply(dp, xb, return_activations=True)[1][layer]
+        return map_gram(maps, fa.train_w.astype(jnp.float32), centre=centre)
+      return trainer.map_models(gram_one, params, folds)
+
+    def measure(params, alive, n, layer=layer, grams_of=grams_of, group=group):
+      # params stay at the trained width, the pruned channels zeroed (prune_loop)
+      model, _ = model_of(params)
+      width = int(np.asarray(alive)[0, 0].sum())
+      grams = grams_of(params, n)
+      ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
+      within = (jax.vmap(jax.vmap(pair_mask))(alive)
+                & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
+      test = trainer.classify(params, folds, data, "test", model)
+      first = jax.tree.map(lambda a: a[:1, :1], params)
+      row = {"variant": variant, "criterion": criterion, "layer": layer, "units_pruned": n,
+             "channels": width,
+             "params": count_params(jax.tree.map(lambda a: a[0, 0], prune_loop.cut(
+                 first, np.asarray(alive)[:1, :1], group))),
+             "summary": {**{k: summarize(test[k]) for k in SCALARS},
+                         "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
+                         "min_angle": summarize(np.asarray(
+                             jax.vmap(jax.vmap(min_angle))(ang, alive)))}}
+      s = row["summary"]
+      wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
+             f"accuracy {s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}"
+             f"  pairs {s['pairs']['mean']:.1f}")
+      return row, grams, params
+
+    def keys(n, layer=layer):
+      # random criterion: from fold_in(key(seed), fold), its own draw for every layer
+      return prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n,
+                                        tag=_RANDOM_TAG + layer)
+
+    width = features[layer]
+    limit = min(width - 1, cfg.max_pruned) if cfg.max_pruned else width - 1
+    ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned", criterion,
+                                            f"layer_{layer}")), keep=None, log=wd.log)
+    out = prune_loop.run(prune_loop.Family(group, measure, grams_of, keys, log=wd.log),
+                         pcfg, d_params, width, limit, cfg.beyond_thresholds, ckpt,
+                         f"{variant} D conv {layer} {criterion}")
+    ckpt.close()
+    for row, act in zip(out["rows"], out["actions"]):
+      row["next_actions"] = act["actions"][0][0]
+    rows += out["rows"]
+    d_params = out["params"]
+  return rows, d_params
+
+
+def write_prune_table(wd: Workdir, rows: list) -> None:
+  header = ["variant", "criterion", "layer", "units_pruned", "channels",
+            "discriminator_params"]
+  metrics = ("pairs", "accuracy", "precision", "recall", "f1", "min_angle")
+  for m in metrics:
+    header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
+  table = []
+  for r in rows:
+    line = [r["variant"], r["criterion"], r["layer"], r["units_pruned"], r["channels"],
+            r["params"]]
+    for m in metrics:
+      s = r["summary"][m]
+      line += [s["mean"], s["ci95"][0], s["ci95"][1]]
+    table.append(line)
+  wd.write_csv("gan_prune_table.csv", header, table)
