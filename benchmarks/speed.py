@@ -12,7 +12,15 @@ Prints one table (and writes it as JSON with --out):
     patterns 30 x 576, 512 x 16384 and 2048 x 16384, against one numpy matmul A^T A of
     the same shape;
   - inference ms of the MLP and the RNN at full and pruned widths, structural (units
-    deleted) vs masked (units zeroed, size kept).
+    deleted) vs masked (units zeroed, size kept);
+  - pruning as a user runs it (fresh processes, real EEG, --sections=pruning): the main
+    job (scp1_prune_mlp.cfg) and prune_rnn.py --dataset=scp1 --num_seeds=2 --num_folds=3
+    --epochs=3, each with an empty compilation cache and again with it filled: wall time,
+    training vs pruning seconds, and one pruning step of every model (the analysis and
+    test evaluation at a size plus the step's choice and surgery, median over steps;
+    timing.json's analyse_ms + step_ms) against one training epoch of the same models,
+    next to the pruning seconds per size with everything (inference timing, checkpoint,
+    compiles).
 Training runs on the PyTorch reference's synthetic data and folds (reference_data.py).
 
 With --reference=DIR (the PyTorch reference's folder) and --reference_python, it also runs
@@ -34,8 +42,8 @@ from absl import app, flags
 
 import numpy as np
 
-flags.DEFINE_list("sections", ["mlp", "study", "rnn", "angles", "inference"],
-                  "what to measure: mlp, study, rnn, angles, inference")
+SECTIONS = ("mlp", "study", "rnn", "angles", "inference", "pruning")
+flags.DEFINE_list("sections", list(SECTIONS), "what to measure: " + ", ".join(SECTIONS))
 flags.DEFINE_list("mlp_seeds", ["1", "10"], "seed counts of the MLP sweep")
 flags.DEFINE_integer("mlp_epochs", 1500, "MLP epochs")
 flags.DEFINE_integer("rnn_epochs", 6, "RNN epochs to measure (200 = the whole study run)")
@@ -105,28 +113,69 @@ def bench_mlp(rows, num_devices):
                  "gflops": flops / fit.run_s / 1e9, "test_accuracy": acc})
 
 
+def _run_binary(binary: str, args: list, workdir: str) -> tuple[float, dict]:
+  """Runs experiments/<binary>.py in a fresh process; (wall seconds, {file: its JSON}) of
+  the workdir's timing.json, results.json and config.json."""
+  cmd = [sys.executable, os.path.join(REPO, "experiments", f"{binary}.py"), *args,
+         f"--workdir={workdir}"]
+  t0 = time.perf_counter()
+  out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+  wall = time.perf_counter() - t0
+  if out.returncode != 0:
+    raise RuntimeError(f"{binary}.py failed: {out.stderr[-2000:]}")
+  files = {}
+  for name in ("timing", "results", "config"):
+    with open(os.path.join(workdir, f"{name}.json")) as f:
+      files[name] = json.load(f)
+  return wall, files
+
+
 def bench_study(rows, num_devices):
   """The 10 x 10 study as a user runs it: a fresh process, start to results.json."""
   import tempfile
   with tempfile.TemporaryDirectory() as tmp:
-    cmd = [sys.executable, os.path.join(REPO, "experiments", "train_mlp.py"),
-           "--flagfile=experiments/configs/music_mlp.cfg", f"--workdir={tmp}/run",
-           f"--num_devices={num_devices}"]
-    t0 = time.perf_counter()
-    out = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
-    wall = time.perf_counter() - t0
-    if out.returncode != 0:
-      raise RuntimeError(f"train_mlp.py failed: {out.stderr[-2000:]}")
-    with open(os.path.join(tmp, "run", "timing.json")) as f:
-      timing = json.load(f)
-    with open(os.path.join(tmp, "run", "results.json")) as f:
-      results = json.load(f)
+    wall, files = _run_binary("train_mlp", ["--flagfile=experiments/configs/music_mlp.cfg",
+                                            f"--num_devices={num_devices}"], f"{tmp}/run")
+  timing, results = files["timing"], files["results"]
   rows.append({"section": "study", "what": "MLP study 10 seeds x 10 folds (music_mlp.cfg), "
                "process start to results written", "wall_s": wall,
                "compile_s": timing["compile_s"], "run_s": timing["train_run_s"],
                "ms_per_seed_fold": timing["ms_per_seed_fold"],
                "dataset": results.get("data", {}).get("name", "music_features"),
                "test_accuracy": results["summary"]["accuracy"]["mean"]})
+
+
+PRUNING_RUNS = (
+    ("prune_mlp", "main job (scp1_prune_mlp.cfg)",
+     ["--flagfile=experiments/configs/scp1_prune_mlp.cfg"]),
+    ("prune_rnn", "prune_rnn scp1 3 folds x 2 seeds, 3 epochs",
+     ["--dataset=scp1", "--num_seeds=2", "--num_folds=3", "--epochs=3"]),
+)
+
+
+def bench_pruning(rows, num_devices):
+  """The pruning binaries as a user runs them, cold and warm compilation cache."""
+  import tempfile
+  for binary, what, args in PRUNING_RUNS:
+    with tempfile.TemporaryDirectory() as tmp:
+      for cache in ("cold", "warm"):
+        wall, files = _run_binary(binary, [*args, f"--compilation_cache={tmp}/xla",
+                                           f"--num_devices={num_devices}"],
+                                  f"{tmp}/{cache}")
+        timing = files["timing"]
+        epochs = files["config"]["classify"]["train"]["epochs"]
+        steps = [r for v in timing["per_step_ms"].values() for r in v]
+        # a pruning step of every model: the analysis and evaluation at a size and the
+        # step (choice and surgery) after it, the median over the steps
+        step_s = float(np.median([(r["analyse_ms"] + r["step_ms"]) / 1e3 for r in steps
+                                  if r["step_ms"] is not None]))
+        epoch_s = timing["train_run_s"] / epochs
+        rows.append({"section": "pruning", "what": f"{what}, {cache} cache", "wall_s": wall,
+                     "compile_s": timing["train_compile_s"],
+                     "run_s": timing["train_run_s"], "prune_s": timing["prune_s"],
+                     "s_per_epoch": epoch_s, "s_per_prune_step": step_s,
+                     "step_to_epoch": step_s / epoch_s,
+                     "prune_s_per_size": timing["prune_s"] / len(steps)})
 
 
 def bench_rnn(rows, num_devices):
@@ -267,6 +316,15 @@ def ratios(rows) -> list[str]:
   get = lambda sec, pat: next((r for r in rows if r["section"] == sec  # noqa: E731
                                and pat in r["what"]), None)
   lines = []
+  for r in rows:
+    if r["section"] == "pruning":
+      lines.append(f"{r['what']}: a pruning step of every model (analysis, surgery, "
+                   f"evaluation; median) {r['s_per_prune_step']:.3f} s vs a training epoch "
+                   f"{r['s_per_epoch']:.3f} s: ratio {r['step_to_epoch']:.2f} (target <= 1);"
+                   f" with the inference timing, checkpoint and compiles "
+                   f"{r['prune_s_per_size']:.3f} s a size; pruning {r['prune_s']:.0f} s vs "
+                   f"training {r['run_s'] + r['compile_s']:.0f} s (compile included); "
+                   f"wall {r['wall_s']:.0f} s")
   ref_mlp, ref_rnn = get("reference", "MLP"), get("reference", "RNN")
   if ref_mlp:
     for r in rows:
@@ -289,7 +347,8 @@ def ratios(rows) -> list[str]:
 
 
 def table(rows) -> str:
-  cols = ["what", "compile_s", "run_s", "wall_s", "ms_per_seed_fold", "s_per_epoch",
+  cols = ["what", "compile_s", "run_s", "prune_s", "wall_s", "ms_per_seed_fold",
+          "s_per_epoch", "s_per_prune_step", "step_to_epoch",
           "study_5x200_s", "ms", "numpy_matmul_ms", "ratio_to_numpy", "structural_ms",
           "masked_ms", "structural_speedup", "s_per_seed_fold", "gflops", "test_accuracy"]
   used = [c for c in cols if any(c in r for r in rows)]
@@ -314,7 +373,7 @@ def main(argv):
   import jax
   from reference_data import digest, mlp_data, rnn_data
   sections = set(FLAGS.sections)
-  unknown = sections - {"mlp", "study", "rnn", "angles", "inference"}
+  unknown = sections - set(SECTIONS)
   if unknown:
     raise app.UsageError(f"--sections: unknown {sorted(unknown)}")
   header = (f"eegjax speed benchmark; {len(jax.devices())} {jax.devices()[0].platform} "
@@ -326,7 +385,8 @@ def main(argv):
   t0 = time.perf_counter()
   for name, fn in (("mlp", lambda: bench_mlp(rows, n)), ("study", lambda: bench_study(rows, n)),
                    ("rnn", lambda: bench_rnn(rows, n)), ("angles", lambda: bench_angles(rows)),
-                   ("inference", lambda: bench_inference(rows))):
+                   ("inference", lambda: bench_inference(rows)),
+                   ("pruning", lambda: bench_pruning(rows, n))):
     if name in sections:
       fn()
       print(f"  {name} done ({time.perf_counter() - t0:.0f} s)", flush=True)

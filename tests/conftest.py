@@ -31,6 +31,22 @@ from absl import flags
 REPO = pathlib.Path(__file__).resolve().parents[1]
 
 
+def assert_json_close(a, b, where="", rel=1e-5, abs_=1e-6):
+  """Equal JSON trees (results.json), numbers to float rounding; `where` names the path."""
+  if isinstance(a, dict):
+    assert sorted(a) == sorted(b), where
+    for k in a:
+      assert_json_close(a[k], b[k], f"{where}.{k}", rel, abs_)
+  elif isinstance(a, list):
+    assert len(a) == len(b), where
+    for i, (u, v) in enumerate(zip(a, b)):
+      assert_json_close(u, v, f"{where}[{i}]", rel, abs_)
+  elif isinstance(a, float):
+    assert b == pytest.approx(a, rel=rel, abs=abs_), where
+  else:
+    assert a == b, where
+
+
 @pytest.fixture
 def binary():
   """Imports experiments/<name>.py as a module; the absl flags it defines are removed

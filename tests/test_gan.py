@@ -20,6 +20,7 @@ from eegjax.models.gan import DeconvGenerator, Discriminator, discriminator_feat
     split_outputs
 from eegjax.models.unet import UNetGenerator
 from eegjax.pruning.distinctiveness import gram, map_gram
+from conftest import assert_json_close
 from declared_groups import conv_channel_group
 from eegjax.pruning.surgery import merge_into, remove_units
 from eegjax.train import carve_validation, make_fold_arrays
@@ -294,7 +295,8 @@ def test_train_gan_models_over_one_or_two_devices_agree(binary, tmp_path):
   the same results to float rounding (the random pruning draws from each model's key)."""
   files = _smni_files(tmp_path)
   mod = binary("train_gan")
-  args = dict(GAN_ARGS, generator=["deconv"], gan_layout="vmap", compare_dense=False)
+  args = dict(GAN_ARGS, generator=["deconv"], gan_layout="vmap", compare_dense=False,
+              gan_epochs=1, image_epochs=["1"], prune_conv_layers=[])
   out = {}
   for n in (1, 2):
     with flagsaver.flagsaver(data_path=str(files), workdir=str(tmp_path / f"d{n}"),
@@ -302,20 +304,4 @@ def test_train_gan_models_over_one_or_two_devices_agree(binary, tmp_path):
       mod.main(["train_gan.py"])
     out[n] = json.loads((tmp_path / f"d{n}" / "results.json").read_text())
     assert ("2 cpu devices" in (tmp_path / f"d{n}" / "log.txt").read_text()) == (n == 2)
-  assert_close(out[1], out[2])
-
-
-def assert_close(a, b, path=""):
-  """Equal JSON trees, numbers to float rounding."""
-  if isinstance(a, dict):
-    assert a.keys() == b.keys(), path
-    for k in a:
-      assert_close(a[k], b[k], f"{path}/{k}")
-  elif isinstance(a, list):
-    assert len(a) == len(b), path
-    for i, (u, v) in enumerate(zip(a, b)):
-      assert_close(u, v, f"{path}[{i}]")
-  elif isinstance(a, float):
-    assert abs(a - b) <= 1e-5 + 1e-4 * abs(b), (path, a, b)
-  else:
-    assert a == b, (path, a, b)
+  assert_json_close(out[1], out[2], rel=1e-4, abs_=1e-5)

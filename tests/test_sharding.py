@@ -14,6 +14,7 @@ import jax
 import numpy as np
 import pytest
 
+from conftest import assert_json_close
 from eegjax.data.splits import group_kfold
 from eegjax.data.synthetic import music_features, music_sequences
 from eegjax.errors import ConfigError
@@ -88,21 +89,6 @@ def test_two_devices_equal_one_rnn():
   chex.assert_trees_all_close(m1, m2, atol=1e-6)
 
 
-def _assert_close(a, b, where):
-  if isinstance(a, dict):
-    assert sorted(a) == sorted(b), where
-    for k in a:
-      _assert_close(a[k], b[k], f"{where}.{k}")
-  elif isinstance(a, list):
-    assert len(a) == len(b), where
-    for i, (u, v) in enumerate(zip(a, b)):
-      _assert_close(u, v, f"{where}[{i}]")
-  elif isinstance(a, float):
-    assert b == pytest.approx(a, rel=1e-5, abs=1e-6), where
-  else:
-    assert a == b, where
-
-
 def test_four_host_devices_give_one_devices_results(tmp_path):
   """train_mlp.py on 4 XLA host devices (--num_devices=4) writes the results.json of a
   one-device run (to float rounding)."""
@@ -125,7 +111,7 @@ def test_four_host_devices_give_one_devices_results(tmp_path):
   # Equal to float rounding, not bit for bit: XLA compiles the per-device program for
   # another number of models and may sum in another order. Accuracies (counts of correct
   # predictions) come out identical.
-  _assert_close(one, four, "results")
+  assert_json_close(one, four, "results")
   assert [r["test"]["accuracy"] for r in one["runs"]] == \
       [r["test"]["accuracy"] for r in four["runs"]]
   timing = json.loads((tmp_path / "four" / "timing.json").read_text())
@@ -161,5 +147,5 @@ def test_two_processes_give_one_processs_results(tmp_path):
   multi = json.loads((tmp_path / "multi" / "results.json").read_text())
   other = json.loads((tmp_path / "multi" / "process_1" / "results.json").read_text())
   one = json.loads((tmp_path / "single" / "results.json").read_text())
-  _assert_close(one, multi, "results")
+  assert_json_close(one, multi, "results")
   assert multi == other

@@ -21,6 +21,7 @@ the structural networks (what `run` returns, and what `restore_pruned` loads).
 from __future__ import annotations
 
 import dataclasses
+import time
 from typing import Callable, Optional
 
 import jax
@@ -55,7 +56,9 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
   pair is within the thresholds). Returns {rows, actions, stop, params, alive}: one row per
   evaluated size, the actions of every step for every (fold, seed) model in the study's
   notation, why it stopped, the last evaluated (smallest) networks (cut to their living
-  units; with a masked criterion at full width, zeroed) and their alive masks."""
+  units; with a masked criterion at full width, zeroed), their alive masks, and step_ms:
+  the wall milliseconds of each step this process ran (choice and surgery of every
+  model), by the units pruned before it."""
   n_folds, n_seeds = jax.tree.leaves(params)[0].shape[:2]
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   alive = jnp.ones((n_folds, n_seeds, width), bool)
@@ -69,6 +72,7 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
   def step_fn(*args):         # host arrays in and out; the keys as raw key data
     return layout.call(step_jit, args, "mmmmmm")
   rows, actions, stop, n, evaluated = [], [], None, 0, False
+  step_ms = {}                  # units pruned before a step -> its wall ms (this process)
   restored = ckpt.restore_latest()
   if restored is not None:
     n, arrays, meta = restored
@@ -97,8 +101,10 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
       break
     if grams is None:
       grams = family.grams(params, n)
+    t0 = time.perf_counter()
     new_params, new_ids, new_alive, record, within = step_fn(
         params, ids, grams, jax.random.key_data(family.keys(n)), alive, pending)
+    step_ms[n] = 1e3 * (time.perf_counter() - t0)
     within = np.asarray(within)
     if cfg.chooses_pairs and not within.all() and not beyond_thresholds:
       f, s = (int(i) for i in np.argwhere(~within)[0])
@@ -117,7 +123,7 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
   if not cfg.masked:
     params = cut(params, alive, family.group)
   return {"rows": rows, "actions": actions, "stop": stop, "params": params,
-          "alive": np.asarray(alive)}
+          "alive": np.asarray(alive), "step_ms": step_ms}
 
 
 def cut(params, alive, group: UnitGroup):

@@ -213,8 +213,13 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
             "train_compile_s": fit.compile_s, "train_run_s": fit.run_s, "prune_s": prune_s,
             "train_checkpoint_save_ms_median": median_save_ms(train_ckpt),
             "prune_checkpoint_save_ms_median": float(np.median(save_s) * 1e3) if save_s else 0.0,
+            # analyse_ms: Gram matrices, angles and test evaluation of every model at a
+            # size; step_ms: the step after it (choice and surgery); exec_ms: one cut
+            # model's inference on TIMING_ROWS test rows
             "per_step_ms": {c: [{"units_pruned": r["units_pruned"], "exec_ms": r["exec_ms"],
-                                 "analyse_ms": r["analyse_ms"]} for r in o["rows"]]
+                                 "analyse_ms": r["analyse_ms"],
+                                 "step_ms": o["step_ms"].get(r["units_pruned"])}
+                                for r in o["rows"]]
                             for c, o in per_criterion.items()}}
   wd.write_json("results.json", results)
   classification.write_run_table(wd, results)

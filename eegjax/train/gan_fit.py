@@ -45,7 +45,7 @@ from eegjax.evaluate.metrics import classification_metrics, cross_entropy
 from eegjax.models.gan import split_outputs
 from eegjax.train import sharding
 from eegjax.train.fit import shuffle_order
-from eegjax.train.folds import FoldArrays
+from eegjax.train.folds import FoldArrays, scale_rows
 
 _INIT_G, _INIT_D, _EPOCH, _EVAL = 0, 1, 2, 3
 PARTS = ("train", "val", "test")
@@ -151,8 +151,8 @@ class GanTrainer:
     noise_shape = tuple(generator.noise_shape)
 
     def images(data, idx, folds: FoldArrays):
-      x, y = data
-      return to_images((x[idx] - folds.lo) / folds.scale), y[idx]
+      x, y, _ = scale_rows((*data, None), idx, folds.lo, folds.scale)
+      return to_images(x), y
 
     def model_key(seed, folds):
       return jax.random.fold_in(jax.random.key(seed), folds.fold_id)
