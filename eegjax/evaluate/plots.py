@@ -63,7 +63,7 @@ def exec_time(per_step_ms: dict, path: str, title: str) -> None:
     ax.plot([r["units_pruned"] for r in rows], [scale * r["exec_ms"] for r in rows],
             marker="o", label=criterion)
   ax.set_xlabel("hidden units pruned")
-  ax.set_ylabel(f"test-fold inference per model ({unit}, median)")
+  ax.set_ylabel(f"inference, one model, 64 test rows ({unit}, median)")
   ax.set_title(f"execution time — {title}", fontsize=9)
   ax.legend()
   ax.grid(alpha=0.3)
