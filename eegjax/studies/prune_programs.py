@@ -21,6 +21,7 @@ from eegjax.pruning.discover import Program
 from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.engine import Collector
+from eegjax.studies import prune_loop
 from eegjax.studies.classification import Prepared, build_model
 from eegjax.train import Trainer, sharding
 from eegjax.train.folds import scale_rows
@@ -97,9 +98,13 @@ class Timer:
     x, _, lengths = scale_rows(prep.data, jnp.asarray(rows), folds.lo[0], folds.scale[0])
     self.args = (x,) if lengths is None else (x, lengths)
 
-  def __call__(self, params) -> float:
-    """Milliseconds of one forward pass of model (0, 0) of `params` (cut to its width)."""
-    one = jax.tree.map(lambda a: np.asarray(a[0, 0]), params)
+  def __call__(self, params, alive=None) -> float:
+    """Milliseconds of one forward pass of model (0, 0) of `params`, cut to the units
+    `alive` marks (None: as it is)."""
+    first = jax.tree.map(lambda a: np.asarray(a[:1, :1]), params)
+    if alive is not None:
+      first = prune_loop.cut(first, np.asarray(alive)[:1, :1], self.group)
+    one = jax.tree.map(lambda a: a[0, 0], first)
     width = self.group.size(one)
     if width not in self.compiled:
       model = build(self.cfg.classify, sizes(self.cfg, width), self.prep.ds.num_classes)

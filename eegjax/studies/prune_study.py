@@ -109,8 +109,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
     _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
     test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
     analyse_ms = 1e3 * (time.perf_counter() - t0)
-    timed = params if pcfg.masked or n == 0 else prune_loop.cut(params, alive, prog.group)
-    exec_ms = prog.timer(timed)
+    exec_ms = prog.timer(params, None if pcfg.masked else alive)   # the cut network
     values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
     row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
            "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
