@@ -15,17 +15,14 @@ from absl import app
 
 from eegjax.studies import alcohol, cli
 
-cli.define_classify_flags(hidden_sizes=["128", "64", "32"], epochs=40, learning_rate=0.001,
-                          num_folds=5, dataset="smni_synthetic", split="holdout")
-cli.define_mlp_flags(activation="relu", inputs="band_power")
-cli.define_alcohol_flags(["direct", "pruned"])
+cli.define_study("mlp", study=alcohol.FLAGS, **alcohol.BINARY_DEFAULTS,
+                 approaches=["direct", "pruned"])
 
 
 @cli.binary
 def main(fv):
-  classify = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
-  alcohol.run(cli.alcohol_config(fv, classify), flagfile_text=cli.identity_text(fv),
-              study="classify_alcohol")
+  alcohol.run(cli.study_config(fv, "mlp", alcohol.AlcoholConfig),
+              flagfile_text=cli.identity_text(fv), study="classify_alcohol")
 
 
 if __name__ == "__main__":

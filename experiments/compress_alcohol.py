@@ -17,10 +17,8 @@ from absl import app
 from eegjax.errors import ConfigError
 from eegjax.studies import alcohol, cli
 
-cli.define_classify_flags(hidden_sizes=["128", "64", "32"], epochs=40, learning_rate=0.001,
-                          num_folds=5, dataset="smni_synthetic", split="holdout")
-cli.define_mlp_flags(activation="relu", inputs="band_power")
-cli.define_alcohol_flags(["direct", "codes", "pruned"])
+cli.define_study("mlp", study=alcohol.FLAGS, **alcohol.BINARY_DEFAULTS,
+                 approaches=["direct", "codes", "pruned"])
 
 
 @cli.binary
@@ -28,9 +26,8 @@ def main(fv):
   if "codes" not in fv.approaches:
     raise ConfigError(f"--approaches={','.join(fv.approaches)}: compress_alcohol.py "
                       "trains the autoencoder; include codes (or use classify_alcohol.py)")
-  classify = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
-  alcohol.run(cli.alcohol_config(fv, classify), flagfile_text=cli.identity_text(fv),
-              study="compress_alcohol")
+  alcohol.run(cli.study_config(fv, "mlp", alcohol.AlcoholConfig),
+              flagfile_text=cli.identity_text(fv), study="compress_alcohol")
 
 
 if __name__ == "__main__":

@@ -9,17 +9,18 @@ Writes prune_table.csv, results.json, checkpoints/<criterion>/<units pruned>/ an
 
 from absl import app
 
+from eegjax.pruning.progressive import PruneConfig
 from eegjax.studies import cli, prune_study
 
-cli.define_classify_flags(hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10)
-cli.define_mlp_flags()
-cli.define_prune_flags(["distinctiveness", "magnitude", "random"])
+cli.define_study("mlp", study=[(prune_study.PruneStudyConfig, None), (PruneConfig, None)],
+                 hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10,
+                 criteria=["distinctiveness", "magnitude", "random"])
 
 
 @cli.binary
 def main(fv):
-  classify = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
-  prune_study.run(cli.prune_config(fv, classify), flagfile_text=cli.identity_text(fv))
+  prune_study.run(cli.study_config(fv, "mlp", prune_study.PruneStudyConfig),
+                  flagfile_text=cli.identity_text(fv))
 
 
 if __name__ == "__main__":

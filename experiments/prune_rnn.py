@@ -13,17 +13,19 @@ Writes prune_table.csv, results.json, checkpoints/ and plots (as prune_mlp.py).
 
 from absl import app
 
+from eegjax.pruning.progressive import PruneConfig
 from eegjax.studies import cli, prune_study
 
-cli.define_classify_flags(hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
-cli.define_prune_flags(["distinctiveness", "distinctiveness_masked", "magnitude", "random"])
-cli.define_rnn_flags()
+cli.define_study("rnn", study=[(prune_study.PruneStudyConfig, None), (PruneConfig, None)],
+                 hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5,
+                 criteria=["distinctiveness", "distinctiveness_masked", "magnitude",
+                                  "random"])
 
 
 @cli.binary
 def main(fv):
-  cfg = cli.prune_config(fv, cli.classify_config(fv, "rnn", cell=fv.cell))
-  prune_study.run(cfg, flagfile_text=cli.identity_text(fv))
+  prune_study.run(cli.study_config(fv, "rnn", prune_study.PruneStudyConfig),
+                  flagfile_text=cli.identity_text(fv))
 
 
 if __name__ == "__main__":

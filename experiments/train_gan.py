@@ -14,18 +14,17 @@ and checkpoints/<variant>/{last,best}/ (a rerun resumes from the last checkpoint
 
 from absl import app
 
-from eegjax.studies import cli, gan_study
+from eegjax.studies import alcohol, cli, gan_study
+from eegjax.train.gan_fit import GanConfig
 
-cli.define_classify_flags(hidden_sizes=["128", "64", "32"], epochs=40, learning_rate=0.001,
-                          num_folds=5, dataset="smni_synthetic", split="holdout")
-cli.define_mlp_flags(activation="relu", inputs="band_power")
-cli.define_gan_flags()
+cli.define_study("mlp", study=gan_study.FLAGS, **alcohol.BINARY_DEFAULTS)
 
 
 @cli.binary
 def main(fv):
-  classify = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
-  gan_study.run(cli.gan_config(fv, classify), flagfile_text=cli.identity_text(fv))
+  gan = cli.build(GanConfig, fv, batch_size=fv.batch_size)
+  gan_study.run(cli.study_config(fv, "mlp", gan_study.GanStudyConfig, gan=gan),
+                flagfile_text=cli.identity_text(fv))
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ from absl import app
 
 from eegjax.studies import classification, cli
 
-cli.define_classify_flags(hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10)
-cli.define_mlp_flags()
+cli.define_study("mlp", hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10)
 
 
 @cli.binary
 def main(fv):
-  cfg = cli.classify_config(fv, "mlp", activation=fv.activation, inputs=fv.inputs)
-  classification.run(cfg, flagfile_text=cli.identity_text(fv), study="train_mlp")
+  classification.run(cli.study_config(fv, "mlp"), flagfile_text=cli.identity_text(fv),
+                     study="train_mlp")
 
 
 if __name__ == "__main__":

@@ -11,14 +11,13 @@ from absl import app
 
 from eegjax.studies import classification, cli
 
-cli.define_classify_flags(hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
-cli.define_rnn_flags()
+cli.define_study("rnn", hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
 
 
 @cli.binary
 def main(fv):
-  cfg = cli.classify_config(fv, "rnn", cell=fv.cell)
-  classification.run(cfg, flagfile_text=cli.identity_text(fv), study="train_rnn")
+  classification.run(cli.study_config(fv, "rnn"), flagfile_text=cli.identity_text(fv),
+                     study="train_rnn")
 
 
 if __name__ == "__main__":

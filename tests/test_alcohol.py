@@ -18,6 +18,7 @@ from eegjax.data.dataset import DatasetInfo, make_dataset
 from eegjax.data.splits import group_kfold
 from eegjax.data.synthetic import smni_trials, write_smni_files
 from eegjax.errors import ConfigError
+from eegjax.pruning.progressive import PruneConfig
 from eegjax.models import BandAutoencoder, CodeClassifier, count_params
 from eegjax.studies.alcohol import AlcoholConfig, autoencoder_folds
 from eegjax.studies.classification import ClassifyConfig, Prepared
@@ -95,11 +96,14 @@ def _classify(**kw):
     (dict(approaches=("direct", "direct")), "names one twice"),
     (dict(prune_layers=(2,)), "layer 2 does not exist"),
     (dict(code_hidden_sizes=()), "--code_hidden_sizes=[]"),
-    (dict(similar_deg=170.0), "--similar_deg=170.0 --complementary_deg=165.0"),
+    (dict(prune=dict(similar_deg=170.0)),
+     "--similar_deg=170.0 --complementary_deg=165.0"),
     (dict(ae_val_fraction=1.0), "--ae_val_fraction=1.0"),
 ])
 def test_config_errors_name_the_flag(kw, message):
   with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+    if "prune" in kw:   # the pruning thresholds are checked once, by PruneConfig
+      kw = dict(kw, prune=PruneConfig(**kw["prune"]))
     AlcoholConfig(classify=_classify(), **kw)
 
 

@@ -11,6 +11,7 @@ from absl.testing import flagsaver
 
 from eegjax.data import DataSpec
 from eegjax.errors import ConfigError
+from eegjax.pruning.progressive import PruneConfig
 from eegjax.studies import classification
 from eegjax.studies.classification import ClassifyConfig
 from eegjax.studies.prune_study import PruneStudyConfig, restore_pruned
@@ -82,19 +83,19 @@ def test_prune_config_errors(tmp_path):
   c = classify_cfg(tmp_path)
   with pytest.raises(ConfigError, match="--max_pruned=6: cannot prune that many units from a "
                                         "layer of 6"):
-    PruneStudyConfig(classify=c, max_pruned=6)
+    PruneStudyConfig(classify=c, prune=PruneConfig(max_pruned=6))
   with pytest.raises(ConfigError, match="--prune_layer=1"):
     PruneStudyConfig(classify=c, layer=1)
   with pytest.raises(ConfigError, match="--criteria: 'size'"):
     PruneStudyConfig(classify=c, criteria=("size",))
-  assert PruneStudyConfig(classify=c, step=4).limit == 4
-  assert PruneStudyConfig(classify=c, max_pruned=3).limit == 2
+  assert PruneStudyConfig(classify=c, prune=PruneConfig(step=4)).limit == 4
+  assert PruneStudyConfig(classify=c, prune=PruneConfig(max_pruned=3)).limit == 2
 
 
 def test_finetuning_after_each_step(tmp_path):
   from eegjax.studies import prune_study
   cfg = PruneStudyConfig(classify=classify_cfg(tmp_path / "ft"), criteria=("magnitude",),
-                         max_pruned=2, finetune_epochs=3)
+                         prune=PruneConfig(max_pruned=2), finetune_epochs=3)
   res = prune_study.run(cfg)
   rows = list(csv.DictReader(open(tmp_path / "ft" / "prune_table.csv")))
   assert [r["units_pruned"] for r in rows] == ["0", "2"]

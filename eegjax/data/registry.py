@@ -22,6 +22,7 @@ from eegjax.data import smni, synthetic
 from eegjax.data.dataset import DataError, Dataset
 from eegjax.data.tabular import load_csv, load_npz
 from eegjax.data.ts_format import load_ts
+from eegjax.settings import setting
 
 _REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 THIRD_PARTY = os.environ.get("EEGJAX_THIRD_PARTY", os.path.join(_REPO, "third_party"))
@@ -42,14 +43,17 @@ FORMATS = ("ts", "csv", "npz", "smni", "smni_csv")
 class DataSpec:
   """What to load. `dataset` names a built-in; `data_path` (with `data_format`) a file and
   then takes precedence."""
-  dataset: str = "scp1"
-  data_path: str = ""
-  data_format: str = ""            # ts | csv | npz; inferred from the extension if empty
-  label_column: str = "label"
-  group_column: str = ""
-  data_seed: int = 0               # synthetic generators only
-  sampling_rate: float = 0.0       # overrides the file's (Hz); 0 = keep
-  skip_bad_trials: bool = False    # smni / smni_csv: load the rest, report every skip
+  dataset: str = setting("scp1", f"built-in dataset: {', '.join(DATASETS)} (ignored when "
+                          "--data_path is set)")
+  data_path: str = setting("", "a data file to load instead of a built-in dataset")
+  data_format: str = setting("", f"format of --data_path: {', '.join(FORMATS)} (default: "
+                             "from its extension)")
+  label_column: str = setting("label", "CSV: the class label column")
+  group_column: str = setting("", "CSV: the participant / group id column")
+  data_seed: int = setting(0, "seed of the synthetic generators")
+  sampling_rate: float = setting(0.0, "override the data's sampling rate in Hz (0 = keep)")
+  skip_bad_trials: bool = setting(False, "smni / smni_csv: skip malformed trials (each "
+                                  "reported) instead of stopping at the first")
 
 
 def infer_format(path: str) -> str:

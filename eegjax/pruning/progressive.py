@@ -36,6 +36,7 @@ from eegjax.errors import ConfigError
 from eegjax.pruning import baselines
 from eegjax.pruning.distinctiveness import (ORDERS, angles_from_gram, check_thresholds,
                                             choose_pair)
+from eegjax.settings import setting
 from eegjax.pruning.surgery import (UnitGroup, merge_into, outgoing_norms, remove_units,
                                     zero_units)
 
@@ -47,12 +48,21 @@ MERGED, MERGED_COMPLEMENT, REMOVED_COMPLEMENTARY, REMOVED = 0, 1, 2, 3
 
 @dataclasses.dataclass(frozen=True)
 class PruneConfig:
+  """How a layer is pruned, whatever the study (a study's pruning flags are these)."""
   criterion: str = "distinctiveness"
-  rule: str = "paper"
-  step: int = 2                      # units removed per step
-  similar_deg: float = 15.0
-  complementary_deg: float = 165.0
-  order: str = "study"               # study | gentle (which ranked unit goes first)
+  rule: str = setting("paper", "paper (outgoing weights added; complementary pairs both "
+                      "removed) or scaled (least-squares scale c, bias shift)",
+                      flag="merge_rule")
+  step: int = setting(2, "units (conv channels) pruned per step", flag="prune_step")
+  similar_deg: float = setting(15.0, "pairs under this angle are similar (merged)")
+  complementary_deg: float = setting(165.0, "pairs over this angle are complementary "
+                                     "(removed)")
+  order: str = setting("study", "distinctiveness order: study (units with the most similar "
+                       "partners first) or gentle (fewest first)")
+  max_pruned: int = setting(0, "units (channels per layer) to prune at most (0 = until one "
+                            "is left)")
+  beyond_thresholds: bool = setting(False, "when no pair is within the thresholds, go on "
+                                    "with the least distinct pairs instead of stopping")
 
   @property
   def masked(self) -> bool:
@@ -72,6 +82,24 @@ class PruneConfig:
     if self.order not in ORDERS:
       raise ConfigError(f"--order={self.order!r}: expected one of {list(ORDERS)}")
     check_thresholds(self.similar_deg, self.complementary_deg)
+    if self.max_pruned < 0:
+      raise ConfigError(f"--max_pruned={self.max_pruned}: expected >= 0 (0 = no limit)")
+
+  def limit(self, width: int) -> int:
+    """Units of a layer of `width` to prune at most: a whole number of steps, leaving at
+    least one unit."""
+    target = min(self.max_pruned or width - 1, width - 1)
+    return target - target % self.step
+
+  def check_width(self, width: int, what: str = "a layer") -> None:
+    """Refuses settings that cannot prune `what` of `width` units."""
+    if self.max_pruned >= width:
+      raise ConfigError(f"--max_pruned={self.max_pruned}: cannot prune that many units from "
+                        f"{what} of {width}; expected 0 (= as many as possible) .. "
+                        f"{width - 1}")
+    if self.step >= width:
+      raise ConfigError(f"--prune_step={self.step}: cannot prune {self.step} units from "
+                        f"{what} of {width}")
 
 
 def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive=None,

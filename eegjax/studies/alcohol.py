@@ -35,7 +35,8 @@ from eegjax.evaluate.summary import CI_NOTE, summarize
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
 from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
-from eegjax.pruning.distinctiveness import check_thresholds
+from eegjax.pruning.progressive import PruneConfig
+from eegjax.settings import setting
 from eegjax.studies import alcohol_report, classification, prune_study
 from eegjax.studies.alcohol_report import Outcome
 from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
@@ -46,28 +47,38 @@ from eegjax.train.folds import scale_rows
 
 APPROACHES = ("direct", "codes", "pruned")
 NUM_BANDS = 3                     # theta, alpha, beta
+# The alcoholism binaries' classifier (classify_alcohol, compress_alcohol, train_gan)
+BINARY_DEFAULTS = dict(hidden_sizes=["128", "64", "32"], epochs=40, learning_rate=0.001,
+                       num_folds=5, dataset="smni_synthetic", split="holdout",
+                       activation="relu", inputs="band_power")
 
 
 @dataclasses.dataclass(frozen=True)
 class AlcoholConfig(WrapsClassify):
   classify: ClassifyConfig               # data, split, seeds and the direct classifier
-  approaches: tuple[str, ...] = ("direct", "pruned")
+  prune: PruneConfig = PruneConfig()     # pruning the direct classifier
+  approaches: tuple[str, ...] = setting(
+      ("direct", "pruned"), "approaches to compare: direct (dense classifier on the 192 "
+      "features), codes (autoencoder + classifier on its codes), pruned (the direct "
+      "classifier pruned by distinctiveness)")
   # the autoencoder
-  code_size: int = 16                    # per band (per_band) or code_size * 3 in all
-  per_band: bool = True
-  ae_activation: str = "sigmoid"
-  ae_epochs: int = 100
-  ae_learning_rate: float = 0.001
-  ae_val_fraction: float = 0.1           # of each training part: the validation curve
+  code_size: int = setting(16, "autoencoder code per band (per_band) or code_size x 3 for "
+                           "the whole vector")
+  per_band: bool = setting(True, "one 64->code_size encoder per band (the study); false: "
+                           "one 192->3*code_size encoder")
+  ae_activation: str = setting("sigmoid", "the encoder's activation")
+  ae_epochs: int = setting(100, "autoencoder training epochs")
+  ae_learning_rate: float = setting(0.001, "autoencoder Adam learning rate")
+  ae_val_fraction: float = setting(0.1, "fraction of each training part held out as the "
+                                   "autoencoder's validation rows (its curve; best epoch "
+                                   "kept)")
   # the classifier on the codes
-  code_hidden_sizes: tuple[int, ...] = (32, 16)
-  code_epochs: int = 0                   # 0 = the direct classifier's epochs
-  # pruning the direct classifier
-  prune_layers: tuple[int, ...] = ()     # () = every hidden layer, first to last
-  prune_step: int = 2
-  similar_deg: float = 15.0
-  complementary_deg: float = 165.0
-  merge_rule: str = "paper"
+  code_hidden_sizes: tuple[int, ...] = setting((32, 16), "hidden widths of the classifier "
+                                               "on the codes (two: the study's 3-layer "
+                                               "classifier)")
+  code_epochs: int = setting(0, "epochs of the classifier on the codes (0 = --epochs)")
+  prune_layers: tuple[int, ...] = setting((), "hidden layers of the direct classifier to "
+                                          "prune, in order (default: all, first to last)")
 
   def __post_init__(self):
     c = self.classify
@@ -102,11 +113,6 @@ class AlcoholConfig(WrapsClassify):
       if not 0 <= layer < len(c.hidden_sizes):
         raise ConfigError(f"--prune_layers: layer {layer} does not exist; the classifier "
                           f"has hidden layers 0..{len(c.hidden_sizes) - 1}")
-    if self.prune_step < 1:
-      raise ConfigError(f"--prune_step={self.prune_step}: expected a positive integer")
-    check_thresholds(self.similar_deg, self.complementary_deg)
-    if self.merge_rule not in ("paper", "scaled"):
-      raise ConfigError(f"--merge_rule={self.merge_rule!r}: expected paper or scaled")
 
   @property
   def layers_to_prune(self) -> tuple[int, ...]:
@@ -114,6 +120,11 @@ class AlcoholConfig(WrapsClassify):
 
   def to_json(self) -> dict:
     return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
+
+
+# The study's flags (cli.define_study): its own settings, and the pruning thresholds
+FLAGS = [(AlcoholConfig, None),
+         (PruneConfig, ("merge_rule", "prune_step", "similar_deg", "complementary_deg"))]
 
 
 def _one(tree, f=0, s=0):
@@ -235,18 +246,18 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
   params, sizes = direct_fit.params, list(c.hidden_sizes)
   per_layer, t0 = {}, time.perf_counter()
   for layer in cfg.layers_to_prune:
-    if sizes[layer] <= cfg.prune_step:
+    if sizes[layer] <= cfg.prune.step:
       wd.log(f"pruning: layer {layer} has {sizes[layer]} units, not more than a step "
-             f"({cfg.prune_step}); left as it is")
+             f"({cfg.prune.step}); left as it is")
       continue
     layer_cfg = prune_study.PruneStudyConfig(
         classify=dataclasses.replace(c, hidden_sizes=tuple(sizes)),
-        criteria=("distinctiveness",), rule=cfg.merge_rule, layer=layer, step=cfg.prune_step,
-        similar_deg=cfg.similar_deg, complementary_deg=cfg.complementary_deg)
+        prune=cfg.prune, criteria=("distinctiveness",), layer=layer)
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", "pruned", f"layer_{layer}")),
                        keep=None, log=wd.log)
     wd.log(f"pruning hidden layer {layer} ({sizes[layer]} units) by distinctiveness, "
-           f"{cfg.prune_step} a step, thresholds {cfg.similar_deg}/{cfg.complementary_deg}")
+           f"{cfg.prune.step} a step, thresholds {cfg.prune.similar_deg}/"
+           f"{cfg.prune.complementary_deg}")
     out = prune_study.run_criterion(layer_cfg, prep, params, "distinctiveness", wd, ckpt, {})
     ckpt.close()
     params = out["params"]
@@ -318,8 +329,8 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
     if table:
       wd.write_csv("prune_table.csv", header, table)
     extra["pruning"] = {
-        "layers": cfg.layers_to_prune, "step": cfg.prune_step, "rule": cfg.merge_rule,
-        "similar_deg": cfg.similar_deg, "complementary_deg": cfg.complementary_deg,
+        "layers": cfg.layers_to_prune, "step": cfg.prune.step, "rule": cfg.prune.rule,
+        "similar_deg": cfg.prune.similar_deg, "complementary_deg": cfg.prune.complementary_deg,
         "final_hidden_sizes": pruned.details["hidden_sizes"],
         "per_layer": {str(layer): {
             "stop": o["stop"], "actions": o["actions"],

@@ -17,8 +17,9 @@ import numpy as np
 from eegjax.data import DataError, DataSpec, Dataset, load
 from eegjax.data.features import band_power_features, trial_features
 from eegjax.data.preprocess import median_filter, select_channels
-from eegjax.data.splits import make_splits
+from eegjax.data.splits import SPLIT_KINDS, make_splits
 from eegjax.errors import ConfigError
+from eegjax.settings import setting
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, summarize
 from eegjax.evaluate.timing import latency_ms
@@ -26,7 +27,7 @@ from eegjax.models import MLP, ElmanRNN, count_params
 from eegjax.models.gated import CELLS, GatedRNN
 from eegjax.models.mlp import ACTIVATIONS
 from eegjax.studies.workdir import Workdir
-from eegjax.train import (TrainConfig, Trainer, TrainingDiverged, carve_validation, device_data,
+from eegjax.train import (TrainConfig, Trainer, carve_validation, device_data,
                           make_fold_arrays)
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
 from eegjax.train.folds import FoldArrays, has_validation
@@ -41,19 +42,27 @@ class ClassifyConfig:
   model: str                                 # mlp | rnn
   data: DataSpec
   train: TrainConfig
-  workdir: str
-  hidden_sizes: tuple[int, ...] = (30,)
-  activation: str = "sigmoid"                # MLP only
-  cell: str = "elman"                        # RNN only: elman | gru | lstm
-  channels: tuple[str, ...] = ()
-  inputs: str = "auto"                       # MLP: one of INPUTS
-  median_filter: int = 1                     # odd width; 1 = off
-  split: str = "auto"                        # auto | group | stratified | kfold
-  num_folds: int = 10
-  num_seeds: int = 1
-  seed: int = 0                              # seeds are seed .. seed + num_seeds - 1
-  val_fraction: float = 0.0                  # part of each training fold held out
-  overwrite: bool = False
+  channels: tuple[str, ...] = setting((), "channels to use, by name or 0-based index "
+                                      "(default all)")
+  median_filter: int = setting(1, "odd median-filter width on sequences (1 = off)")
+  split: str = setting("auto", f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group "
+                       "if groups exist, else stratified)")
+  num_folds: int = setting(10, "number of cross-validation folds")
+  num_seeds: int = setting(1, "number of seeds (each trains every fold)")
+  seed: int = setting(0, "first seed; seeds are seed .. seed+num_seeds-1; also seeds the "
+                      "fold assignment")
+  val_fraction: float = setting(0.0, "fraction of each training fold held out for "
+                                "validation (best epoch kept)")
+  hidden_sizes: tuple[int, ...] = setting((30,), "hidden layer widths")
+  activation: str = setting("sigmoid", "MLP hidden activation: sigmoid, tanh or relu")
+  inputs: str = setting("auto", "MLP inputs for sequence data: features (25 per channel; "
+                        "auto), raw (flattened samples) or band_power (log10 theta, alpha, "
+                        "beta power per channel: the alcoholism study's 192 for SMNI)")
+  # left out of flags.cfg while elman, so earlier runs' workdirs still resume
+  cell: str = setting("elman", "recurrent cell: elman (the study's tanh RNN), gru or lstm "
+                      "(flax.linen cells)", omit_default=True)
+  workdir: str = setting("", "folder the run writes into (required)")
+  overwrite: bool = setting(False, "replace a finished run in --workdir")
   # Devices the (fold, seed) models are spread over. Results do not depend on it, so it
   # stays out of config.json / results.json (timing.json records it).
   num_devices: int = 1
@@ -215,44 +224,12 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
   model = prep.model if model is None else model
   train_cfg = cfg.train if train_cfg is None else train_cfg
   folds = prep.folds if folds is None else folds
-  has_val = has_validation(folds)
-  trainer = Trainer(model, train_cfg, has_val=has_val, num_devices=cfg.num_devices)
+  trainer = Trainer(model, train_cfg, has_val=has_validation(folds),
+                    num_devices=cfg.num_devices)
   ckpt = Checkpoints(wd.file(os.path.join("checkpoints", name)), log=wd.log)
-  state = trainer.init(prep.seeds, folds, prep.data) if init is None else init(trainer)
-  history = trainer.empty_history(folds, len(prep.seeds))
-
-  def stored(st):
-    # without a validation part the best params are the params: not saved twice
-    return st if has_val else st._replace(best_params=None)
-
-  start_epoch, run_s_before = 0, 0.0
-  restored = ckpt.restore_latest({"state": stored(state), **history})
-  if restored is not None:
-    start_epoch, arrays, meta = restored
-    run_s_before = float(meta.get("run_s", 0.0))
-    state = arrays["state"]
-    if not has_val:
-      state = state._replace(best_params=state.params)
-    history = {k: arrays[k] for k in history}
-    what = "training" if name == "train" else f"training of the {name}"
-    wd.log(f"resuming {what} from the checkpoint after epoch {start_epoch} of "
-           f"{train_cfg.epochs}")
-
-  def save(state, epochs_done, history, run_s):
-    # run_s: training seconds so far, so a resumed run's timing covers all its epochs
-    ckpt.save(epochs_done, {"state": stored(state), **history},
-              {"epochs_done": epochs_done, "run_s": run_s})
-
-  try:
-    fit = trainer.fit(prep.seeds, folds, prep.data, state=state, start_epoch=start_epoch,
-                      history=history, log=wd.log, run_s_before=run_s_before, on_block=save)
-  except TrainingDiverged as e:
-    steps = ckpt.steps()
-    ckpt.close()
-    kept = (f"the last good checkpoint (epoch {steps[-1]}) is kept in {ckpt.directory}"
-            if steps else "no checkpoint had been written yet")
-    raise TrainingDiverged(f"{e}; {kept}", e.state, e.epochs_done) from None
-  ckpt.close()
+  state = None if init is None else init(trainer)
+  fit = trainer.fit(prep.seeds, folds, prep.data, state=state, log=wd.log, checkpoints=ckpt,
+                    label="" if name == "train" else name)
   return trainer, fit, ckpt
 
 

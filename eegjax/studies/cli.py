@@ -1,13 +1,23 @@
-"""absl flag definitions shared by the experiment binaries, and the frozen configs built
-from them. Library code never reads FLAGS: binaries pass their FlagValues in."""
+"""The experiment binaries' flags, defined from the config classes' settings (each declared
+once, with its default, help and validation: `eegjax.settings`), and the frozen configs
+built from parsed flags. Library code never reads FLAGS: binaries pass their FlagValues in.
+
+    cli.define_study("mlp", study=[(PruneStudyConfig, None), (PruneConfig, None)],
+                     hidden_sizes=["30"], epochs=1500)
+    main = cli.binary(lambda fv: prune_study.run(cli.study_config(fv, "mlp",
+                                                                  PruneStudyConfig), ...))
+"""
 
 from __future__ import annotations
 
+import dataclasses
+from typing import Optional
+
 from absl import flags
 
-from eegjax.data.registry import DATASETS, FORMATS, DataSpec
+from eegjax.data.registry import DataSpec
 from eegjax.errors import ConfigError, UserError
-from eegjax.data.splits import SPLIT_KINDS
+from eegjax.settings import settings
 from eegjax.studies.classification import ClassifyConfig
 from eegjax.train import TrainConfig
 
@@ -39,45 +49,68 @@ def binary(run):
   return main
 
 
-def define_classify_flags(*, hidden_sizes: list[str], epochs: int, learning_rate: float,
-                          num_folds: int, dataset: str = "scp1", split: str = "auto") -> None:
-  """Defines the flags of train_mlp.py / train_rnn.py with the given defaults (first: a
-  binary's identity starts here)."""
+def define(cls, *, only=None, skip=(), defaults: Optional[dict] = None) -> None:
+  """Defines a flag for each setting of config class `cls` (see `eegjax.settings`): all,
+  or those named in `only`, less those in `skip`; `defaults` (flag -> value) replaces a
+  setting's default for this binary, and its used entries are removed from it."""
+  defaults = {} if defaults is None else defaults
+  for st in settings(cls):
+    if (only is not None and st.flag not in only) or st.flag in skip:
+      continue
+    default = defaults.pop(st.flag, st.default)
+    if st.kind == "list":
+      default = [str(v) for v in default]
+    _define(st.kind, st.flag, default, st.help, st.omit_default)
+
+
+def build(cls, fv: flags.FlagValues, **given):
+  """A `cls` config from the parsed flags this binary defined (settings it did not define
+  keep their defaults); `given` fields are passed as they are. A nested config field (a
+  dataclass default such as PruneConfig) is built from the flags the same way."""
+  defined = {name for name, _ in IDENTITY}
+  kw = {}
+  for f in dataclasses.fields(cls):
+    if f.name in given:
+      continue
+    if dataclasses.is_dataclass(f.default):
+      kw[f.name] = build(type(f.default), fv)
+  for st in settings(cls):
+    if st.field in given or st.flag not in defined:
+      continue
+    v = fv[st.flag].value
+    kw[st.field] = (_ints(st.flag, v) if st.type == "tuple[int, ...]" else
+                    tuple(v) if st.kind == "list" else v)
+  return cls(**kw, **given)
+
+
+def define_study(model: str, study=(), **defaults) -> None:
+  """Defines a binary's flags: the classification's (data, split, seeds, training and the
+  `model`'s own: mlp --activation/--inputs, rnn --cell), then each (config class, only)
+  of `study` (a study's settings, `only` None for all), then the device flags. `defaults`
+  (flag=value) are this binary's defaults; a name that is not one of its flags is an
+  error."""
   IDENTITY.clear()
-  _define("string", "dataset", dataset,
-          f"built-in dataset: {', '.join(DATASETS)} (ignored when --data_path is set)")
-  _define("string", "data_path", "", "a data file to load instead of a built-in dataset")
-  _define("string", "data_format", "",
-          f"format of --data_path: {', '.join(FORMATS)} (default: from its extension)")
-  _define("string", "label_column", "label", "CSV: the class label column")
-  _define("string", "group_column", "", "CSV: the participant / group id column")
-  _define("list", "channels", [], "channels to use, by name or 0-based index (default all)")
-  _define("float", "sampling_rate", 0.0, "override the data's sampling rate in Hz (0 = keep)")
-  _define("integer", "data_seed", 0, "seed of the synthetic generators")
-  _define("bool", "skip_bad_trials", False, "smni / smni_csv: skip malformed trials (each "
-          "reported) instead of stopping at the first")
-  _define("integer", "median_filter", 1, "odd median-filter width on sequences (1 = off)")
-  _define("string", "split", split,
-          f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group if groups exist, "
-          "else stratified)")
-  _define("integer", "num_folds", num_folds, "number of cross-validation folds")
-  _define("integer", "num_seeds", 1, "number of seeds (each trains every fold)")
-  _define("integer", "seed", 0, "first seed; seeds are seed .. seed+num_seeds-1; also "
-          "seeds the fold assignment")
-  _define("float", "val_fraction", 0.0,
-          "fraction of each training fold held out for validation (best epoch kept)")
-  _define("integer", "patience", 0, "early stopping after this many epochs without "
-          "validation improvement (0 = off)")
-  _define("integer", "epochs", epochs, "training epochs")
-  _define("integer", "batch_size", 32, "minibatch size")
-  _define("float", "learning_rate", learning_rate, "Adam learning rate")
-  _define("list", "hidden_sizes", hidden_sizes, "hidden layer widths")
-  _define("float", "grad_clip", 0.0, "clip gradients to this global norm (0 = off)")
-  _define("integer", "epochs_per_call", 0,
-          "epochs per compiled call, i.e. between progress lines (0 = a tenth of the run)")
-  _define("string", "workdir", "", "folder the run writes into (required)")
-  _define("bool", "overwrite", False, "replace a finished run in --workdir")
+  left = dict(defaults)
+  define(DataSpec, defaults=left)
+  define(ClassifyConfig, defaults=left,
+         skip=("cell",) if model == "mlp" else ("activation", "inputs"))
+  define(TrainConfig, defaults=left)
+  for cls, only in study:
+    define(cls, only=only, defaults=left)
+  if left:
+    raise TypeError(f"define_study: {sorted(left)} are not flags of this binary")
   define_device_flags()
+
+
+def study_config(fv: flags.FlagValues, model: str, cls=None, **given):
+  """The binary's frozen config from its parsed flags: the ClassifyConfig of `model`, or
+  a `cls` study config around it. Starts JAX on the devices the flags ask for (see
+  `setup_devices`)."""
+  num_devices = setup_devices(fv)
+  classify = build(ClassifyConfig, fv, model=model, data=build(DataSpec, fv),
+                   train=build(TrainConfig, fv), workdir=process_workdir(fv.workdir),
+                   num_devices=num_devices)
+  return classify if cls is None else build(cls, fv, classify=classify, **given)
 
 
 def define_device_flags() -> None:
@@ -133,123 +166,12 @@ def process_workdir(workdir: str) -> str:
   return workdir if k == 0 or not workdir else os.path.join(workdir, f"process_{k}")
 
 
-def define_mlp_flags(activation: str = "sigmoid", inputs: str = "auto") -> None:
-  """--activation and --inputs (train_mlp.py / prune_mlp.py)."""
-  _define("string", "activation", activation, "hidden activation: sigmoid, tanh or relu")
-  _define("string", "inputs", inputs, "MLP inputs for sequence data: features (25 per "
-                      "channel; auto), raw (flattened samples) or band_power (log10 theta, "
-                      "alpha, beta power per channel: the alcoholism study's 192 for SMNI)")
-
-
-def define_rnn_flags() -> None:
-  """--cell (train_rnn.py / prune_rnn.py)."""
-  # left out of flags.cfg while elman, so earlier runs' workdirs still resume
-  _define("string", "cell", "elman", "recurrent cell: elman (the study's tanh RNN), gru "
-          "or lstm (flax.linen cells)", omit_default=True)
-
-
-def define_threshold_flags(units: str) -> None:
-  """--prune_step and the distinctiveness thresholds, shared by every pruning binary."""
-  _define("integer", "prune_step", 2, f"{units} pruned per step")
-  _define("float", "similar_deg", 15.0, "pairs under this angle are similar (merged)")
-  _define("float", "complementary_deg", 165.0,
-                     "pairs over this angle are complementary (removed)")
-
-
-
-
-def define_prune_flags(criteria: list[str]) -> None:
-  """The pruning flags of prune_mlp.py / prune_rnn.py (added to the classification flags)."""
-  _define("list", "criteria", criteria, "pruning criteria to compare at equal size: "
-                    "distinctiveness (structural), distinctiveness_masked (zeroed, size "
-                    "kept: the music study's RNN variant), magnitude, random")
-  _define("string", "order", "study", "distinctiveness order: study (units with the most "
-                      "similar partners first) or gentle (fewest first)")
-  _define("string", "merge_rule", "paper", "paper (outgoing weights added; complementary "
-                      "pairs both removed) or scaled (least-squares scale c, bias shift)")
-  _define("integer", "prune_layer", 0, "hidden layer to prune (0-based)")
-  _define("integer", "max_pruned", 0, "units to prune at most (0 = until one is left)")
-  define_threshold_flags("units")
-  _define("bool", "beyond_thresholds", False, "when no pair is within the thresholds, go "
-                    "on with the least distinct pairs instead of stopping")
-  _define("integer", "finetune_epochs", 0, "retrain this many epochs after every step "
-                       "(0 = evaluate as-is only)")
-
-
-def prune_config(fv: flags.FlagValues, classify: ClassifyConfig):
-  from eegjax.studies.prune_study import PruneStudyConfig
-  return PruneStudyConfig(
-      classify=classify, criteria=tuple(fv.criteria), rule=fv.merge_rule, order=fv.order,
-      layer=fv.prune_layer, step=fv.prune_step, max_pruned=fv.max_pruned,
-      similar_deg=fv.similar_deg, complementary_deg=fv.complementary_deg,
-      beyond_thresholds=fv.beyond_thresholds, finetune_epochs=fv.finetune_epochs)
-
-
-
-
-def define_alcohol_flags(approaches: list[str]) -> None:
-  """The alcoholism study's flags (classify_alcohol.py / compress_alcohol.py), added to the
-  classification flags (which configure the data, split, seeds and direct classifier)."""
-  _define("list", "approaches", approaches, "approaches to compare: direct (dense "
-                    "classifier on the 192 features), codes (autoencoder + classifier on "
-                    "its codes), pruned (the direct classifier pruned by distinctiveness)")
-  _define("integer", "code_size", 16, "autoencoder code per band (per_band) or code_size "
-                       "x 3 for the whole vector")
-  _define("bool", "per_band", True, "one 64->code_size encoder per band (the study); "
-                    "false: one 192->3*code_size encoder")
-  _define("string", "ae_activation", "sigmoid", "the encoder's activation")
-  _define("integer", "ae_epochs", 100, "autoencoder training epochs")
-  _define("float", "ae_learning_rate", 0.001, "autoencoder Adam learning rate")
-  _define("float", "ae_val_fraction", 0.1, "fraction of each training part held out as "
-                     "the autoencoder's validation rows (its curve; best epoch kept)")
-  _define("list", "code_hidden_sizes", ["32", "16"], "hidden widths of the classifier on "
-                    "the codes (two: the study's 3-layer classifier)")
-  _define("integer", "code_epochs", 0, "epochs of the classifier on the codes (0 = --epochs)")
-  _define("list", "prune_layers", [], "hidden layers of the direct classifier to prune, in "
-                    "order (default: all, first to last)")
-  define_threshold_flags("units")
-  _define("string", "merge_rule", "paper", "paper (outgoing weights added; complementary "
-                      "pairs both removed) or scaled (least-squares scale c, bias shift)")
-
-
-def alcohol_config(fv: flags.FlagValues, classify: ClassifyConfig):
-  from eegjax.studies.alcohol import AlcoholConfig
-  return AlcoholConfig(
-      classify=classify, approaches=tuple(fv.approaches), code_size=fv.code_size,
-      per_band=fv.per_band, ae_activation=fv.ae_activation, ae_epochs=fv.ae_epochs,
-      ae_learning_rate=fv.ae_learning_rate, ae_val_fraction=fv.ae_val_fraction,
-      code_hidden_sizes=_ints("code_hidden_sizes", fv.code_hidden_sizes),
-      code_epochs=fv.code_epochs, prune_layers=_ints("prune_layers", fv.prune_layers),
-      prune_step=fv.prune_step, similar_deg=fv.similar_deg,
-      complementary_deg=fv.complementary_deg, merge_rule=fv.merge_rule)
-
-
 def _ints(name: str, values) -> tuple[int, ...]:
   try:
     return tuple(int(v) for v in values)
   except ValueError:
     raise ConfigError(f"--{name}={','.join(values)}: expected comma-separated integers") \
         from None
-
-
-def classify_config(fv: flags.FlagValues, model: str, **extra) -> ClassifyConfig:
-  """Frozen config from parsed flags (`extra` adds binary-specific fields). Starts JAX on
-  the devices the flags ask for (see `setup_devices`)."""
-  num_devices = setup_devices(fv)
-  return ClassifyConfig(
-      model=model,
-      data=DataSpec(dataset=fv.dataset, data_path=fv.data_path, data_format=fv.data_format,
-                    label_column=fv.label_column, group_column=fv.group_column,
-                    data_seed=fv.data_seed, sampling_rate=fv.sampling_rate,
-                    skip_bad_trials=fv.skip_bad_trials),
-      train=TrainConfig(epochs=fv.epochs, batch_size=fv.batch_size,
-                        learning_rate=fv.learning_rate, patience=fv.patience,
-                        epochs_per_call=fv.epochs_per_call, grad_clip=fv.grad_clip),
-      workdir=process_workdir(fv.workdir), hidden_sizes=_ints("hidden_sizes", fv.hidden_sizes),
-      channels=tuple(fv.channels), median_filter=fv.median_filter, split=fv.split,
-      num_folds=fv.num_folds, num_seeds=fv.num_seeds, seed=fv.seed,
-      val_fraction=fv.val_fraction, overwrite=fv.overwrite,
-      num_devices=num_devices, **extra)
 
 
 def flagfile_text(fv: flags.FlagValues, names: list[str]) -> str:
@@ -305,72 +227,3 @@ def exit_on_user_error(fn):
             file=sys.stderr, flush=True)
       sys.exit(1)
   return wrapper
-
-
-
-
-def define_gan_flags() -> None:
-  """train_gan.py's flags, added to the classification flags (data, split, seeds, and the
-  dense classifier trained alongside for the comparison)."""
-  _define("list", "generator", ["deconv", "unet"], "generators to train: deconv and/or "
-                    "unet (each --upsample form)")
-  _define("list", "upsample", ["resize", "transpose"], "U-Net upsampling: resize "
-                    "(nearest + conv) and/or transpose (transposed conv)")
-  _define("bool", "semi_supervised", False, "K+1-output discriminator instead of a class "
-                    "head and a real/fake head")
-  _define("integer", "noise_dim", 64, "deconv generator's noise size")
-  _define("list", "g_features", ["64", "32", "16"], "deconv generator widths at 8, 16, 32 px")
-  _define("list", "unet_features", ["16", "32", "64", "64"], "U-Net widths at 32, 16, 8, 4 px")
-  _define("list", "d_features", ["32", "64", "128"], "discriminator conv widths")
-  _define("integer", "gan_epochs", 30, "GAN training epochs")
-  _define("float", "g_learning_rate", 2e-4, "generator Adam learning rate")
-  _define("float", "d_learning_rate", 2e-4, "discriminator Adam learning rate")
-  _define("float", "beta1", 0.5, "Adam's beta1 for both networks")
-  _define("string", "gan_layout", "auto", "vmap (models side by side: GPU/TPU), loop "
-                      "(model by model: fast on CPU) or auto")
-  _define("integer", "checkpoint_every", 5, "epochs between resumable checkpoints")
-  _define("list", "image_epochs", [], "epochs whose generated image grids are saved "
-                    "(default: the first and the last)")
-  _define("integer", "images_per_class", 6, "images per class in each grid")
-  _define("list", "prune_conv_layers", [], "discriminator conv layers to prune by "
-                    "distinctiveness after training, in order (default none)")
-  _define("list", "conv_criteria", ["distinctiveness"], "criteria for the conv channels, "
-                    "each from the best discriminators: distinctiveness, magnitude, random")
-  _define("integer", "max_pruned", 0, "channels to prune per layer at most (0 = no limit)")
-  _define("bool", "beyond_thresholds", False, "when no channel pair is within the "
-                    "thresholds, go on with the least distinct pairs (up to --max_pruned)")
-  define_threshold_flags("channels")
-  _define("bool", "compare_dense", True, "also train the study's dense classifier on the "
-                    "192 band powers (same split and seeds) for the comparison")
-
-
-def gan_config(fv: flags.FlagValues, classify: ClassifyConfig):
-  from eegjax.studies.gan_study import GanStudyConfig
-  from eegjax.train.gan_fit import GanConfig
-  variants = []
-  for g in fv.generator:
-    if g == "deconv":
-      variants.append("deconv")
-    elif g == "unet":
-      for u in fv.upsample:
-        if u not in ("resize", "transpose"):
-          raise ConfigError(f"--upsample: {u!r} is not one of resize, transpose")
-        variants.append(f"unet_{u}")
-    else:
-      raise ConfigError(f"--generator: {g!r} is not one of deconv, unet")
-  return GanStudyConfig(
-      classify=classify,
-      gan=GanConfig(epochs=fv.gan_epochs, batch_size=fv.batch_size,
-                    g_learning_rate=fv.g_learning_rate, d_learning_rate=fv.d_learning_rate,
-                    beta1=fv.beta1, semi_supervised=fv.semi_supervised),
-      variants=tuple(variants), noise_dim=fv.noise_dim,
-      g_features=_ints("g_features", fv.g_features),
-      unet_features=_ints("unet_features", fv.unet_features),
-      d_features=_ints("d_features", fv.d_features), layout=fv.gan_layout,
-      checkpoint_every=fv.checkpoint_every, image_epochs=_ints("image_epochs", fv.image_epochs),
-      images_per_class=fv.images_per_class,
-      prune_conv_layers=_ints("prune_conv_layers", fv.prune_conv_layers),
-      conv_criteria=tuple(fv.conv_criteria),
-      prune_step=fv.prune_step, max_pruned=fv.max_pruned,
-      beyond_thresholds=fv.beyond_thresholds, similar_deg=fv.similar_deg,
-      complementary_deg=fv.complementary_deg, compare_dense=fv.compare_dense)

@@ -4,6 +4,7 @@ every --conv_criteria from the best discriminators, and the table of the results
 
 from __future__ import annotations
 
+import dataclasses
 import os
 
 import jax
@@ -17,7 +18,6 @@ from eegjax.models import count_params
 from eegjax.models.gan import IMAGE_SHAPE, Discriminator, discriminator_features
 from eegjax.pruning import discover_groups
 from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
-from eegjax.pruning.progressive import PruneConfig
 from eegjax.studies import prune_loop, prune_programs
 from eegjax.studies.classification import Prepared
 from eegjax.studies.workdir import Workdir
@@ -58,8 +58,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
   layer. Every evaluated size is checkpointed (checkpoints/<variant>/pruned/<criterion>/
   layer_k). Returns the table rows and the final params."""
   data, folds = (prep.data[0], prep.data[1]), prep.folds
-  pcfg = PruneConfig(criterion, "paper", cfg.prune_step, cfg.similar_deg,
-                     cfg.complementary_deg)
+  pcfg = dataclasses.replace(cfg.prune, criterion=criterion)
   semi = cfg.gan.semi_supervised
   rows = []
 
@@ -87,7 +86,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
       grams = grams_of(params, n)
       ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
       within = (jax.vmap(jax.vmap(pair_mask))(alive)
-                & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg)))
+                & ((ang < pcfg.similar_deg) | (ang > pcfg.complementary_deg)))
       test = trainer.classify(params, folds, data, "test", model)
       first = jax.tree.map(lambda a: a[:1, :1], params)
       row = {"variant": variant, "criterion": criterion, "layer": layer, "units_pruned": n,
@@ -110,11 +109,11 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
                                         tag=_RANDOM_TAG + layer)
 
     width = features[layer]
-    limit = min(width - 1, cfg.max_pruned) if cfg.max_pruned else width - 1
+    limit = pcfg.limit(width)
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned", criterion,
                                             f"layer_{layer}")), keep=None, log=wd.log)
     out = prune_loop.run(prune_loop.Family(group, measure, grams_of, keys, log=wd.log),
-                         pcfg, d_params, width, limit, cfg.beyond_thresholds, ckpt,
+                         pcfg, d_params, width, limit, pcfg.beyond_thresholds, ckpt,
                          f"{variant} D conv {layer} {criterion}")
     ckpt.close()
     for row, act in zip(out["rows"], out["actions"]):

@@ -40,45 +40,64 @@ from eegjax.models.unet import UNetGenerator
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.studies import alcohol, classification, gan_pruning
 from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
+from eegjax.settings import setting
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train import sharding
 from eegjax.train.checkpoint import Checkpoints
-from eegjax.train.gan_fit import LAYOUTS, METRICS, PARTS, GanConfig, GanTrainer
+from eegjax.train.folds import has_validation
+from eegjax.train.gan_fit import CURVES, LAYOUTS, METRICS, PARTS, GanConfig, GanTrainer
 
 VARIANTS = ("deconv", "unet_resize", "unet_transpose")
 COMPARED = ("accuracy", "precision", "recall", "f1")
-CURVES = ("D_cls", "D_adv", "D_total", "G", "D_cls_real", "D_cls_fake", "D_adv_real",
-          "D_adv_fake")
 
 
 @dataclasses.dataclass(frozen=True)
 class GanStudyConfig(WrapsClassify):
   classify: ClassifyConfig               # data, split, seeds (and the dense classifier)
-  gan: GanConfig
-  variants: tuple[str, ...] = VARIANTS
-  noise_dim: int = 64
-  g_features: tuple[int, ...] = (64, 32, 16)          # deconv generator
-  unet_features: tuple[int, ...] = (16, 32, 64, 64)   # U-Net generator
-  d_features: tuple[int, ...] = (32, 64, 128)         # discriminator convs
-  layout: str = "auto"                   # vmap | loop | auto (see GanTrainer)
-  checkpoint_every: int = 5
-  image_epochs: tuple[int, ...] = ()     # () = the first and the last epoch
-  images_per_class: int = 6
-  prune_conv_layers: tuple[int, ...] = ()    # () = none
-  conv_criteria: tuple[str, ...] = ("distinctiveness",)   # and the baselines, compared
-  prune_step: int = 2
-  max_pruned: int = 0                    # channels per layer at most (0 = no limit)
-  beyond_thresholds: bool = False        # go on with the least distinct pairs
-  similar_deg: float = 15.0
-  complementary_deg: float = 165.0
-  compare_dense: bool = True
+  gan: GanConfig = GanConfig()
+  prune: PruneConfig = PruneConfig()     # the conv channels' pruning (rule paper)
+  generator: tuple[str, ...] = setting(("deconv", "unet"), "generators to train: deconv "
+                                       "and/or unet (each --upsample form)")
+  upsample: tuple[str, ...] = setting(("resize", "transpose"), "U-Net upsampling: resize "
+                                      "(nearest + conv) and/or transpose (transposed conv)")
+  noise_dim: int = setting(64, "deconv generator's noise size")
+  g_features: tuple[int, ...] = setting((64, 32, 16), "deconv generator widths at 8, 16, "
+                                        "32 px")
+  unet_features: tuple[int, ...] = setting((16, 32, 64, 64), "U-Net widths at 32, 16, 8, "
+                                           "4 px")
+  d_features: tuple[int, ...] = setting((32, 64, 128), "discriminator conv widths")
+  layout: str = setting("auto", "vmap (models side by side: GPU/TPU), loop (model by "
+                        "model: fast on CPU) or auto", flag="gan_layout")
+  checkpoint_every: int = setting(5, "epochs between resumable checkpoints")
+  image_epochs: tuple[int, ...] = setting((), "epochs whose generated image grids are "
+                                          "saved (default: the first and the last)")
+  images_per_class: int = setting(6, "images per class in each grid")
+  prune_conv_layers: tuple[int, ...] = setting((), "discriminator conv layers to prune by "
+                                               "distinctiveness after training, in order "
+                                               "(default none)")
+  conv_criteria: tuple[str, ...] = setting(("distinctiveness",), "criteria for the conv "
+                                           "channels, each from the best discriminators: "
+                                           "distinctiveness, magnitude, random")
+  compare_dense: bool = setting(True, "also train the study's dense classifier on the 192 "
+                                "band powers (same split and seeds) for the comparison")
+
+  @property
+  def variants(self) -> tuple[str, ...]:
+    """deconv and unet_<upsample> for each --upsample form, in --generator order."""
+    out = []
+    for g in self.generator:
+      out += ["deconv"] if g == "deconv" else [f"unet_{u}" for u in self.upsample]
+    return tuple(out)
 
   def __post_init__(self):
+    for g in self.generator:
+      if g not in ("deconv", "unet"):
+        raise ConfigError(f"--generator: {g!r} is not one of deconv, unet")
+    for u in self.upsample:
+      if u not in ("resize", "transpose"):
+        raise ConfigError(f"--upsample: {u!r} is not one of resize, transpose")
     if not self.variants:
-      raise ConfigError("no generator variant chosen; expected some of " + ",".join(VARIANTS))
-    for v in self.variants:
-      if v not in VARIANTS:
-        raise ConfigError(f"generator variant {v!r}: expected one of {list(VARIANTS)}")
+      raise ConfigError("no generator variant chosen; expected some of deconv, unet")
     for name in ("g_features", "unet_features", "d_features"):
       if not getattr(self, name) or min(getattr(self, name)) < 1:
         raise ConfigError(f"--{name}={list(getattr(self, name))}: expected positive widths")
@@ -96,14 +115,11 @@ class GanStudyConfig(WrapsClassify):
       if not 0 <= layer < len(self.d_features):
         raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
                           f"discriminator has conv layers 0..{len(self.d_features) - 1}")
-    if self.max_pruned < 0:
-      raise ConfigError(f"--max_pruned={self.max_pruned}: expected >= 0 (0 = no limit)")
     if not self.conv_criteria:
       raise ConfigError("--conv_criteria is empty; expected some of distinctiveness, "
                         "magnitude, random")
     for crit in self.conv_criteria:
-      if PruneConfig(crit, "paper", self.prune_step, self.similar_deg,
-                     self.complementary_deg).masked:
+      if dataclasses.replace(self.prune, criterion=crit).masked:
         raise ConfigError(f"--conv_criteria: {crit} is the RNN study's masked variant; "
                           "expected distinctiveness, magnitude or random")
     if self.classify.inputs != "band_power":
@@ -112,6 +128,13 @@ class GanStudyConfig(WrapsClassify):
 
   def to_json(self) -> dict:
     return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
+
+
+# The study's flags (cli.define_study): its own settings, the GAN training's, and the
+# conv channels' pruning limits and thresholds
+FLAGS = [(GanStudyConfig, None), (GanConfig, None),
+         (PruneConfig, ("prune_step", "similar_deg", "complementary_deg", "max_pruned",
+                        "beyond_thresholds"))]
 
 
 def make_generator(cfg: GanStudyConfig, variant: str, num_classes: int):
@@ -139,57 +162,31 @@ def image_maker(prep: Prepared, log):
 
 def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str,
                   trainer: GanTrainer):
-  """Trains (or resumes) every model of one variant; returns (state, history, run_s)."""
-  seeds, folds, data = prep.seeds, prep.folds, (prep.data[0], prep.data[1])
-  n_f, n_s, epochs = len(prep.parts), len(seeds), cfg.gan.epochs
-  state = trainer.init(seeds, folds, data)
-  history = {f"{p}/{m}": np.full((n_f, n_s, epochs), np.nan, np.float32)
-             for p in PARTS for m in METRICS}
+  """Trains (or resumes) every model of one variant through the training driver; after
+  each epoch saves the models that improved (checkpoints/<variant>/best) and draws the
+  image grids asked for. Returns (state, history, run_s)."""
   last = Checkpoints(wd.file(os.path.join("checkpoints", variant, "last")), keep=2,
                      log=wd.log)
   best = Checkpoints(wd.file(os.path.join("checkpoints", variant, "best")), keep=1,
                      log=wd.log)
-  start, run_s = 0, 0.0
-  restored = last.restore_latest({"state": state, **history})
-  if restored is not None:
-    start, arrays, meta = restored
-    state, run_s = arrays["state"], float(meta["run_s"])
-    history = {k: np.asarray(arrays[k]) for k in history}
-    wd.log(f"{variant}: resuming from the checkpoint after epoch {start} of {epochs}")
-  image_epochs = set(cfg.image_epochs or (1, epochs))
-  for epoch in range(start, epochs):
-    t0 = time.perf_counter()
-    state, metrics, improved = trainer.epoch(state, epoch, seeds, folds, data)
-    metrics = jax.tree.map(np.asarray, metrics)
-    run_s += time.perf_counter() - t0
-    for p in PARTS:
-      for m in METRICS:
-        history[f"{p}/{m}"][..., epoch] = metrics[p][m]
-    bad = [p for p in PARTS if not np.isfinite(metrics[p]["D_total"]).all()]
-    if bad:
-      raise ConfigError(f"{variant}: non-finite GAN losses at epoch {epoch + 1} ({bad}); "
-                        "lower the learning rates")
-    for p in PARTS:
-      mean = {m: float(np.mean(metrics[p][m])) for m in CURVES}
-      wd.log(f"{variant} epoch {epoch + 1}/{epochs} {p:>5}: " + "  ".join(
-          f"{m} {v:.4f}" for m, v in mean.items()))
-    improved = np.asarray(improved)
+  image_epochs = set(cfg.image_epochs or (1, cfg.gan.epochs))
+
+  def after_epoch(state, epoch):
+    improved = np.asarray(state.best_epoch) == epoch - 1
     if improved.any():
-      if epoch + 1 in best.steps():   # written before an interruption; the same again
-        best.manager.delete(epoch + 1)
-      best.save(epoch + 1, {"g": state.best_g, "d": state.best_d,
-                            "best_epoch": state.best_epoch},
-                {"variant": variant, "epoch": epoch + 1, "leading_axes": ["fold", "seed"]})
-      wd.log(f"{variant}: new best model saved at epoch {epoch + 1} ({int(improved.sum())} "
-             f"of {improved.size} models improved their validation class loss)")
-    if epoch + 1 in image_epochs:
-      plot_grid(cfg, prep, wd, trainer, state.g, variant, epoch + 1)
-    if (epoch + 1) % cfg.checkpoint_every == 0 or epoch + 1 == epochs:
-      last.save(epoch + 1, {"state": state, **history},
-                {"epochs_done": epoch + 1, "run_s": run_s})
-  last.close()
+      if epoch in best.steps():   # written before an interruption; the same again
+        best.manager.delete(epoch)
+      best.save(epoch, {"g": state.best_g, "d": state.best_d,
+                        "best_epoch": state.best_epoch},
+                {"variant": variant, "epoch": epoch, "leading_axes": ["fold", "seed"]})
+    if epoch in image_epochs:
+      plot_grid(cfg, prep, wd, trainer, state.g, variant, epoch)
+
+  run = trainer.fit(prep.seeds, prep.folds, (prep.data[0], prep.data[1]), log=wd.log,
+                    checkpoints=last, checkpoint_every=cfg.checkpoint_every, label=variant,
+                    after_block=after_epoch)
   best.close()
-  return state, history, run_s
+  return run.state, run.history, run.run_s
 
 
 def plot_grid(cfg, prep, wd, trainer, g_params, variant, epoch):
@@ -261,7 +258,8 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
     gen = make_generator(cfg, variant, prep.ds.num_classes)
     disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised)
     trainer = GanTrainer(gen, disc, cfg.gan, to_images, cfg.layout,
-                         num_devices=cfg.classify.num_devices)
+                         num_devices=cfg.classify.num_devices,
+                         has_val=has_validation(prep.folds))
     where = (sharding.plan(len(prep.parts), len(prep.seeds), cfg.classify.num_devices)
              .describe() if trainer.layout == "vmap" else
              "one device, model by model (--gan_layout=vmap spreads the models over "

@@ -75,7 +75,8 @@ class Programs:
     def analyse(g, alive):
       """Angles, min angle and pairs within the thresholds among living units."""
       ang = angles_from_gram(g)
-      within = pair_mask(alive) & ((ang < cfg.similar_deg) | (ang > cfg.complementary_deg))
+      p = cfg.prune
+      within = pair_mask(alive) & ((ang < p.similar_deg) | (ang > p.complementary_deg))
       return ang, min_angle_of(ang, alive), within.sum() // 2
 
     layout = sharding.plan(len(prep.parts), len(prep.seeds), c.num_devices)

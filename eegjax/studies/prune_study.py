@@ -31,6 +31,7 @@ from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize
 from eegjax.pruning.discover import discover_groups
 from eegjax.pruning.progressive import CRITERIA, PruneConfig
+from eegjax.settings import setting
 from eegjax.studies import classification, prune_loop, prune_programs
 from eegjax.studies.classification import (ClassifyConfig, Prepared, WrapsClassify,
                                            build_model)
@@ -41,16 +42,14 @@ from eegjax.train.checkpoint import Checkpoints, median_save_ms
 @dataclasses.dataclass(frozen=True)
 class PruneStudyConfig(WrapsClassify):
   classify: ClassifyConfig
-  criteria: tuple[str, ...] = CRITERIA
-  rule: str = "paper"                 # paper | scaled
-  order: str = "study"                # study | gentle
-  layer: int = 0                      # which hidden layer to prune
-  step: int = 2                       # units per step
-  max_pruned: int = 0                 # 0 = until one unit is left
-  similar_deg: float = 15.0
-  complementary_deg: float = 165.0
-  beyond_thresholds: bool = False     # keep pruning the least distinct pairs
-  finetune_epochs: int = 0
+  prune: PruneConfig = PruneConfig()
+  criteria: tuple[str, ...] = setting(
+      CRITERIA, "pruning criteria to compare at equal size: distinctiveness (structural), "
+      "distinctiveness_masked (zeroed, size kept: the music study's RNN variant), "
+      "magnitude, random")
+  layer: int = setting(0, "hidden layer to prune (0-based)", flag="prune_layer")
+  finetune_epochs: int = setting(0, "retrain this many epochs after every step (0 = "
+                                 "evaluate as-is only)")
 
   def __post_init__(self):
     c = self.classify
@@ -59,29 +58,22 @@ class PruneStudyConfig(WrapsClassify):
                         f"0..{len(c.hidden_sizes) - 1}")
     if not self.criteria:
       raise ConfigError("--criteria is empty; expected some of " + ",".join(CRITERIA))
-    for crit in self.criteria:   # validates criterion, rule, step, thresholds and order
-      if PruneConfig(crit, self.rule, self.step, self.similar_deg, self.complementary_deg,
-                     self.order).masked and self.finetune_epochs:
+    for crit in self.criteria:   # each criterion validated by PruneConfig
+      if self.pruning(crit).masked and self.finetune_epochs:
         raise ConfigError(f"--finetune_epochs with --criteria={crit}: fine-tuning would move "
                           "the zeroed weights (masked updates are not implemented); drop "
                           "one of them")
-    width = c.hidden_sizes[self.layer]
-    if self.max_pruned < 0 or self.max_pruned >= width:
-      raise ConfigError(f"--max_pruned={self.max_pruned}: cannot prune that many units from "
-                        f"a layer of {width}; expected 0 (= as many as possible) .. "
-                        f"{width - 1}")
-    if self.step >= width:
-      raise ConfigError(f"--prune_step={self.step}: cannot prune {self.step} units from a "
-                        f"layer of {width}")
+    self.prune.check_width(c.hidden_sizes[self.layer])
     if self.finetune_epochs < 0:
       raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
+
+  def pruning(self, criterion: str) -> PruneConfig:
+    return dataclasses.replace(self.prune, criterion=criterion)
 
   @property
   def limit(self) -> int:
     """Units to prune at most: a whole number of steps, leaving at least one unit."""
-    width = self.classify.hidden_sizes[self.layer]
-    target = self.max_pruned or width - 1
-    return target - target % self.step
+    return self.prune.limit(self.classify.hidden_sizes[self.layer])
 
   def to_json(self) -> dict:
     return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
@@ -98,8 +90,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
   `params` are the last evaluated (smallest) networks. `cache` keeps the study's compiled
   programs (one set at the trained width) across criteria."""
   width = cfg.classify.hidden_sizes[cfg.layer]
-  pcfg = PruneConfig(criterion, cfg.rule, cfg.step, cfg.similar_deg, cfg.complementary_deg,
-                     cfg.order)
+  pcfg = cfg.pruning(criterion)
   prog = prune_programs.programs(cache, cfg, prep)
   size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the network's width
 
@@ -128,7 +119,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       group=prog.group, measure=measure, grams=lambda p, n: prog.gram(p),
       keys=lambda n: prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n),
       meta=lambda n: {
-          "criterion": criterion, "rule": cfg.rule, "units_pruned": n, "layer": cfg.layer,
+          "criterion": criterion, "rule": cfg.prune.rule, "units_pruned": n, "layer": cfg.layer,
           "family": cfg.classify.model, "masked": pcfg.masked,
           "hidden_sizes": list(prune_programs.sizes(cfg, size(n))),
           "stored_hidden_sizes": list(cfg.classify.hidden_sizes),
@@ -137,7 +128,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
           "leading_axes": ["fold", "seed"]},
       log=wd.log, num_devices=cfg.classify.num_devices,
       model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
-  return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.beyond_thresholds,
+  return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.prune.beyond_thresholds,
                         ckpt, criterion)
 
 
@@ -170,9 +161,8 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   results = classification.training_results(cfg.classify, prep, trainer, fit, study)
   classification.write_history(wd, fit)
   wd.log(f"pruning hidden layer {cfg.layer} ({cfg.classify.hidden_sizes[cfg.layer]} units), "
-         f"{cfg.step} per step, rule {cfg.rule}, order {cfg.order}, thresholds "
-         f"{cfg.similar_deg}/"
-         f"{cfg.complementary_deg} degrees, criteria {list(cfg.criteria)}")
+         f"{cfg.prune.step} per step, rule {cfg.prune.rule}, order {cfg.prune.order}, "
+         f"thresholds {cfg.prune.similar_deg}/{cfg.prune.complementary_deg} degrees, criteria {list(cfg.criteria)}")
 
   per_criterion, cache, t_prune, save_s = {}, {}, time.perf_counter(), []
   for criterion in cfg.criteria:
@@ -192,9 +182,10 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   wd.write_csv("prune_table.csv", header, table)
 
   results["pruning"] = {
-      "layer": cfg.layer, "step": cfg.step, "rule": cfg.rule, "order": cfg.order,
+      "layer": cfg.layer, "step": cfg.prune.step, "rule": cfg.prune.rule,
+      "order": cfg.prune.order,
       "limit": cfg.limit,
-      "similar_deg": cfg.similar_deg, "complementary_deg": cfg.complementary_deg,
+      "similar_deg": cfg.prune.similar_deg, "complementary_deg": cfg.prune.complementary_deg,
       "finetune_epochs": cfg.finetune_epochs,
       "optimizer_state_after_pruning": "re-initialised for fine-tuning",
       "notation": "(k->d): unit d merged into unit k (c=... the scaled rule's factor); "
@@ -229,8 +220,8 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   if "distinctiveness" in per_criterion:
     plots.angle_vs_performance(per_criterion["distinctiveness"]["rows"],
                                wd.file("prune_min_angle.png"), title)
-  plots.angles(trained_angles, wd.file("angles.png"), title, cfg.similar_deg,
-               cfg.complementary_deg)
+  plots.angles(trained_angles, wd.file("angles.png"), title, cfg.prune.similar_deg,
+               cfg.prune.complementary_deg)
   timing["total_s"] = time.perf_counter() - t_start
   wd.write_json("timing.json", timing)
   wd.log(f"wrote {wd.path}: prune_table.csv results.json checkpoints/ *.png "

@@ -10,6 +10,7 @@ import optax
 
 from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import cross_entropy
+from eegjax.settings import setting
 
 OBJECTIVES = ("classify", "reconstruct")
 
@@ -33,13 +34,15 @@ def objective_loss(objective: str, outputs, x, y, w):
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-  epochs: int
-  batch_size: int = 32
-  learning_rate: float = 0.01
-  patience: int = 0               # early stopping on the validation part; 0 = off
-  epochs_per_call: int = 0        # epochs per compiled call; 0 = about a tenth of the run
+  epochs: int = setting(100, "training epochs")
+  batch_size: int = setting(32, "minibatch size")
+  learning_rate: float = setting(0.01, "Adam learning rate")
+  patience: int = setting(0, "early stopping after this many epochs without validation "
+                          "improvement (0 = off)")
+  epochs_per_call: int = setting(0, "epochs per compiled call, i.e. between progress lines "
+                                 "(0 = a tenth of the run)")
+  grad_clip: float = setting(0.0, "clip gradients to this global norm (0 = off)")
   eval_batch_size: int = 512
-  grad_clip: float = 0.0          # clip gradients to this global norm; 0 = no clipping
   objective: str = "classify"     # classify (cross-entropy on labels) | reconstruct (MSE
                                   # of the model's output against its scaled input)
 

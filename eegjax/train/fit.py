@@ -14,8 +14,8 @@ split into blocks of epochs (for logs, checkpoints, resumption) draws the same k
 uninterrupted run.
 
 The program runs in blocks of `epochs_per_call` epochs (one compiled function, called
-repeatedly) so the driver can log progress with an ETA and stop at the first non-finite
-loss, naming seed, fold and epoch, with the state of the last good block kept.
+repeatedly by the training driver, `eegjax.train.driver`, which logs progress, checkpoints
+and stops at the first non-finite loss); `Trainer` is the driver's classifier family.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-import time
 from typing import Any, Callable, NamedTuple, Optional
 
 import flax.linen as nn
@@ -32,22 +31,13 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from eegjax.errors import UserError
 from eegjax.evaluate.metrics import classification_metrics
-from eegjax.train import sharding
+from eegjax.train import driver, sharding
 from eegjax.train.config import TrainConfig, objective_loss, reconstruction_mse
 from eegjax.train.folds import FoldArrays, scale_rows
 
 _INIT, _SHUFFLE = 0, 1
-
-
-class TrainingDiverged(UserError, RuntimeError):
-  """A loss became NaN or inf; the message names seed, fold and epoch."""
-
-  def __init__(self, message: str, state: "TrainState", epochs_done: int):
-    super().__init__(message)
-    self.state = state              # the last good state (end of the previous block)
-    self.epochs_done = epochs_done
+TrainingDiverged = driver.TrainingDiverged   # where callers have imported it from
 
 
 class TrainState(NamedTuple):
@@ -155,7 +145,7 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
 
   def init_one(seed, folds: FoldArrays, data):
     fold = folds.fold_id
-    key = jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), _INIT)
+    key = jax.random.fold_in(driver.model_key(seed, fold), _INIT)
     xb, _, lb = _gather(data, folds.train_idx[:1], (folds.lo, folds.scale))
     params = (model.init(key, xb) if lb is None else model.init(key, xb, lengths=lb))
     return TrainState(params=params, opt_state=tx.init(params), best_params=params,
@@ -169,7 +159,7 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
     bs = cfg.batch_size
     n_batches = math.ceil(n_tr / bs)
     key = jax.random.fold_in(
-        jax.random.fold_in(jax.random.fold_in(jax.random.key(seed), fold), _SHUFFLE), epoch)
+        jax.random.fold_in(driver.model_key(seed, fold), _SHUFFLE), epoch)
     order = shuffle_order(key, folds.train_w)
     pad = n_batches * bs - n_tr
     idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
@@ -227,24 +217,6 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
   return init_one, block_one, evaluate_one
 
 
-# XLA CPU: hand each matmul to the YNNPACK library on its own (not fused with neighbouring
-# ops). Measured on a 2-core CPU: MLP sweep 10% and RNN epoch 13% faster. An experimental
-# option: when a jaxlib does not know it, compilation goes on without it.
-CPU_COMPILER_OPTIONS = {"xla_cpu_experimental_ynn_fusion_type":
-                        "LIBRARY_FUSION_TYPE_INDIVIDUAL_DOT"}
-
-
-def compile_fast(lowered):
-  """`lowered.compile()`, with CPU_COMPILER_OPTIONS on CPU where this jaxlib has them."""
-  if jax.devices()[0].platform == "cpu":
-    try:
-      return lowered.compile(compiler_options=CPU_COMPILER_OPTIONS)
-    except Exception as e:  # noqa: BLE001 - an unknown option is an INVALID_ARGUMENT
-      if "INVALID_ARGUMENT" not in str(e):
-        raise
-  return lowered.compile()
-
-
 def may_have_empty_batches(folds: FoldArrays, batch_size: int) -> bool:
   """Whether some fold's shuffled, padded training indices leave a batch with no real
   example (padding sorts last, so only when a fold has fewer real rows than fill all but
@@ -265,12 +237,18 @@ def _pick_block(epochs: int, requested: int) -> int:
 
 
 class Trainer:
-  """Compiles the study's programs once for a model, optimiser and fold layout."""
+  """The classifier / autoencoder family of the training driver (`eegjax.train.driver`):
+  its programs are compiled once for a model, optimiser and fold layout."""
+
+  history_keys = ("train_loss", "val_loss")
+  loss_key = "train_loss"
+  vmapped = True
 
   def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool, num_devices: int = 1):
     """`num_devices` > 1 spreads the (folds, seeds) models over that many of
     `jax.devices()` (see `eegjax.train.sharding`); results do not depend on it."""
     self.model, self.cfg, self.has_val = model, cfg, has_val
+    self.epochs = cfg.epochs
     self.num_devices = num_devices
     self.tx = cfg.optimizer()
     init_one, block_one, evaluate_one = _make_programs(model, self.tx, cfg, has_val)
@@ -286,7 +264,8 @@ class Trainer:
         d = _scaled(data, fa)   # one scaled copy per fold, shared by its seeds
         return jax.vmap(lambda s, sd: block_one(s, start, n_epochs, sd, fa, d,
                                                 empty_batches))(st, seeds)
-      return jax.vmap(per_fold)(state, folds)
+      state, (tl, vl, active) = jax.vmap(per_fold)(state, folds)
+      return state, {"train_loss": tl, "val_loss": vl}, active
 
     def evaluate_all(params, folds, data, which):
       per_seed = jax.vmap(lambda p, fa, d: evaluate_one(p, fa, d, which),
@@ -294,14 +273,44 @@ class Trainer:
       return jax.vmap(per_seed, in_axes=(0, 0, None))(params, folds, data)
 
     self._init = jax.jit(init_all)
-    # No buffer donation: the state before a block must survive a diverged block.
     self._block_all = block_all
-    self._block = jax.jit(block_all, static_argnames=("n_epochs", "empty_batches"))
+    self._blocks: dict = {}
     self._evaluate = jax.jit(evaluate_all, static_argnames="which")
 
-  def init(self, seeds, folds: FoldArrays, data) -> TrainState:
+  # -- the driver's Family protocol ----------------------------------------------------
+  def block_epochs(self) -> int:
+    return _pick_block(self.cfg.epochs, self.cfg.epochs_per_call)
+
+  def init(self, seeds, folds: FoldArrays, data, layout=None) -> TrainState:
     return self._init(jnp.asarray(seeds, jnp.uint32), folds, data)
 
+  def block(self, layout, n: int, folds: FoldArrays):
+    """The jitted block of n epochs for every model (compiled by the driver). No buffer
+    donation: the state before a block must survive a diverged block."""
+    empty = may_have_empty_batches(folds, self.cfg.batch_size)
+    key = (layout, n, empty)
+    if key not in self._blocks:
+      fn = functools.partial(self._block_all, n_epochs=n, empty_batches=empty)
+      self._blocks[key] = (jax.jit(fn) if layout.mesh is None else
+                           jax.jit(fn, out_shardings=layout.models))
+    return self._blocks[key]
+
+  def stored(self, state: TrainState) -> TrainState:
+    # without a validation part the best params are the params: not saved twice
+    return state if self.has_val else state._replace(best_params=None)
+
+  def restored(self, state: TrainState) -> TrainState:
+    return state if self.has_val else state._replace(best_params=state.params)
+
+  def progress(self, last: dict, live: np.ndarray) -> list[str]:
+    tl, vl = last["train_loss"], last["val_loss"]
+    msg = (f"training {int(live.sum())}/{live.size} models"
+           f"  train loss {tl[live].mean() if live.any() else float('nan'):.4f}")
+    if self.has_val and live.any():
+      msg += f"  val loss {vl[live].mean():.4f}"
+    return [msg]
+
+  # -- use -------------------------------------------------------------------------------
   def start_from(self, params) -> TrainState:
     """A training state around given (folds, seeds, ...) params, e.g. a pruned network to
     fine-tune. Adam's moments are re-initialised (explicitly: a pruned network's shapes
@@ -312,83 +321,17 @@ class Trainer:
                         best_epoch=jnp.array(-1, jnp.int32), stopped=jnp.array(False))
     return jax.jit(jax.vmap(jax.vmap(one)))(params)
 
-  def empty_history(self, folds: FoldArrays, num_seeds: int) -> dict:
-    """Per-epoch losses, (folds, seeds, epochs), NaN where not (yet) trained."""
-    shape = (folds.train_idx.shape[0], num_seeds, self.cfg.epochs)
-    return {"train_loss": np.full(shape, np.nan, np.float32),
-            "val_loss": np.full(shape, np.nan, np.float32)}
-
   def fit(self, seeds, folds: FoldArrays, data, *, state: Optional[TrainState] = None,
-          start_epoch: int = 0, history: Optional[dict] = None,
-          log: Callable[[str], None] = print, run_s_before: float = 0.0,
-          on_block: Optional[Callable[[TrainState, int, dict, float], None]] = None
-          ) -> FitResult:
-    """Trains every (fold, seed) model for cfg.epochs epochs; when resuming, from
-    `start_epoch` with the `state` and `history` saved then, and `run_s_before` seconds of
-    training already spent on the earlier epochs (so FitResult.run_s covers the whole run;
-    compile_s is this process's). `on_block(state, epochs_done, history, run_s)` runs after
-    every block (checkpoints hook in here)."""
-    cfg = self.cfg
-    if state is None:
-      state = self.init(seeds, folds, data)
-    history = self.empty_history(folds, len(seeds)) if history is None else {
-        k: np.array(v, np.float32) for k, v in history.items()}
-    block = _pick_block(cfg.epochs, cfg.epochs_per_call)
-    empty = may_have_empty_batches(folds, cfg.batch_size)
-    layout = sharding.plan(len(np.asarray(folds.fold_id)), len(seeds), self.num_devices)
-    if layout.mesh is None:
-      program = self._block
-      seeds_arr = jnp.asarray(seeds, jnp.uint32)
-      host = lambda tree: tree  # noqa: E731
-    else:
-      log(f"models spread over {layout.describe()}")
-      program = jax.jit(self._block_all, static_argnames=("n_epochs", "empty_batches"),
-                        out_shardings=layout.models)
-      state = layout.put_models(state)
-      seeds_arr = layout.put_seeds(np.asarray(seeds, np.uint32))
-      folds, data = layout.put_folds(folds), layout.put_shared(data)
-      host = lambda tree: jax.tree.map(jnp.asarray, layout.get_models(tree))  # noqa: E731
-    compile_s, run_s, epoch = 0.0, float(run_s_before), start_epoch
-    compiled: dict[int, Any] = {}
-    t_start = time.perf_counter()
-    while epoch < cfg.epochs:
-      n = min(block, cfg.epochs - epoch)
-      if n not in compiled:
-        t0 = time.perf_counter()
-        compiled[n] = compile_fast(program.lower(state, jnp.int32(epoch), seeds_arr, folds,
-                                                 data, n_epochs=n, empty_batches=empty))
-        compile_s += time.perf_counter() - t0
-      t0 = time.perf_counter()
-      prev = state
-      state, losses = compiled[n](state, jnp.int32(epoch), seeds_arr, folds, data)
-      tl, vl, active = (sharding.to_host(a)[:len(history["train_loss"]), :len(seeds)]
-                        for a in losses)
-      run_s += time.perf_counter() - t0
-      bad = ~np.isfinite(tl) & active
-      if bad.any():
-        f, s, e = (int(i) for i in np.argwhere(bad)[0])
-        raise TrainingDiverged(
-            f"non-finite training loss ({tl[f, s, e]}) at seed {int(seeds[s])}, "
-            f"fold {int(np.asarray(folds.fold_id)[f])}, "
-            f"epoch {epoch + e + 1}; the last good state is the one after epoch {epoch}",
-            host(prev), epoch)
-      # Epochs after early stopping changed nothing: NaN marks them in the history.
-      history["train_loss"][..., epoch:epoch + n] = np.where(active, tl, np.nan)
-      history["val_loss"][..., epoch:epoch + n] = np.where(active, vl, np.nan)
-      epoch += n
-      elapsed = time.perf_counter() - t_start
-      eta = (elapsed - compile_s) / max(epoch - start_epoch, 1) * (cfg.epochs - epoch)
-      live = active[..., -1]
-      msg = (f"epoch {epoch}/{cfg.epochs}  training {int(live.sum())}/{live.size} models"
-             f"  train loss {tl[..., -1][live].mean() if live.any() else float('nan'):.4f}")
-      if self.has_val and live.any():
-        msg += f"  val loss {vl[..., -1][live].mean():.4f}"
-      log(f"{msg}  elapsed {elapsed:.1f}s  eta {eta:.1f}s")
-      if on_block is not None:
-        on_block(host(state), epoch, history, run_s)
-    return FitResult(state=host(state), train_loss=history["train_loss"],
-                     val_loss=history["val_loss"] if self.has_val else None,
-                     compile_s=compile_s, run_s=run_s)
+          start_epoch: int = 0, log: Callable[[str], None] = print, checkpoints=None,
+          label: str = "") -> FitResult:
+    """Trains every (fold, seed) model for cfg.epochs epochs through the driver (see
+    `driver.train` for state, start_epoch, checkpoints and label)."""
+    run = driver.train(self, seeds, folds, data, num_devices=self.num_devices, state=state,
+                       start_epoch=start_epoch, checkpoints=checkpoints, log=log,
+                       label=label)
+    return FitResult(state=run.state, train_loss=run.history["train_loss"],
+                     val_loss=run.history["val_loss"] if self.has_val else None,
+                     compile_s=run.compile_s, run_s=run.run_s)
 
   def evaluate(self, params, folds: FoldArrays, data, which: str = "test") -> dict:
     """Metrics of every (fold, seed) model on its `which` part (test, val or train), as
@@ -397,4 +340,3 @@ class Trainer:
                            jax.tree.leaves(params)[0].shape[1], self.num_devices)
     return layout.call(functools.partial(self._evaluate, which=which), (params, folds, data),
                        "mfs")
-

@@ -43,7 +43,8 @@ import optax
 from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
 from eegjax.models.gan import split_outputs
-from eegjax.train import sharding
+from eegjax.settings import setting
+from eegjax.train import driver, sharding
 from eegjax.train.fit import shuffle_order
 from eegjax.train.folds import FoldArrays, scale_rows
 
@@ -52,16 +53,19 @@ PARTS = ("train", "val", "test")
 LAYOUTS = ("vmap", "loop")
 METRICS = ("D_cls", "D_adv", "D_total", "G", "D_cls_real", "D_cls_fake", "D_adv_real",
            "D_adv_fake", "accuracy")
+CURVES = METRICS[:-1]     # the losses and confidences drawn and logged
 
 
 @dataclasses.dataclass(frozen=True)
 class GanConfig:
-  epochs: int = 30
-  batch_size: int = 32
-  g_learning_rate: float = 2e-4
-  d_learning_rate: float = 2e-4
-  beta1: float = 0.5                 # Adam's first-moment decay (0.5: the DCGAN habit)
-  semi_supervised: bool = False      # K + 1 discriminator outputs instead of two heads
+  epochs: int = setting(30, "GAN training epochs", flag="gan_epochs")
+  g_learning_rate: float = setting(2e-4, "generator Adam learning rate")
+  d_learning_rate: float = setting(2e-4, "discriminator Adam learning rate")
+  # Adam's first-moment decay (0.5: the DCGAN habit)
+  beta1: float = setting(0.5, "Adam's beta1 for both networks")
+  semi_supervised: bool = setting(False, "K+1-output discriminator instead of a class head "
+                                  "and a real/fake head")
+  batch_size: int = 32               # the study's --batch_size
   eval_batch_size: int = 256
 
   def __post_init__(self):
@@ -117,17 +121,28 @@ def batch_terms(out_real, out_fake, y, y_fake, w, semi_supervised: bool) -> dict
   }
 
 
+def _as_block(state, metrics, improved):
+  """An epoch's outputs in the driver's form: (state, {part/metric: (F, S, 1)}, active)."""
+  del improved   # the best epoch is in the state (best_epoch)
+  values = {f"{p}/{m}": metrics[p][m][..., None] for p in PARTS for m in METRICS}
+  return state, values, jnp.ones(values["train/D_total"].shape, bool)
+
+
 def _stack_models(outs: list, n_f: int, n_s: int):
   """Per-model results (fold-major, seed-minor) stacked into (F, S, ...) leaves."""
   return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
 
 
 class GanTrainer:
-  """Compiles the GAN's init, epoch and evaluation programs once for a pair of models."""
+  """The GAN family of the training driver (`eegjax.train.driver`): compiles the GAN's
+  init, epoch and evaluation programs once for a pair of models."""
+
+  history_keys = tuple(f"{p}/{m}" for p in PARTS for m in METRICS)
+  loss_key = "train/D_total"
 
   def __init__(self, generator, discriminator, cfg: GanConfig,
                to_images: Callable[[jax.Array], jax.Array], layout: str = "auto",
-               num_devices: int = 1):
+               num_devices: int = 1, has_val: bool = True):
     """`layout`: "vmap" trains every (fold, seed) model side by side in one compiled
     epoch (batches in lax.scan) -- the right form on GPU and TPU; "loop" runs the models
     one after another, one compiled call per batch -- the fast form on CPU, where XLA
@@ -136,12 +151,15 @@ class GanTrainer:
     5 models vmapped 34x one model's time; 7 steps in a scan 22x 7 separate calls).
     "auto" picks loop on CPU, else vmap. Both give the same numbers to float rounding.
     `num_devices` > 1 spreads the vmap layout's models over that many devices (as the
-    classification trainer does); the loop layout runs on one."""
+    classification trainer does); the loop layout runs on one. `has_val`: whether the
+    folds have a validation part (without one, each model's best epoch is its last)."""
     if layout == "auto":
       layout = "loop" if jax.devices()[0].platform == "cpu" else "vmap"
     if layout not in LAYOUTS:
       raise ConfigError(f"--gan_layout={layout!r}: expected one of {LAYOUTS} or auto")
-    self.layout, self.num_devices = layout, num_devices
+    self.layout, self.num_devices, self.has_val = layout, num_devices, has_val
+    self.vmapped = layout == "vmap"
+    self.epochs = cfg.epochs
     self.generator, self.discriminator, self.cfg = generator, discriminator, cfg
     self.to_images = to_images
     semi = cfg.semi_supervised
@@ -155,7 +173,7 @@ class GanTrainer:
       return to_images(x), y
 
     def model_key(seed, folds):
-      return jax.random.fold_in(jax.random.key(seed), folds.fold_id)
+      return driver.model_key(seed, folds.fold_id)
 
     def init_one(seed, folds, data):
       key = model_key(seed, folds)
@@ -240,13 +258,13 @@ class GanTrainer:
       eval_key = jax.random.fold_in(model_key(seed, folds), _EVAL)
       metrics = {"train": {k: v / total for k, v in sums.items()},
                  **{p: evaluate_part(g, d, folds, data, p, eval_key) for p in ("val", "test")}}
-      has_val = folds.val_w.any()
-      val = jnp.where(has_val, metrics["val"]["cls_real"], -epoch.astype(jnp.float32))
-      improved = val < state.best_val
+      val = metrics["val"]["cls_real"]
+      # without a validation part the last epoch is the best (best_val stays inf)
+      improved = (val < state.best_val) if has_val else jnp.array(True)
       pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(improved, a, b),  # noqa
                                            new, old)
       new = GanState(g, d, g_opt, d_opt, pick(g, state.best_g), pick(d, state.best_d),
-                     jnp.where(improved, val, state.best_val),
+                     jnp.where(improved & has_val, val, state.best_val),
                      jnp.where(improved, epoch, state.best_epoch).astype(jnp.int32))
       return new, metrics, improved
 
@@ -269,7 +287,8 @@ class GanTrainer:
 
     self._init = jax.jit(init_all)
     self._init_one = jax.jit(init_one)
-    self._epoch = jax.jit(epoch_all)
+    self._epoch_all = lambda *args: _as_block(*epoch_all(*args))
+    self._blocks: dict = {}
     # the per-model pieces of the "loop" layout
     self._batches = jax.jit(batches_one)
     self._step = jax.jit(step)
@@ -281,37 +300,65 @@ class GanTrainer:
     """Where the vmap layout's models live (sharding.plan over num_devices)."""
     return sharding.plan(len(np.asarray(folds.fold_id)), num_seeds, self.num_devices)
 
-  def init(self, seeds, folds: FoldArrays, data) -> GanState:
+  # -- the driver's Family protocol ------------------------------------------------------
+  def block_epochs(self) -> int:
+    return 1    # one epoch per call: the best models and image grids are per epoch
+
+  def init(self, seeds, folds: FoldArrays, data, layout=None) -> GanState:
     seeds_arr = jnp.asarray(seeds, jnp.uint32)
-    if self.layout == "vmap":
-      return self._models(folds, len(seeds)).call(self._init, (seeds_arr, folds, data),
-                                                  "Sfs")
+    if self.vmapped:
+      return self._init(seeds_arr, folds, data)
     n_f = len(np.asarray(folds.fold_id))
     outs = [self._init_one(seeds_arr[s], jax.tree.map(lambda a: a[f], folds), data)
             for f in range(n_f) for s in range(len(seeds))]
     return _stack_models(outs, n_f, len(seeds))
 
-  def epoch(self, state: GanState, epoch: int, seeds, folds: FoldArrays, data):
-    """One epoch of every model: (state, metrics {part: {name: (F, S)}}, improved (F, S))."""
-    seeds_arr = jnp.asarray(seeds, jnp.uint32)
-    if self.layout == "vmap":
-      return self._models(folds, len(seeds)).call(
-          self._epoch, (state, jnp.int32(epoch), seeds_arr, folds, data), "msSfs")
+  def block(self, layout, n: int, folds: FoldArrays):
+    """One epoch of every model: (state, {part/metric: (F, S, 1)}, active (F, S, 1))."""
+    assert n == 1, n
+    if not self.vmapped:
+      return self._loop_epoch
+    if layout not in self._blocks:
+      self._blocks[layout] = (jax.jit(self._epoch_all) if layout.mesh is None else
+                              jax.jit(self._epoch_all, out_shardings=layout.models))
+    return self._blocks[layout]
+
+  def stored(self, state: GanState) -> GanState:
+    return state
+
+  def restored(self, state: GanState) -> GanState:
+    return state
+
+  def progress(self, last: dict, live: np.ndarray) -> list[str]:
+    parts = [p for p in PARTS if p != "val" or self.has_val]
+    return [f"{p:>5}: " + "  ".join(f"{m} {float(np.mean(last[f'{p}/{m}'])):.4f}"
+                                    for m in CURVES) for p in parts]
+
+  # -- use -------------------------------------------------------------------------------
+  def fit(self, seeds, folds: FoldArrays, data, *, log: Callable[[str], None] = print,
+          checkpoints=None, checkpoint_every: int = 0, label: str = "",
+          after_block=None) -> driver.Run:
+    """Trains every (fold, seed) GAN through the driver (`driver.train`)."""
+    return driver.train(self, seeds, folds, data, num_devices=self.num_devices,
+                        checkpoints=checkpoints, checkpoint_every=checkpoint_every, log=log,
+                        label=label, after_block=after_block)
+
+  def _loop_epoch(self, state: GanState, epoch, seeds, folds: FoldArrays, data):
+    """The loop layout's epoch: model after model, one compiled call per batch."""
     outs = []
     for f in range(len(np.asarray(folds.fold_id))):
       fa = jax.tree.map(lambda a: a[f], folds)
       for s in range(len(seeds)):
         one = jax.tree.map(lambda a: a[f, s], state)
-        e = jnp.int32(epoch)
-        idx, w, keys = self._batches(e, seeds_arr[s], fa)
+        idx, w, keys = self._batches(epoch, seeds[s], fa)
         carry, sums, count = (one.g, one.d, one.g_opt, one.d_opt), None, 0.0
         for b in range(idx.shape[0]):
           carry, (terms, c) = self._step(carry, (idx[b], w[b], keys[b]), fa, data)
           sums = terms if sums is None else jax.tree.map(jnp.add, sums, terms)
           count = count + c
-        outs.append(self._finish(one, carry, sums, count, e, seeds_arr[s], fa, data))
+        outs.append(self._finish(one, carry, sums, count, epoch, seeds[s], fa, data))
     n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
-    return _stack_models(outs, n_f, n_s)
+    return _as_block(*_stack_models(outs, n_f, n_s))
 
   def map_models(self, fn: Callable, params, folds: FoldArrays):
     """fn(params of one model, its fold's FoldArrays) for every (fold, seed) model, the
