@@ -4,6 +4,7 @@ including a run killed mid-pruning that resumes to the same results."""
 
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -21,7 +22,7 @@ from eegjax.errors import ConfigError
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.models import BandAutoencoder, CodeClassifier, count_params
 from eegjax.studies.alcohol import AlcoholConfig, autoencoder_folds
-from eegjax.studies.classification import ClassifyConfig, Prepared
+from eegjax.studies.framework import ClassifyConfig, Prepared
 from eegjax.train import TrainConfig, Trainer, carve_validation, device_data, make_fold_arrays
 
 
@@ -195,9 +196,19 @@ def test_classify_alcohol_config_killed_mid_pruning_resumes_to_the_same_results(
   assert run_killed(cmd(cut), lambda: len(steps_in(layer0)) >= 2, timeout=300), \
       "the run finished before it could be killed"
   assert not (cut / "results.json").exists()
-  proc = subprocess.run(cmd(cut), cwd=REPO, check=True, capture_output=True, text=True)
-  assert "resuming training from the checkpoint after epoch 6 of 6" in proc.stdout
-  assert "distinctiveness: resuming after" in proc.stdout
+
+  def stamps():   # {(folder, step): (inode, mtime)} of the finished checkpoints
+    return {(d.name, s): (os.stat(d / str(s)).st_ino, os.stat(d / str(s)).st_mtime_ns)
+            for d in [cut / "checkpoints" / "train", *sorted(layer0.parent.iterdir())]
+            for s in steps_in(d)}
+
+  before = stamps()
+  subprocess.run(cmd(cut), cwd=REPO, check=True, capture_output=True, text=True)
+  after = stamps()
+  # resumed, not redone: the training's checkpoints (epoch 6 of 6) and the pruning sizes
+  # saved before the kill are the same files; the pruning went on from there
+  assert ("train", 6) in before and sum(k[0] == "layer_0" for k in before) >= 2
+  assert {k: after[k] for k in before} == before and len(after) > len(before)
   a = json.loads((full / "results.json").read_text())
   b = json.loads((cut / "results.json").read_text())
   assert a == b

@@ -12,8 +12,8 @@ from absl.testing import flagsaver
 from eegjax.data import DataSpec
 from eegjax.errors import ConfigError
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import classification
-from eegjax.studies.classification import ClassifyConfig
+from eegjax.studies import framework
+from eegjax.studies.framework import ClassifyConfig
 from eegjax.studies.prune_study import PruneStudyConfig, restore_pruned
 from eegjax.studies.workdir import Workdir
 from eegjax.train import TrainConfig, Trainer
@@ -69,7 +69,7 @@ def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
   model, params, meta = restore_pruned(str(wd), "distinctiveness", 4)
   assert meta["hidden_sizes"] == [2] and model.hidden_sizes == (2,)
   assert params["params"]["Dense_0"]["kernel"].shape == (3, 2, 25, 2)   # fold, seed, in, out
-  prep = classification.prepare(classify_cfg(tmp_path / "again"), Workdir(
+  prep = framework.prepare(classify_cfg(tmp_path / "again"), Workdir(
       str(tmp_path / "again"), echo=False))
   test = Trainer(model, TrainConfig(epochs=1), has_val=False).evaluate(
       params, prep.folds, prep.data, "test")

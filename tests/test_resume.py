@@ -138,8 +138,8 @@ def test_divergence_after_resume_keeps_the_last_good_checkpoint(tmp_path):
   import pytest
 
   from eegjax.data import DataSpec
-  from eegjax.studies import classification
-  from eegjax.studies.classification import ClassifyConfig
+  from eegjax.studies import framework
+  from eegjax.studies.framework import ClassifyConfig
   from eegjax.studies.workdir import Workdir
   from eegjax.train import TrainConfig, TrainingDiverged
 
@@ -147,8 +147,8 @@ def test_divergence_after_resume_keeps_the_last_good_checkpoint(tmp_path):
                        train=TrainConfig(epochs=6, epochs_per_call=2), workdir=str(tmp_path),
                        hidden_sizes=(4,), num_folds=3)
   wd = Workdir(str(tmp_path), echo=False)
-  prep = classification.prepare(cfg, wd)
-  classification.train(cfg, prep, wd)
+  prep = framework.prepare(cfg, wd)
+  framework.train(cfg, prep, wd)
   ckpts = tmp_path / "checkpoints" / "train"
   shutil.rmtree(ckpts / "6")                        # as if killed after epoch 4
   x, y, lengths = prep.data
@@ -156,5 +156,5 @@ def test_divergence_after_resume_keeps_the_last_good_checkpoint(tmp_path):
   with pytest.raises(TrainingDiverged,
                      match=r"seed 0, fold \d, epoch 5;.*last good checkpoint \(epoch 4\) is "
                            r"kept in .*checkpoints/train"):
-    classification.train(cfg, prep, wd)
+    framework.train(cfg, prep, wd)
   assert steps_in(ckpts) == [2, 4]                 # nothing good was lost or overwritten

@@ -89,13 +89,6 @@ class SmniTrials:
   def __len__(self) -> int:
     return int(self.x.shape[0])
 
-  def select(self, mask) -> "SmniTrials":
-    mask = np.asarray(mask)
-    return dataclasses.replace(
-        self, x=self.x[mask], subjects=self.subjects[mask], alcoholic=self.alcoholic[mask],
-        conditions=self.conditions[mask], trials=self.trials[mask],
-        sources=[s for s, m in zip(self.sources, mask) if m])
-
   def dataset(self) -> Dataset:
     """Sequences (n, 256, 64) labelled control / alcoholic, grouped by subject."""
     subjects = sorted(set(self.subjects.tolist()))

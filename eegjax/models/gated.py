@@ -32,7 +32,3 @@ class GatedRNN(nn.Module):
     h = carry[1] if self.cell == "lstm" else carry      # LSTM carry is (c, h)
     return nn.Dense(self.num_classes, name="readout")(h)
 
-
-def gated_from_params(params, cell: str) -> GatedRNN:
-  k = params.get("params", params)["readout"]["kernel"]
-  return GatedRNN(hidden_size=int(k.shape[0]), num_classes=int(k.shape[1]), cell=cell)

@@ -112,12 +112,6 @@ def check_thresholds(similar_deg: float, complementary_deg: float) -> None:
                       "expected 0 < similar_deg < complementary_deg < 180")
 
 
-def count_pairs(angles, similar_deg: float = 15.0, complementary_deg: float = 165.0):
-  """(similar pairs, complementary pairs) among all units, each unordered pair once."""
-  return (similar_mask(angles, None, similar_deg).sum() // 2,
-          complementary_mask(angles, None, complementary_deg).sum() // 2)
-
-
 ORDERS = ("study", "gentle")
 
 

@@ -92,7 +92,6 @@ class Trace(LayoutRules):
     for o in outs:
       for a, d in enumerate(o.dims):
         self.dims.pin(d, f"model output axis {a}")
-    self.out_dims = [o.dims for o in outs]
 
   # -- plumbing --------------------------------------------------------------------------
 

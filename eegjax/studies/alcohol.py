@@ -37,9 +37,9 @@ from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
 from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.settings import setting
-from eegjax.studies import alcohol_report, classification, prune_study
+from eegjax.studies import alcohol_report, framework, prune_programs
 from eegjax.studies.alcohol_report import Outcome
-from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
+from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train import Trainer, TrainConfig, carve_validation, make_fold_arrays
 from eegjax.train.checkpoint import Checkpoints
@@ -144,7 +144,7 @@ def run_direct(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
   wd.log(f"direct classifier: {prep.ds.x.shape[1]}-"
          f"{'-'.join(map(str, cfg.classify.hidden_sizes))}-{prep.ds.num_classes} "
          f"{cfg.classify.activation}, {cfg.classify.train.epochs} epochs")
-  trainer, fit, _ = classification.train(cfg.classify, prep, wd)
+  trainer, fit, _ = framework.train(cfg.classify, prep, wd)
   test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
   x = _inference_rows(prep)
   out = Outcome(
@@ -197,7 +197,7 @@ def run_codes(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
                          learning_rate=cfg.ae_learning_rate, objective="reconstruct",
                          epochs_per_call=c.train.epochs_per_call)
   ae_folds = autoencoder_folds(prep, cfg.ae_val_fraction, c.seed)
-  ae_trainer, ae_fit, _ = classification.train(c, prep, wd, model=ae, train_cfg=ae_train,
+  ae_trainer, ae_fit, _ = framework.train(c, prep, wd, model=ae, train_cfg=ae_train,
                                                folds=ae_folds, name="autoencoder")
   test_mse = ae_trainer.evaluate(ae_fit.params, prep.folds, prep.data, "test")["loss"]
   s = summarize(test_mse)
@@ -215,7 +215,7 @@ def run_codes(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
 
   wd.log(f"classifier on the codes: {code_len}-{'-'.join(map(str, cfg.code_hidden_sizes))}"
          f"-{prep.ds.num_classes} {c.activation}, {code_train.epochs} epochs")
-  trainer, fit, _ = classification.train(c, prep, wd, model=clf, train_cfg=code_train,
+  trainer, fit, _ = framework.train(c, prep, wd, model=clf, train_cfg=code_train,
                                          name="codes", init=init)
   test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
   one = _one(fit.params)
@@ -250,7 +250,7 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
       wd.log(f"pruning: layer {layer} has {sizes[layer]} units, not more than a step "
              f"({cfg.prune.step}); left as it is")
       continue
-    layer_cfg = prune_study.PruneStudyConfig(
+    layer_cfg = prune_programs.PruneStudyConfig(
         classify=dataclasses.replace(c, hidden_sizes=tuple(sizes)),
         prune=cfg.prune, criteria=("distinctiveness",), layer=layer)
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", "pruned", f"layer_{layer}")),
@@ -258,7 +258,7 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
     wd.log(f"pruning hidden layer {layer} ({sizes[layer]} units) by distinctiveness, "
            f"{cfg.prune.step} a step, thresholds {cfg.prune.similar_deg}/"
            f"{cfg.prune.complementary_deg}")
-    out = prune_study.run_criterion(layer_cfg, prep, params, "distinctiveness", wd, ckpt, {})
+    out = prune_programs.run_criterion(layer_cfg, prep, params, "distinctiveness", wd, ckpt, {})
     ckpt.close()
     params = out["params"]
     sizes[layer] = mlp_sizes(_one(params))["hidden_sizes"][layer]
@@ -284,10 +284,9 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
         study: str = "alcohol") -> dict:
   """Runs the chosen approaches and writes the workdir; returns the results dict."""
   t_start = time.perf_counter()
-  wd = classification.start(cfg, flagfile_text)
-  if wd.finished:
+  wd, prep = framework.begin(cfg, flagfile_text)
+  if prep is None:
     return wd.read_json("results.json")
-  prep = classification.prepare(cfg.classify, wd)
   if "codes" in cfg.approaches:
     check_code_inputs(cfg, prep.ds.x.shape[1])
   title = f"{prep.raw.info.name} ({prep.kind})"

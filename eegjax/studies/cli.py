@@ -18,7 +18,7 @@ from absl import flags
 from eegjax.data.registry import DataSpec
 from eegjax.errors import ConfigError, UserError
 from eegjax.settings import settings
-from eegjax.studies.classification import ClassifyConfig
+from eegjax.studies.framework import ClassifyConfig
 from eegjax.train import TrainConfig
 
 # The flags that make a run what it is, in the order they were defined: every flag a

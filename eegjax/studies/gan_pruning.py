@@ -19,7 +19,7 @@ from eegjax.models.gan import IMAGE_SHAPE, Discriminator, discriminator_features
 from eegjax.pruning import discover_groups
 from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
 from eegjax.studies import prune_loop, prune_programs
-from eegjax.studies.classification import Prepared
+from eegjax.studies.framework import Prepared
 from eegjax.studies.workdir import Workdir
 from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.gan_fit import GanTrainer

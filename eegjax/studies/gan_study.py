@@ -14,7 +14,7 @@ split and seeds, and distinctiveness pruning of the discriminator's conv channel
 
 A rerun of the same command resumes every variant from its last checkpoint
 (checkpoints/<variant>/last, saved every --checkpoint_every epochs). The dense classifier
-of the alcoholism study (eegjax.studies.alcohol.run_direct) trains on the same split and
+of the alcoholism study (through eegjax.studies.framework.train) trains on the same split and
 seeds for the comparison.
 """
 
@@ -38,8 +38,8 @@ from eegjax.models import count_params
 from eegjax.models.gan import DeconvGenerator, Discriminator
 from eegjax.models.unet import UNetGenerator
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import alcohol, classification, gan_pruning
-from eegjax.studies.classification import ClassifyConfig, Prepared, WrapsClassify
+from eegjax.studies import framework, gan_pruning
+from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.settings import setting
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train import sharding
@@ -242,10 +242,9 @@ def comparison_rows(outcomes: dict, dense: Optional[dict]):
 
 def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   t_start = time.perf_counter()
-  wd = classification.start(cfg, flagfile_text)
-  if wd.finished:
+  wd, prep = framework.begin(cfg, flagfile_text)
+  if prep is None:
     return wd.read_json("results.json")
-  prep = classification.prepare(cfg.classify, wd)
   to_images, grid = image_maker(prep, wd.log)
   wd.log(f"EEG images 32x32x3 from {len(grid.channels)} electrodes; GAN variants "
          f"{list(cfg.variants)}, {cfg.gan.epochs} epochs, batch {cfg.gan.batch_size}, "
@@ -290,9 +289,13 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
 
   dense = None
   if cfg.compare_dense:
-    direct, _ = alcohol.run_direct(alcohol.AlcoholConfig(classify=cfg.classify,
-                                                         approaches=("direct",)), prep, wd)
-    dense = {"test": direct.test, "params": direct.num_params, "train_s": direct.train_s}
+    wd.log(f"dense classifier {prep.ds.x.shape[1]}-"
+           f"{'-'.join(map(str, cfg.classify.hidden_sizes))}-{prep.ds.num_classes} on the "
+           "band powers, for the comparison")
+    d_trainer, d_fit, _ = framework.train(cfg.classify, prep, wd)
+    dense = {"test": d_trainer.evaluate(d_fit.params, prep.folds, prep.data, "test"),
+             "params": count_params(jax.tree.map(lambda a: a[0, 0], d_fit.params)),
+             "train_s": d_fit.run_s}
 
   title = f"{prep.raw.info.name} ({prep.kind})"
   header, rows = comparison_rows(outcomes, dense)

@@ -1,4 +1,9 @@
-"""The family-specific pieces of the pruning study, compiled once per study: the trained
+"""Pruning one hidden layer of a study's classifier (MLP layer or RNN hidden units), the
+framework the pruning study and the alcoholism study use: `PruneStudyConfig`, one
+criterion's progressive pruning of every model (`run_criterion`, through the one pruning
+loop `prune_loop.run`), fine-tuning, and `restore_pruned` for a saved pruned network.
+
+The family-specific pieces, compiled once per study (`Programs`): the trained
 (full-width) model, its layer's unit group, the Gram matrix of the group's activations over
 each fold's training rows (MLP layer outputs, or RNN hidden states over every valid time
 step), the evaluation and the angle analysis among living units.
@@ -12,18 +17,29 @@ vmapped over folds (outer) and seeds (inner).
 
 from __future__ import annotations
 
+import dataclasses
+import functools
+import os
+import time
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eegjax.errors import ConfigError
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import summarize
 from eegjax.evaluate.timing import latency_ms
-from eegjax.pruning.discover import Program
+from eegjax.pruning.discover import Program, discover_groups
+from eegjax.pruning.progressive import CRITERIA, PruneConfig
+from eegjax.settings import setting
 from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.engine import Collector
 from eegjax.studies import prune_loop
-from eegjax.studies.classification import Prepared, build_model
+from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify, build_model
 from eegjax.train import Trainer, sharding
+from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.folds import scale_rows
 
 _RANDOM_TAG = 2
@@ -42,11 +58,6 @@ def sizes(cfg, width: int) -> tuple[int, ...]:
   return tuple(sizes)
 
 
-def build(classify, sizes, num_classes: int):
-  """The study's model at other hidden sizes."""
-  return build_model(classify.model, sizes, num_classes, classify.activation, classify.cell)
-
-
 class Programs:
   """The study's compiled programs at the trained width, built once and shared by every
   criterion: the unit group (found by discovery on the traced model), the Gram matrices,
@@ -54,7 +65,7 @@ class Programs:
 
   def __init__(self, cfg, prep: Prepared):
     c = cfg.classify
-    self.model = model = build(c, c.hidden_sizes, prep.ds.num_classes)
+    self.model = model = c.build(prep.ds.num_classes)
     data = prep.data
     x, _, lengths = data
     example = (x[:2],) if lengths is None else (x[:2], lengths[:2])
@@ -108,7 +119,7 @@ class Timer:
     one = jax.tree.map(lambda a: a[0, 0], first)
     width = self.group.size(one)
     if width not in self.compiled:
-      model = build(self.cfg.classify, sizes(self.cfg, width), self.prep.ds.num_classes)
+      model = self.cfg.classify.build(self.prep.ds.num_classes, sizes(self.cfg, width))
       rnn = self.cfg.classify.model == "rnn"
       self.compiled[width] = jax.jit(
           (lambda p, x, l: model.apply(p, x, lengths=l)) if rnn else model.apply)
@@ -130,3 +141,139 @@ def programs(cache: dict, cfg, prep: Prepared) -> Programs:
   if "programs" not in cache:
     cache["programs"] = Programs(cfg, prep)
   return cache["programs"]
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneStudyConfig(WrapsClassify):
+  classify: ClassifyConfig
+  prune: PruneConfig = PruneConfig()
+  criteria: tuple[str, ...] = setting(
+      CRITERIA, "pruning criteria to compare at equal size: distinctiveness (structural), "
+      "distinctiveness_masked (zeroed, size kept: the music study's RNN variant), "
+      "magnitude, random")
+  layer: int = setting(0, "hidden layer to prune (0-based)", flag="prune_layer")
+  finetune_epochs: int = setting(0, "retrain this many epochs after every step (0 = "
+                                 "evaluate as-is only)")
+
+  def __post_init__(self):
+    c = self.classify
+    if not 0 <= self.layer < len(c.hidden_sizes):
+      raise ConfigError(f"--prune_layer={self.layer}: the MLP has hidden layers "
+                        f"0..{len(c.hidden_sizes) - 1}")
+    if not self.criteria:
+      raise ConfigError("--criteria is empty; expected some of " + ",".join(CRITERIA))
+    for crit in self.criteria:   # each criterion validated by PruneConfig
+      if self.pruning(crit).masked and self.finetune_epochs:
+        raise ConfigError(f"--finetune_epochs with --criteria={crit}: fine-tuning would move "
+                          "the zeroed weights (masked updates are not implemented); drop "
+                          "one of them")
+    self.prune.check_width(c.hidden_sizes[self.layer])
+    if self.finetune_epochs < 0:
+      raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
+
+  def pruning(self, criterion: str) -> PruneConfig:
+    return dataclasses.replace(self.prune, criterion=criterion)
+
+  @property
+  def limit(self) -> int:
+    """Units to prune at most: a whole number of steps, leaving at least one unit."""
+    return self.prune.limit(self.classify.hidden_sizes[self.layer])
+
+  def to_json(self) -> dict:
+    return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
+
+
+def _summaries(values: dict) -> dict:
+  return {k: summarize(v) for k, v in values.items()}
+
+
+def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
+                  wd, ckpt: Checkpoints, cache: dict) -> dict:
+  """Progressive pruning of every model under one criterion through the one pruning loop
+  (`prune_loop.run`); one row per size. Returns {rows, actions, stop, params, alive}:
+  `params` are the last evaluated (smallest) networks. `cache` keeps the study's compiled
+  programs (one set at the trained width) across criteria."""
+  width = cfg.classify.hidden_sizes[cfg.layer]
+  pcfg = cfg.pruning(criterion)
+  prog = programs(cache, cfg, prep)
+  size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the network's width
+
+  def measure(params, alive, n):
+    t0 = time.perf_counter()
+    grams = prog.gram(params)
+    _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
+    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
+    analyse_ms = 1e3 * (time.perf_counter() - t0)
+    exec_ms = prog.timer(params, None if pcfg.masked else alive)   # the cut network
+    values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
+    row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
+           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
+    if cfg.finetune_epochs and n > 0:
+      params, grams = _finetune(cfg, prep, prog, params, alive), None   # activations moved
+      tuned = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
+      row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
+    acc = row["summary"]["accuracy"]
+    wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
+           f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
+           f"{row['summary']['min_angle']['mean']:.1f}  pairs "
+           f"{row['summary']['pairs']['mean']:.1f}")
+    return row, grams, params
+
+  family = prune_loop.Family(
+      group=prog.group, measure=measure, grams=lambda p, n: prog.gram(p),
+      keys=lambda n: random_keys(prep.seeds, prep.folds.fold_id, n),
+      meta=lambda n: {
+          "criterion": criterion, "rule": cfg.prune.rule, "units_pruned": n, "layer": cfg.layer,
+          "family": cfg.classify.model, "masked": pcfg.masked,
+          "hidden_sizes": list(sizes(cfg, size(n))),
+          "stored_hidden_sizes": list(cfg.classify.hidden_sizes),
+          "input_shape": list(prep.ds.x.shape[1:]),
+          "activation": cfg.classify.activation, "cell": cfg.classify.cell,
+          "leading_axes": ["fold", "seed"]},
+      log=wd.log, num_devices=cfg.classify.num_devices,
+      model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
+  return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.prune.beyond_thresholds,
+                        ckpt, criterion)
+
+
+def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
+  """The pruned networks trained --finetune_epochs more. They train cut to their living
+  units (a dead unit at full width would still learn outgoing weights from its constant
+  activation), then go back to the full-width layout with the dead units zero. The one
+  part of the study compiled per width."""
+  small = prune_loop.cut(params, alive, prog.group)
+  width = prog.group.size(jax.tree.map(lambda a: a[0, 0], small))
+  ft_cfg = dataclasses.replace(cfg.classify.train,
+                               epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
+  model = cfg.classify.build(prep.ds.num_classes, sizes(cfg, width))
+  ft = Trainer(model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
+  fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(small),
+               start_epoch=cfg.classify.train.epochs, log=lambda m: None)
+  return prune_loop.uncut(fit.params, alive, prog.group, params)
+
+
+def restore_pruned(workdir: str, criterion: str, units_pruned: int):
+  """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint: the
+  network cut to its living units (with a masked criterion: at full width, the pruned
+  units zero)."""
+  path = os.path.join(os.path.abspath(workdir), "checkpoints", criterion)
+  ckpt = Checkpoints(path, keep=None)
+  if units_pruned not in ckpt.steps():
+    raise ConfigError(f"{path}: no checkpoint for {units_pruned} pruned units; have "
+                      f"{ckpt.steps()}")
+  arrays, meta = ckpt.restore(units_pruned)
+  ckpt.close()
+  params = arrays["params"]
+  head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
+  num_classes = int(params["params"][head]["kernel"].shape[-1])
+  build = functools.partial(build_model, meta["family"], num_classes=num_classes,
+                            activation=meta["activation"], cell=meta.get("cell", "elman"))
+  if not meta["masked"]:
+    full = build(meta["stored_hidden_sizes"])
+    example = (jnp.zeros((2, *meta["input_shape"])),)
+    if meta["family"] == "rnn":
+      example += (jnp.full((2,), meta["input_shape"][0]),)
+    group = [g for g in discover_groups(full.apply, jax.tree.map(lambda a: a[0, 0], params),
+                                        *example) if g.prunable][meta["layer"]]
+    params = prune_loop.cut(params, arrays["alive"], group)
+  return build(meta["hidden_sizes"]), params, meta

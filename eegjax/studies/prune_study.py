@@ -15,160 +15,42 @@ or the RNN's hidden states over every valid time step of every training sequence
 
 from __future__ import annotations
 
-import dataclasses
-import functools
 import os
 import time
 from typing import Optional
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eegjax.errors import ConfigError
 from eegjax.evaluate import plots, report
-from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import summarize
-from eegjax.pruning.discover import discover_groups
-from eegjax.pruning.progressive import CRITERIA, PruneConfig
-from eegjax.settings import setting
-from eegjax.studies import classification, prune_loop, prune_programs
-from eegjax.studies.classification import (ClassifyConfig, Prepared, WrapsClassify,
-                                           build_model)
-from eegjax.train import Trainer
+from eegjax.studies import framework, prune_programs
+from eegjax.studies.prune_programs import PruneStudyConfig, restore_pruned
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
 
 
-@dataclasses.dataclass(frozen=True)
-class PruneStudyConfig(WrapsClassify):
-  classify: ClassifyConfig
-  prune: PruneConfig = PruneConfig()
-  criteria: tuple[str, ...] = setting(
-      CRITERIA, "pruning criteria to compare at equal size: distinctiveness (structural), "
-      "distinctiveness_masked (zeroed, size kept: the music study's RNN variant), "
-      "magnitude, random")
-  layer: int = setting(0, "hidden layer to prune (0-based)", flag="prune_layer")
-  finetune_epochs: int = setting(0, "retrain this many epochs after every step (0 = "
-                                 "evaluate as-is only)")
-
-  def __post_init__(self):
-    c = self.classify
-    if not 0 <= self.layer < len(c.hidden_sizes):
-      raise ConfigError(f"--prune_layer={self.layer}: the MLP has hidden layers "
-                        f"0..{len(c.hidden_sizes) - 1}")
-    if not self.criteria:
-      raise ConfigError("--criteria is empty; expected some of " + ",".join(CRITERIA))
-    for crit in self.criteria:   # each criterion validated by PruneConfig
-      if self.pruning(crit).masked and self.finetune_epochs:
-        raise ConfigError(f"--finetune_epochs with --criteria={crit}: fine-tuning would move "
-                          "the zeroed weights (masked updates are not implemented); drop "
-                          "one of them")
-    self.prune.check_width(c.hidden_sizes[self.layer])
-    if self.finetune_epochs < 0:
-      raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
-
-  def pruning(self, criterion: str) -> PruneConfig:
-    return dataclasses.replace(self.prune, criterion=criterion)
-
-  @property
-  def limit(self) -> int:
-    """Units to prune at most: a whole number of steps, leaving at least one unit."""
-    return self.prune.limit(self.classify.hidden_sizes[self.layer])
-
-  def to_json(self) -> dict:
-    return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
-
-
-def _summaries(values: dict) -> dict:
-  return {k: summarize(v) for k, v in values.items()}
-
-
-def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
-                  wd, ckpt: Checkpoints, cache: dict) -> dict:
-  """Progressive pruning of every model under one criterion through the one pruning loop
-  (`prune_loop.run`); one row per size. Returns {rows, actions, stop, params, alive}:
-  `params` are the last evaluated (smallest) networks. `cache` keeps the study's compiled
-  programs (one set at the trained width) across criteria."""
-  width = cfg.classify.hidden_sizes[cfg.layer]
-  pcfg = cfg.pruning(criterion)
-  prog = prune_programs.programs(cache, cfg, prep)
-  size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the network's width
-
-  def measure(params, alive, n):
-    t0 = time.perf_counter()
-    grams = prog.gram(params)
-    _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
-    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
-    analyse_ms = 1e3 * (time.perf_counter() - t0)
-    exec_ms = prog.timer(params, None if pcfg.masked else alive)   # the cut network
-    values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
-    row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
-           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
-    if cfg.finetune_epochs and n > 0:
-      params, grams = _finetune(cfg, prep, prog, params, alive), None   # activations moved
-      tuned = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
-      row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
-    acc = row["summary"]["accuracy"]
-    wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
-           f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
-           f"{row['summary']['min_angle']['mean']:.1f}  pairs "
-           f"{row['summary']['pairs']['mean']:.1f}")
-    return row, grams, params
-
-  family = prune_loop.Family(
-      group=prog.group, measure=measure, grams=lambda p, n: prog.gram(p),
-      keys=lambda n: prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n),
-      meta=lambda n: {
-          "criterion": criterion, "rule": cfg.prune.rule, "units_pruned": n, "layer": cfg.layer,
-          "family": cfg.classify.model, "masked": pcfg.masked,
-          "hidden_sizes": list(prune_programs.sizes(cfg, size(n))),
-          "stored_hidden_sizes": list(cfg.classify.hidden_sizes),
-          "input_shape": list(prep.ds.x.shape[1:]),
-          "activation": cfg.classify.activation, "cell": cfg.classify.cell,
-          "leading_axes": ["fold", "seed"]},
-      log=wd.log, num_devices=cfg.classify.num_devices,
-      model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
-  return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.prune.beyond_thresholds,
-                        ckpt, criterion)
-
-
-def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
-  """The pruned networks trained --finetune_epochs more. They train cut to their living
-  units (a dead unit at full width would still learn outgoing weights from its constant
-  activation), then go back to the full-width layout with the dead units zero. The one
-  part of the study compiled per width."""
-  small = prune_loop.cut(params, alive, prog.group)
-  width = prog.group.size(jax.tree.map(lambda a: a[0, 0], small))
-  ft_cfg = dataclasses.replace(cfg.classify.train,
-                               epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
-  model = prune_programs.build(cfg.classify, prune_programs.sizes(cfg, width),
-                               prep.ds.num_classes)
-  ft = Trainer(model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
-  fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(small),
-               start_epoch=cfg.classify.train.epochs, log=lambda m: None)
-  return prune_loop.uncut(fit.params, alive, prog.group, params)
+__all__ = ["PruneStudyConfig", "restore_pruned", "run"]   # the study's public names
 
 
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   """Trains, prunes under every criterion and writes the workdir; returns results."""
   t_start = time.perf_counter()
-  wd = classification.start(cfg, flagfile_text)
-  if wd.finished:
+  wd, prep = framework.begin(cfg, flagfile_text)
+  if prep is None:
     return wd.read_json("results.json")
-  prep = classification.prepare(cfg.classify, wd)
-  trainer, fit, train_ckpt = classification.train(cfg.classify, prep, wd)
+  trainer, fit, train_ckpt = framework.train(cfg.classify, prep, wd)
   study = f"prune_{cfg.classify.model}"
-  results = classification.training_results(cfg.classify, prep, trainer, fit, study)
-  classification.write_history(wd, fit)
+  results = framework.training_results(cfg.classify, prep, trainer, fit, study)
+  framework.write_history(wd, fit)
   wd.log(f"pruning hidden layer {cfg.layer} ({cfg.classify.hidden_sizes[cfg.layer]} units), "
          f"{cfg.prune.step} per step, rule {cfg.prune.rule}, order {cfg.prune.order}, "
-         f"thresholds {cfg.prune.similar_deg}/{cfg.prune.complementary_deg} degrees, criteria {list(cfg.criteria)}")
+         f"thresholds {cfg.prune.similar_deg}/{cfg.prune.complementary_deg} degrees, "
+         f"criteria {list(cfg.criteria)}")
 
   per_criterion, cache, t_prune, save_s = {}, {}, time.perf_counter(), []
   for criterion in cfg.criteria:
     ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), criterion), keep=None, log=wd.log)
-    per_criterion[criterion] = run_criterion(cfg, prep, fit.params, criterion, wd, ckpt,
-                                             cache)
+    per_criterion[criterion] = prune_programs.run_criterion(cfg, prep, fit.params, criterion,
+                                                            wd, ckpt, cache)
     ckpt.close()
     save_s += ckpt.save_seconds
   prune_s = time.perf_counter() - t_prune
@@ -212,7 +94,7 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                                 for r in o["rows"]]
                             for c, o in per_criterion.items()}}
   wd.write_json("results.json", results)
-  classification.write_run_table(wd, results)
+  framework.write_run_table(wd, results)
 
   title = f"{prep.raw.info.name} ({prep.kind})"
   plots.prune_metrics(per_criterion, wd.file("prune_metrics.png"), title)
@@ -227,30 +109,3 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   wd.log(f"wrote {wd.path}: prune_table.csv results.json checkpoints/ *.png "
          f"(training {fit.run_s:.1f}s, pruning {prune_s:.1f}s, total {timing['total_s']:.1f}s)")
   return results
-
-
-def restore_pruned(workdir: str, criterion: str, units_pruned: int):
-  """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint: the
-  network cut to its living units (with a masked criterion: at full width, the pruned
-  units zero)."""
-  path = os.path.join(os.path.abspath(workdir), "checkpoints", criterion)
-  ckpt = Checkpoints(path, keep=None)
-  if units_pruned not in ckpt.steps():
-    raise ConfigError(f"{path}: no checkpoint for {units_pruned} pruned units; have "
-                      f"{ckpt.steps()}")
-  arrays, meta = ckpt.restore(units_pruned)
-  ckpt.close()
-  params = arrays["params"]
-  head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
-  num_classes = int(params["params"][head]["kernel"].shape[-1])
-  build = functools.partial(build_model, meta["family"], num_classes=num_classes,
-                            activation=meta["activation"], cell=meta.get("cell", "elman"))
-  if not meta["masked"]:
-    full = build(meta["stored_hidden_sizes"])
-    example = (jnp.zeros((2, *meta["input_shape"])),)
-    if meta["family"] == "rnn":
-      example += (jnp.full((2,), meta["input_shape"][0]),)
-    group = [g for g in discover_groups(full.apply, jax.tree.map(lambda a: a[0, 0], params),
-                                        *example) if g.prunable][meta["layer"]]
-    params = prune_loop.cut(params, arrays["alive"], group)
-  return build(meta["hidden_sizes"]), params, meta

@@ -122,8 +122,7 @@ def _gather(data, idx, norm):
 def _scaled(data, folds: FoldArrays):
   """All rows min-max scaled with one fold's training statistics: done once per block,
   so the epochs only gather (no per-epoch arithmetic on the inputs)."""
-  x, y, lengths = data
-  return (x - folds.lo) / folds.scale, y, lengths
+  return scale_rows(data, None, folds.lo, folds.scale)
 
 
 def predict_logits(model, params, data, norm, idx, chunk: int):

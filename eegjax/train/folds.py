@@ -86,9 +86,11 @@ def make_fold_arrays(ds: Dataset, parts: Sequence[tuple[np.ndarray, np.ndarray, 
 
 
 def scale_rows(data, idx, lo, scale):
-  """Inputs, labels and lengths of rows `idx` of device `data`, min-max scaled with a
-  fold's training statistics (the one place inputs are scaled)."""
+  """Inputs, labels and lengths of rows `idx` (None: every row) of device `data`, min-max
+  scaled with a fold's training statistics (the one place inputs are scaled)."""
   x, y, lengths = data
+  if idx is None:
+    return (x - lo) / scale, y, lengths
   return (x[idx] - lo) / scale, y[idx], None if lengths is None else lengths[idx]
 
 

@@ -1,0 +1,316 @@
+"""The framework every study uses, and no study's own code: the classification config
+(`ClassifyConfig`: data, inputs, split, seeds, classifier, training), loading and preparing
+the data (`prepare`: inputs, folds, seeds, model), the one way to build a classifier
+(`build_model` / `ClassifyConfig.build`), training with checkpoints and resume (`train`,
+through the training driver), the training results and tables, and opening the workdir
+(`begin`). The studies (classification, prune_study, alcohol, gan_study) use this module
+and never each other.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+import jax
+import numpy as np
+
+from eegjax.data import DataError, DataSpec, Dataset, load
+from eegjax.data.features import band_power_features, trial_features
+from eegjax.data.preprocess import median_filter, select_channels
+from eegjax.data.splits import SPLIT_KINDS, make_splits
+from eegjax.errors import ConfigError
+from eegjax.settings import setting
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import CI_NOTE, summarize
+from eegjax.models import MLP, ElmanRNN, count_params
+from eegjax.models.gated import CELLS, GatedRNN
+from eegjax.models.mlp import ACTIVATIONS
+from eegjax.studies.workdir import Workdir
+from eegjax.train import (TrainConfig, Trainer, carve_validation, device_data,
+                          make_fold_arrays)
+from eegjax.train.checkpoint import Checkpoints
+from eegjax.train.folds import FoldArrays, has_validation
+
+MODELS = ("mlp", "rnn")
+RNN_CELLS = ("elman",) + CELLS
+INPUTS = ("auto", "features", "raw", "band_power")   # MLP inputs for sequence data
+
+
+@dataclasses.dataclass(frozen=True)
+class ClassifyConfig:
+  model: str                                 # mlp | rnn
+  data: DataSpec
+  train: TrainConfig
+  channels: tuple[str, ...] = setting((), "channels to use, by name or 0-based index "
+                                      "(default all)")
+  median_filter: int = setting(1, "odd median-filter width on sequences (1 = off)")
+  split: str = setting("auto", f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group "
+                       "if groups exist, else stratified)")
+  num_folds: int = setting(10, "number of cross-validation folds")
+  num_seeds: int = setting(1, "number of seeds (each trains every fold)")
+  seed: int = setting(0, "first seed; seeds are seed .. seed+num_seeds-1; also seeds the "
+                      "fold assignment")
+  val_fraction: float = setting(0.0, "fraction of each training fold held out for "
+                                "validation (best epoch kept)")
+  hidden_sizes: tuple[int, ...] = setting((30,), "hidden layer widths")
+  activation: str = setting("sigmoid", "MLP hidden activation: sigmoid, tanh or relu")
+  inputs: str = setting("auto", "MLP inputs for sequence data: features (25 per channel; "
+                        "auto), raw (flattened samples) or band_power (log10 theta, alpha, "
+                        "beta power per channel: the alcoholism study's 192 for SMNI)")
+  # left out of flags.cfg while elman, so earlier runs' workdirs still resume
+  cell: str = setting("elman", "recurrent cell: elman (the study's tanh RNN), gru or lstm "
+                      "(flax.linen cells)", omit_default=True)
+  workdir: str = setting("", "folder the run writes into (required)")
+  overwrite: bool = setting(False, "replace a finished run in --workdir")
+  # Devices the (fold, seed) models are spread over. Results do not depend on it, so it
+  # stays out of config.json / results.json (timing.json records it).
+  num_devices: int = 1
+
+  def __post_init__(self):
+    if self.model not in MODELS:
+      raise ConfigError(f"model {self.model!r}: expected one of {MODELS}")
+    if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
+      raise ConfigError(f"--hidden_sizes={list(self.hidden_sizes)}: expected one or more "
+                       "positive layer widths")
+    if self.model == "rnn" and len(self.hidden_sizes) != 1:
+      raise ConfigError(f"--hidden_sizes={list(self.hidden_sizes)}: the Elman RNN has one "
+                       "hidden layer; expected a single width")
+    if self.cell not in RNN_CELLS:
+      raise ConfigError(f"--cell={self.cell!r}: expected one of {list(RNN_CELLS)}")
+    if self.activation not in ACTIVATIONS:
+      raise ConfigError(f"--activation={self.activation!r}: expected one of "
+                       f"{list(ACTIVATIONS)}")
+    if self.inputs not in INPUTS:
+      raise ConfigError(f"--inputs={self.inputs!r}: expected one of {list(INPUTS)}")
+    if self.num_seeds < 1:
+      raise ConfigError(f"--num_seeds={self.num_seeds}: expected at least 1")
+    if not 0.0 <= self.val_fraction < 1.0:
+      raise ConfigError(f"--val_fraction={self.val_fraction}: expected a value in [0, 1)")
+    if self.train.patience and not self.val_fraction:
+      raise ConfigError("--patience needs a validation part: set --val_fraction > 0")
+
+  def build(self, num_classes: int, hidden_sizes=None):
+    """This config's classifier (at other hidden sizes when given)."""
+    return build_model(self.model, self.hidden_sizes if hidden_sizes is None else
+                       hidden_sizes, num_classes, self.activation, self.cell)
+
+  def to_json(self) -> dict:
+    d = dataclasses.asdict(self)
+    d.pop("num_devices")
+    if self.cell == "elman":      # the default, left out so earlier runs' files still match
+      d.pop("cell")
+    return d
+
+
+class WrapsClassify:
+  """Mixin for the study configs built around a ClassifyConfig (`self.classify`): the
+  workdir and overwrite flag are the classification's."""
+
+  @property
+  def workdir(self):
+    return self.classify.workdir
+
+  @property
+  def overwrite(self):
+    return self.classify.overwrite
+
+
+def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
+  """Channel choice, smoothing and the model's input form. Returns (dataset, description)."""
+  ds = select_channels(ds, list(cfg.channels))
+  if cfg.median_filter != 1:
+    ds = median_filter(ds, cfg.median_filter)
+  if cfg.model == "rnn":
+    if not ds.is_sequence:
+      raise DataError(f"the RNN needs sequences; dataset {ds.info.name!r} holds "
+                      f"{ds.x.shape[1]} features per example (use train_mlp or prune_mlp)")
+    return ds, f"raw sequences, {ds.x.shape[2]} channel(s), up to {ds.x.shape[1]} steps"
+  if not ds.is_sequence:
+    return ds, f"{ds.x.shape[1]} features as given"
+  if cfg.inputs == "raw":
+    if ds.lengths is not None:
+      raise DataError("--inputs=raw needs equal-length sequences; use --inputs=features")
+    flat = ds.replace(x=ds.x.reshape(ds.num_examples, -1), lengths=None,
+                      info=dataclasses.replace(ds.info, channel_names=()))
+    return flat, f"raw samples flattened ({flat.x.shape[1]} inputs)"
+  if cfg.inputs == "band_power":
+    return band_power_inputs(ds)
+  feats = trial_features(ds)
+  return feats, (f"trial features: 25 per channel x {ds.x.shape[2]} channel(s) = "
+                 f"{feats.x.shape[1]}")
+
+
+def band_power_inputs(ds: Dataset) -> tuple[Dataset, str]:
+  """log10 band power in theta, alpha and beta per channel (the alcoholism study's 64 x 3
+  = 192 features for SMNI data), electrode-major."""
+  if ds.lengths is not None and (ds.lengths != ds.x.shape[1]).any():
+    raise DataError("--inputs=band_power needs equal-length trials (as SMNI's 1-s trials)")
+  if not ds.info.sampling_rate:
+    raise DataError(f"--inputs=band_power: dataset {ds.info.name!r} has no sampling rate; "
+                    "pass --sampling_rate")
+  power, names = band_power_features(ds.x, ds.info.sampling_rate, ds.info.channel_names or
+                                     [f"ch{i}" for i in range(ds.x.shape[2])])
+  x = np.log10(np.maximum(np.asarray(power), 1e-12))
+  info = dataclasses.replace(ds.info, channel_names=(), feature_names=names)
+  out = ds.replace(x=x.astype(np.float32), lengths=None, info=info)
+  return out, (f"log10 band power (theta, alpha, beta) x {ds.x.shape[2]} channel(s) = "
+               f"{x.shape[1]}")
+
+
+def build_model(family: str, hidden_sizes, num_classes: int, activation: str = "sigmoid",
+                cell: str = "elman"):
+  """The classifier of a family at given sizes: the one place models are built (for
+  training, for every pruned width, and from a checkpoint's metadata)."""
+  if family == "mlp":
+    return MLP(hidden_sizes=tuple(hidden_sizes), num_classes=num_classes,
+               activation=activation)
+  if cell == "elman":
+    return ElmanRNN(hidden_size=hidden_sizes[0], num_classes=num_classes)
+  return GatedRNN(hidden_size=hidden_sizes[0], num_classes=num_classes, cell=cell)
+
+
+@dataclasses.dataclass
+class Prepared:
+  """Everything a study needs before training: data, inputs, folds, seeds, model."""
+  raw: Dataset                 # as loaded (provenance)
+  ds: Dataset                  # the model's inputs
+  inputs: str                  # description of the inputs
+  split_kind: str
+  parts: list                  # per fold (train, val, test) row indices
+  folds: FoldArrays
+  data: tuple                  # (x, y, lengths) on device
+  seeds: list
+  model: object
+
+  @property
+  def kind(self) -> str:
+    return "real" if self.raw.info.real else "synthetic"
+
+
+def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
+  """Loads the data, builds the inputs, the folds and the model; logs what it did."""
+  raw = load(cfg.data)
+  kind = "real" if raw.info.real else "synthetic"
+  wd.provenance = (raw.info.name, kind)
+  wd.log(f"dataset {raw.info.name} ({kind} EEG): {raw.num_examples} examples, "
+         f"shape {raw.x.shape}, classes {list(raw.class_names)}, source {raw.info.source}")
+  ds, inputs = prepare_inputs(cfg, raw)
+  wd.log(f"inputs: {inputs}")
+  split_kind, splits = make_splits(cfg.split, cfg.num_folds, y=ds.y, groups=ds.groups,
+                                   seed=cfg.seed)
+  parts = carve_validation(ds, splits, cfg.val_fraction, seed=cfg.seed)
+  prep = Prepared(raw=raw, ds=ds, inputs=inputs, split_kind=split_kind, parts=parts,
+                  folds=make_fold_arrays(ds, parts), data=device_data(ds),
+                  seeds=[cfg.seed + i for i in range(cfg.num_seeds)],
+                  model=cfg.build(ds.num_classes))
+  layout = (f"one {split_kind} split (test part 1/{cfg.num_folds})" if len(parts) == 1
+            and split_kind.endswith("holdout") else f"{split_kind} {len(parts)}-fold")
+  wd.log(f"{layout} x {cfg.num_seeds} seed(s) = "
+         f"{len(parts) * cfg.num_seeds} models; "
+         f"{cfg.cell if cfg.model == 'rnn' and cfg.cell != 'elman' else cfg.model} "
+         f"{list(cfg.hidden_sizes)}; "
+         f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
+         f"lr {cfg.train.learning_rate}; devices {jax.devices()}")
+  return prep
+
+
+def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
+          train_cfg: Optional[TrainConfig] = None, folds: Optional[FoldArrays] = None,
+          name: str = "train", init=None):
+  """Trains every (fold, seed) model, checkpointing after every block of epochs under
+  checkpoints/`name` and resuming from the newest readable checkpoint. Returns (trainer,
+  fit result, checkpoints).
+
+  By default the model is the study's classifier on `prep.folds`; the alcoholism study
+  passes its autoencoder (`model`, `train_cfg`, `folds`) and its code classifier, whose
+  start `init(trainer)` returns (a TrainState with pretrained parts)."""
+  model = prep.model if model is None else model
+  train_cfg = cfg.train if train_cfg is None else train_cfg
+  folds = prep.folds if folds is None else folds
+  trainer = Trainer(model, train_cfg, has_val=has_validation(folds),
+                    num_devices=cfg.num_devices)
+  ckpt = Checkpoints(wd.file(os.path.join("checkpoints", name)), log=wd.log)
+  state = None if init is None else init(trainer)
+  fit = trainer.fit(prep.seeds, folds, prep.data, state=state, log=wd.log, checkpoints=ckpt,
+                    label="" if name == "train" else name)
+  return trainer, fit, ckpt
+
+
+def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
+                     study: str) -> dict:
+  """The results dict of a training run: provenance, protocol, per-run metrics, summaries."""
+  test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
+  train_m = trainer.evaluate(fit.params, prep.folds, prep.data, "train")
+  runs = []
+  for f, (tr, va, te) in enumerate(prep.parts):
+    for s, seed in enumerate(prep.seeds):
+      hist = fit.train_loss[f, s]
+      runs.append({
+          "seed": seed, "fold": f, "n_train": len(tr), "n_val": len(va), "n_test": len(te),
+          "epochs_trained": int(np.sum(np.isfinite(hist))),
+          "best_epoch": int(np.asarray(fit.state.best_epoch)[f, s]) + 1,
+          "final_train_loss": float(hist[np.isfinite(hist)][-1]),
+          "train_accuracy": float(train_m["accuracy"][f, s]),
+          "test": {k: test[k][f, s] for k in test},
+      })
+  summary = {k: summarize(test[k]) for k in SCALARS}
+  summary["train_accuracy"] = summarize(train_m["accuracy"])
+  per_class = {k: {c: summarize(test[f"{k}_per_class"][..., i])
+                   for i, c in enumerate(prep.ds.class_names)}
+               for k in ("precision", "recall", "specificity", "f1")}
+  return {
+      "study": study,
+      "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs},
+      "model": {"family": cfg.model, "hidden_sizes": list(cfg.hidden_sizes),
+                "activation": cfg.activation if cfg.model == "mlp" else "tanh",
+                **({"cell": cfg.cell} if cfg.model == "rnn" and cfg.cell != "elman" else {}),
+                "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
+      "protocol": {"split": prep.split_kind, "num_folds": len(prep.parts), "seeds": prep.seeds,
+                   "val_fraction": cfg.val_fraction, "patience": cfg.train.patience,
+                   "grad_clip": cfg.train.grad_clip or None,
+                   "normalisation": "min-max fitted on each fold's training rows"},
+      "summary": summary,
+      "summary_per_class": per_class,
+      "ci_note": CI_NOTE,
+      "runs": runs,
+  }
+
+
+def write_run_table(wd: Workdir, results: dict, name: str = "results.csv") -> None:
+  """One row per (seed, fold) and mean / std / CI rows."""
+  summary, runs = results["summary"], results["runs"]
+  header = ["seed", "fold", "n_train", "n_test", *SCALARS]
+  rows = [[r["seed"], r["fold"], r["n_train"], r["n_test"], *(r["test"][k] for k in SCALARS)]
+          for r in runs]
+  for stat in ("mean", "std"):
+    rows.append([stat, "", "", "", *(summary[k][stat] for k in SCALARS)])
+  rows.append(["ci95_low", "", "", "", *(summary[k]["ci95"][0] for k in SCALARS)])
+  rows.append(["ci95_high", "", "", "", *(summary[k]["ci95"][1] for k in SCALARS)])
+  wd.write_csv(name, header, rows)
+
+
+def write_history(wd: Workdir, fit) -> None:
+  hist = {"train_loss": fit.train_loss}
+  if fit.val_loss is not None:
+    hist["val_loss"] = fit.val_loss
+  wd.write_npz("history.npz", **hist)
+
+
+def begin(cfg, flagfile_text: Optional[str]) -> tuple[Workdir, Optional[Prepared]]:
+  """A study's opening: opens the workdir, refusing a started run made with other flags;
+  when it already holds this finished run returns (workdir, None) -- the study returns its
+  results.json -- else (re)writes flags.cfg and config.json and returns (workdir, the
+  prepared data of cfg's classification: a ClassifyConfig or a study config around one)."""
+  wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
+  if flagfile_text is not None:
+    wd.check_same_run(flagfile_text)
+  if wd.finished:
+    wd.log(f"{wd.path} already holds this finished run (results.json); nothing to do. "
+           "Pass --overwrite to run it afresh")
+    return wd, None
+  if flagfile_text is not None:
+    wd.write_text("flags.cfg", flagfile_text)
+  wd.write_json("config.json", cfg.to_json())
+  return wd, prepare(getattr(cfg, "classify", cfg), wd)
