@@ -113,3 +113,19 @@ def test_train_mlp_on_smni_files_with_band_power_and_a_subject_holdout(binary, t
   log = (wd / "log.txt").read_text()
   assert "log10 band power (theta, alpha, beta) x 64 channel(s) = 192" in log
   assert smni.CHANNELS[0] == "FP1"
+
+
+def test_train_mlp_on_the_official_split_tests_on_the_official_test_rows(binary, tmp_path):
+  """--split=official on a vendored set: one fold, trained on the upstream TRAIN rows (a
+  validation part carved from them) and tested on the upstream TEST rows as given."""
+  mod = binary("train_mlp")
+  wd = tmp_path / "official"
+  with flagsaver.flagsaver(workdir=str(wd), dataset="eyes", split="official", epochs=3,
+                           hidden_sizes=["4"], num_seeds=2, val_fraction=0.2):
+    mod.main(["train_mlp.py"])
+  res = json.loads((wd / "results.json").read_text())
+  assert res["protocol"]["split"] == "official"
+  assert res["protocol"]["test_part"].startswith("the data's official test file")
+  assert [r["n_test"] for r in res["runs"]] == [42, 42]
+  assert [r["n_train"] + r["n_val"] for r in res["runs"]] == [56, 56]
+  assert res["dataset"]["official_split"] == {"train_rows": 56, "test_rows": 42}

@@ -290,3 +290,30 @@ def test_activations_in_chunks_equal_the_plain_gram():
   small = remove_units(p, g, jnp.array([0, 2, 4]))
   assert activations(rnn.apply, small, [g], xs, lengths, lengths=lengths,
                      program=program)[g.name].gram.shape == (3, 3)
+
+
+@pytest.mark.parametrize("criterion", ["weight_angle", "taylor", "variance"])
+def test_public_prune_runs_every_new_criterion(criterion):
+  """pruning.prune with the reviewer's criteria on a two-layer model: the layer shrinks by
+  the units asked for and the pruned model still runs; taylor needs the training loss."""
+  import optax
+  from eegjax import pruning
+  from eegjax.errors import ConfigError
+  model = MLP((8, 6), 3)
+  x = jax.random.normal(KEY, (40, 5))
+  y = jnp.arange(40) % 3
+  params = model.init(KEY, x)
+
+  def loss_fn(logits):
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).mean()
+
+  if criterion == "taylor":
+    with pytest.raises(ConfigError, match="criterion taylor needs loss_fn"):
+      pruning.prune(model.apply, params, x, criterion="taylor", max_pruned=2)
+  small, record = pruning.prune(model.apply, params, x, criterion=criterion, step=1,
+                                max_pruned=2, beyond_thresholds=True,
+                                loss_fn=loss_fn if criterion == "taylor" else None)
+  sizes = [small["params"][f"Dense_{i}"]["kernel"].shape[1] for i in range(2)]
+  assert sizes == [6, 4]
+  assert all(r["units_left"] == n for r, n in zip(record.values(), (6, 4)))
+  assert model.apply(params, x).shape == MLP((6, 4), 3).apply(small, x).shape

@@ -2,6 +2,7 @@ import chex
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 import pytest
 
 from eegjax.errors import ConfigError
@@ -11,6 +12,7 @@ from eegjax.pruning.progressive import (MERGED, MERGED_COMPLEMENT, REMOVED,
                                         REMOVED_COMPLEMENTARY, PruneConfig, describe,
                                         prune_step)
 from declared_groups import mlp_hidden_group, rnn_hidden_group
+from eegjax.pruning.surgery import scale_outgoing
 
 
 def planted(duplicate=True, complement=True, hidden=8):
@@ -267,3 +269,76 @@ def test_fixed_shape_pruning_equals_cutting_at_every_step(criterion, rule):
     stacked = jax.tree.map(lambda a: a[None, None], fixed)
     chex.assert_trees_all_close(jax.tree.map(lambda a: a[0, 0], cut(stacked, alive[None, None],
                                                                     group)), small, atol=1e-6)
+
+
+def test_weight_angle_merges_the_units_with_collinear_incoming_weights():
+  """Units 1 and 3 have parallel incoming weight vectors (one twice the other) but
+  different activations' Gram entries; weight_angle pairs them, distinctiveness does not
+  look at weights."""
+  model = MLP((4,), 2)
+  x = jax.random.normal(jax.random.key(0), (16, 3))
+  params = model.init(jax.random.key(1), x)
+  p = params["params"]["Dense_0"]
+  kernel = p["kernel"].at[:, 3].set(2.0 * p["kernel"][:, 1])
+  bias = p["bias"].at[3].set(2.0 * p["bias"][1])
+  params = {"params": {**params["params"], "Dense_0": {"kernel": kernel, "bias": bias}}}
+  group = mlp_hidden_group(0)
+  gram = jnp.eye(4)                       # activations orthogonal: no activation pair
+  cfg = PruneConfig("weight_angle", rule="paper", step=1, similar_deg=5.0)
+  _, _, _, record, within = prune_step(params, jnp.arange(4), gram, jax.random.key(0),
+                                       group, cfg)
+  assert bool(within)
+  assert sorted([int(record["kept"][0]), int(record["removed"][0])]) == [1, 3]
+
+
+def test_variance_removes_the_constant_unit_and_keeps_the_outputs_exactly():
+  """A unit that is constant over the patterns (zero incoming weights) is the variance
+  criterion's choice, and folding its mean into the next bias leaves the outputs as
+  they were."""
+  model = MLP((4,), 3)
+  x = jax.random.normal(jax.random.key(0), (32, 5))
+  params = model.init(jax.random.key(2), x)
+  p = params["params"]["Dense_0"]
+  params = {"params": {**params["params"], "Dense_0": {
+      "kernel": p["kernel"].at[:, 2].set(0.0), "bias": p["bias"].at[2].set(0.7)}}}
+  group = mlp_hidden_group(0)
+  acts = jax.nn.sigmoid(x @ params["params"]["Dense_0"]["kernel"]
+                        + params["params"]["Dense_0"]["bias"])
+  stats = {"gram": (acts - 0.5).T @ (acts - 0.5), "mean": acts.mean(0), "var": acts.var(0)}
+  new, ids, _, record, _ = prune_step(params, jnp.arange(4), stats, jax.random.key(0), group,
+                                      PruneConfig("variance", step=1))
+  assert int(record["removed"][0]) == 2 and list(np.asarray(ids)) == [0, 1, 3]
+  np.testing.assert_allclose(MLP((3,), 3).apply(new, x), model.apply(params, x), atol=1e-5)
+  with pytest.raises(ConfigError, match=r"criterion variance needs \['mean', 'var'\]"):
+    prune_step(params, jnp.arange(4), stats["gram"], jax.random.key(0), group,
+               PruneConfig("variance", step=1))
+
+
+def test_taylor_gate_gradient_is_activation_times_loss_derivative():
+  """d loss / d gate_u at gates 1 (surgery.scale_outgoing) equals the sum over patterns of
+  a_u * d loss / d a_u, computed by hand for an MLP; the taylor step removes the unit
+  with the smallest |importance|."""
+  model = MLP((5,), 3)
+  x = jax.random.normal(jax.random.key(3), (20, 4))
+  y = jnp.arange(20) % 3
+  params = model.init(jax.random.key(4), x)
+  group = mlp_hidden_group(0)
+
+  def loss(p):
+    return optax.softmax_cross_entropy_with_integer_labels(model.apply(p, x), y).sum()
+
+  gate_grad = jax.grad(lambda g: loss(scale_outgoing(params, group, g)))(jnp.ones(5))
+  d0, d1 = params["params"]["Dense_0"], params["params"]["Dense_1"]
+  a = jax.nn.sigmoid(x @ d0["kernel"] + d0["bias"])
+
+  def head_loss(a):
+    logits = a @ d1["kernel"] + d1["bias"]
+    return optax.softmax_cross_entropy_with_integer_labels(logits, y).sum()
+
+  by_hand = (a * jax.grad(head_loss)(a)).sum(0)
+  np.testing.assert_allclose(gate_grad, by_hand, rtol=1e-5, atol=1e-6)
+  scores = jnp.abs(by_hand) / 20
+  _, ids, _, record, _ = prune_step(params, jnp.arange(5), {"gram": jnp.eye(5),
+                                                            "taylor": scores},
+                                    jax.random.key(0), group, PruneConfig("taylor", step=1))
+  assert int(record["removed"][0]) == int(jnp.argmin(scores))

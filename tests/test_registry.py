@@ -8,6 +8,8 @@ from eegjax.data.registry import infer_format
 @pytest.mark.parametrize("name, shape, real, rate", [
     ("scp1", (561, 896, 6), True, 256.0),
     ("eyes", (98, 128, 14), True, 128.0),
+    ("finger", (416, 50, 28), True, 100.0),
+    ("scp2", (380, 1152, 7), True, 256.0),
     ("music_features", (576, 25), False, None),
 ])
 def test_builtin_datasets(name, shape, real, rate):
@@ -44,3 +46,41 @@ def test_path_and_format_select_a_file(tmp_path):
                      group_column="who"))
   assert ds.x.shape == (2, 2) and ds.groups is not None
   assert infer_format("x/y/z.ts.gz") == "ts"
+
+
+@pytest.mark.parametrize("name, train, test", [
+    ("scp1", 268, 293), ("eyes", 56, 42), ("finger", 316, 100), ("scp2", 200, 180)])
+def test_vendored_sets_keep_their_official_split(name, train, test):
+  """The upstream TRAIN rows first, then the TEST rows, marked official_test."""
+  ds = load(DataSpec(dataset=name))
+  assert ds.official_test is not None and ds.official_test.dtype == bool
+  assert (~ds.official_test).sum() == train and ds.official_test.sum() == test
+  assert not ds.official_test[:train].any() and ds.official_test[train:].all()
+  assert ds.summary()["official_split"] == {"train_rows": train, "test_rows": test}
+
+
+def _csv(path, rows):
+  path.write_text("a,b,label\n" + "".join(f"{a},{b},{c}\n" for a, b, c in rows))
+  return str(path)
+
+
+def test_test_path_appends_the_official_test_file(tmp_path):
+  tr = _csv(tmp_path / "X_TRAIN.csv", [(1, 2, "u"), (2, 3, "v"), (3, 1, "u")])
+  te = _csv(tmp_path / "X_TEST.csv", [(5, 5, "v"), (6, 4, "u")])
+  ds = load(DataSpec(data_path=tr, test_path=te))
+  np.testing.assert_array_equal(ds.x, [[1, 2], [2, 3], [3, 1], [5, 5], [6, 4]])
+  np.testing.assert_array_equal(ds.official_test, [False, False, False, True, True])
+  assert ds.class_names == ("u", "v") and "X_TEST.csv" in ds.info.source
+
+
+def test_test_path_mistakes_name_the_file(tmp_path):
+  tr = _csv(tmp_path / "tr.csv", [(1, 2, "u"), (2, 3, "v")])
+  other = _csv(tmp_path / "te.csv", [(1, 2, "u"), (2, 3, "w")])
+  with pytest.raises(DataError, match=r"--test_path=.*te.csv: classes \['u', 'w'\]; "
+                                      r"expected the training file's \['u', 'v'\]"):
+    load(DataSpec(data_path=tr, test_path=other))
+  with pytest.raises(DataError, match="--test_path=.* given without --data_path"):
+    load(DataSpec(test_path=other))
+  (tmp_path / "wide.csv").write_text("a,b,c,label\n1,2,3,u\n2,3,4,v\n")
+  with pytest.raises(DataError, match=r"examples shaped \(3,\); expected .* \(2,\)"):
+    load(DataSpec(data_path=tr, test_path=str(tmp_path / "wide.csv")))

@@ -82,3 +82,14 @@ def test_make_splits_holdout_kinds():
   np.testing.assert_array_equal(np.bincount(y[sp[0].test]), [4, 6])   # stratified 8:2
   with pytest.raises(DataError, match="group_holdout needs participant groups"):
     make_splits("group_holdout", 5, y=y, groups=None)
+
+
+def test_official_split_is_the_datas_own():
+  official = np.array([0, 0, 1, 0, 1, 1], bool)
+  kind, splits = make_splits("official", 5, y=np.array([0, 1, 0, 1, 0, 1]), groups=None,
+                             official_test=official)
+  assert kind == "official" and len(splits) == 1
+  np.testing.assert_array_equal(splits[0].train, [0, 1, 3])
+  np.testing.assert_array_equal(splits[0].test, [2, 4, 5])
+  with pytest.raises(DataError, match="--split=official needs a dataset with an official"):
+    make_splits("official", 5, y=np.array([0, 1]), groups=None)

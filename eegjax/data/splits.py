@@ -13,7 +13,7 @@ import numpy as np
 
 from eegjax.data.dataset import DataError
 
-SPLIT_KINDS = ("auto", "kfold", "stratified", "group", "holdout", "group_holdout")
+SPLIT_KINDS = ("auto", "kfold", "stratified", "group", "holdout", "group_holdout", "official")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -107,11 +107,20 @@ def holdout(n: int, test_fraction: float, seed: int = 0,
 
 
 def make_splits(kind: str, k: int, *, y: np.ndarray, groups: Optional[np.ndarray],
-                seed: int = 0) -> tuple[str, list[Split]]:
-  """Dispatches on `kind`; 'auto' is group k-fold when groups exist, else stratified.
+                seed: int = 0, official_test: Optional[np.ndarray] = None
+                ) -> tuple[str, list[Split]]:
+  """Dispatches on `kind`; 'auto' is group k-fold when groups exist, else stratified;
+  'official' is the data's own split (`official_test` marks its test rows): one fold,
+  trained on the official training rows and tested on the official test rows.
   Returns the kind used and the splits."""
   if kind not in SPLIT_KINDS:
     raise DataError(f"--split={kind!r}: expected one of {list(SPLIT_KINDS)}")
+  if kind == "official":
+    if official_test is None:
+      raise DataError("--split=official needs a dataset with an official test part (a "
+                      "vendored set, or --data_path with --test_path); this one has none")
+    idx = np.arange(len(y))
+    return kind, [Split(train=idx[~official_test], test=idx[official_test])]
   if kind == "auto":
     kind = "group" if groups is not None else "stratified"
   if kind == "group":

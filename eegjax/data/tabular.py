@@ -126,7 +126,8 @@ def load_npz(path: str, *, name: Optional[str] = None, source: Optional[str] = N
       feature_names=tuple(str(c) for c in meta("feature_names", [])),
       description=description or str(meta("description", "")))
   return make_dataset(x, y, class_names, info, groups=fields.get("groups"),
-                      lengths=fields.get("lengths"), where=path)
+                      lengths=fields.get("lengths"), official_test=fields.get("official_test"),
+                      where=path)
 
 
 def save_npz(path: str, ds: Dataset) -> None:
@@ -136,6 +137,8 @@ def save_npz(path: str, ds: Dataset) -> None:
     extra["groups"] = ds.groups
   if ds.lengths is not None:
     extra["lengths"] = ds.lengths
+  if ds.official_test is not None:
+    extra["official_test"] = ds.official_test
   if ds.info.sampling_rate is not None:
     extra["sampling_rate"] = np.float64(ds.info.sampling_rate)
   np.savez_compressed(

@@ -35,6 +35,29 @@ def prune_metrics(per_criterion: dict, path: str, title: str) -> None:
   plt.close(fig)
 
 
+def paired_differences(paired: dict, path: str, title: str) -> None:
+  """Each criterion's test accuracy minus distinctiveness's on the same models, against
+  units pruned: mean and 95% interval of the corrected resampled t-test."""
+  fig, ax = plt.subplots(figsize=(7, 4.5))
+  for criterion, rows in paired.items():
+    x = [r["units_pruned"] for r in rows]
+    mean = np.array([r["accuracy"]["mean"] for r in rows])
+    low = np.array([r["accuracy"]["ci95"][0] for r in rows])
+    high = np.array([r["accuracy"]["ci95"][1] for r in rows])
+    ax.plot(x, mean, marker="o", label=criterion)
+    ax.fill_between(x, low, high, alpha=0.2)
+  ax.axhline(0.0, color="black", lw=0.8)
+  ax.set_xlabel("hidden units pruned")
+  ax.set_ylabel("test accuracy minus distinctiveness's")
+  ax.set_title("paired differences (same models), 95% CI of the corrected resampled "
+               f"t-test\n{title}", fontsize=9)
+  ax.grid(alpha=0.3)
+  ax.legend()
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)
+
+
 def angle_vs_performance(rows, path: str, title: str) -> None:
   """Minimum angle among remaining units against test accuracy, one point per step."""
   fig, ax = plt.subplots(figsize=(6, 4.5))
@@ -130,13 +153,13 @@ def reconstruction_curve(train_mse, val_mse, test_mse, path: str, title: str) ->
 def comparison(outcomes, path: str, title: str) -> None:
   """Approaches side by side: test accuracy, precision, recall, F1 (mean, 95% CI bars);
   parameters; inputs per trial; inference ms."""
-  from eegjax.evaluate.summary import summarize
+  from eegjax.evaluate.summary import summarize_metric
   names = [o.approach for o in outcomes]
   metrics = ("accuracy", "precision", "recall", "f1")
   fig, axes = plt.subplots(1, 4, figsize=(15, 4.2), gridspec_kw={"width_ratios": [3, 1, 1, 1]})
   width = 0.8 / len(outcomes)
   for i, o in enumerate(outcomes):
-    s = [summarize(o.test[m]) for m in metrics]
+    s = [summarize_metric(m, o.test[m]) for m in metrics]
     mean = np.array([v["mean"] for v in s])
     err = np.vstack([mean - [v["ci95"][0] for v in s], [v["ci95"][1] for v in s] - mean])
     axes[0].bar(np.arange(4) + (i - (len(outcomes) - 1) / 2) * width, mean, width,
@@ -205,13 +228,13 @@ def gan_curves(per_variant: dict, path: str, title: str) -> None:
 def gan_comparison(outcomes: dict, dense, path: str, title: str) -> None:
   """The discriminators' class heads (and the dense classifier) on the real test images:
   accuracy and F1 with 95% CI; generator and discriminator parameters."""
-  from eegjax.evaluate.summary import summarize
+  from eegjax.evaluate.summary import summarize_metric
   names = list(outcomes) + (["dense"] if dense is not None else [])
   tests = [o["test"] for o in outcomes.values()] + ([dense["test"]] if dense else [])
   fig, (ax0, ax1) = plt.subplots(1, 2, figsize=(12, 4.2), gridspec_kw={"width_ratios": [2, 1]})
   width = 0.8 / len(names)
   for i, (name, t) in enumerate(zip(names, tests)):
-    s = [summarize(t[m]) for m in ("accuracy", "precision", "recall", "f1")]
+    s = [summarize_metric(m, t[m]) for m in ("accuracy", "precision", "recall", "f1")]
     mean = np.array([v["mean"] for v in s])
     err = np.vstack([mean - [v["ci95"][0] for v in s], [v["ci95"][1] for v in s] - mean])
     ax0.bar(np.arange(4) + (i - (len(names) - 1) / 2) * width, mean, width, yerr=err,

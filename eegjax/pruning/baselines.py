@@ -3,7 +3,8 @@ next unit to remove among living units (no merging), so tables compare criteria 
 size.
 
   magnitude  the unit whose outgoing weights have the smallest L2 norm
-             (`surgery.outgoing_norms`)
+             (`surgery.outgoing_norms`); taylor and variance rank by their own scores
+             the same way (`lowest_score`)
   random     a uniformly random living unit (key from seed, fold, step and slot); the
              draw is a rank among the living units, so a layer cut to its living units
              and the same layer kept whole with dead units masked pick the same unit
@@ -15,9 +16,10 @@ import jax
 import jax.numpy as jnp
 
 
-def magnitude_choice(norms, alive):
-  """Index of the living unit with the smallest outgoing norm."""
-  return jnp.argmin(jnp.where(alive, norms, jnp.inf))
+def lowest_score(scores, alive):
+  """Index of the living unit with the smallest score (magnitude: its outgoing norm;
+  taylor: its importance; variance: its activation's variance)."""
+  return jnp.argmin(jnp.where(alive, scores, jnp.inf))
 
 
 def random_choice(key, alive):

@@ -28,7 +28,7 @@ from eegjax.pruning.discover import Program
 from eegjax.pruning.distinctiveness import angles_from_gram, min_angle, pair_mask
 from eegjax.pruning.progressive import PruneConfig, describe, prune_step
 from eegjax.pruning.resize import Resized
-from eegjax.pruning.surgery import UnitGroup
+from eegjax.pruning.surgery import UnitGroup, scale_outgoing
 
 
 @dataclasses.dataclass(frozen=True)
@@ -145,20 +145,28 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
           max_pruned: Optional[int] = None, similar_deg: float = 15.0,
           complementary_deg: float = 165.0, order: str = "study",
           beyond_thresholds: bool = False, seed: int = 0, weights=None, lengths=None,
-          chunk: int = 1024):
+          chunk: int = 1024, loss_fn=None):
   """Progressive pruning of one model, group after group (all prunable groups, or those
   named), `step` units at a time by `criterion` (distinctiveness, distinctiveness_masked,
-  magnitude, random) until `max_pruned` units of a group are gone, one unit is left, or
+  weight_angle, taylor, variance, magnitude, random) until `max_pruned` units of a group are gone, one unit is left, or
   (distinctiveness without `beyond_thresholds`) no pair is within the thresholds.
-  `args` are the training patterns the activations are read on. Returns (params,
+  `args` are the training patterns the activations are read on; `loss_fn(outputs)` (taylor
+  only) the training loss from the model's outputs on them (e.g. the mean cross-entropy
+  against their labels), whose gradient by a gate on each unit's outgoing weights gives the
+  Taylor importances (the model is run at its pruned sizes by the traced program).
+  Returns (params,
   record): record[group] lists each step's actions in the study's notation, the minimum
   angle before it and why pruning of that group stopped."""
   cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order)
+  if criterion == "taylor" and loss_fn is None:
+    raise ConfigError("criterion taylor needs loss_fn(outputs): the training loss from the "
+                      "model's outputs on the patterns")
   program = Program(apply_fn, params, *args)
+  run = Resized(program)
   step_fn = jax.jit(prune_step, static_argnames=("group", "cfg"))
   record = {}
   for group in _select(program.groups, groups):
-    collector = Collector(program, [group]) if cfg.chooses_pairs else None
+    collector = (Collector(program, [group]) if cfg.chooses_pairs or cfg.needs else None)
     stats_fn = jax.jit(lambda p: collector(p, *args, weights=weights, lengths=lengths,
                                            chunk=chunk)[group.name]) if collector else None
     width = group.size(params)
@@ -167,9 +175,18 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
     steps, stop, n = [], f"reached {limit - limit % step} pruned units", 0
     while n + step <= limit:
       size = ids.shape[0]
-      gram = stats_fn(params).gram if stats_fn else jnp.zeros((size, size))
+      st = stats_fn(params) if stats_fn else None
+      gram = st.gram if stats_fn else jnp.zeros((size, size))
+      analysis = {"gram": gram}
+      if "var" in cfg.needs:
+        m = st.total / jnp.maximum(st.count, 1.0)
+        analysis.update(mean=group.centre + m,
+                        var=jnp.diagonal(st.gram) / jnp.maximum(st.count, 1.0) - m ** 2)
+      if "taylor" in cfg.needs:
+        analysis["taylor"] = jnp.abs(jax.grad(lambda g: loss_fn(run(scale_outgoing(
+            params, group, g), *args)[0]))(jnp.ones(size, jnp.float32)))
       key = jax.random.fold_in(jax.random.key(seed), n)
-      new = step_fn(params, ids, gram, key, group=group, cfg=cfg, alive=alive,
+      new = step_fn(params, ids, analysis, key, group=group, cfg=cfg, alive=alive,
                     pending=pending)
       within = bool(new[4])
       if cfg.chooses_pairs and not within and not beyond_thresholds:

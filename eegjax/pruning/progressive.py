@@ -19,10 +19,19 @@ Criteria and rules:
       pruned unit's weight vectors are zeroed (and stay zero) while the layer keeps its size;
       no transfer; a complementary pair loses both units, as in the paper rule. Its `order` is the study's (most similar partners first) or "gentle"
       (fewest first).
+  weight_angle  distinctiveness computed from the units' incoming weight vectors instead
+      of their activations (the static weight-matrix indicator Gedeon 1995 compared with
+      behaviour): the same thresholds, order and merge rules on the weights' Gram matrix.
+  taylor  the unit with the smallest first-order Taylor importance |mean over patterns of
+      activation x dLoss/dactivation| (Molchanov et al. 2017), removed (no transfer).
+  variance  the unit whose activation varies least over the patterns, removed with its
+      mean activation folded into the biases it feeds (exact for a constant unit).
   magnitude, random  the baselines: the chosen unit is removed (no transfer).
 
-The analysis of the activation vectors (their Gram matrix) is the caller's: it is model
-specific (MLP layer activations, RNN trajectories), this step is not.
+The analysis of the activation vectors is the caller's: it is model specific (MLP layer
+activations, RNN trajectories), this step is not. It comes as the Gram matrix, or as a dict
+with "gram" and, for the criteria that need them, "mean" and "var" (each unit's mean
+activation and its variance over the patterns) and "taylor" (the importances).
 """
 
 from __future__ import annotations
@@ -37,10 +46,13 @@ from eegjax.pruning import baselines
 from eegjax.pruning.distinctiveness import (ORDERS, angles_from_gram, check_thresholds,
                                             choose_pair)
 from eegjax.settings import setting
-from eegjax.pruning.surgery import (UnitGroup, merge_into, outgoing_norms, remove_units,
-                                    zero_units)
+from eegjax.pruning.surgery import (UnitGroup, fold_into_bias, incoming_vectors, merge_into,
+                                    outgoing_norms, remove_units, zero_units)
 
-CRITERIA = ("distinctiveness", "distinctiveness_masked", "magnitude", "random")
+CRITERIA = ("distinctiveness", "distinctiveness_masked", "magnitude", "random", "taylor",
+            "weight_angle", "variance")
+# criteria that rank units by a score (lowest removed first) and the score's source
+SCORED = {"magnitude": "outgoing weight norm", "taylor": "taylor", "variance": "var"}
 RULES = ("paper", "scaled")
 # What happened to the unit removed in a slot.
 MERGED, MERGED_COMPLEMENT, REMOVED_COMPLEMENTARY, REMOVED = 0, 1, 2, 3
@@ -70,7 +82,12 @@ class PruneConfig:
 
   @property
   def chooses_pairs(self) -> bool:
-    return self.criterion.startswith("distinctiveness")
+    return self.criterion.startswith("distinctiveness") or self.criterion == "weight_angle"
+
+  @property
+  def needs(self) -> tuple[str, ...]:
+    """What the criterion needs from the caller's analysis besides the Gram matrix."""
+    return {"taylor": ("taylor",), "variance": ("mean", "var")}.get(self.criterion, ())
 
   def __post_init__(self):
     if self.criterion not in CRITERIA:
@@ -127,13 +144,22 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   if cfg.step >= units:
     raise ConfigError(f"cannot prune {cfg.step} units from a layer of {units}: at least one "
                       "must remain")
+  stats = gram if isinstance(gram, dict) else {"gram": gram}
+  missing = [k for k in cfg.needs if k not in stats]
+  if missing:
+    raise ConfigError(f"criterion {cfg.criterion} needs {missing} in the analysis passed "
+                      "to prune_step")
+  gram = stats["gram"]
+  if cfg.criterion == "weight_angle":
+    w = incoming_vectors(params, group)
+    gram = w @ w.T
   angles = angles_from_gram(gram)
   norms = outgoing_norms(params, group)
   pending = jnp.asarray([-1.0, 0.0] if pending is None else pending, jnp.float32)
   pid, pending_angle = pending[0].astype(jnp.int32), pending[1]
   pending = jnp.where(pid >= 0, jnp.argmax(ids == pid), -1).astype(jnp.int32)
-  pairs_removed_whole = cfg.masked or (cfg.criterion == "distinctiveness" and
-                                       cfg.rule == "paper")
+  pairs_removed_whole = cfg.masked or (cfg.criterion in ("distinctiveness", "weight_angle")
+                                       and cfg.rule == "paper")
   within_all = jnp.array(True)
   rec = {k: [] for k in ("kept", "removed", "kind", "angle", "scale")}
   for slot in range(cfg.step):
@@ -152,10 +178,13 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
         kind = jnp.where(complementary, REMOVED_COMPLEMENTARY,
                          REMOVED if cfg.masked else MERGED)
     else:
-      if cfg.criterion == "magnitude":
-        d = baselines.magnitude_choice(norms, alive)
-      else:
+      if cfg.criterion == "random":
         d = baselines.random_choice(jax.random.fold_in(key, slot), alive)
+      else:
+        score = norms if cfg.criterion == "magnitude" else stats[SCORED[cfg.criterion]]
+        d = baselines.lowest_score(score, alive)
+        if cfg.criterion == "variance":
+          params = fold_into_bias(params, group, d, stats["mean"][d])
       k, angle, within = jnp.array(-1), jnp.array(jnp.nan), jnp.array(True)
       c, merge, kind = jnp.array(0.0), jnp.array(False), jnp.array(REMOVED)
     if pairs_removed_whole:

@@ -205,6 +205,22 @@ def merge_into(params, group: UnitGroup, d, k, c=1.0):
   entries are zeroed so it no longer acts, and `remove_units` then deletes it. Works with
   traced d, k, c."""
   group.check()
+  return _fold(params, group, d, k, c, group.centre * (1.0 - c))
+
+
+def fold_into_bias(params, group: UnitGroup, d, value):
+  """Removes unit d's action as if its activation were the constant `value`: each fed
+  bias += value * outgoing[d] summed over the other axes, and d's outgoing entries are
+  zeroed (`remove_units` then deletes it). Exact for a unit whose activation is constant
+  over the patterns and that acts linearly on a next layer with a bias (the `variance`
+  criterion's removal). Works with traced d and value."""
+  group.check()
+  return _fold(params, group, d, d, 0.0, value)
+
+
+def _fold(params, group: UnitGroup, d, k, c, shift_scale):
+  """outgoing[k] += c * outgoing[d]; each fed bias += shift_scale * outgoing[d] summed
+  over the other axes; outgoing[d] = 0."""
   sizes = group.sizes(params)
   pair = jnp.stack([jnp.asarray(d), jnp.asarray(k)])
   for s in group.outgoing:
@@ -216,7 +232,7 @@ def merge_into(params, group: UnitGroup, d, k, c=1.0):
       # out_axis counted on the original array; after moving s.axis to the front:
       moved = out_axis + (1 if out_axis < s.axis else 0)
       other = tuple(a for a in range(w_d.ndim) if a != moved)
-      shift = group.centre * (1.0 - c) * jnp.sum(w_d, axis=other)
+      shift = shift_scale * jnp.sum(w_d, axis=other)
       params = _set(params, b_path, _get(params, b_path) + shift)
     x = x.at[idx[1]].add(c * w_d).at[idx[0]].set(0.0)
     params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
@@ -254,6 +270,46 @@ def drop_units(params, group: UnitGroup, drop: Sequence[int]):
                       "must remain")
   keep = [u for u in range(size) if u not in set(drop)]
   return remove_units(params, group, jnp.asarray(keep, jnp.int32))
+
+
+def incoming_vectors(params, group: UnitGroup):
+  """(U, entries) every unit's incoming entries (weights, bias and other per-unit
+  parameters that compute it, all incoming slices together): the weight vectors whose
+  angles the `weight_angle` criterion compares."""
+  sizes = group.sizes(params)
+  units = jnp.arange(sizes[group.name])
+  outgoing = {(s.path, s.axis) for s in group.outgoing}
+  cols = []
+  for s in group.incoming:
+    if (s.path, s.axis) in outgoing:
+      continue
+    idx = _unit_index(s, group, sizes, units)
+    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)[idx]
+    cols.append(x.reshape(x.shape[0], -1))
+  return jnp.concatenate(cols, axis=1)
+
+
+def scale_outgoing(params, group: UnitGroup, gates):
+  """Every unit's outgoing entries times its gate (gates: (U,)). At gates = 1 the network
+  is unchanged, and the gradient of a loss with respect to gate u is the sum over the
+  patterns of unit u's activation times the loss's derivative by it: the first-order
+  Taylor importance (`taylor` criterion)."""
+  sizes = group.sizes(params)
+  gates = jnp.asarray(gates)
+  for s in group.outgoing:
+    parts = []
+    for _, dims, pos in _layout(s, group, sizes):
+      if pos is None:
+        parts.append(jnp.ones((math.prod(dims),), gates.dtype))
+      else:
+        shape = [1] * len(dims)
+        shape[pos] = dims[pos]
+        parts.append(jnp.broadcast_to(gates.reshape(shape), dims).ravel())
+    x = _get(params, s.path)
+    shape = [1] * x.ndim
+    shape[s.axis] = x.shape[s.axis]
+    params = _set(params, s.path, x * jnp.concatenate(parts).reshape(shape).astype(x.dtype))
+  return params
 
 
 def outgoing_norms(params, group: UnitGroup):

@@ -31,7 +31,7 @@ from eegjax.data.splits import Split
 from eegjax.errors import ConfigError
 from eegjax.evaluate import plots, report
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import CI_NOTE, summarize
+from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
 from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
@@ -349,13 +349,14 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
       "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs,
                   "note": ("synthetic data: figures test the method, they are not findings "
                            "about EEG") if prep.kind == "synthetic" else ""},
-      "protocol": {"split": prep.split_kind, "num_folds": len(prep.parts),
+      "protocol": {"split": prep.split_kind, "test_part": framework.test_part(prep),
+                   "num_folds": len(prep.parts),
                    "seeds": prep.seeds, "val_fraction": cfg.classify.val_fraction,
                    "normalisation": "min-max fitted on each fold's training rows"},
       "approaches": {o.approach: {
           "description": o.description, "num_params": o.num_params,
           "input_floats_per_trial": o.input_floats,
-          "summary": {k: summarize(o.test[k]) for k in SCALARS},
+          "summary": {k: summarize_metric(k, o.test[k]) for k in SCALARS},
           "runs": [{"fold": f, "seed": s, **{k: o.test[k][f, i] for k in SCALARS}}
                    for f in range(len(prep.parts)) for i, s in enumerate(prep.seeds)]}
           for o in outcomes},
@@ -374,7 +375,7 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
             "total_s": time.perf_counter() - t_start}
   wd.write_json("timing.json", timing)
   for o in outcomes:
-    s = summarize(o.test["accuracy"])
+    s = summarize_metric("accuracy", o.test["accuracy"])
     wd.log(f"{o.approach:>7}: accuracy {s['mean']:.4f} [{s['ci95'][0]:.4f}, "
            f"{s['ci95'][1]:.4f}]  F1 {summarize(o.test['f1'])['mean']:.4f}  params "
            f"{o.num_params}  inputs/trial {o.input_floats}  [{title}]")

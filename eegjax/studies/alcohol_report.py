@@ -7,7 +7,7 @@ import dataclasses
 
 import numpy as np
 
-from eegjax.evaluate.summary import CI_NOTE, summarize
+from eegjax.evaluate.summary import CI_NOTE, summarize_metric
 
 COMPARED = ("accuracy", "precision", "recall", "f1")
 
@@ -41,7 +41,7 @@ def comparison_rows(outcomes: list[Outcome], num_examples: int):
   for o in outcomes:
     line = [o.approach]
     for m in COMPARED:
-      s = summarize(o.test[m])
+      s = summarize_metric(m, o.test[m])
       line += [s["mean"], s["ci95"][0], s["ci95"][1]]
     n = int(np.asarray(o.test["accuracy"]).size)
     line += [n, o.train_s, 1e3 * o.train_s / n, o.extra_s, o.extra_what, o.num_params,
@@ -62,7 +62,7 @@ def comparison_markdown(outcomes: list[Outcome], num_examples: int, title: str) 
   for o in outcomes:
     cells = [o.approach]
     for m in COMPARED:
-      s = summarize(o.test[m])
+      s = summarize_metric(m, o.test[m])
       cells.append(f"{s['mean']:.3f} [{s['ci95'][0]:.3f}, {s['ci95'][1]:.3f}]")
     n = int(np.asarray(o.test["accuracy"]).size)
     cells += [str(n), f"{o.train_s:.2f}",

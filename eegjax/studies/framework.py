@@ -23,7 +23,7 @@ from eegjax.data.splits import SPLIT_KINDS, make_splits
 from eegjax.errors import ConfigError
 from eegjax.settings import setting
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import CI_NOTE, summarize
+from eegjax.evaluate.summary import CI_NOTE, summarize_metric
 from eegjax.models import MLP, ElmanRNN, count_params
 from eegjax.models.gated import CELLS, GatedRNN
 from eegjax.models.mlp import ACTIVATIONS
@@ -90,6 +90,9 @@ class ClassifyConfig:
       raise ConfigError(f"--val_fraction={self.val_fraction}: expected a value in [0, 1)")
     if self.train.patience and not self.val_fraction:
       raise ConfigError("--patience needs a validation part: set --val_fraction > 0")
+    if self.data.test_path and self.split not in ("auto", "official"):
+      raise ConfigError(f"--test_path with --split={self.split}: the test file is the "
+                        "official test part; expected --split=official (or auto)")
 
   def build(self, num_classes: int, hidden_sizes=None):
     """This config's classifier (at other hidden sizes when given)."""
@@ -198,14 +201,18 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
          f"shape {raw.x.shape}, classes {list(raw.class_names)}, source {raw.info.source}")
   ds, inputs = prepare_inputs(cfg, raw)
   wd.log(f"inputs: {inputs}")
-  split_kind, splits = make_splits(cfg.split, cfg.num_folds, y=ds.y, groups=ds.groups,
-                                   seed=cfg.seed)
+  split = "official" if cfg.split == "auto" and cfg.data.test_path else cfg.split
+  split_kind, splits = make_splits(split, cfg.num_folds, y=ds.y, groups=ds.groups,
+                                   seed=cfg.seed, official_test=ds.official_test)
   parts = carve_validation(ds, splits, cfg.val_fraction, seed=cfg.seed)
   prep = Prepared(raw=raw, ds=ds, inputs=inputs, split_kind=split_kind, parts=parts,
                   folds=make_fold_arrays(ds, parts), data=device_data(ds),
                   seeds=[cfg.seed + i for i in range(cfg.num_seeds)],
                   model=cfg.build(ds.num_classes))
-  layout = (f"one {split_kind} split (test part 1/{cfg.num_folds})" if len(parts) == 1
+  layout = (f"the official split ({len(parts[0][0]) + len(parts[0][1])} training rows"
+            f"{f', {len(parts[0][1])} of them validation' if len(parts[0][1]) else ''}; "
+            f"{len(parts[0][2])} test rows)" if split_kind == "official" else
+            f"one {split_kind} split (test part 1/{cfg.num_folds})" if len(parts) == 1
             and split_kind.endswith("holdout") else f"{split_kind} {len(parts)}-fold")
   wd.log(f"{layout} x {cfg.num_seeds} seed(s) = "
          f"{len(parts) * cfg.num_seeds} models; "
@@ -255,9 +262,9 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
           "train_accuracy": float(train_m["accuracy"][f, s]),
           "test": {k: test[k][f, s] for k in test},
       })
-  summary = {k: summarize(test[k]) for k in SCALARS}
-  summary["train_accuracy"] = summarize(train_m["accuracy"])
-  per_class = {k: {c: summarize(test[f"{k}_per_class"][..., i])
+  summary = {k: summarize_metric(k, test[k]) for k in SCALARS}
+  summary["train_accuracy"] = summarize_metric("accuracy", train_m["accuracy"])
+  per_class = {k: {c: summarize_metric(k, test[f"{k}_per_class"][..., i])
                    for i, c in enumerate(prep.ds.class_names)}
                for k in ("precision", "recall", "specificity", "f1")}
   return {
@@ -267,7 +274,8 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
                 "activation": cfg.activation if cfg.model == "mlp" else "tanh",
                 **({"cell": cfg.cell} if cfg.model == "rnn" and cfg.cell != "elman" else {}),
                 "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
-      "protocol": {"split": prep.split_kind, "num_folds": len(prep.parts), "seeds": prep.seeds,
+      "protocol": {"split": prep.split_kind, "test_part": test_part(prep),
+                   "num_folds": len(prep.parts), "seeds": prep.seeds,
                    "val_fraction": cfg.val_fraction, "patience": cfg.train.patience,
                    "grad_clip": cfg.train.grad_clip or None,
                    "normalisation": "min-max fitted on each fold's training rows"},
@@ -276,6 +284,16 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
       "ci_note": CI_NOTE,
       "runs": runs,
   }
+
+
+def test_part(prep: Prepared) -> str:
+  """What the reported test figures were measured on, in words."""
+  if prep.split_kind == "official":
+    return ("the data's official test file as given; models trained (and chosen on a "
+            "validation part, if any) on its official training file")
+  return (f"the held-out part of a {prep.split_kind} split" if len(prep.parts) == 1 else
+          f"each model's test fold of {prep.split_kind} {len(prep.parts)}-fold "
+          "cross-validation over all rows")
 
 
 def write_run_table(wd: Workdir, results: dict, name: str = "results.csv") -> None:

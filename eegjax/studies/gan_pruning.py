@@ -13,7 +13,7 @@ import numpy as np
 
 from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import summarize
+from eegjax.evaluate.summary import summarize, summarize_metric
 from eegjax.models import count_params
 from eegjax.models.gan import IMAGE_SHAPE, Discriminator, discriminator_features
 from eegjax.pruning import discover_groups
@@ -93,7 +93,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
              "channels": width,
              "params": count_params(jax.tree.map(lambda a: a[0, 0], prune_loop.cut(
                  first, np.asarray(alive)[:1, :1], group))),
-             "summary": {**{k: summarize(test[k]) for k in SCALARS},
+             "summary": {**{k: summarize_metric(k, test[k]) for k in SCALARS},
                          "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
                          "min_angle": summarize(np.asarray(
                              jax.vmap(jax.vmap(min_angle))(ang, alive)))}}

@@ -32,7 +32,7 @@ from eegjax.data.scalp_images import fit_grid
 from eegjax.errors import ConfigError
 from eegjax.evaluate import plots
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import CI_NOTE, summarize
+from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import count_params
 from eegjax.models.gan import DeconvGenerator, Discriminator
@@ -48,6 +48,8 @@ from eegjax.train.folds import has_validation
 from eegjax.train.gan_fit import CURVES, LAYOUTS, METRICS, PARTS, GanConfig, GanTrainer
 
 VARIANTS = ("deconv", "unet_resize", "unet_transpose")
+# conv-channel criteria: the channels' Gram matrices are all gan_pruning computes
+CONV_CRITERIA = ("distinctiveness", "weight_angle", "magnitude", "random")
 COMPARED = ("accuracy", "precision", "recall", "f1")
 
 
@@ -119,9 +121,10 @@ class GanStudyConfig(WrapsClassify):
       raise ConfigError("--conv_criteria is empty; expected some of distinctiveness, "
                         "magnitude, random")
     for crit in self.conv_criteria:
-      if dataclasses.replace(self.prune, criterion=crit).masked:
-        raise ConfigError(f"--conv_criteria: {crit} is the RNN study's masked variant; "
-                          "expected distinctiveness, magnitude or random")
+      dataclasses.replace(self.prune, criterion=crit)      # a known criterion
+      if crit not in CONV_CRITERIA:
+        raise ConfigError(f"--conv_criteria: {crit} is not offered for conv channels; "
+                          f"expected some of {', '.join(CONV_CRITERIA)}")
     if self.classify.inputs != "band_power":
       raise ConfigError(f"--inputs={self.classify.inputs}: the EEG images are drawn from "
                         "band powers; expected --inputs=band_power")
@@ -223,7 +226,7 @@ def comparison_rows(outcomes: dict, dense: Optional[dict]):
   for v, o in outcomes.items():
     line = [f"{v} (D class head)"]
     for m in COMPARED:
-      s = summarize(o["test"][m])
+      s = summarize_metric(m, o["test"][m])
       line += [s["mean"], s["ci95"][0], s["ci95"][1]]
     line += [float(np.mean(o["best_epoch"])), *(float(np.mean(o["at_best"][k])) for k in (
         "G", "D_adv_real", "D_adv_fake", "D_cls_fake")), o["g_params"], o["d_params"],
@@ -232,7 +235,7 @@ def comparison_rows(outcomes: dict, dense: Optional[dict]):
   if dense is not None:
     line = ["dense classifier (192 band powers)"]
     for m in COMPARED:
-      s = summarize(dense["test"][m])
+      s = summarize_metric(m, dense["test"][m])
       line += [s["mean"], s["ci95"][0], s["ci95"][1]]
     line += ["", "", "", "", "", "", dense["params"], dense["train_s"],
              int(np.asarray(dense["test"]["accuracy"]).size)]
@@ -283,7 +286,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
       t0 = time.perf_counter()
       prune_rows += gan_pruning.prune_discriminator(cfg, prep, wd, variant, trainer, state.best_d)
       timing[variant]["prune_s"] = time.perf_counter() - t0
-    acc = summarize(test["accuracy"])
+    acc = summarize_metric("accuracy", test["accuracy"])
     wd.log(f"{variant}: D class head on the test images: accuracy {acc['mean']:.4f} "
            f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]")
 
@@ -315,17 +318,18 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                             f"{list(grid.left_out)})",
                   "note": ("synthetic data: figures test the method, they are not findings "
                            "about EEG") if prep.kind == "synthetic" else ""},
-      "protocol": {"split": prep.split_kind, "num_folds": len(prep.parts), "seeds": prep.seeds,
+      "protocol": {"split": prep.split_kind, "test_part": framework.test_part(prep),
+                   "num_folds": len(prep.parts), "seeds": prep.seeds,
                    "val_fraction": cfg.classify.val_fraction,
                    "best_model": "lowest validation class loss on real images, per model"},
-      "variants": {v: {"summary": {k: summarize(o["test"][k]) for k in SCALARS},
+      "variants": {v: {"summary": {k: summarize_metric(k, o["test"][k]) for k in SCALARS},
                        "best_epoch": o["best_epoch"], "generator_params": o["g_params"],
                        "discriminator_params": o["d_params"],
                        "at_best_epoch_test": {k: summarize(v2) for k, v2 in
                                               o["at_best"].items()}}
                    for v, o in outcomes.items()},
       "dense_classifier": None if dense is None else {
-          "summary": {k: summarize(dense["test"][k]) for k in SCALARS},
+          "summary": {k: summarize_metric(k, dense["test"][k]) for k in SCALARS},
           "params": dense["params"]},
       "conv_pruning": [{k: v for k, v in r.items()} for r in prune_rows],
       "ci_note": CI_NOTE,

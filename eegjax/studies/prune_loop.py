@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable, Optional
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -42,7 +42,8 @@ class Family:
   group: UnitGroup
   measure: Callable            # (params, alive, n) -> (row dict, grams or None, params);
                                # params at full width, the dead units zeroed
-  grams: Callable              # (params, n) -> (F, S, U, U) Gram matrices
+  grams: Callable              # (params, n) -> (F, S, U, U) Gram matrices, or a dict of
+                               # them and the criterion's other statistics (prune_step)
   keys: Callable               # n -> (F, S) random keys of the step after n units
   meta: Callable = lambda n: {}   # noqa: E731  extra checkpoint metadata at size n
   log: Callable = print
@@ -87,7 +88,7 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
     rows, actions, evaluated = meta["rows"], meta["actions"], True
     family.log(f"{label}: resuming after {n} pruned units (checkpoint {ckpt.directory})")
   while True:
-    grams: Optional[jax.Array] = None
+    grams = None
     if not evaluated:
       row, grams, params = family.measure(params, alive, n)
       rows.append(to_json(row))

@@ -25,10 +25,12 @@ import time
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from eegjax.errors import ConfigError
+from eegjax.evaluate import report
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import summarize
+from eegjax.evaluate.summary import summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.pruning.discover import Program, discover_groups
 from eegjax.pruning.progressive import CRITERIA, PruneConfig
@@ -36,6 +38,7 @@ from eegjax.settings import setting
 from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.engine import Collector
+from eegjax.pruning.surgery import scale_outgoing
 from eegjax.studies import prune_loop
 from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify, build_model
 from eegjax.train import Trainer, sharding
@@ -76,12 +79,43 @@ class Programs:
     chunk = 16 if c.model == "rnn" else 4096
 
     def layer_gram(params, folds, data):
-      """Gram matrix of the layer's activations where discovery found them (the MLP
-      layer's nonlinearity; the RNN's state at every valid step) over the training rows."""
+      """Statistics of the layer's activations where discovery found them (the MLP
+      layer's nonlinearity; the RNN's state at every valid step) over the training rows:
+      the Gram matrix of the centred activations, each unit's mean and variance."""
       x, _, lengths = scale_rows(data, folds.train_idx, folds.lo, folds.scale)
       args = (x,) if lengths is None else (x, lengths)
-      return collect(params, *args, weights=folds.train_w, lengths=lengths,
-                     chunk=chunk)[group.name].gram
+      st = collect(params, *args, weights=folds.train_w, lengths=lengths,
+                   chunk=chunk)[group.name]
+      n = jnp.maximum(st.count, 1.0)
+      m = st.total / n
+      return {"gram": st.gram, "mean": group.centre + m,
+              "var": jnp.diagonal(st.gram) / n - m ** 2}
+
+    def layer_taylor(params, folds, data):
+      """First-order Taylor importance of every unit over the training rows: |mean over
+      patterns of activation x dLoss/dactivation|, the gradient of the mean loss by a gate
+      on each unit's outgoing weights (`surgery.scale_outgoing`) at 1."""
+      x, y, lengths = scale_rows(data, folds.train_idx, folds.lo, folds.scale)
+      w = folds.train_w.astype(jnp.float32)
+      n = x.shape[0]
+      size = min(chunk, n)
+      pad = (-n) % size
+      cut = lambda a: jnp.concatenate(  # noqa: E731
+          [a, jnp.zeros((pad,) + a.shape[1:], a.dtype)]).reshape((-1, size) + a.shape[1:])
+      units = group.size(params)
+
+      def chunk_grad(inputs):
+        xb, yb, wb, lb = inputs
+
+        def loss(gates):
+          p = scale_outgoing(params, group, gates)
+          logits = model.apply(p, xb) if lengths is None else model.apply(p, xb, lengths=lb)
+          return jnp.sum(wb * optax.softmax_cross_entropy_with_integer_labels(logits, yb))
+        return jax.grad(loss)(jnp.ones(units, jnp.float32))
+
+      lb = None if lengths is None else cut(lengths)
+      grads = jax.lax.map(chunk_grad, (cut(x), cut(y), cut(w), lb)).sum(0)
+      return jnp.abs(grads) / jnp.maximum(w.sum(), 1.0)
 
     def analyse(g, alive):
       """Angles, min angle and pairs within the thresholds among living units."""
@@ -92,10 +126,21 @@ class Programs:
 
     layout = sharding.plan(len(prep.parts), len(prep.seeds), c.num_devices)
     gram = jax.jit(over_models(layer_gram))
+    taylor = jax.jit(over_models(layer_taylor))
     self.gram = lambda p: layout.call(gram, (p, prep.folds, data), "mfs")
+    self.taylor = lambda p: layout.call(taylor, (p, prep.folds, data), "mfs")
     self.analyse = jax.jit(jax.vmap(jax.vmap(analyse)))
     self.trainer = Trainer(model, c.train, has_val=False, num_devices=c.num_devices)
     self.timer = Timer(cfg, prep, group)
+
+
+  def analysis(self, params, pcfg: PruneConfig) -> dict:
+    """What a pruning step of `pcfg`'s criterion reads, for every model: the Gram matrix,
+    each unit's mean and variance, and (taylor) the importances."""
+    out = self.gram(params)
+    if "taylor" in pcfg.needs:
+      out["taylor"] = self.taylor(params)
+    return out
 
 
 class Timer:
@@ -184,7 +229,7 @@ class PruneStudyConfig(WrapsClassify):
 
 
 def _summaries(values: dict) -> dict:
-  return {k: summarize(v) for k, v in values.items()}
+  return {k: summarize_metric(k, v) for k, v in values.items()}
 
 
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
@@ -200,14 +245,16 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
 
   def measure(params, alive, n):
     t0 = time.perf_counter()
-    grams = prog.gram(params)
-    _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams, alive))
+    grams = prog.analysis(params, pcfg)
+    _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams["gram"], alive))
     test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
     analyse_ms = 1e3 * (time.perf_counter() - t0)
     exec_ms = prog.timer(params, None if pcfg.masked else alive)   # the cut network
     values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
     row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
-           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms}
+           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms,
+           # each (fold, seed) model's figures: the paired comparisons of criteria
+           "per_model": {k: test[k] for k in report.PAIRED_METRICS}}
     if cfg.finetune_epochs and n > 0:
       params, grams = _finetune(cfg, prep, prog, params, alive), None   # activations moved
       tuned = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
@@ -220,7 +267,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
     return row, grams, params
 
   family = prune_loop.Family(
-      group=prog.group, measure=measure, grams=lambda p, n: prog.gram(p),
+      group=prog.group, measure=measure, grams=lambda p, n: prog.analysis(p, pcfg),
       keys=lambda n: random_keys(prep.seeds, prep.folds.fold_id, n),
       meta=lambda n: {
           "criterion": criterion, "rule": cfg.prune.rule, "units_pruned": n, "layer": cfg.layer,

