@@ -143,8 +143,11 @@ def test_a_moved_workdir_resumes_where_it_was(binary, tmp_path):
 def test_ctrl_c_says_where_it_stopped_and_the_same_command_resumes(tmp_path):
   wd = tmp_path / "run"
   cmd = cli("train_mlp", wd, "--epochs=400", "--epochs_per_call=1")
+  # SIGINT handled as at a terminal even when the suite itself runs in the background
+  # (a shell starts background jobs with SIGINT ignored, and the child would inherit it)
   proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                          text=True)
+                          text=True,
+                          preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   for line in proc.stdout:                 # interrupt once a few epochs are checkpointed
     if "epoch 3/400" in line:
       proc.send_signal(signal.SIGINT)
