@@ -180,22 +180,27 @@ def zero_units(params, group: UnitGroup, alive):
   outgoing weights are zero no longer acts, so the network computes what `remove_units`
   would give (through normalisation layers only approximately)."""
   group.check()
+  return _scale_units(params, group, group.slices(), alive)
+
+
+def _scale_units(params, group: UnitGroup, slices, values):
+  """Each unit's entries on `slices` times its value (values: (U,), bool or float); the
+  entries that belong to no unit of the group are kept."""
   sizes = group.sizes(params)
-  alive = jnp.asarray(alive)
-  for s in group.slices():
+  values = jnp.asarray(values)
+  for s in slices:
     parts = []
     for _, dims, pos in _layout(s, group, sizes):
       if pos is None:
-        parts.append(jnp.ones((math.prod(dims),), bool))
+        parts.append(jnp.ones((math.prod(dims),), values.dtype))
       else:
         shape = [1] * len(dims)
         shape[pos] = dims[pos]
-        parts.append(jnp.broadcast_to(alive.reshape(shape), dims).ravel())
+        parts.append(jnp.broadcast_to(values.reshape(shape), dims).ravel())
     x = _get(params, s.path)
     shape = [1] * x.ndim
     shape[s.axis] = x.shape[s.axis]
-    mask = jnp.concatenate(parts).reshape(shape).astype(x.dtype)
-    params = _set(params, s.path, x * mask)
+    params = _set(params, s.path, x * jnp.concatenate(parts).reshape(shape).astype(x.dtype))
   return params
 
 
@@ -294,22 +299,7 @@ def scale_outgoing(params, group: UnitGroup, gates):
   is unchanged, and the gradient of a loss with respect to gate u is the sum over the
   patterns of unit u's activation times the loss's derivative by it: the first-order
   Taylor importance (`taylor` criterion)."""
-  sizes = group.sizes(params)
-  gates = jnp.asarray(gates)
-  for s in group.outgoing:
-    parts = []
-    for _, dims, pos in _layout(s, group, sizes):
-      if pos is None:
-        parts.append(jnp.ones((math.prod(dims),), gates.dtype))
-      else:
-        shape = [1] * len(dims)
-        shape[pos] = dims[pos]
-        parts.append(jnp.broadcast_to(gates.reshape(shape), dims).ravel())
-    x = _get(params, s.path)
-    shape = [1] * x.ndim
-    shape[s.axis] = x.shape[s.axis]
-    params = _set(params, s.path, x * jnp.concatenate(parts).reshape(shape).astype(x.dtype))
-  return params
+  return _scale_units(params, group, group.outgoing, gates)
 
 
 def outgoing_norms(params, group: UnitGroup):
