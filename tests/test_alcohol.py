@@ -15,6 +15,7 @@ import pytest
 from absl.testing import flagsaver
 
 from conftest import REPO
+from eegjax.data import DataSpec
 from eegjax.data.dataset import DatasetInfo, make_dataset
 from eegjax.data.splits import group_kfold
 from eegjax.data.synthetic import smni_trials, write_smni_files
@@ -86,8 +87,9 @@ def test_autoencoder_folds_carve_validation_from_training_rows_only():
 
 
 def _classify(**kw):
-  base = dict(model="mlp", data=None, train=TrainConfig(epochs=2), workdir="w",
-              hidden_sizes=(16, 8), activation="relu", inputs="band_power")
+  base = dict(model="mlp", data=DataSpec(dataset="smni_synthetic"),
+              train=TrainConfig(epochs=2), workdir="w", hidden_sizes=(16, 8),
+              activation="relu", inputs="band_power")
   return ClassifyConfig(**{**base, **kw})
 
 

@@ -137,7 +137,7 @@ CASES = [
     ("train_gan", ["--d_features=8,0"], {}, r"--d_features=\[8, 0\]: expected positive widths"),
     ("train_gan", ["--beta1=1.5"], {}, r"--beta1=1.5: expected a value in \[0, 1\)"),
     ("train_gan", ["--conv_criteria=distinctiveness_masked"], {},
-     r"--conv_criteria: distinctiveness_masked is the RNN study's masked variant"),
+     r"--conv_criteria: distinctiveness_masked is not offered for conv channels"),
     ("train_gan", ["--conv_criteria=size"], {}, r"--criteria: 'size' is not one of"),
     ("train_gan", ["--dataset=scp1"], {},
      r"EEG images need at least 4 electrodes with a scalp position; of the channels "
