@@ -25,6 +25,7 @@ import time
 from typing import Any, Callable, Optional, Protocol
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from eegjax.errors import UserError
@@ -131,18 +132,18 @@ def train(family: Family, seeds, folds: FoldArrays, data, *, num_devices: int = 
 
   seeds_dev = layout.put_seeds(np.asarray(seeds, np.uint32))
   if layout.mesh is None:
-    seeds_dev = jax.numpy.asarray(seeds_dev, jax.numpy.uint32)
+    seeds_dev = jnp.asarray(seeds_dev, jnp.uint32)
   folds_dev, data_dev = layout.put_folds(folds), layout.put_shared(data)
   state_dev = layout.put_models(state)
   host = (lambda t: t) if layout.mesh is None else (
-      lambda t: jax.tree.map(jax.numpy.asarray, layout.get_models(t)))
+      lambda t: jax.tree.map(jnp.asarray, layout.get_models(t)))
   compiled: dict[int, Any] = {}
   compile_s, first_epoch, t_start = 0.0, epoch, time.perf_counter()
   block = family.block_epochs()
   try:
     while epoch < family.epochs:
       n = min(block, family.epochs - epoch)
-      start = jax.numpy.int32(epoch)
+      start = jnp.int32(epoch)
       if n not in compiled:
         fn = family.block(layout, n, folds)
         if hasattr(fn, "lower"):   # one jitted program: compiled here, timed apart
