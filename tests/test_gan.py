@@ -257,8 +257,19 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   params = [int(r["discriminator_params"]) for r in table
             if r["variant"] == "deconv" and r["criterion"] == "distinctiveness"]
   assert params[0] - params[1] == 2 * (9 * 8 + 1) + 2 * (2 + 1)   # 2 channels: conv, heads
+  # random minus distinctiveness on the same discriminators, at both sizes
+  diff = [float(r["accuracy_minus_distinctiveness_mean"]) for r in table
+          if r["variant"] == "deconv" and r["criterion"] == "random"]
+  acc = {c: [float(r["accuracy_mean"]) for r in table
+             if r["variant"] == "deconv" and r["criterion"] == c]
+         for c in ("distinctiveness", "random")}
+  np.testing.assert_allclose(diff, np.subtract(acc["random"], acc["distinctiveness"]),
+                             atol=1e-6)
+  assert all(r["accuracy_minus_distinctiveness_p"] == "" for r in table
+             if r["criterion"] == "distinctiveness")
   res = json.loads((full / "results.json").read_text())
   assert set(res["variants"]) == {"deconv", "unet_resize"}
+  assert "Nadeau & Bengio" in res["conv_pruning_paired"]["method"]
   assert res["dense_classifier"]["summary"]["accuracy"]["n"] == 2
 
   # interrupted after epoch 1 of the first variant (its checkpoint written), then rerun
@@ -317,3 +328,27 @@ def test_train_gan_models_over_one_or_two_devices_agree(binary, tmp_path):
     out[n] = json.loads((tmp_path / f"d{n}" / "results.json").read_text())
     assert ("2 cpu devices" in (tmp_path / f"d{n}" / "log.txt").read_text()) == (n == 2)
   assert_json_close(out[1], out[2], rel=1e-4, abs_=1e-5)
+
+
+def test_conv_pruning_rows_carry_paired_differences_per_layer():
+  """Each criterion minus distinctiveness, per layer and size both reached, on the same
+  models; distinctiveness's own rows and sizes it did not reach carry none."""
+  from eegjax.studies.gan_pruning import paired_rows
+  acc = {("distinctiveness", 1, 0): [0.8, 0.7, 0.9], ("distinctiveness", 1, 2): [0.7, 0.6, 0.9],
+         ("random", 1, 0): [0.8, 0.7, 0.9], ("random", 1, 2): [0.6, 0.6, 0.6],
+         ("random", 1, 4): [0.5, 0.5, 0.5],
+         ("distinctiveness", 2, 0): [0.7, 0.6, 0.9], ("random", 2, 0): [0.6, 0.6, 0.6]}
+  rows = [{"criterion": c, "layer": layer, "units_pruned": n,
+           "per_model": {"accuracy": np.array(a), "f1": np.array(a), "loss": np.array(a)}}
+          for (c, layer, n), a in acc.items()]
+  out = {(r["criterion"], r["layer"], r["units_pruned"]): r for r in paired_rows(rows, 0.25)}
+  assert set(out) == set(acc)
+  d = out[("random", 1, 2)]["minus_distinctiveness"]["accuracy"]
+  np.testing.assert_allclose(d["mean"], np.mean([-0.1, 0.0, -0.3]))
+  assert d["ci95"][0] < d["mean"] < d["ci95"][1] and 0.0 < d["p"] < 1.0
+  assert out[("random", 1, 0)]["minus_distinctiveness"]["accuracy"]["mean"] == 0.0
+  # layer 2 is compared with layer 2 only
+  np.testing.assert_allclose(out[("random", 2, 0)]["minus_distinctiveness"]["accuracy"]
+                             ["mean"], np.mean([-0.1, 0.0, -0.3]))
+  assert "minus_distinctiveness" not in out[("random", 1, 4)]
+  assert "minus_distinctiveness" not in out[("distinctiveness", 1, 2)]

@@ -12,6 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.errors import ConfigError
+from eegjax.evaluate import report
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize, summarize_metric
 from eegjax.models import count_params
@@ -30,11 +31,39 @@ _RANDOM_TAG = 100     # random channel pruning of conv layer k: fold_in(model ke
 def prune_discriminator(cfg, prep: Prepared, wd: Workdir, variant: str,
                         trainer: GanTrainer, best_d):
   """Every --conv_criteria from the best discriminators (see `prune_channels`), so the
-  table compares criteria at equal size. Returns the rows of all of them."""
+  table compares criteria at equal size. Returns the rows of all of them, each criterion's
+  carrying its paired difference from distinctiveness (`paired_rows`)."""
   rows = []
   for criterion in cfg.conv_criteria:
     rows += prune_channels(cfg, prep, wd, variant, trainer, best_d, criterion)[0]
-  return rows
+  return paired_rows(rows, test_train_ratio(prep))
+
+
+def test_train_ratio(prep: Prepared) -> float:
+  """n_test / n_train of the corrected resampled t-test: the mean over the folds."""
+  return float(np.mean([len(te) / len(tr) for tr, _, te in prep.parts]))
+
+
+def paired_rows(rows: list, ratio: float) -> list:
+  """The rows, each (but distinctiveness's) with `minus_distinctiveness`: per conv layer
+  and size both reached, each model's figures under the criterion minus its figures under
+  distinctiveness (the same trained discriminator, fold and seed; layer 2's networks
+  carry each criterion's own layer-1 pruning), by the corrected resampled t-test
+  (`report.paired_differences`). Rows of a run without distinctiveness are unchanged."""
+  out = []
+  for layer in dict.fromkeys(r["layer"] for r in rows):
+    per_criterion: dict = {}
+    for r in rows:
+      if r["layer"] == layer:
+        per_criterion.setdefault(r["criterion"], {"rows": []})["rows"].append(r)
+    paired = report.paired_differences(per_criterion, ratio)
+    lookup = {(c, d["units_pruned"]): d for c, ds in paired.items() for d in ds}
+    for crit, o in per_criterion.items():
+      for r in o["rows"]:
+        d = lookup.get((crit, r["units_pruned"]))
+        out.append(r if d is None else {**r, "minus_distinctiveness": {
+            k: v for k, v in d.items() if k != "units_pruned"}})
+  return out
 
 
 def channel_group(d_model, params, layer: int):
@@ -96,7 +125,9 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
              "summary": {**{k: summarize_metric(k, test[k]) for k in SCALARS},
                          "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
                          "min_angle": summarize(np.asarray(
-                             jax.vmap(jax.vmap(min_angle))(ang, alive)))}}
+                             jax.vmap(jax.vmap(min_angle))(ang, alive)))},
+             # each (fold, seed) model's figures: the paired comparisons of criteria
+             "per_model": {k: np.asarray(test[k]) for k in report.PAIRED_METRICS}}
       s = row["summary"]
       wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
              f"accuracy {s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}"
@@ -129,6 +160,8 @@ def write_prune_table(wd: Workdir, rows: list) -> None:
   metrics = ("pairs", "accuracy", "precision", "recall", "f1", "min_angle")
   for m in metrics:
     header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
+  header += [f"accuracy_minus_{report.REFERENCE}_{k}" for k in ("mean", "ci_low", "ci_high",
+                                                                 "p")]
   table = []
   for r in rows:
     line = [r["variant"], r["criterion"], r["layer"], r["units_pruned"], r["channels"],
@@ -136,5 +169,7 @@ def write_prune_table(wd: Workdir, rows: list) -> None:
     for m in metrics:
       s = r["summary"][m]
       line += [s["mean"], s["ci95"][0], s["ci95"][1]]
+    d = r.get("minus_distinctiveness", {}).get("accuracy")
+    line += ["", "", "", ""] if d is None else [d["mean"], *d["ci95"], d["p"]]
     table.append(line)
   wd.write_csv("gan_prune_table.csv", header, table)

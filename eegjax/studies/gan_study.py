@@ -32,7 +32,7 @@ from eegjax.data.scalp_images import fit_grid
 from eegjax.errors import ConfigError
 from eegjax.evaluate import plots
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
+from eegjax.evaluate.summary import CI_NOTE, PAIRED_METHOD, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import count_params
 from eegjax.models.gan import DeconvGenerator, Discriminator
@@ -79,7 +79,7 @@ class GanStudyConfig(WrapsClassify):
                                                "(default none)")
   conv_criteria: tuple[str, ...] = setting(("distinctiveness",), "criteria for the conv "
                                            "channels, each from the best discriminators: "
-                                           "distinctiveness, magnitude, random")
+                                           "distinctiveness, weight_angle, magnitude, random")
   compare_dense: bool = setting(True, "also train the study's dense classifier on the 192 "
                                 "band powers (same split and seeds) for the comparison")
 
@@ -118,8 +118,8 @@ class GanStudyConfig(WrapsClassify):
         raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
                           f"discriminator has conv layers 0..{len(self.d_features) - 1}")
     if not self.conv_criteria:
-      raise ConfigError("--conv_criteria is empty; expected some of distinctiveness, "
-                        "magnitude, random")
+      raise ConfigError("--conv_criteria is empty; expected some of "
+                        f"{', '.join(CONV_CRITERIA)}")
     for crit in self.conv_criteria:
       dataclasses.replace(self.prune, criterion=crit)      # a known criterion
       if crit not in CONV_CRITERIA:
@@ -332,6 +332,10 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
           "summary": {k: summarize_metric(k, dense["test"][k]) for k in SCALARS},
           "params": dense["params"]},
       "conv_pruning": [{k: v for k, v in r.items()} for r in prune_rows],
+      # minus_distinctiveness in conv_pruning: each criterion minus distinctiveness on the
+      # same discriminators at the same size
+      "conv_pruning_paired": {"method": PAIRED_METHOD,
+                              "test_train_ratio": gan_pruning.test_train_ratio(prep)},
       "ci_note": CI_NOTE,
   }
   wd.write_json("results.json", results)
