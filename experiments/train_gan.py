@@ -17,7 +17,11 @@ from absl import app
 from eegjax.studies import alcohol, cli, gan_study
 from eegjax.train.gan_fit import GanConfig
 
-cli.define_study("mlp", study=gan_study.FLAGS, **alcohol.BINARY_DEFAULTS)
+# --classifier_epochs: the dense classifier and the samples' quality classifiers;
+# --gan_epochs: the GANs (a bare --epochs is refused as ambiguous)
+cli.define_study("mlp", study=gan_study.FLAGS, rename={"epochs": "classifier_epochs"},
+                 **{"classifier_epochs" if k == "epochs" else k: v
+                    for k, v in alcohol.BINARY_DEFAULTS.items()})
 
 
 @cli.binary

@@ -132,6 +132,11 @@ CASES = [
      r"--prune_conv_layers: layer 3 does not exist; the discriminator has conv layers 0..2"),
     ("train_gan", ["--gan_layout=pmap"], {}, r"--gan_layout='pmap': expected vmap, loop or auto"),
     ("train_gan", ["--image_epochs=99"], {}, r"--image_epochs: 99 is not an epoch of 1..30"),
+    ("train_gan", ["--quality_epochs=0"], {}, r"--quality_epochs: 0 is not an epoch of 1..30"),
+    ("train_gan", ["--epochs=2"], {}, r"--epochs=2: not a flag of this binary; use "
+     r"--classifier_epochs for the classifiers and --gan_epochs for the GANs"),
+    ("train_gan", ["--head_mask=paint"], {}, r"--head_mask='paint': expected one of apply, "
+     r"learn"),
     ("train_gan", ["--inputs=features"], {},
      r"--inputs=features: the EEG images are drawn from band powers"),
     ("train_gan", ["--d_features=8,0"], {}, r"--d_features=\[8, 0\]: expected positive widths"),

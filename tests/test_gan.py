@@ -210,7 +210,7 @@ def test_gan_divergence_names_the_model_and_keeps_the_last_good_state(tmp_path):
                                     log=lambda m: None, checkpoints=ck)
 
 
-GAN_ARGS = dict(hidden_sizes=["8"], epochs=2, num_seeds=2, val_fraction=0.2,
+GAN_ARGS = dict(hidden_sizes=["8"], classifier_epochs=2, num_seeds=2, val_fraction=0.2,
                 generator=["deconv", "unet"], upsample=["resize"], noise_dim=8,
                 g_features=["8", "4", "4"], unet_features=["4", "8"],
                 d_features=["4", "8", "8"], gan_epochs=2, checkpoint_every=1,
@@ -270,16 +270,27 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   res = json.loads((full / "results.json").read_text())
   assert set(res["variants"]) == {"deconv", "unet_resize"}
   assert "Nadeau & Bengio" in res["conv_pruning_paired"]["method"]
+  # the samples' quality: per model, in the comparison and at the quality epochs
+  q = res["variants"]["deconv"]["quality"]
+  for k in ("tstr_accuracy/val", "tstr_accuracy/test", "trtr_accuracy/test",
+            "two_sample_accuracy", "diversity_ratio", "outside_at_minus1"):
+    assert q["summary"][k]["n"] == 2 and np.asarray(q["per_model"][k]).shape == (1, 2), k
+  assert q["summary"]["outside_at_minus1"]["mean"] == 1.0    # --head_mask=apply
+  assert set(q["by_epoch"]) == {"1", "2"}
+  assert 0.0 <= float(rows[0]["tstr_mean"]) <= 1.0 and rows[2]["tstr_mean"] == ""
+  assert [e["tstr"] != "" for e in epochs] == [False, False, True] * 2
+  assert (full / "images" / "deconv_means_epoch_002.png").exists()
+  assert "samples: TSTR" in log
   assert res["dense_classifier"]["summary"]["accuracy"]["n"] == 2
 
   # interrupted after epoch 1 of the first variant (its checkpoint written), then rerun
   from eegjax.studies import gan_study
   real_grid = gan_study.plot_grid
 
-  def interrupt(cfg, prep, wd, trainer, g, variant, epoch):
-    if epoch == 2:
+  def interrupt(*args):
+    if args[6] == 2:      # the epoch
       raise KeyboardInterrupt
-    real_grid(cfg, prep, wd, trainer, g, variant, epoch)
+    real_grid(*args)
 
   monkeypatch.setattr(gan_study, "plot_grid", interrupt)
   with flagsaver.flagsaver(data_path=str(files), workdir=str(cut), **GAN_ARGS):
@@ -352,3 +363,19 @@ def test_conv_pruning_rows_carry_paired_differences_per_layer():
                              ["mean"], np.mean([-0.1, 0.0, -0.3]))
   assert "minus_distinctiveness" not in out[("random", 1, 4)]
   assert "minus_distinctiveness" not in out[("distinctiveness", 1, 2)]
+
+
+def test_epoch_log_leaves_out_missing_parts_and_unmeasured_epochs(tmp_path):
+  """Without a validation part the epoch log has no val rows (not rows of zeros); the
+  quality columns are filled at the measured epochs only."""
+  from eegjax.studies.gan_report import QUALITY_COLUMNS, write_epoch_log
+  from eegjax.studies.workdir import Workdir
+  from eegjax.train.gan_fit import METRICS, PARTS
+  history = {f"{p}/{m}": np.full((1, 2, 3), 0.25) for p in PARTS for m in METRICS}
+  quality = {2: {k: np.array([[0.5, 0.7]]) for _, k in QUALITY_COLUMNS}}
+  wd = Workdir(str(tmp_path))
+  write_epoch_log(wd, "deconv", history, False, quality)
+  rows = list(csv.DictReader(open(tmp_path / "epoch_log_deconv.csv")))
+  assert [(r["epoch"], r["part"]) for r in rows] == [
+      (str(e), p) for e in (1, 2, 3) for p in ("train", "test")]
+  assert [r["two_sample"] for r in rows] == ["", "", "", "0.6", "", ""]

@@ -25,6 +25,8 @@ from eegjax.train import TrainConfig
 # binary defines through this module, device and cache flags apart. flags.cfg holds them
 # (a rerun with other values is refused), so no binary keeps a list of its own.
 IDENTITY: list[tuple[str, bool]] = []     # (name, left out while at its default)
+# a setting's flag under another name in this binary (define_study's `rename`)
+RENAMED: dict[str, str] = {}
 
 
 def _define(kind, name, default, help_, omit_default: bool = False, **kw):
@@ -57,10 +59,11 @@ def define(cls, *, only=None, skip=(), defaults: Optional[dict] = None) -> None:
   for st in settings(cls):
     if (only is not None and st.flag not in only) or st.flag in skip:
       continue
-    default = defaults.pop(st.flag, st.default)
+    name = RENAMED.get(st.flag, st.flag)
+    default = defaults.pop(name, st.default)
     if st.kind == "list":
       default = [str(v) for v in default]
-    _define(st.kind, st.flag, default, st.help, st.omit_default)
+    _define(st.kind, name, default, st.help, st.omit_default)
 
 
 def build(cls, fv: flags.FlagValues, **given):
@@ -75,21 +78,29 @@ def build(cls, fv: flags.FlagValues, **given):
     if dataclasses.is_dataclass(f.default):
       kw[f.name] = build(type(f.default), fv)
   for st in settings(cls):
-    if st.field in given or st.flag not in defined:
+    name = RENAMED.get(st.flag, st.flag)
+    if st.field in given or name not in defined:
       continue
-    v = fv[st.flag].value
-    kw[st.field] = (_ints(st.flag, v) if st.type == "tuple[int, ...]" else
+    v = fv[name].value
+    kw[st.field] = (_ints(name, v) if st.type == "tuple[int, ...]" else
                     tuple(v) if st.kind == "list" else v)
   return cls(**kw, **given)
 
 
-def define_study(model: str, study=(), **defaults) -> None:
+def define_study(model: str, study=(), rename: Optional[dict] = None,
+                 **defaults) -> None:
   """Defines a binary's flags: the classification's (data, split, seeds, training and the
   `model`'s own: mlp --activation/--inputs, rnn --cell), then each (config class, only)
   of `study` (a study's settings, `only` None for all), then the device flags. `defaults`
   (flag=value) are this binary's defaults; a name that is not one of its flags is an
-  error."""
+  error. `rename` {flag: name}: flags this binary spells otherwise (train_gan:
+  epochs -> classifier_epochs, beside --gan_epochs); the old name is then refused with
+  the new one named (see `refuse_renamed`)."""
   IDENTITY.clear()
+  RENAMED.clear()
+  RENAMED.update(rename or {})
+  for old, new in RENAMED.items():
+    flags.DEFINE_string(old, None, f"not a flag of this binary: use --{new}")
   left = dict(defaults)
   define(DataSpec, defaults=left)
   define(ClassifyConfig, defaults=left,
@@ -106,6 +117,11 @@ def study_config(fv: flags.FlagValues, model: str, cls=None, **given):
   """The binary's frozen config from its parsed flags: the ClassifyConfig of `model`, or
   a `cls` study config around it. Starts JAX on the devices the flags ask for (see
   `setup_devices`)."""
+  for old, new in RENAMED.items():
+    if fv[old].value is not None:
+      raise ConfigError(f"--{old}={fv[old].value}: not a flag of this binary; use --{new}"
+                        + (" for the classifiers and --gan_epochs for the GANs"
+                           if old == "epochs" else ""))
   num_devices = setup_devices(fv)
   classify = build(ClassifyConfig, fv, model=model, data=build(DataSpec, fv),
                    train=build(TrainConfig, fv), workdir=process_workdir(fv.workdir),

@@ -38,19 +38,19 @@ from eegjax.models import count_params
 from eegjax.models.gan import DeconvGenerator, Discriminator
 from eegjax.models.unet import UNetGenerator
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import framework, gan_pruning
+from eegjax.studies import framework, gan_pruning, gan_quality, gan_report
 from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.settings import setting
 from eegjax.studies.workdir import Workdir, to_json
 from eegjax.train import sharding
 from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.folds import has_validation
-from eegjax.train.gan_fit import CURVES, LAYOUTS, METRICS, PARTS, GanConfig, GanTrainer
+from eegjax.train.gan_fit import CURVES, LAYOUTS, GanConfig, GanTrainer
 
 VARIANTS = ("deconv", "unet_resize", "unet_transpose")
 # conv-channel criteria: the channels' Gram matrices are all gan_pruning computes
 CONV_CRITERIA = ("distinctiveness", "weight_angle", "magnitude", "random")
-COMPARED = ("accuracy", "precision", "recall", "f1")
+HEAD_MASKS = ("apply", "learn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -71,8 +71,15 @@ class GanStudyConfig(WrapsClassify):
   layout: str = setting("auto", "vmap (models side by side: GPU/TPU), loop (model by "
                         "model: fast on CPU) or auto", flag="gan_layout")
   checkpoint_every: int = setting(5, "epochs between resumable checkpoints")
-  image_epochs: tuple[int, ...] = setting((), "epochs whose generated image grids are "
-                                          "saved (default: the first and the last)")
+  head_mask: str = setting("apply", "apply: the generators' images are set to -1 outside "
+                           "the head, as the real ones are; learn: each generator has to "
+                           "learn that itself")
+  image_epochs: tuple[int, ...] = setting((), "epochs whose image grids (real beside "
+                                          "generated) are saved (default: the first and "
+                                          "the last)")
+  quality_epochs: tuple[int, ...] = setting((), "epochs at which the current generators' "
+                                            "samples are measured (TSTR, two-sample, "
+                                            "diversity; default: --image_epochs)")
   images_per_class: int = setting(6, "images per class in each grid")
   prune_conv_layers: tuple[int, ...] = setting((), "discriminator conv layers to prune by "
                                                "distinctiveness after training, in order "
@@ -110,9 +117,14 @@ class GanStudyConfig(WrapsClassify):
                         "positive")
     if self.layout not in (*LAYOUTS, "auto"):
       raise ConfigError(f"--gan_layout={self.layout!r}: expected vmap, loop or auto")
-    for e in self.image_epochs:
-      if not 1 <= e <= self.gan.epochs:
-        raise ConfigError(f"--image_epochs: {e} is not an epoch of 1..{self.gan.epochs}")
+    for name in ("image_epochs", "quality_epochs"):
+      for e in getattr(self, name):
+        if not 1 <= e <= self.gan.epochs:
+          raise ConfigError(f"--{name}: {e} is not an epoch of 1..{self.gan.epochs} "
+                            "(--gan_epochs)")
+    if self.head_mask not in HEAD_MASKS:
+      raise ConfigError(f"--head_mask={self.head_mask!r}: expected one of "
+                        f"{', '.join(HEAD_MASKS)}")
     for layer in self.prune_conv_layers:
       if not 0 <= layer < len(self.d_features):
         raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
@@ -164,15 +176,18 @@ def image_maker(prep: Prepared, log):
 # --- training one variant ------------------------------------------------------------
 
 def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str,
-                  trainer: GanTrainer):
+                  trainer: GanTrainer, real, quality: gan_quality.EpochQuality):
   """Trains (or resumes) every model of one variant through the training driver; after
-  each epoch saves the models that improved (checkpoints/<variant>/best) and draws the
-  image grids asked for. Returns (state, history, run_s)."""
+  each epoch saves the models that improved (checkpoints/<variant>/best), draws the image
+  grids asked for (real: fold 0's training images, labels and the head's pixels) and
+  measures the current generators' samples at the quality epochs. Returns (state,
+  history, run_s)."""
   last = Checkpoints(wd.file(os.path.join("checkpoints", variant, "last")), keep=2,
                      log=wd.log)
   best = Checkpoints(wd.file(os.path.join("checkpoints", variant, "best")), keep=1,
                      log=wd.log)
   image_epochs = set(cfg.image_epochs or (1, cfg.gan.epochs))
+  quality_epochs = set(cfg.quality_epochs or image_epochs)
 
   def after_epoch(state, epoch):
     improved = np.asarray(state.best_epoch) == epoch - 1
@@ -183,7 +198,10 @@ def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str
                         "best_epoch": state.best_epoch},
                 {"variant": variant, "epoch": epoch, "leading_axes": ["fold", "seed"]})
     if epoch in image_epochs:
-      plot_grid(cfg, prep, wd, trainer, state.g, variant, epoch)
+      plot_grid(cfg, prep, wd, trainer, state.g, variant, epoch, real)
+    if epoch in quality_epochs and epoch not in quality.by_epoch:
+      q = quality.measure(trainer.generate, state.g, prep.folds, prep.seeds, epoch)
+      wd.log(f"{variant}: epoch {epoch}  samples: {gan_quality.line(q)}")
 
   run = trainer.fit(prep.seeds, prep.folds, (prep.data[0], prep.data[1]), log=wd.log,
                     checkpoints=last, checkpoint_every=cfg.checkpoint_every, label=variant,
@@ -192,56 +210,14 @@ def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str
   return run.state, run.history, run.run_s
 
 
-def plot_grid(cfg, prep, wd, trainer, g_params, variant, epoch):
-  """Generated images of fold 0, seed 0, `images_per_class` per class, as PNG."""
-  k = cfg.images_per_class
-  labels = np.repeat(np.arange(prep.ds.num_classes), k)
-  one = jax.tree.map(lambda a: a[0, 0], g_params)
-  imgs = np.asarray(trainer.generate(one, labels, jax.random.key(epoch)))
-  os.makedirs(wd.file("images"), exist_ok=True)
-  plots.image_grid(imgs.reshape((prep.ds.num_classes, k) + imgs.shape[1:]),
-                   list(prep.ds.class_names),
-                   wd.file(os.path.join("images", f"{variant}_epoch_{epoch:03d}.png")),
-                   f"{variant}, epoch {epoch}, fold 0 seed 0 — {prep.raw.info.name} "
-                   f"({prep.kind})")
+def plot_grid(cfg, prep, wd, trainer, g_params, variant, epoch, real):
+  """Real beside generated images and the class means (gan_report.image_grids)."""
+  gan_report.image_grids(wd, real[0], real[1], trainer.generate, g_params, real[2],
+                         list(prep.ds.class_names), cfg.images_per_class, variant, epoch,
+                         f"{prep.raw.info.name} ({prep.kind})")
 
 
 # --- the study ----------------------------------------------------------------------
-
-def _at_best(history, best_epoch, key):
-  """Each model's value of history[key] at its best epoch, (F, S)."""
-  h = history[key]
-  e = np.clip(np.asarray(best_epoch), 0, h.shape[-1] - 1)
-  return np.take_along_axis(h, e[..., None], -1)[..., 0]
-
-
-def comparison_rows(outcomes: dict, dense: Optional[dict]):
-  header = ["model"]
-  for m in COMPARED:
-    header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
-  header += ["best_epoch_mean", "test_G_at_best", "test_D_adv_real_at_best",
-             "test_D_adv_fake_at_best", "test_D_cls_fake_at_best", "generator_params",
-             "discriminator_params", "train_s", "models"]
-  rows = []
-  for v, o in outcomes.items():
-    line = [f"{v} (D class head)"]
-    for m in COMPARED:
-      s = summarize_metric(m, o["test"][m])
-      line += [s["mean"], s["ci95"][0], s["ci95"][1]]
-    line += [float(np.mean(o["best_epoch"])), *(float(np.mean(o["at_best"][k])) for k in (
-        "G", "D_adv_real", "D_adv_fake", "D_cls_fake")), o["g_params"], o["d_params"],
-        o["train_s"], int(np.asarray(o["test"]["accuracy"]).size)]
-    rows.append(line)
-  if dense is not None:
-    line = ["dense classifier (192 band powers)"]
-    for m in COMPARED:
-      s = summarize_metric(m, dense["test"][m])
-      line += [s["mean"], s["ci95"][0], s["ci95"][1]]
-    line += ["", "", "", "", "", "", dense["params"], dense["train_s"],
-             int(np.asarray(dense["test"]["accuracy"]).size)]
-    rows.append(line)
-  return header, rows
-
 
 def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   t_start = time.perf_counter()
@@ -255,30 +231,42 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
          f"{'K+1 semi-supervised' if cfg.gan.semi_supervised else 'two-head AC-GAN'} "
          "discriminator")
   data = (prep.data[0], prep.data[1])
+  has_val = has_validation(prep.folds)
+  images = gan_quality.real_images(to_images, data)
+  real = (*images(jax.tree.map(lambda a: a[0], prep.folds), "train"), grid.inside)
+  judge = gan_quality.Judge(images, grid.inside, prep.ds.num_classes,
+                            cfg.classify.hidden_sizes, cfg.classify.activation,
+                            dataclasses.replace(cfg.classify.train, patience=0))
+  parts = ("val", "test") if has_val else ("test",)
   outcomes, histories, prune_rows, timing = {}, {}, [], {}
   for variant in cfg.variants:
     gen = make_generator(cfg, variant, prep.ds.num_classes)
     disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised)
     trainer = GanTrainer(gen, disc, cfg.gan, to_images, cfg.layout,
-                         num_devices=cfg.classify.num_devices,
-                         has_val=has_validation(prep.folds))
+                         num_devices=cfg.classify.num_devices, has_val=has_val,
+                         output_mask=grid.inside if cfg.head_mask == "apply" else None)
     where = (sharding.plan(len(prep.parts), len(prep.seeds), cfg.classify.num_devices)
              .describe() if trainer.layout == "vmap" else
              "one device, model by model (--gan_layout=vmap spreads the models over "
              "--num_devices)")
     wd.log(f"{variant}: training ({trainer.layout} layout, {where})")
-    state, history, run_s = train_variant(cfg, prep, wd, variant, trainer)
+    by_epoch = gan_quality.EpochQuality(wd, variant, judge, parts)
+    state, history, run_s = train_variant(cfg, prep, wd, variant, trainer, real, by_epoch)
     test = trainer.classify(state.best_d, prep.folds, data, "test")
+    quality = judge.measure(trainer.generate, state.best_g, prep.folds, prep.seeds, parts)
+    wd.log(f"{variant}: best generators' samples: {gan_quality.line(quality)}")
     best_epoch = np.asarray(state.best_epoch)
     one_g = jax.tree.map(lambda a: a[0, 0], state.best_g)
     outcomes[variant] = {
         "test": {k: test[k] for k in SCALARS}, "best_epoch": best_epoch + 1,
-        "at_best": {k: _at_best(history, best_epoch, f"test/{k}") for k in CURVES},
+        "at_best": {k: gan_report.at_best(history, best_epoch, f"test/{k}")
+                    for k in CURVES},
+        "quality": quality, "by_epoch": dict(by_epoch.by_epoch),
         "g_params": count_params(one_g),
         "d_params": count_params(jax.tree.map(lambda a: a[0, 0], state.best_d)),
         "train_s": run_s}
     histories.update({f"{variant}/{k}": v for k, v in history.items()})
-    write_epoch_log(wd, variant, history)
+    gan_report.write_epoch_log(wd, variant, history, has_val, by_epoch.by_epoch)
     labels = np.zeros(64, np.int32)
     timing[variant] = {"train_s": run_s, "generate_ms_64": latency_ms(
         lambda: trainer.generate(one_g, labels, jax.random.key(0)), repeats=10)}
@@ -301,13 +289,13 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
              "train_s": d_fit.run_s}
 
   title = f"{prep.raw.info.name} ({prep.kind})"
-  header, rows = comparison_rows(outcomes, dense)
+  header, rows = gan_report.comparison_rows(outcomes, dense)
   wd.write_csv("gan_comparison.csv", header, rows)
-  wd.write_text("gan_comparison.md", comparison_markdown(header, rows, title))
+  wd.write_text("gan_comparison.md", gan_report.comparison_markdown(header, rows, title))
   plots.gan_comparison(outcomes, dense, wd.file("gan_comparison.png"), title)
   plots.gan_curves({v: {k.split("/", 1)[1]: h for k, h in histories.items()
                         if k.startswith(v + "/")} for v in outcomes},
-                   wd.file("gan_curves.png"), title)
+                   wd.file("gan_curves.png"), title, has_val)
   if prune_rows:
     gan_pruning.write_prune_table(wd, prune_rows)
   wd.write_npz("history.npz", **{k.replace("/", "__"): v for k, v in histories.items()})
@@ -321,12 +309,19 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
       "protocol": {"split": prep.split_kind, "test_part": framework.test_part(prep),
                    "num_folds": len(prep.parts), "seeds": prep.seeds,
                    "val_fraction": cfg.classify.val_fraction,
-                   "best_model": "lowest validation class loss on real images, per model"},
+                   "best_model": ("lowest validation class loss on real images, per model"
+                                  if has_val else "the last epoch (no validation part)"),
+                   "quality": gan_quality.METHOD},
       "variants": {v: {"summary": {k: summarize_metric(k, o["test"][k]) for k in SCALARS},
                        "best_epoch": o["best_epoch"], "generator_params": o["g_params"],
                        "discriminator_params": o["d_params"],
                        "at_best_epoch_test": {k: summarize(v2) for k, v2 in
-                                              o["at_best"].items()}}
+                                              o["at_best"].items()},
+                       # the best generators' samples (gan_quality): per model and summary
+                       "quality": {"summary": gan_quality.summary(o["quality"]),
+                                   "per_model": o["quality"],
+                                   "by_epoch": {e: gan_quality.summary(q) for e, q in
+                                                sorted(o["by_epoch"].items())}}}
                    for v, o in outcomes.items()},
       "dense_classifier": None if dense is None else {
           "summary": {k: summarize_metric(k, dense["test"][k]) for k in SCALARS},
@@ -345,30 +340,3 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
          f"images/ {'gan_prune_table.csv ' if prune_rows else ''}results.json timing.json "
          f"(total {timing['total_s']:.1f}s)")
   return to_json(results)
-
-
-def write_epoch_log(wd: Workdir, variant: str, history: dict) -> None:
-  """Per epoch and part: every loss and confidence, mean over the models."""
-  epochs = next(iter(history.values())).shape[-1]
-  header = ["epoch", "part", *METRICS]
-  rows = [[e + 1, p, *(float(np.nanmean(history[f"{p}/{m}"][..., e])) for m in METRICS)]
-          for e in range(epochs) for p in PARTS]
-  wd.write_csv(f"epoch_log_{variant}.csv", header, rows)
-
-
-def comparison_markdown(header, rows, title: str) -> str:
-  lines = [f"# GAN variants compared — {title}", "",
-           "Discriminator class head on the real test images (best epoch on validation), "
-           f"mean [95% CI] over the models. {CI_NOTE}.", "",
-           "| model | accuracy | precision | recall | F1 | best epoch | test G | D_adv_real | "
-           "D_adv_fake | D_cls_fake | G params | D params | training s |",
-           "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
-  fmt = lambda v: f"{v:.3f}" if isinstance(v, float) else str(v)  # noqa: E731
-  for r in rows:
-    cells = [r[0]]
-    for i in range(4):
-      cells.append(f"{r[1 + 3 * i]:.3f} [{r[2 + 3 * i]:.3f}, {r[3 + 3 * i]:.3f}]")
-    rest = r[13:]
-    cells += [fmt(v) for v in rest[:5]] + [str(rest[5]), str(rest[6]), f"{rest[7]:.1f}"]
-    lines.append("| " + " | ".join(cells) + " |")
-  return "\n".join(lines) + "\n"

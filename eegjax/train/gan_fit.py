@@ -142,7 +142,7 @@ class GanTrainer:
 
   def __init__(self, generator, discriminator, cfg: GanConfig,
                to_images: Callable[[jax.Array], jax.Array], layout: str = "auto",
-               num_devices: int = 1, has_val: bool = True):
+               num_devices: int = 1, has_val: bool = True, output_mask=None):
     """`layout`: "vmap" trains every (fold, seed) model side by side in one compiled
     epoch (batches in lax.scan) -- the right form on GPU and TPU; "loop" runs the models
     one after another, one compiled call per batch -- the fast form on CPU, where XLA
@@ -152,7 +152,10 @@ class GanTrainer:
     "auto" picks loop on CPU, else vmap. Both give the same numbers to float rounding.
     `num_devices` > 1 spreads the vmap layout's models over that many devices (as the
     classification trainer does); the loop layout runs on one. `has_val`: whether the
-    folds have a validation part (without one, each model's best epoch is its last)."""
+    folds have a validation part (without one, each model's best epoch is its last).
+    `output_mask` (H, W) bool: where the images can be non-constant (the head); the
+    generator's output is set to -1 elsewhere, as the real images are (None: the
+    generator draws every pixel itself)."""
     if layout == "auto":
       layout = "loop" if jax.devices()[0].platform == "cpu" else "vmap"
     if layout not in LAYOUTS:
@@ -167,6 +170,11 @@ class GanTrainer:
     self.d_tx = optax.adam(cfg.d_learning_rate, b1=cfg.beta1)
     g_model, d_model, g_tx, d_tx = generator, discriminator, self.g_tx, self.d_tx
     noise_shape = tuple(generator.noise_shape)
+    mask = None if output_mask is None else jnp.asarray(output_mask, bool)[..., None]
+
+    def g_apply(g, z, y):
+      img = g_model.apply(g, z, y)
+      return img if mask is None else jnp.where(mask, img, -1.0)
 
     def images(data, idx, folds: FoldArrays):
       x, y, _ = scale_rows((*data, None), idx, folds.lo, folds.scale)
@@ -192,7 +200,7 @@ class GanTrainer:
       xb, yb = images(data, ib, folds)
       k_d, k_g = jax.random.split(key)
       fake = jax.lax.stop_gradient(
-          g_model.apply(g, jax.random.normal(k_d, (xb.shape[0],) + noise_shape), yb))
+          g_apply(g, jax.random.normal(k_d, (xb.shape[0],) + noise_shape), yb))
 
       def d_loss(dp):
         t = batch_terms(d_model.apply(dp, xb), d_model.apply(dp, fake), yb, yb, wb, semi)
@@ -204,7 +212,7 @@ class GanTrainer:
       z = jax.random.normal(k_g, (xb.shape[0],) + noise_shape)
 
       def g_loss(gp):
-        out_f = d_model.apply(new_d, g_model.apply(gp, z, yb))
+        out_f = d_model.apply(new_d, g_apply(gp, z, yb))
         cls_f, adv_f = split_outputs(out_f, semi)
         return _bce(adv_f, 1.0, wb) + cross_entropy(cls_f, yb, wb)
 
@@ -230,7 +238,7 @@ class GanTrainer:
         ix, wb, i = inputs
         xb, yb = images(data, ix, folds)
         z = jax.random.normal(jax.random.fold_in(key, i), (chunk,) + noise_shape)
-        t = batch_terms(d_model.apply(d, xb), d_model.apply(d, g_model.apply(g, z, yb)),
+        t = batch_terms(d_model.apply(d, xb), d_model.apply(d, g_apply(g, z, yb)),
                         yb, yb, wb, semi)
         return {k: v * wb.sum() for k, v in t.items()}, wb.sum()
 
@@ -294,7 +302,7 @@ class GanTrainer:
     self._step = jax.jit(step)
     self._finish = jax.jit(finish_one)
     self.images = images
-    self._generate = jax.jit(lambda g, z, y: g_model.apply(g, z, y))
+    self._generate = jax.jit(g_apply)
 
   def _models(self, folds: FoldArrays, num_seeds: int):
     """Where the vmap layout's models live (sharding.plan over num_devices)."""

@@ -1,0 +1,238 @@
+"""How good a GAN's samples are, per (fold, seed) model, measured against the real images
+of the same fold:
+
+  tstr_accuracy        train on synthetic, test on real: the study's dense classifier
+                       (--hidden_sizes, --activation, --learning_rate, --batch_size,
+                       --classifier_epochs) trained only on generated images -- as many
+                       per class as the model's real training part has -- and tested on the
+                       real images of the part asked for (test, or validation for
+                       --select_by=tstr)
+  trtr_accuracy        the same classifier, same initialisation, trained on the real
+                       training images instead: what TSTR is measured against
+  two_sample_accuracy  the same architecture trained to tell the real training images
+                       from as many generated ones, tested on the real test images against
+                       as many fresh generated ones (0.5: indistinguishable to it)
+  diversity_ratio      mode collapse: per class, the mean pairwise distance between
+                       generated images over that between real training images (mean over
+                       the classes; 1 = as varied as the real ones, near 0 = collapsed)
+  outside_at_minus1    the fraction of generated pixel values outside the head within
+                       0.02 of -1 (real images: exactly -1 there)
+
+The classifiers see an image as the values of its pixels inside the head (3 bands each),
+mapped from [-1, 1] to [0, 1]; they train through the one training driver (fit.Trainer)
+with no validation part, for a fixed number of epochs. Keys: a model's fakes come from
+fold_in(its model key, _FAKES) and the classifiers start from fold_in(key(seed), fold), so
+a rerun measures the same numbers.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegjax.data.dataset import DatasetInfo, make_dataset
+from eegjax.evaluate.summary import summarize
+from eegjax.models.mlp import MLP
+from eegjax.train import make_fold_arrays
+from eegjax.train.config import TrainConfig
+from eegjax.train.driver import model_key
+from eegjax.train.fit import Trainer
+from eegjax.train.folds import scale_rows
+
+QUALITY = ("tstr_accuracy", "trtr_accuracy", "two_sample_accuracy", "diversity_ratio",
+           "outside_at_minus1")
+OUTSIDE_TOLERANCE = 0.02
+METHOD = {
+    "tstr_accuracy": "the study's dense classifier trained on generated images (the real "
+                     "training part's classes and counts), accuracy on the real images of "
+                     "the part named",
+    "trtr_accuracy": "the same classifier and initialisation trained on the real training "
+                     "images",
+    "two_sample_accuracy": "the same architecture trained to tell the real training images "
+                           "from as many generated ones, held-out accuracy on the real test "
+                           "images and as many fresh generated ones (0.5: "
+                           "indistinguishable)",
+    "diversity_ratio": "per class, mean pairwise Euclidean distance of generated images "
+                       "over that of the real training images, mean over classes",
+    "outside_at_minus1": f"fraction of generated values outside the head within "
+                         f"{OUTSIDE_TOLERANCE} of -1",
+    "classifier_inputs": "the pixels inside the head, 3 bands, mapped from [-1, 1] to "
+                         "[0, 1]"}
+_FAKES = 7          # fold_in tag of a model's key for the fakes the judge draws
+_MAX_PER_CLASS = 256   # images per class for the pairwise distances
+
+
+def _quiet(_msg: str) -> None:
+  pass
+
+
+def mean_pairwise_distance(images: np.ndarray) -> float:
+  """Mean Euclidean distance between distinct images (N, ...), N >= 2."""
+  flat = np.asarray(images, np.float64).reshape(len(images), -1)
+  sq = (flat ** 2).sum(1)
+  d2 = np.maximum(sq[:, None] + sq[None, :] - 2.0 * flat @ flat.T, 0.0)
+  n = len(flat)
+  return float(np.sqrt(d2)[~np.eye(n, dtype=bool)].mean())
+
+
+def diversity_ratio(fake: np.ndarray, fake_y: np.ndarray, real: np.ndarray,
+                    real_y: np.ndarray) -> float:
+  """Per class, mean pairwise distance of the fakes over the real images' (classes with
+  at least two of each), averaged over the classes."""
+  ratios = []
+  for c in np.unique(real_y):
+    f, r = fake[fake_y == c][:_MAX_PER_CLASS], real[real_y == c][:_MAX_PER_CLASS]
+    if len(f) >= 2 and len(r) >= 2:
+      ratios.append(mean_pairwise_distance(f) / max(mean_pairwise_distance(r), 1e-12))
+  return float(np.mean(ratios)) if ratios else float("nan")
+
+
+def outside_at_minus1(fake: np.ndarray, inside: np.ndarray) -> float:
+  """The fraction of generated values outside the head within OUTSIDE_TOLERANCE of -1."""
+  out = np.asarray(fake)[:, ~np.asarray(inside)]
+  return float(np.mean(np.abs(out + 1.0) <= OUTSIDE_TOLERANCE)) if out.size else 1.0
+
+
+class Judge:
+  """Measures generators against the real images of their folds (see the module's
+  docstring). Built once per study; `trtr` is computed once and shared by every variant."""
+
+  def __init__(self, images: Callable, inside: np.ndarray, num_classes: int, hidden_sizes,
+               activation: str, train: TrainConfig):
+    """images(fold arrays of one fold, part) -> (real images, labels) of that part;
+    train: the classifiers' optimiser, batch size and epochs."""
+    self.images = images
+    self.inside = np.asarray(inside, bool)
+    self.classifier = Trainer(MLP(hidden_sizes=tuple(hidden_sizes), num_classes=num_classes,
+                                  activation=activation), train, has_val=False)
+    self.separator = Trainer(MLP(hidden_sizes=tuple(hidden_sizes), num_classes=2,
+                                 activation=activation), train, has_val=False)
+    self._trtr: dict = {}
+
+  # -- the classifiers ------------------------------------------------------------------
+  def _rows(self, imgs) -> np.ndarray:
+    """Images -> rows of their inside-the-head values in [0, 1]."""
+    return ((np.asarray(imgs)[:, self.inside].reshape(len(imgs), -1) + 1.0) / 2.0
+            ).astype(np.float32)
+
+  def _fit_and_test(self, trainer: Trainer, seed: int, fold: int, train_x, train_y,
+                    tests: dict) -> dict:
+    """Trains `trainer`'s classifier on (train_x, train_y) from the key of (seed, fold);
+    accuracy on each of `tests` {name: (x, y)}."""
+    xs = [self._rows(train_x)] + [self._rows(x) for x, _ in tests.values()]
+    ys = [np.asarray(train_y)] + [np.asarray(y) for _, y in tests.values()]
+    x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int32)
+    ds = make_dataset(x, y, [str(c) for c in range(int(trainer.model.num_classes))],
+                      DatasetInfo(name="GAN quality rows", source="generated and real "
+                                  "images", real=False))
+    bounds = np.cumsum([0] + [len(a) for a in xs])
+    out = {}
+    params = None
+    for i, name in enumerate(tests):
+      test_rows = np.arange(bounds[i + 1], bounds[i + 2])
+      folds = make_fold_arrays(ds, [(np.arange(bounds[1]), np.zeros(0, np.int64),
+                                     test_rows)], normalize=False)
+      folds = folds._replace(fold_id=np.array([fold], np.int32))
+      data = (jnp.asarray(ds.x), jnp.asarray(ds.y), None)
+      if params is None:
+        params = trainer.fit([seed], folds, data, log=_quiet).state.params
+      out[name] = float(np.asarray(trainer.evaluate(params, folds, data, "test")
+                                   ["accuracy"])[0, 0])
+    return out
+
+  def trtr(self, folds, seeds, parts=("test",)) -> dict:
+    """{part: (F, S) accuracy of the classifier trained on the real training images}."""
+    n_f = len(np.asarray(folds.fold_id))
+    out = {p: np.zeros((n_f, len(seeds))) for p in parts}
+    for f in range(n_f):
+      fa = jax.tree.map(lambda a: a[f], folds)
+      for s, seed in enumerate(seeds):
+        key = (f, int(seed), parts)
+        if key not in self._trtr:
+          x, y = self.images(fa, "train")
+          self._trtr[key] = self._fit_and_test(self.classifier, int(seed), f, x, y,
+                                               {p: self.images(fa, p) for p in parts})
+        for p in parts:
+          out[p][f, s] = self._trtr[key][p]
+    return out
+
+  def measure(self, generate: Callable, g_params, folds, seeds, parts=("test",)) -> dict:
+    """Every quality figure of every (fold, seed) generator in g_params (leading axes
+    F, S; generate(params of one, labels, key) -> images): {name: (F, S)}, TSTR and TRTR
+    per part as tstr_accuracy/<part>."""
+    n_f = len(np.asarray(folds.fold_id))
+    res = {f"{m}/{p}": np.zeros((n_f, len(seeds))) for m in ("tstr_accuracy",
+                                                             "trtr_accuracy") for p in parts}
+    for m in QUALITY[2:]:
+      res[m] = np.zeros((n_f, len(seeds)))
+    trtr = self.trtr(folds, seeds, parts)
+    for f in range(n_f):
+      fa = jax.tree.map(lambda a: a[f], folds)
+      real_x, real_y = (np.asarray(a) for a in self.images(fa, "train"))
+      test_x, test_y = (np.asarray(a) for a in self.images(fa, "test"))
+      for s, seed in enumerate(seeds):
+        g_one = jax.tree.map(lambda a: a[f, s], g_params)
+        key = jax.random.fold_in(model_key(jnp.uint32(int(seed)), f), _FAKES)
+        fake = np.asarray(generate(g_one, real_y, jax.random.fold_in(key, 0)))
+        tstr = self._fit_and_test(self.classifier, int(seed), f, fake, real_y,
+                                  {p: self.images(fa, p) for p in parts})
+        for p in parts:
+          res[f"tstr_accuracy/{p}"][f, s] = tstr[p]
+          res[f"trtr_accuracy/{p}"][f, s] = trtr[p][f, s]
+        fresh = np.asarray(generate(g_one, test_y, jax.random.fold_in(key, 1)))
+        res["two_sample_accuracy"][f, s] = self._fit_and_test(
+            self.separator, int(seed), f, np.concatenate([real_x, fake]),
+            np.r_[np.zeros(len(real_x)), np.ones(len(fake))],
+            {"test": (np.concatenate([test_x, fresh]),
+                      np.r_[np.zeros(len(test_x)), np.ones(len(fresh))])})["test"]
+        res["diversity_ratio"][f, s] = diversity_ratio(fake, real_y, real_x, real_y)
+        res["outside_at_minus1"][f, s] = outside_at_minus1(fake, self.inside)
+    return res
+
+
+def real_images(to_images: Callable, data) -> Callable:
+  """images(fold arrays of one fold, part) -> (images, labels) of that part's real rows,
+  scaled with the fold's training statistics (as the GANs see them)."""
+  def images(fa, part: str):
+    idx = np.asarray(getattr(fa, f"{part}_idx"))[np.asarray(getattr(fa, f"{part}_w"))]
+    x, y, _ = scale_rows((*data, None), jnp.asarray(idx), fa.lo, fa.scale)
+    return np.asarray(to_images(x)), np.asarray(y)
+  return images
+
+
+def summary(q: dict) -> dict:
+  """Mean and 95% interval over the models of each figure (accuracies and fractions
+  clipped to [0, 1])."""
+  return {k: summarize(v, None if k.startswith("diversity") else (0.0, 1.0))
+          for k, v in q.items()}
+
+
+def line(q: dict, part: str = "test") -> str:
+  """One log line: the means over the models."""
+  m = {k: float(np.mean(v)) for k, v in q.items()}
+  return (f"TSTR {m[f'tstr_accuracy/{part}']:.3f} vs TRTR {m[f'trtr_accuracy/{part}']:.3f} "
+          f"({part})  two-sample {m['two_sample_accuracy']:.3f}  diversity ratio "
+          f"{m['diversity_ratio']:.3f}  outside the head at -1 {m['outside_at_minus1']:.3f}")
+
+
+class EpochQuality:
+  """The quality of one variant's current generators at chosen epochs, kept in the
+  workdir (quality_<variant>.json) so a resumed run still has the epochs measured before
+  its interruption."""
+
+  def __init__(self, wd, variant: str, judge: Judge, parts):
+    self.wd, self.name, self.judge, self.parts = wd, f"quality_{variant}.json", judge, parts
+    self.by_epoch: dict = {}
+    if os.path.exists(wd.file(self.name)):
+      self.by_epoch = {int(e): {k: np.asarray(v) for k, v in q.items()}
+                       for e, q in wd.read_json(self.name).items()}
+
+  def measure(self, generate, g_params, folds, seeds, epoch: int) -> dict:
+    q = self.judge.measure(generate, g_params, folds, seeds, self.parts)
+    self.by_epoch[epoch] = q
+    self.wd.write_json(self.name, {str(e): v for e, v in sorted(self.by_epoch.items())})
+    return q
