@@ -379,3 +379,51 @@ def test_epoch_log_leaves_out_missing_parts_and_unmeasured_epochs(tmp_path):
   assert [(r["epoch"], r["part"]) for r in rows] == [
       (str(e), p) for e in (1, 2, 3) for p in ("train", "test")]
   assert [r["two_sample"] for r in rows] == ["", "", "", "0.6", "", ""]
+
+
+@pytest.mark.parametrize("semi", [False, True])
+def test_flattened_discriminator_channels_are_discovered_and_merge_exactly(semi):
+  """pool="flatten": the last conv's channels act through strided rows of the heads;
+  discovery finds them (4 x 4 positions a channel) and merging two identical channels
+  leaves the outputs unchanged, in every layer."""
+  from eegjax.pruning import discover_groups
+  d = Discriminator(features=(6, 8, 10), semi_supervised=semi, pool="flatten")
+  x = jax.random.normal(KEY, (4, 32, 32, 3))
+  base = d.init(jax.random.key(3), x)
+  for layer in range(3):
+    tree = base["params"]
+    conv = dict(tree[f"Conv_{layer}"])
+    conv["kernel"] = conv["kernel"].at[..., 4].set(conv["kernel"][..., 1])
+    conv["bias"] = conv["bias"].at[4].set(conv["bias"][1])
+    params = {"params": {**tree, f"Conv_{layer}": conv}}
+    groups = [g for g in discover_groups(d.apply, params, x) if g.prunable]
+    assert len(groups) == 3
+    if layer == 2:
+      assert {s.path[1] for s in groups[2].outgoing} == (
+          {"head"} if semi else {"cls_head", "adv_head"})
+      assert all(s.segments == ((4, 4, "Conv_2"),) for s in groups[2].outgoing)
+    keep = jnp.array([i for i in range(d.features[layer]) if i != 4])
+    pruned = remove_units(merge_into(params, groups[layer], 4, 1), groups[layer], keep)
+    features = discriminator_features(pruned)
+    assert features[layer] == d.features[layer] - 1
+    after = Discriminator(features=features, semi_supervised=semi,
+                          pool="flatten").apply(pruned, x)
+    chex.assert_trees_all_close(after, d.apply(params, x), atol=1e-5, rtol=1e-5)
+
+
+def test_batch_stat_norm_generators_normalise_by_the_batch():
+  """BatchStatNorm: zero mean, unit variance per channel over the batch before its scale
+  and shift; the normalised generators still map noise and class to [-1, 1] images."""
+  from eegjax.models.gan import BatchStatNorm
+  x = 3.0 + 2.0 * jax.random.normal(KEY, (5, 4, 4, 3))
+  n = BatchStatNorm()
+  y = n.apply(n.init(KEY, x), x)
+  np.testing.assert_allclose(np.asarray(y).mean((0, 1, 2)), 0.0, atol=1e-5)
+  np.testing.assert_allclose(np.asarray(y).std((0, 1, 2)), 1.0, atol=1e-3)
+  for gen in (DeconvGenerator(features=(8, 4, 4), norm=True),
+              UNetGenerator(features=(4, 8, 8), norm=True)):
+    z = jax.random.normal(KEY, (3,) + gen.noise_shape)
+    p = gen.init(KEY, z, jnp.array([0, 1, 1]))
+    assert any("norm" in k for k in p["params"])
+    img = gen.apply(p, z, jnp.array([0, 1, 1]))
+    assert img.shape == (3, 32, 32, 3) and float(jnp.abs(img).max()) <= 1.0

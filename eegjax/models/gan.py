@@ -35,6 +35,7 @@ class DeconvGenerator(nn.Module):
   noise_dim: int = 64
   features: Sequence[int] = (128, 64, 32)     # channels at 8x8, 16x16, 32x32
   channels: int = 3
+  norm: bool = False        # BatchStatNorm after the projection and every upsampling
 
   @property
   def noise_shape(self) -> tuple[int, ...]:
@@ -43,12 +44,34 @@ class DeconvGenerator(nn.Module):
   @nn.compact
   def __call__(self, noise, labels):
     h = jnp.concatenate([noise, jax.nn.one_hot(labels, self.num_classes)], axis=-1)
-    h = nn.relu(nn.Dense(4 * 4 * self.features[0], name="project")(h))
-    h = h.reshape(h.shape[0], 4, 4, self.features[0])
+    norm = (lambda h, name: BatchStatNorm(name=name)(h)) if self.norm else (  # noqa
+        lambda h, name: h)
+    h = nn.Dense(4 * 4 * self.features[0], name="project")(h)
+    h = nn.relu(norm(h.reshape(h.shape[0], 4, 4, self.features[0]), "norm_project"))
     for i, f in enumerate(self.features):
-      h = nn.relu(nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME",
-                                   name=f"Deconv_{i}")(h))
+      h = nn.relu(norm(nn.ConvTranspose(f, (4, 4), strides=(2, 2), padding="SAME",
+                                        name=f"Deconv_{i}")(h), f"norm_{i}"))
     return jnp.tanh(nn.Conv(self.channels, (3, 3), name="to_image")(h))
+
+
+POOLS = ("mean", "flatten")
+
+
+class BatchStatNorm(nn.Module):
+  """Normalisation by the current batch's statistics over every axis but the channels,
+  then a learned scale and shift (batch normalisation as DCGAN's generator uses it in
+  training; no running averages, so no state besides the parameters: a batch of samples
+  is drawn the way training drew them)."""
+  epsilon: float = 1e-5
+
+  @nn.compact
+  def __call__(self, x):
+    axes = tuple(range(x.ndim - 1))
+    mean = x.mean(axes, keepdims=True)
+    var = ((x - mean) ** 2).mean(axes, keepdims=True)
+    scale = self.param("scale", nn.initializers.ones, (x.shape[-1],))
+    bias = self.param("bias", nn.initializers.zeros, (x.shape[-1],))
+    return (x - mean) * jax.lax.rsqrt(var + self.epsilon) * scale + bias
 
 
 class Discriminator(nn.Module):
@@ -56,6 +79,9 @@ class Discriminator(nn.Module):
   features: Sequence[int] = (32, 64, 128)
   semi_supervised: bool = False
   negative_slope: float = 0.2
+  # "mean": global average pooling before the heads (blind to where on the scalp a
+  # pattern is); "flatten": the last maps flattened (DCGAN's form: the heads see layout)
+  pool: str = "mean"
 
   @nn.compact
   def __call__(self, x, return_activations: bool = False):
@@ -66,7 +92,9 @@ class Discriminator(nn.Module):
       x = nn.leaky_relu(nn.Conv(f, (3, 3), strides=(2, 2), name=f"Conv_{i}")(x),
                         self.negative_slope)
       acts.append(x)
-    h = x.mean(axis=(1, 2))
+    if self.pool not in POOLS:
+      raise ValueError(f"pool {self.pool!r}: expected one of {POOLS}")
+    h = x.mean(axis=(1, 2)) if self.pool == "mean" else x.reshape(x.shape[0], -1)
     if self.semi_supervised:
       out = nn.Dense(self.num_classes + 1, name="head")(h)
     else:

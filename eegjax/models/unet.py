@@ -20,6 +20,8 @@ import flax.linen as nn
 import jax
 import jax.numpy as jnp
 
+from eegjax.models.gan import BatchStatNorm
+
 UPSAMPLE = ("resize", "transpose")
 
 
@@ -30,6 +32,7 @@ class UNetGenerator(nn.Module):
   noise_channels: int = 1
   channels: int = 3
   size: int = 32
+  norm: bool = False        # BatchStatNorm after every convolution but the first and last
 
   @property
   def noise_shape(self) -> tuple[int, ...]:
@@ -51,13 +54,15 @@ class UNetGenerator(nn.Module):
                             (b, self.size, self.size, self.num_classes))
     x = jnp.concatenate([noise, maps.astype(noise.dtype)], axis=-1)
     f = self.features
+    norm = (lambda h, name: BatchStatNorm(name=name)(h)) if self.norm else (  # noqa
+        lambda h, name: h)
     skips = [nn.relu(nn.Conv(f[0], (3, 3), name="enc_0")(x))]        # 32
     for i in range(1, len(f)):                                       # 16, 8, 4
-      skips.append(nn.relu(nn.Conv(f[i], (3, 3), strides=(2, 2), name=f"enc_{i}")(
-          skips[-1])))
+      skips.append(nn.relu(norm(nn.Conv(f[i], (3, 3), strides=(2, 2), name=f"enc_{i}")(
+          skips[-1]), f"norm_enc_{i}")))
     x = skips.pop()
     for i in reversed(range(len(f) - 1)):                            # 8, 16, 32
-      x = nn.relu(self._up(x, f[i], f"up_{i}"))
+      x = nn.relu(norm(self._up(x, f[i], f"up_{i}"), f"norm_up_{i}"))
       x = jnp.concatenate([x, skips.pop()], axis=-1)                 # skip connection
-      x = nn.relu(nn.Conv(f[i], (3, 3), name=f"dec_{i}")(x))
+      x = nn.relu(norm(nn.Conv(f[i], (3, 3), name=f"dec_{i}")(x), f"norm_dec_{i}"))
     return jnp.tanh(nn.Conv(self.channels, (1, 1), name="to_image")(x))

@@ -35,7 +35,7 @@ from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, PAIRED_METHOD, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import count_params
-from eegjax.models.gan import DeconvGenerator, Discriminator
+from eegjax.models.gan import POOLS, DeconvGenerator, Discriminator
 from eegjax.models.unet import UNetGenerator
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.studies import framework, gan_pruning, gan_quality, gan_report
@@ -68,6 +68,11 @@ class GanStudyConfig(WrapsClassify):
   unet_features: tuple[int, ...] = setting((16, 32, 64, 64), "U-Net widths at 32, 16, 8, "
                                            "4 px")
   d_features: tuple[int, ...] = setting((32, 64, 128), "discriminator conv widths")
+  d_pool: str = setting("flatten", "before the discriminator's heads: flatten (the heads "
+                        "see where on the scalp a pattern is) or mean (global average "
+                        "pooling: blind to it)")
+  g_norm: bool = setting(True, "batch-statistics normalisation in the generators (the "
+                         "DCGAN recipe)")
   layout: str = setting("auto", "vmap (models side by side: GPU/TPU), loop (model by "
                         "model: fast on CPU) or auto", flag="gan_layout")
   checkpoint_every: int = setting(5, "epochs between resumable checkpoints")
@@ -122,6 +127,8 @@ class GanStudyConfig(WrapsClassify):
         if not 1 <= e <= self.gan.epochs:
           raise ConfigError(f"--{name}: {e} is not an epoch of 1..{self.gan.epochs} "
                             "(--gan_epochs)")
+    if self.d_pool not in POOLS:
+      raise ConfigError(f"--d_pool={self.d_pool!r}: expected one of {', '.join(POOLS)}")
     if self.head_mask not in HEAD_MASKS:
       raise ConfigError(f"--head_mask={self.head_mask!r}: expected one of "
                         f"{', '.join(HEAD_MASKS)}")
@@ -154,9 +161,10 @@ FLAGS = [(GanStudyConfig, None), (GanConfig, None),
 
 def make_generator(cfg: GanStudyConfig, variant: str, num_classes: int):
   if variant == "deconv":
-    return DeconvGenerator(num_classes, cfg.noise_dim, tuple(cfg.g_features))
+    return DeconvGenerator(num_classes, cfg.noise_dim, tuple(cfg.g_features),
+                           norm=cfg.g_norm)
   return UNetGenerator(num_classes, tuple(cfg.unet_features),
-                       upsample=variant.split("_", 1)[1])
+                       upsample=variant.split("_", 1)[1], norm=cfg.g_norm)
 
 
 def image_maker(prep: Prepared, log):
@@ -241,7 +249,8 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   outcomes, histories, prune_rows, timing = {}, {}, [], {}
   for variant in cfg.variants:
     gen = make_generator(cfg, variant, prep.ds.num_classes)
-    disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised)
+    disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised,
+                         pool=cfg.d_pool)
     trainer = GanTrainer(gen, disc, cfg.gan, to_images, cfg.layout,
                          num_devices=cfg.classify.num_devices, has_val=has_val,
                          output_mask=grid.inside if cfg.head_mask == "apply" else None)
