@@ -135,7 +135,7 @@ CASES = [
     ("train_gan", ["--quality_epochs=0"], {}, r"--quality_epochs: 0 is not an epoch of 1..30"),
     ("train_gan", ["--epochs=2"], {}, r"--epochs=2: not a flag of this binary; use "
      r"--classifier_epochs for the classifiers and --gan_epochs for the GANs"),
-    ("train_gan", ["--head_mask=paint"], {}, r"--head_mask='paint': expected one of apply, "
+    ("train_gan", ["--head_mask=paint"], {}, r"--head_mask=.paint.: expected one of apply, montage, "
      r"learn"),
     ("train_gan", ["--inputs=features"], {},
      r"--inputs=features: the EEG images are drawn from band powers"),

@@ -96,6 +96,24 @@ class ScalpGrid:
     img = img.reshape(img.shape[:-2] + (self.size, self.size, img.shape[-1]))
     return img * jnp.asarray(self.inside, v.dtype)[..., None]
 
+  def projector(self) -> np.ndarray:
+    """(I, I) over the I pixels inside the head: the orthogonal projection of an image
+    band onto the images this grid draws (the span of its interpolation weights, which
+    holds the constants: the interpolation reproduces linear fields). A drawn image is
+    its own projection."""
+    q, _ = np.linalg.qr(self.weights.reshape(self.size, self.size, -1)[self.inside]
+                        .astype(np.float64))
+    return (q @ q.T).astype(np.float32)
+
+  def onto_montage(self, images, projector=None) -> jnp.ndarray:
+    """Images (B, G, G, bands) -> the nearest images (least squares, per band, inside the
+    head) this grid can draw from electrode values, -1 outside the head."""
+    p = jnp.asarray(self.projector() if projector is None else projector)
+    inside = jnp.asarray(self.inside)
+    flat = images[:, inside]                                # (B, I, bands)
+    out = jnp.full(images.shape, -1.0, images.dtype)
+    return out.at[:, inside].set(jnp.einsum("ij,bjc->bic", p, flat).astype(images.dtype))
+
   def signed_images(self, values) -> jnp.ndarray:
     """`images` of values scaled to [0, 1], mapped to [-1, 1] with -1 outside the head
     (the GAN's image range: a tanh generator's output)."""

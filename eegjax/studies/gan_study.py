@@ -26,6 +26,7 @@ import time
 from typing import Optional
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 
 from eegjax.data.scalp_images import fit_grid
@@ -50,7 +51,7 @@ from eegjax.train.gan_fit import CURVES, LAYOUTS, GanConfig, GanTrainer
 VARIANTS = ("deconv", "unet_resize", "unet_transpose")
 # conv-channel criteria: the channels' Gram matrices are all gan_pruning computes
 CONV_CRITERIA = ("distinctiveness", "weight_angle", "magnitude", "random")
-HEAD_MASKS = ("apply", "learn")
+HEAD_MASKS = ("apply", "montage", "learn")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,8 +78,9 @@ class GanStudyConfig(WrapsClassify):
                         "model: fast on CPU) or auto", flag="gan_layout")
   checkpoint_every: int = setting(5, "epochs between resumable checkpoints")
   head_mask: str = setting("apply", "apply: the generators' images are set to -1 outside "
-                           "the head, as the real ones are; learn: each generator has to "
-                           "learn that itself")
+                           "the head, as the real ones are; montage: also projected onto "
+                           "the images the electrode montage can draw (least squares); "
+                           "learn: each generator has to learn it")
   image_epochs: tuple[int, ...] = setting((), "epochs whose image grids (real beside "
                                           "generated) are saved (default: the first and "
                                           "the last)")
@@ -181,6 +183,17 @@ def image_maker(prep: Prepared, log):
   return to_images, grid
 
 
+def output_fn(head_mask: str, grid):
+  """What --head_mask applies to every generated batch (None: nothing)."""
+  if head_mask == "learn":
+    return None
+  if head_mask == "montage":
+    projector = grid.projector()
+    return lambda img: grid.onto_montage(img, projector)
+  inside = jnp.asarray(grid.inside)[..., None]
+  return lambda img: jnp.where(inside, img, -1.0)
+
+
 # --- training one variant ------------------------------------------------------------
 
 def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str,
@@ -253,7 +266,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                          pool=cfg.d_pool)
     trainer = GanTrainer(gen, disc, cfg.gan, to_images, cfg.layout,
                          num_devices=cfg.classify.num_devices, has_val=has_val,
-                         output_mask=grid.inside if cfg.head_mask == "apply" else None)
+                         output_fn=output_fn(cfg.head_mask, grid))
     where = (sharding.plan(len(prep.parts), len(prep.seeds), cfg.classify.num_devices)
              .describe() if trainer.layout == "vmap" else
              "one device, model by model (--gan_layout=vmap spreads the models over "

@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from typing import Any, Callable, NamedTuple
+from typing import Any, Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
@@ -142,7 +142,8 @@ class GanTrainer:
 
   def __init__(self, generator, discriminator, cfg: GanConfig,
                to_images: Callable[[jax.Array], jax.Array], layout: str = "auto",
-               num_devices: int = 1, has_val: bool = True, output_mask=None):
+               num_devices: int = 1, has_val: bool = True,
+               output_fn: Optional[Callable[[jax.Array], jax.Array]] = None):
     """`layout`: "vmap" trains every (fold, seed) model side by side in one compiled
     epoch (batches in lax.scan) -- the right form on GPU and TPU; "loop" runs the models
     one after another, one compiled call per batch -- the fast form on CPU, where XLA
@@ -153,9 +154,9 @@ class GanTrainer:
     `num_devices` > 1 spreads the vmap layout's models over that many devices (as the
     classification trainer does); the loop layout runs on one. `has_val`: whether the
     folds have a validation part (without one, each model's best epoch is its last).
-    `output_mask` (H, W) bool: where the images can be non-constant (the head); the
-    generator's output is set to -1 elsewhere, as the real images are (None: the
-    generator draws every pixel itself)."""
+    `output_fn`: applied to every generated batch of images inside the programs, e.g.
+    the head mask (-1 outside the head, as the real images are); None: the generator
+    draws every pixel itself."""
     if layout == "auto":
       layout = "loop" if jax.devices()[0].platform == "cpu" else "vmap"
     if layout not in LAYOUTS:
@@ -170,11 +171,9 @@ class GanTrainer:
     self.d_tx = optax.adam(cfg.d_learning_rate, b1=cfg.beta1)
     g_model, d_model, g_tx, d_tx = generator, discriminator, self.g_tx, self.d_tx
     noise_shape = tuple(generator.noise_shape)
-    mask = None if output_mask is None else jnp.asarray(output_mask, bool)[..., None]
-
     def g_apply(g, z, y):
       img = g_model.apply(g, z, y)
-      return img if mask is None else jnp.where(mask, img, -1.0)
+      return img if output_fn is None else output_fn(img)
 
     def images(data, idx, folds: FoldArrays):
       x, y, _ = scale_rows((*data, None), idx, folds.lo, folds.scale)
