@@ -59,3 +59,20 @@ def test_signed_images_map_zero_one_to_minus_one_one_and_minus_one_outside():
   inside = grid.inside[None, :, :, None] & np.ones_like(img, bool)
   np.testing.assert_allclose(signed[inside], 2 * img[inside] - 1, rtol=1e-6)
   assert (signed[~inside] == -1.0).all() and (~grid.inside).any()
+
+
+def test_projection_onto_the_montage_keeps_drawn_images_and_smooths_others():
+  """A drawn image is its own projection; any image projects to one drawn from electrode
+  values (the projector is idempotent, -1 outside the head); pixel noise mostly goes."""
+  import jax
+  grid = fit_grid(list(smni.CHANNELS), log=lambda m: None)
+  values = np.random.default_rng(1).uniform(size=(3, 64, 3)).astype(np.float32)
+  drawn = grid.signed_images(values)
+  np.testing.assert_allclose(np.asarray(jax.jit(grid.onto_montage)(drawn)), drawn,
+                             atol=2e-5)
+  noise = np.random.default_rng(2).normal(size=(3, 32, 32, 3)).astype(np.float32)
+  once = np.asarray(grid.onto_montage(noise))
+  np.testing.assert_allclose(np.asarray(grid.onto_montage(once)), once, atol=2e-5)
+  assert (once[:, ~grid.inside] == -1.0).all()
+  kept = np.linalg.norm(once[:, grid.inside]) / np.linalg.norm(noise[:, grid.inside])
+  assert kept < 0.5        # 61 directions of ~740 per band survive

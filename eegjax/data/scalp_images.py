@@ -109,10 +109,12 @@ class ScalpGrid:
     """Images (B, G, G, bands) -> the nearest images (least squares, per band, inside the
     head) this grid can draw from electrode values, -1 outside the head."""
     p = jnp.asarray(self.projector() if projector is None else projector)
-    inside = jnp.asarray(self.inside)
-    flat = images[:, inside]                                # (B, I, bands)
-    out = jnp.full(images.shape, -1.0, images.dtype)
-    return out.at[:, inside].set(jnp.einsum("ij,bjc->bic", p, flat).astype(images.dtype))
+    idx = np.flatnonzero(self.inside)                        # static under jit
+    b, g, _, c = images.shape
+    flat = images.reshape(b, g * g, c)
+    out = jnp.full(flat.shape, -1.0, images.dtype)
+    out = out.at[:, idx].set(jnp.einsum("ij,bjc->bic", p, flat[:, idx]).astype(images.dtype))
+    return out.reshape(images.shape)
 
   def signed_images(self, values) -> jnp.ndarray:
     """`images` of values scaled to [0, 1], mapped to [-1, 1] with -1 outside the head
