@@ -427,3 +427,26 @@ def test_batch_stat_norm_generators_normalise_by_the_batch():
     assert any("norm" in k for k in p["params"])
     img = gen.apply(p, z, jnp.array([0, 1, 1]))
     assert img.shape == (3, 32, 32, 3) and float(jnp.abs(img).max()) <= 1.0
+
+
+def test_train_gan_selects_each_models_epoch_by_tstr_on_validation(binary, tmp_path):
+  """--select_by=tstr: each model's best epoch is its quality epoch with the highest TSTR
+  accuracy on the validation part (the earlier on a tie), and its figures are those of
+  that epoch's generator."""
+  files = _smni_files(tmp_path)
+  mod = binary("train_gan")
+  args = dict(GAN_ARGS, generator=["deconv"], compare_dense=False, gan_epochs=3,
+              image_epochs=["3"], quality_epochs=["1", "2", "3"], prune_conv_layers=[],
+              select_by="tstr", head_mask="montage")
+  with flagsaver.flagsaver(data_path=str(files), workdir=str(tmp_path / "w"), **args):
+    mod.main(["train_gan.py"])
+  res = json.loads((tmp_path / "w" / "results.json").read_text())
+  assert res["protocol"]["best_model"].startswith("highest TSTR accuracy")
+  by_epoch = json.loads((tmp_path / "w" / "quality_deconv.json").read_text())
+  val = np.stack([np.asarray(by_epoch[str(e)]["tstr_accuracy/val"]) for e in (1, 2, 3)])
+  expected = val.argmax(0) + 1                       # first maximum: the earlier epoch
+  got = np.asarray(res["variants"]["deconv"]["best_epoch"])
+  assert got.shape == expected.shape and (got == expected).all()
+  best = res["variants"]["deconv"]["quality"]["per_model"]["tstr_accuracy/val"]
+  np.testing.assert_allclose(best, val.max(0))
+  assert res["variants"]["deconv"]["quality"]["summary"]["outside_at_minus1"]["mean"] == 1.0

@@ -236,3 +236,29 @@ class EpochQuality:
     self.by_epoch[epoch] = q
     self.wd.write_json(self.name, {str(e): v for e, v in sorted(self.by_epoch.items())})
     return q
+
+
+def choose_by_tstr(store, chosen: dict, state, score, epoch: int,
+                   variant: str) -> None:
+  """--select_by=tstr: each model keeps the generator and discriminator of its measured
+  epoch with the highest TSTR accuracy on the validation part (the earlier on a tie),
+  saved in checkpoints/<variant>/best_tstr whenever one improves."""
+  if "models" not in chosen and store.steps():
+    _, chosen["models"], _ = store.restore_latest(
+        {"g": state.g, "d": state.d, "best_epoch": state.best_epoch,
+         "score": np.zeros(np.shape(score))})
+  old = chosen.get("models")
+  better = (np.asarray(score) > np.asarray(old["score"]) if old is not None else
+            np.ones(np.shape(score), bool))
+  if not better.any():
+    return
+  pick = lambda new, prev: jax.tree.map(  # noqa: E731
+      lambda a, b: np.where(better.reshape(better.shape + (1,) * (np.ndim(a) - 2)), a, b),
+      new, prev)
+  now = {"g": state.g, "d": state.d,
+         "best_epoch": np.full(np.shape(score), epoch - 1, np.int32),
+         "score": np.asarray(score, np.float64)}
+  chosen["models"] = now if old is None else pick(now, old)
+  store.save(epoch, chosen["models"], {"variant": variant, "epoch": epoch,
+                                       "selected_by": "TSTR accuracy on validation",
+                                       "leading_axes": ["fold", "seed"]})

@@ -52,6 +52,7 @@ VARIANTS = ("deconv", "unet_resize", "unet_transpose")
 # conv-channel criteria: the channels' Gram matrices are all gan_pruning computes
 CONV_CRITERIA = ("distinctiveness", "weight_angle", "magnitude", "random")
 HEAD_MASKS = ("apply", "montage", "learn")
+SELECT_BY = ("cls_loss", "tstr")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -87,6 +88,10 @@ class GanStudyConfig(WrapsClassify):
   quality_epochs: tuple[int, ...] = setting((), "epochs at which the current generators' "
                                             "samples are measured (TSTR, two-sample, "
                                             "diversity; default: --image_epochs)")
+  select_by: str = setting("cls_loss", "each model's best epoch: cls_loss (lowest "
+                           "validation class loss on real images, every epoch) or tstr "
+                           "(highest TSTR accuracy on the validation part, among the "
+                           "quality epochs)")
   images_per_class: int = setting(6, "images per class in each grid")
   prune_conv_layers: tuple[int, ...] = setting((), "discriminator conv layers to prune by "
                                                "distinctiveness after training, in order "
@@ -131,6 +136,13 @@ class GanStudyConfig(WrapsClassify):
                             "(--gan_epochs)")
     if self.d_pool not in POOLS:
       raise ConfigError(f"--d_pool={self.d_pool!r}: expected one of {', '.join(POOLS)}")
+    if self.select_by not in SELECT_BY:
+      raise ConfigError(f"--select_by={self.select_by!r}: expected one of "
+                        f"{', '.join(SELECT_BY)}")
+    if self.select_by == "tstr" and self.classify.val_fraction <= 0 and \
+        self.classify.split != "official":
+      raise ConfigError("--select_by=tstr chooses on the validation part; expected "
+                        "--val_fraction > 0")
     if self.head_mask not in HEAD_MASKS:
       raise ConfigError(f"--head_mask={self.head_mask!r}: expected one of "
                         f"{', '.join(HEAD_MASKS)}")
@@ -209,6 +221,9 @@ def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str
                      log=wd.log)
   image_epochs = set(cfg.image_epochs or (1, cfg.gan.epochs))
   quality_epochs = set(cfg.quality_epochs or image_epochs)
+  by_tstr = Checkpoints(wd.file(os.path.join("checkpoints", variant, "best_tstr")), keep=1,
+                        log=wd.log) if cfg.select_by == "tstr" else None
+  chosen: dict = {}     # select_by=tstr: the best models so far, their epochs and scores
 
   def after_epoch(state, epoch):
     improved = np.asarray(state.best_epoch) == epoch - 1
@@ -223,12 +238,23 @@ def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str
     if epoch in quality_epochs and epoch not in quality.by_epoch:
       q = quality.measure(trainer.generate, state.g, prep.folds, prep.seeds, epoch)
       wd.log(f"{variant}: epoch {epoch}  samples: {gan_quality.line(q)}")
+      if by_tstr is not None:
+        gan_quality.choose_by_tstr(by_tstr, chosen, state, q["tstr_accuracy/val"], epoch, variant)
 
   run = trainer.fit(prep.seeds, prep.folds, (prep.data[0], prep.data[1]), log=wd.log,
                     checkpoints=last, checkpoint_every=cfg.checkpoint_every, label=variant,
                     after_block=after_epoch)
   best.close()
-  return run.state, run.history, run.run_s
+  state = run.state
+  if by_tstr is not None:
+    if not chosen:           # all measured before a resume: the kept choice
+      step, chosen["models"], _ = by_tstr.restore_latest(
+          {"g": state.g, "d": state.d, "best_epoch": state.best_epoch, "score":
+           np.zeros(np.shape(state.best_epoch))})
+    by_tstr.close()
+    m = chosen["models"]
+    state = state._replace(best_g=m["g"], best_d=m["d"], best_epoch=m["best_epoch"])
+  return state, run.history, run.run_s
 
 
 def plot_grid(cfg, prep, wd, trainer, g_params, variant, epoch, real):
@@ -331,8 +357,11 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
       "protocol": {"split": prep.split_kind, "test_part": framework.test_part(prep),
                    "num_folds": len(prep.parts), "seeds": prep.seeds,
                    "val_fraction": cfg.classify.val_fraction,
-                   "best_model": ("lowest validation class loss on real images, per model"
-                                  if has_val else "the last epoch (no validation part)"),
+                   "best_model": ("highest TSTR accuracy on the validation part among the "
+                                  "quality epochs, per model" if cfg.select_by == "tstr"
+                                  else "lowest validation class loss on real images, per "
+                                  "model" if has_val else
+                                  "the last epoch (no validation part)"),
                    "quality": gan_quality.METHOD},
       "variants": {v: {"summary": {k: summarize_metric(k, o["test"][k]) for k in SCALARS},
                        "best_epoch": o["best_epoch"], "generator_params": o["g_params"],
