@@ -385,9 +385,11 @@ def test_epoch_log_leaves_out_missing_parts_and_unmeasured_epochs(tmp_path):
 def test_flattened_discriminator_channels_are_discovered_and_merge_exactly(semi):
   """pool="flatten": the last conv's channels act through strided rows of the heads;
   discovery finds them (4 x 4 positions a channel) and merging two identical channels
-  leaves the outputs unchanged, in every layer."""
+  leaves the outputs unchanged, in every layer (the minibatch features, computed from the
+  input images, are in no channel's group)."""
   from eegjax.pruning import discover_groups
-  d = Discriminator(features=(6, 8, 10), semi_supervised=semi, pool="flatten")
+  d = Discriminator(features=(6, 8, 10), semi_supervised=semi, pool="flatten",
+                    minibatch=True)
   x = jax.random.normal(KEY, (4, 32, 32, 3))
   base = d.init(jax.random.key(3), x)
   for layer in range(3):
@@ -407,7 +409,7 @@ def test_flattened_discriminator_channels_are_discovered_and_merge_exactly(semi)
     features = discriminator_features(pruned)
     assert features[layer] == d.features[layer] - 1
     after = Discriminator(features=features, semi_supervised=semi,
-                          pool="flatten").apply(pruned, x)
+                          pool="flatten", minibatch=True).apply(pruned, x)
     chex.assert_trees_all_close(after, d.apply(params, x), atol=1e-5, rtol=1e-5)
 
 

@@ -82,11 +82,20 @@ class Discriminator(nn.Module):
   # "mean": global average pooling before the heads (blind to where on the scalp a
   # pattern is); "flatten": the last maps flattened (DCGAN's form: the heads see layout)
   pool: str = "mean"
+  # minibatch features (Salimans et al. 2016; ProGAN's minibatch standard deviation, here
+  # of the input images): per band, the pixels' standard deviation over the batch, fed to
+  # the real/fake output only, so a batch of look-alike fakes can be told from a real one
+  minibatch: bool = False
+  # a hidden layer between the pooled or flattened maps and the heads (0: none). Without
+  # one the heads are linear in features of image patches, so they cannot compare a
+  # pattern with the image's own mean (e.g. its contrast); the hidden layer can
+  hidden: int = 0
 
   @nn.compact
   def __call__(self, x, return_activations: bool = False):
     """Returns (class logits (B, K), real/fake logit (B,)), or K + 1 logits (B, K + 1)
     when semi_supervised; with return_activations also every conv layer's maps."""
+    mb = minibatch_features(x) if self.minibatch else None
     acts = []
     for i, f in enumerate(self.features):
       x = nn.leaky_relu(nn.Conv(f, (3, 3), strides=(2, 2), name=f"Conv_{i}")(x),
@@ -95,12 +104,25 @@ class Discriminator(nn.Module):
     if self.pool not in POOLS:
       raise ValueError(f"pool {self.pool!r}: expected one of {POOLS}")
     h = x.mean(axis=(1, 2)) if self.pool == "mean" else x.reshape(x.shape[0], -1)
+    if self.hidden:
+      h = nn.leaky_relu(nn.Dense(self.hidden, name="hidden")(h), self.negative_slope)
     if self.semi_supervised:
       out = nn.Dense(self.num_classes + 1, name="head")(h)
+      if mb is not None:
+        out = out.at[:, -1].add(nn.Dense(1, name="minibatch_head")(mb)[:, 0])
     else:
       out = (nn.Dense(self.num_classes, name="cls_head")(h),
              nn.Dense(1, name="adv_head")(h)[:, 0])
+      if mb is not None:
+        out = (out[0], out[1] + nn.Dense(1, name="minibatch_head")(mb)[:, 0])
     return (out, acts) if return_activations else out
+
+
+def minibatch_features(x):
+  """(B, bands): per band, the standard deviation over the batch of each pixel, averaged
+  over the pixels; the same row for every image of the batch."""
+  s = jnp.sqrt(x.var(axis=0) + 1e-8).mean(axis=(0, 1))
+  return jnp.broadcast_to(s, (x.shape[0], s.shape[0]))
 
 
 def split_outputs(out, semi_supervised: bool):

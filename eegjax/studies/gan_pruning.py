@@ -93,7 +93,8 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
 
   def model_of(params):
     features = discriminator_features(jax.tree.map(lambda a: a[0, 0], params))
-    return Discriminator(prep.ds.num_classes, features, semi, pool=cfg.d_pool), features
+    return Discriminator(prep.ds.num_classes, features, semi, pool=cfg.d_pool,
+                         minibatch=cfg.d_minibatch, hidden=cfg.d_hidden), features
 
   for layer in cfg.prune_conv_layers:
     d_model, features = model_of(d_params)

@@ -73,6 +73,10 @@ class GanStudyConfig(WrapsClassify):
   d_pool: str = setting("flatten", "before the discriminator's heads: flatten (the heads "
                         "see where on the scalp a pattern is) or mean (global average "
                         "pooling: blind to it)")
+  d_hidden: int = setting(0, "a hidden layer of this width before the discriminator's "
+                          "heads (0: none)")
+  d_minibatch: bool = setting(False, "minibatch features in the discriminator: the "
+                              "pixels' spread over the batch, fed to its real/fake output")
   g_norm: bool = setting(True, "batch-statistics normalisation in the generators (the "
                          "DCGAN recipe)")
   layout: str = setting("auto", "vmap (models side by side: GPU/TPU), loop (model by "
@@ -289,7 +293,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   for variant in cfg.variants:
     gen = make_generator(cfg, variant, prep.ds.num_classes)
     disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised,
-                         pool=cfg.d_pool)
+                         pool=cfg.d_pool, minibatch=cfg.d_minibatch, hidden=cfg.d_hidden)
     trainer = GanTrainer(gen, disc, cfg.gan, to_images, cfg.layout,
                          num_devices=cfg.classify.num_devices, has_val=has_val,
                          output_fn=output_fn(cfg.head_mask, grid))
