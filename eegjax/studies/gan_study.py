@@ -138,6 +138,8 @@ class GanStudyConfig(WrapsClassify):
         if not 1 <= e <= self.gan.epochs:
           raise ConfigError(f"--{name}: {e} is not an epoch of 1..{self.gan.epochs} "
                             "(--gan_epochs)")
+    if self.d_hidden < 0:
+      raise ConfigError(f"--d_hidden={self.d_hidden}: expected a width >= 0 (0: none)")
     if self.d_pool not in POOLS:
       raise ConfigError(f"--d_pool={self.d_pool!r}: expected one of {', '.join(POOLS)}")
     if self.select_by not in SELECT_BY:

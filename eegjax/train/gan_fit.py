@@ -65,6 +65,10 @@ class GanConfig:
   beta1: float = setting(0.5, "Adam's beta1 for both networks")
   semi_supervised: bool = setting(False, "K+1-output discriminator instead of a class head "
                                   "and a real/fake head")
+  # AC-GAN's generator term "be classified as the conditioned class", weighted: at 1 the
+  # generator is pushed towards the most class-typical image (low diversity within a
+  # class, Shu 2017); lower keeps the class conditioning and lets the samples vary
+  class_weight: float = setting(1.0, "weight of the generator's class term (AC-GAN: 1)")
   batch_size: int = 32               # the study's --batch_size
   eval_batch_size: int = 256
 
@@ -75,6 +79,8 @@ class GanConfig:
     for name in ("g_learning_rate", "d_learning_rate"):
       if not getattr(self, name) > 0:
         raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive number")
+    if not self.class_weight >= 0:
+      raise ConfigError(f"--class_weight={self.class_weight}: expected a weight >= 0")
     if not 0.0 <= self.beta1 < 1.0:
       raise ConfigError(f"--beta1={self.beta1}: expected a value in [0, 1)")
 
@@ -213,7 +219,7 @@ class GanTrainer:
       def g_loss(gp):
         out_f = d_model.apply(new_d, g_apply(gp, z, yb))
         cls_f, adv_f = split_outputs(out_f, semi)
-        return _bce(adv_f, 1.0, wb) + cross_entropy(cls_f, yb, wb)
+        return _bce(adv_f, 1.0, wb) + cfg.class_weight * cross_entropy(cls_f, yb, wb)
 
       g_value, g_grads = jax.value_and_grad(g_loss)(g)
       g_upd, new_g_opt = g_tx.update(g_grads, g_opt, g)
