@@ -83,8 +83,8 @@ class Discriminator(nn.Module):
   # pattern is); "flatten": the last maps flattened (DCGAN's form: the heads see layout)
   pool: str = "mean"
   # minibatch features (Salimans et al. 2016; ProGAN's minibatch standard deviation, here
-  # of the input images): per band, the pixels' standard deviation over the batch, fed to
-  # the real/fake output only, so a batch of look-alike fakes can be told from a real one
+  # of the input images, `minibatch_features`), fed to the real/fake output only, so a
+  # batch of look-alike fakes can be told from a real one
   minibatch: bool = False
   # a hidden layer between the pooled or flattened maps and the heads (0: none). Without
   # one the heads are linear in features of image patches, so they cannot compare a
@@ -119,9 +119,12 @@ class Discriminator(nn.Module):
 
 
 def minibatch_features(x):
-  """(B, bands): per band, the standard deviation over the batch of each pixel, averaged
-  over the pixels; the same row for every image of the batch."""
-  s = jnp.sqrt(x.var(axis=0) + 1e-8).mean(axis=(0, 1))
+  """(B, 2 * bands): per band, the standard deviation over the batch of each pixel,
+  averaged over the pixels, and the standard deviation over the batch of the images'
+  means (how much a whole image's level varies); the same row for every image."""
+  pixel = jnp.sqrt(x.var(axis=0) + 1e-8).mean(axis=(0, 1))
+  level = jnp.sqrt(x.mean(axis=(1, 2)).var(axis=0) + 1e-8)
+  s = jnp.concatenate([pixel, level])
   return jnp.broadcast_to(s, (x.shape[0], s.shape[0]))
 
 
