@@ -452,3 +452,25 @@ def test_train_gan_selects_each_models_epoch_by_tstr_on_validation(binary, tmp_p
   best = res["variants"]["deconv"]["quality"]["per_model"]["tstr_accuracy/val"]
   np.testing.assert_allclose(best, val.max(0))
   assert res["variants"]["deconv"]["quality"]["summary"]["outside_at_minus1"]["mean"] == 1.0
+
+
+def test_discriminator_hidden_layer_channels_merge_exactly():
+  """hidden > 0: the last conv's channels act through the hidden layer's rows (strided
+  by the flattening); discovery finds that group and a merge of identical channels is
+  exact; the hidden units are a group of their own."""
+  from eegjax.pruning import discover_groups
+  d = Discriminator(features=(4, 6, 8), pool="flatten", hidden=5)
+  x = jax.random.normal(KEY, (3, 32, 32, 3))
+  tree = d.init(jax.random.key(1), x)["params"]
+  conv = dict(tree["Conv_2"])
+  conv["kernel"] = conv["kernel"].at[..., 3].set(conv["kernel"][..., 0])
+  conv["bias"] = conv["bias"].at[3].set(conv["bias"][0])
+  params = {"params": {**tree, "Conv_2": conv}}
+  groups = [g for g in discover_groups(d.apply, params, x) if g.prunable]
+  assert len(groups) == 4
+  assert [s.path[1] for s in groups[2].outgoing] == ["hidden"]
+  pruned = remove_units(merge_into(params, groups[2], 3, 0), groups[2],
+                        jnp.array([0, 1, 2, 4, 5, 6, 7]))
+  after = Discriminator(features=discriminator_features(pruned), pool="flatten",
+                        hidden=5).apply(pruned, x)
+  chex.assert_trees_all_close(after, d.apply(params, x), atol=1e-5, rtol=1e-5)
