@@ -19,7 +19,8 @@ of the same fold:
                        0.02 of -1 (real images: exactly -1 there)
 
 The classifiers see an image as the values of its pixels inside the head (3 bands each),
-mapped from [-1, 1] to [0, 1]; they train through the one training driver (fit.Trainer)
+min-max scaled with the statistics of the classifier's own training rows (as every
+classifier of the project is); they train through the one training driver (fit.Trainer)
 with no validation part, for a fixed number of epochs. Keys: a model's fakes come from
 fold_in(its model key, _FAKES) and the classifiers start from fold_in(key(seed), fold), so
 a rerun measures the same numbers.
@@ -60,8 +61,8 @@ METHOD = {
                        "over that of the real training images, mean over classes",
     "outside_at_minus1": f"fraction of generated values outside the head within "
                          f"{OUTSIDE_TOLERANCE} of -1",
-    "classifier_inputs": "the pixels inside the head, 3 bands, mapped from [-1, 1] to "
-                         "[0, 1]"}
+    "classifier_inputs": "the pixels inside the head, 3 bands, min-max scaled with the "
+                         "classifier's training rows"}
 _FAKES = 7          # fold_in tag of a model's key for the fakes the judge draws
 _MAX_PER_CLASS = 256   # images per class for the pairwise distances
 
@@ -115,9 +116,8 @@ class Judge:
 
   # -- the classifiers ------------------------------------------------------------------
   def _rows(self, imgs) -> np.ndarray:
-    """Images -> rows of their inside-the-head values in [0, 1]."""
-    return ((np.asarray(imgs)[:, self.inside].reshape(len(imgs), -1) + 1.0) / 2.0
-            ).astype(np.float32)
+    """Images -> rows of their inside-the-head values."""
+    return np.asarray(imgs)[:, self.inside].reshape(len(imgs), -1).astype(np.float32)
 
   def _fit_and_test(self, trainer: Trainer, seed: int, fold: int, train_x, train_y,
                     tests: dict) -> dict:
@@ -135,7 +135,7 @@ class Judge:
     for i, name in enumerate(tests):
       test_rows = np.arange(bounds[i + 1], bounds[i + 2])
       folds = make_fold_arrays(ds, [(np.arange(bounds[1]), np.zeros(0, np.int64),
-                                     test_rows)], normalize=False)
+                                     test_rows)])
       folds = folds._replace(fold_id=np.array([fold], np.int32))
       data = (jnp.asarray(ds.x), jnp.asarray(ds.y), None)
       if params is None:
