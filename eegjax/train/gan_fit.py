@@ -47,6 +47,7 @@ from eegjax.settings import setting
 from eegjax.train import driver, sharding
 from eegjax.train.fit import shuffle_order
 from eegjax.train.folds import FoldArrays, scale_rows
+from eegjax.train.gan_losses import batch_terms, bce
 
 _INIT_G, _INIT_D, _EPOCH, _EVAL = 0, 1, 2, 3
 PARTS = ("train", "val", "test")
@@ -94,37 +95,6 @@ class GanState(NamedTuple):
   best_d: Any
   best_val: jax.Array      # best validation class loss on real images (inf before any)
   best_epoch: jax.Array    # 0-based; -1 before any
-
-
-def _bce(logit, target: float, w):
-  """Weighted mean binary cross-entropy of real/fake logits against a constant target."""
-  loss = optax.sigmoid_binary_cross_entropy(logit, jnp.full_like(logit, target))
-  return jnp.sum(loss * w) / jnp.maximum(jnp.sum(w), 1.0)
-
-
-def _mean(v, w):
-  return jnp.sum(v * w) / jnp.maximum(jnp.sum(w), 1.0)
-
-
-def batch_terms(out_real, out_fake, y, y_fake, w, semi_supervised: bool) -> dict:
-  """Every loss and confidence of one batch from the discriminator's outputs."""
-  cls_r, adv_r = split_outputs(out_real, semi_supervised)
-  cls_f, adv_f = split_outputs(out_fake, semi_supervised)
-  d_adv = _bce(adv_r, 1.0, w) + _bce(adv_f, 0.0, w)
-  ce_r, ce_f = cross_entropy(cls_r, y, w), cross_entropy(cls_f, y_fake, w)
-  d_cls = ce_r if semi_supervised else 0.5 * (ce_r + ce_f)
-  pr = jax.nn.softmax(cls_r)
-  pf = jax.nn.softmax(cls_f)
-  return {
-      "D_cls": d_cls, "D_adv": d_adv, "D_total": d_adv + d_cls,
-      "G": _bce(adv_f, 1.0, w) + ce_f,
-      "D_cls_real": _mean(jnp.take_along_axis(pr, y[:, None], 1)[:, 0], w),
-      "D_cls_fake": _mean(jnp.take_along_axis(pf, y_fake[:, None], 1)[:, 0], w),
-      "D_adv_real": _mean(jax.nn.sigmoid(adv_r), w),
-      "D_adv_fake": _mean(jax.nn.sigmoid(adv_f), w),
-      "accuracy": _mean((jnp.argmax(cls_r, -1) == y).astype(jnp.float32), w),
-      "cls_real": ce_r,
-  }
 
 
 def _as_block(state, metrics, improved):
@@ -219,7 +189,7 @@ class GanTrainer:
       def g_loss(gp):
         out_f = d_model.apply(new_d, g_apply(gp, z, yb))
         cls_f, adv_f = split_outputs(out_f, semi)
-        return _bce(adv_f, 1.0, wb) + cfg.class_weight * cross_entropy(cls_f, yb, wb)
+        return bce(adv_f, 1.0, wb) + cfg.class_weight * cross_entropy(cls_f, yb, wb)
 
       g_value, g_grads = jax.value_and_grad(g_loss)(g)
       g_upd, new_g_opt = g_tx.update(g_grads, g_opt, g)
