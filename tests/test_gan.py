@@ -256,7 +256,9 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
             if r["variant"] == "deconv" and r["criterion"] == crit] == [8, 6]
   params = [int(r["discriminator_params"]) for r in table
             if r["variant"] == "deconv" and r["criterion"] == "distinctiveness"]
-  assert params[0] - params[1] == 2 * (9 * 8 + 1) + 2 * (2 + 1)   # 2 channels: conv, heads
+  # 2 channels: their conv kernels and biases, and the heads' rows at the 4 x 4 flattened
+  # positions of each (2 class logits + 1 real/fake)
+  assert params[0] - params[1] == 2 * (9 * 8 + 1) + 2 * 16 * (2 + 1)
   # random minus distinctiveness on the same discriminators, at both sizes
   diff = [float(r["accuracy_minus_distinctiveness_mean"]) for r in table
           if r["variant"] == "deconv" and r["criterion"] == "random"]
