@@ -231,11 +231,14 @@ class EpochQuality:
       self.by_epoch = {int(e): {k: np.asarray(v) for k, v in q.items()}
                        for e, q in wd.read_json(self.name).items()}
 
-  def measure(self, generate, g_params, folds, seeds, epoch: int) -> dict:
-    q = self.judge.measure(generate, g_params, folds, seeds, self.parts)
+  def measure(self, generate, g_params, folds, seeds) -> dict:
+    return self.judge.measure(generate, g_params, folds, seeds, self.parts)
+
+  def record(self, epoch: int, q: dict) -> None:
+    """Keeps epoch's figures (call after whatever depends on them is saved: a resumed run
+    does not measure a recorded epoch again)."""
     self.by_epoch[epoch] = q
     self.wd.write_json(self.name, {str(e): v for e, v in sorted(self.by_epoch.items())})
-    return q
 
 
 def choose_by_tstr(store, chosen: dict, state, score, epoch: int,

@@ -242,10 +242,11 @@ def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str
     if epoch in image_epochs:
       plot_grid(cfg, prep, wd, trainer, state.g, variant, epoch, real)
     if epoch in quality_epochs and epoch not in quality.by_epoch:
-      q = quality.measure(trainer.generate, state.g, prep.folds, prep.seeds, epoch)
+      q = quality.measure(trainer.generate, state.g, prep.folds, prep.seeds)
       wd.log(f"{variant}: epoch {epoch}  samples: {gan_quality.line(q)}")
-      if by_tstr is not None:
+      if by_tstr is not None:      # saved before the epoch is recorded as measured
         gan_quality.choose_by_tstr(by_tstr, chosen, state, q["tstr_accuracy/val"], epoch, variant)
+      quality.record(epoch, q)
 
   run = trainer.fit(prep.seeds, prep.folds, (prep.data[0], prep.data[1]), log=wd.log,
                     checkpoints=last, checkpoint_every=cfg.checkpoint_every, label=variant,
