@@ -95,7 +95,7 @@ def define_study(model: str, study=(), rename: Optional[dict] = None,
   (flag=value) are this binary's defaults; a name that is not one of its flags is an
   error. `rename` {flag: name}: flags this binary spells otherwise (train_gan:
   epochs -> classifier_epochs, beside --gan_epochs); the old name is then refused with
-  the new one named (see `refuse_renamed`)."""
+  the new one named (by `study_config`)."""
   IDENTITY.clear()
   RENAMED.clear()
   RENAMED.update(rename or {})
