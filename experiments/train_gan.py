@@ -26,7 +26,7 @@ cli.define_study("mlp", study=gan_study.FLAGS, rename={"epochs": "classifier_epo
 
 @cli.binary
 def main(fv):
-  gan = cli.build(GanConfig, fv, batch_size=fv.batch_size)
+  gan = cli.build(GanConfig, fv)
   gan_study.run(cli.study_config(fv, "mlp", gan_study.GanStudyConfig, gan=gan),
                 flagfile_text=cli.identity_text(fv))
 

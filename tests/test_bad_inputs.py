@@ -142,6 +142,7 @@ CASES = [
     ("train_gan", ["--d_features=8,0"], {}, r"--d_features=\[8, 0\]: expected positive widths"),
     ("train_gan", ["--beta1=1.5"], {}, r"--beta1=1.5: expected a value in \[0, 1\)"),
     ("train_gan", ["--class_weight=-1"], {}, r"--class_weight=-1.0: expected a weight >= 0"),
+    ("train_gan", ["--g_average=1"], {}, r"--g_average=1.0: expected a value in \[0, 1\)"),
     ("train_gan", ["--d_hidden=-2"], {}, r"--d_hidden=-2: expected a width >= 0"),
     ("train_gan", ["--d_pool=max"], {}, r"--d_pool='max': expected one of mean, flatten"),
     ("train_gan", ["--select_by=fid"], {}, r"--select_by='fid': expected one of cls_loss, tstr"),

@@ -25,6 +25,7 @@ from declared_groups import conv_channel_group
 from eegjax.pruning.surgery import merge_into, remove_units
 from eegjax.train import carve_validation, make_fold_arrays
 from eegjax.train.checkpoint import Checkpoints
+from eegjax.train.gan_config import step_carry
 from eegjax.train.gan_fit import GanConfig, GanTrainer, batch_terms
 
 
@@ -172,6 +173,7 @@ def test_vmap_and_loop_layouts_agree_and_checkpoints_round_trip(tmp_path):
   rv, rl = results["vmap"], results["loop"]
   sv, sl = rv.state, rl.state
   chex.assert_trees_all_close(sl.g, sv.g, atol=1e-4, rtol=1e-3)
+  chex.assert_trees_all_close(sl.g_avg, sv.g_avg, atol=1e-4, rtol=1e-3)
   chex.assert_trees_all_close(sl.d, sv.d, atol=1e-4, rtol=1e-3)
   chex.assert_trees_all_close(rl.history, rv.history, atol=1e-4, rtol=1e-3)
   assert np.asarray(sv.best_epoch).shape == (1, 2)
@@ -190,6 +192,30 @@ def test_vmap_and_loop_layouts_agree_and_checkpoints_round_trip(tmp_path):
   # the class head as a classifier: metrics per model
   test = _trainer(to_images, "loop").classify(sl.best_d, folds, data, "test")
   assert test["accuracy"].shape == (1, 2)
+
+
+def test_the_averaged_generator_follows_the_warmed_up_moving_average():
+  """g_avg after each step is a g_avg + (1 - a) g with a = min(--g_average, (1+t)/(10+t))
+  (t: steps before); with --g_average=0 it is the trained generator itself."""
+  folds, data, to_images, seeds = _tiny_setup(num_seeds=1)
+  fa = jax.tree.map(lambda a: a[0], folds)
+  for decay in (0.0, 0.15):
+    tr = GanTrainer(DeconvGenerator(noise_dim=8, features=(8, 4, 4)),
+                    Discriminator(features=(4, 8, 8)),
+                    GanConfig(epochs=1, batch_size=8, g_average=decay), to_images, "loop")
+    state = jax.tree.map(lambda a: a[0, 0], tr.init(seeds, folds, data))
+    idx, w, keys = tr._batches(0, jnp.uint32(0), fa)
+    carry, expected = step_carry(state), state.g
+    for b in range(3):
+      carry, _ = tr._step(carry, (idx[b], w[b], keys[b]), fa, data)
+      a = min(decay, (1.0 + b) / (10.0 + b))
+      expected = jax.tree.map(lambda m, v: a * m + (1 - a) * v, expected, carry[0])
+      chex.assert_trees_all_close(carry[4], expected, atol=1e-6)
+      assert int(carry[5]) == b + 1
+    if decay == 0.0:
+      chex.assert_trees_all_equal(carry[4], carry[0])
+    else:     # a real average: not the last weights
+      assert not np.allclose(jax.tree.leaves(carry[4])[0], jax.tree.leaves(carry[0])[0])
 
 
 def test_gan_divergence_names_the_model_and_keeps_the_last_good_state(tmp_path):
@@ -413,6 +439,29 @@ def test_flattened_discriminator_channels_are_discovered_and_merge_exactly(semi)
     after = Discriminator(features=features, semi_supervised=semi,
                           pool="flatten", minibatch=True).apply(pruned, x)
     chex.assert_trees_all_close(after, d.apply(params, x), atol=1e-5, rtol=1e-5)
+
+
+def test_unet_noise_vector_varies_the_whole_image_and_zero_keeps_the_image_noise_only():
+  """The U-Net's noise vector (after the noise image's values) reaches every pixel through
+  the bottleneck; with noise_dim=0 there is none, and the same key draws the same noise
+  image as the (32, 32, 1) noise the U-Net took before."""
+  labels = jnp.array([0, 1])
+  gen = UNetGenerator(features=(4, 8, 8), noise_dim=6)
+  assert gen.noise_shape == (32 * 32 + 6,)
+  z = jax.random.normal(KEY, (2,) + gen.noise_shape)
+  p = gen.init(KEY, z, labels)
+  assert p["params"]["project"]["kernel"].shape == (6, 8 * 8 * 8)   # the 8x8 bottleneck
+  img = gen.apply(p, z, labels)
+  other = gen.apply(p, z.at[:, -6:].set(jax.random.normal(KEY, (2, 6)) + 3.0), labels)
+  changed = np.abs(np.asarray(img - other)).max(-1) > 1e-6
+  assert changed.mean() > 0.9          # a global change, not a local one
+  np.testing.assert_array_equal(img, gen.apply(p, z, labels))
+  plain = UNetGenerator(features=(4, 8, 8))
+  assert plain.noise_shape == (32 * 32,)
+  zp = jax.random.normal(KEY, (2,) + plain.noise_shape)
+  np.testing.assert_array_equal(zp.reshape(2, 32, 32, 1),
+                                jax.random.normal(KEY, (2, 32, 32, 1)))
+  assert "project" not in plain.init(KEY, zp, labels)["params"]
 
 
 def test_batch_stat_norm_generators_normalise_by_the_batch():

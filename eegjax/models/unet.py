@@ -1,7 +1,12 @@
 """A U-Net generator for the alcoholism study's 32x32x3 EEG images.
 
 Input: a noise image (32, 32, noise_channels) and the class as constant maps (one per
-class, one-hot), concatenated. Encoder: 3x3 convolutions at 32x32, then three stride-2
+class, one-hot), concatenated; and a noise vector (noise_dim), projected by a dense layer
+to 4x4 maps concatenated at the bottleneck. The vector carries what varies over the whole
+scalp (e.g. a trial's overall band power): convolutions of a noise image average its
+pixels away, so without it the samples differ only in local detail (on the synthetic SMNI
+twin: one direction of variation, against three per-band levels in the real trials). The
+two arrive as one flat noise (size * size * noise_channels + noise_dim values). Encoder: 3x3 convolutions at 32x32, then three stride-2
 convolutions down to 4x4. Decoder: three upsamplings back to 32x32, each concatenated with
 the encoder's maps of that size (the skip connections) and convolved. Output: a 1x1
 convolution to 3 channels, tanh.
@@ -33,10 +38,11 @@ class UNetGenerator(nn.Module):
   channels: int = 3
   size: int = 32
   norm: bool = False        # BatchStatNorm after every convolution but the first and last
+  noise_dim: int = 0        # the noise vector's size (0: the noise image only)
 
   @property
   def noise_shape(self) -> tuple[int, ...]:
-    return (self.size, self.size, self.noise_channels)
+    return (self.size * self.size * self.noise_channels + self.noise_dim,)
 
   def _up(self, x, features: int, name: str):
     if self.upsample == "resize":
@@ -49,10 +55,11 @@ class UNetGenerator(nn.Module):
 
   @nn.compact
   def __call__(self, noise, labels):
-    b = noise.shape[0]
+    b, n_img = noise.shape[0], self.size * self.size * self.noise_channels
     maps = jnp.broadcast_to(jax.nn.one_hot(labels, self.num_classes)[:, None, None, :],
                             (b, self.size, self.size, self.num_classes))
-    x = jnp.concatenate([noise, maps.astype(noise.dtype)], axis=-1)
+    image = noise[:, :n_img].reshape(b, self.size, self.size, self.noise_channels)
+    x = jnp.concatenate([image, maps.astype(noise.dtype)], axis=-1)
     f = self.features
     norm = (lambda h, name: BatchStatNorm(name=name)(h)) if self.norm else (  # noqa
         lambda h, name: h)
@@ -61,6 +68,10 @@ class UNetGenerator(nn.Module):
       skips.append(nn.relu(norm(nn.Conv(f[i], (3, 3), strides=(2, 2), name=f"enc_{i}")(
           skips[-1]), f"norm_enc_{i}")))
     x = skips.pop()
+    if self.noise_dim:
+      g = x.shape[1]
+      z = nn.Dense(g * g * f[-1], name="project")(noise[:, n_img:])
+      x = jnp.concatenate([x, nn.relu(norm(z.reshape(b, g, g, f[-1]), "norm_project"))], -1)
     for i in reversed(range(len(f) - 1)):                            # 8, 16, 32
       x = nn.relu(norm(self._up(x, f[i], f"up_{i}"), f"norm_up_{i}"))
       x = jnp.concatenate([x, skips.pop()], axis=-1)                 # skip connection

@@ -248,7 +248,7 @@ def choose_by_tstr(store, chosen: dict, state, score, epoch: int,
   saved in checkpoints/<variant>/best_tstr whenever one improves."""
   if "models" not in chosen and store.steps():
     _, chosen["models"], _ = store.restore_latest(
-        {"g": state.g, "d": state.d, "best_epoch": state.best_epoch,
+        {"g": state.g_avg, "d": state.d, "best_epoch": state.best_epoch,
          "score": np.zeros(np.shape(score))})
   old = chosen.get("models")
   better = (np.asarray(score) > np.asarray(old["score"]) if old is not None else
@@ -258,7 +258,7 @@ def choose_by_tstr(store, chosen: dict, state, score, epoch: int,
   pick = lambda new, prev: jax.tree.map(  # noqa: E731
       lambda a, b: np.where(better.reshape(better.shape + (1,) * (np.ndim(a) - 2)), a, b),
       new, prev)
-  now = {"g": state.g, "d": state.d,
+  now = {"g": state.g_avg, "d": state.d,
          "best_epoch": np.full(np.shape(score), epoch - 1, np.int32),
          "score": np.asarray(score, np.float64)}
   chosen["models"] = now if old is None else pick(now, old)

@@ -13,9 +13,8 @@ split and seeds, and distinctiveness pruning of the discriminator's conv channel
   gan_prune_table.csv, epoch_log_<variant>.csv, results.json, timing.json.
 
 A rerun of the same command resumes every variant from its last checkpoint
-(checkpoints/<variant>/last, saved every --checkpoint_every epochs). The dense classifier
-of the alcoholism study (through eegjax.studies.framework.train) trains on the same split and
-seeds for the comparison.
+(checkpoints/<variant>/last, every --checkpoint_every epochs). The alcoholism study's dense
+classifier (eegjax.studies.framework.train) trains on the same split and seeds beside.
 """
 
 from __future__ import annotations
@@ -65,6 +64,8 @@ class GanStudyConfig(WrapsClassify):
   upsample: tuple[str, ...] = setting(("resize", "transpose"), "U-Net upsampling: resize "
                                       "(nearest + conv) and/or transpose (transposed conv)")
   noise_dim: int = setting(64, "deconv generator's noise size")
+  unet_noise_dim: int = setting(0, "U-Net's noise vector (beside its noise image), fed "
+                                "to its bottleneck: global variation (0: none)")
   g_features: tuple[int, ...] = setting((64, 32, 16), "deconv generator widths at 8, 16, "
                                         "32 px")
   unet_features: tuple[int, ...] = setting((16, 32, 64, 64), "U-Net widths at 32, 16, 8, "
@@ -138,20 +139,18 @@ class GanStudyConfig(WrapsClassify):
         if not 1 <= e <= self.gan.epochs:
           raise ConfigError(f"--{name}: {e} is not an epoch of 1..{self.gan.epochs} "
                             "(--gan_epochs)")
-    if self.d_hidden < 0:
-      raise ConfigError(f"--d_hidden={self.d_hidden}: expected a width >= 0 (0: none)")
-    if self.d_pool not in POOLS:
-      raise ConfigError(f"--d_pool={self.d_pool!r}: expected one of {', '.join(POOLS)}")
-    if self.select_by not in SELECT_BY:
-      raise ConfigError(f"--select_by={self.select_by!r}: expected one of "
-                        f"{', '.join(SELECT_BY)}")
+    for name in ("d_hidden", "unet_noise_dim"):
+      if getattr(self, name) < 0:
+        raise ConfigError(f"--{name}={getattr(self, name)}: expected a width >= 0 (0: none)")
+    for name, allowed in (("d_pool", POOLS), ("select_by", SELECT_BY),
+                          ("head_mask", HEAD_MASKS)):
+      if getattr(self, name) not in allowed:
+        raise ConfigError(f"--{name}={getattr(self, name)!r}: expected one of "
+                          f"{', '.join(allowed)}")
     if self.select_by == "tstr" and self.classify.val_fraction <= 0 and \
         self.classify.split != "official":
       raise ConfigError("--select_by=tstr chooses on the validation part; expected "
                         "--val_fraction > 0")
-    if self.head_mask not in HEAD_MASKS:
-      raise ConfigError(f"--head_mask={self.head_mask!r}: expected one of "
-                        f"{', '.join(HEAD_MASKS)}")
     for layer in self.prune_conv_layers:
       if not 0 <= layer < len(self.d_features):
         raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
@@ -184,7 +183,8 @@ def make_generator(cfg: GanStudyConfig, variant: str, num_classes: int):
     return DeconvGenerator(num_classes, cfg.noise_dim, tuple(cfg.g_features),
                            norm=cfg.g_norm)
   return UNetGenerator(num_classes, tuple(cfg.unet_features),
-                       upsample=variant.split("_", 1)[1], norm=cfg.g_norm)
+                       upsample=variant.split("_", 1)[1], norm=cfg.g_norm,
+                       noise_dim=cfg.unet_noise_dim)
 
 
 def image_maker(prep: Prepared, log):
@@ -240,9 +240,9 @@ def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str
                         "best_epoch": state.best_epoch},
                 {"variant": variant, "epoch": epoch, "leading_axes": ["fold", "seed"]})
     if epoch in image_epochs:
-      plot_grid(cfg, prep, wd, trainer, state.g, variant, epoch, real)
+      plot_grid(cfg, prep, wd, trainer, state.g_avg, variant, epoch, real)
     if epoch in quality_epochs and epoch not in quality.by_epoch:
-      q = quality.measure(trainer.generate, state.g, prep.folds, prep.seeds)
+      q = quality.measure(trainer.generate, state.g_avg, prep.folds, prep.seeds)
       wd.log(f"{variant}: epoch {epoch}  samples: {gan_quality.line(q)}")
       if by_tstr is not None:      # saved before the epoch is recorded as measured
         gan_quality.choose_by_tstr(by_tstr, chosen, state, q["tstr_accuracy/val"], epoch, variant)
@@ -256,7 +256,7 @@ def train_variant(cfg: GanStudyConfig, prep: Prepared, wd: Workdir, variant: str
   if by_tstr is not None:
     if not chosen:           # all measured before a resume: the kept choice
       step, chosen["models"], _ = by_tstr.restore_latest(
-          {"g": state.g, "d": state.d, "best_epoch": state.best_epoch, "score":
+          {"g": state.g_avg, "d": state.d, "best_epoch": state.best_epoch, "score":
            np.zeros(np.shape(state.best_epoch))})
     by_tstr.close()
     m = chosen["models"]

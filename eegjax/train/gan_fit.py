@@ -13,27 +13,30 @@ batch's classes; the discriminator takes one Adam step on
     D_cls = (CE(class | real) + CE(class | fake)) / 2   (semi-supervised: real only)
     D_total = D_adv + D_cls
 then the generator one step on G = BCE(fake -> real) + CE(class | fake) through the
-updated discriminator. Confidences: D_cls_real / D_cls_fake are the mean probability the
-class head gives the true / conditioned class on real / fake images, D_adv_real /
-D_adv_fake the mean probability of "real" on real / fake images.
+updated discriminator; then g_avg <- a g_avg + (1 - a) g with a = min(--g_average,
+(1 + t) / (10 + t)) at step t: a moving average of the generator's weights (Karras et al.
+2018; Yazici et al. 2019), with the usual warm-up. The averaged generator is the one used
+(evaluated, drawn, measured, kept as the best); it smooths the game's oscillation out of
+the samples (--g_average=0: the trained generator itself). Confidences: D_cls_real /
+D_cls_fake are the mean probability the class head gives the true / conditioned class on
+real / fake images, D_adv_real / D_adv_fake the mean probability of "real" on them.
 
 Every epoch reports each model's metrics on its training part (the means over the epoch's
 batches, as the training saw them) and on its validation and test parts (evaluated after
-the epoch, the fakes drawn from a fixed noise key so epochs compare); the validation class loss on real
-images (`val_cls`) picks each model's best epoch, whose generator and discriminator are
-kept in the state (best_g, best_d).
+the epoch, the fakes drawn from a fixed noise key so epochs compare); the validation class
+loss on real images (`val_cls`) picks each model's best epoch, whose generator and
+discriminator are kept in the state (best_g, best_d).
 
-Randomness: the model key is fold_in(key(seed), fold) (threefry: the same
-draws vmapped or model by model, which XLA's faster-compiling "rbg" keys do not give); initialisation, each epoch's shuffle
-and noise and the evaluation noise are fold_ins of it, so a run resumed from a checkpoint
-draws what an uninterrupted one does.
+Randomness: the model key is fold_in(key(seed), fold) (threefry: the same draws vmapped or
+model by model, which XLA's faster-compiling "rbg" keys do not give); initialisation, each
+epoch's shuffle and noise and the evaluation noise are fold_ins of it, so a run resumed
+from a checkpoint draws what an uninterrupted one does.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import math
-from typing import Any, Callable, NamedTuple, Optional
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
@@ -43,10 +46,10 @@ import optax
 from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
 from eegjax.models.gan import split_outputs
-from eegjax.settings import setting
 from eegjax.train import driver, sharding
 from eegjax.train.fit import shuffle_order
 from eegjax.train.folds import FoldArrays, scale_rows
+from eegjax.train.gan_config import GanConfig, GanState, step_carry  # noqa: F401 (GanConfig)
 from eegjax.train.gan_losses import batch_terms, bce
 
 _INIT_G, _INIT_D, _EPOCH, _EVAL = 0, 1, 2, 3
@@ -55,46 +58,6 @@ LAYOUTS = ("vmap", "loop")
 METRICS = ("D_cls", "D_adv", "D_total", "G", "D_cls_real", "D_cls_fake", "D_adv_real",
            "D_adv_fake", "accuracy")
 CURVES = METRICS[:-1]     # the losses and confidences drawn and logged
-
-
-@dataclasses.dataclass(frozen=True)
-class GanConfig:
-  epochs: int = setting(30, "GAN training epochs", flag="gan_epochs")
-  g_learning_rate: float = setting(2e-4, "generator Adam learning rate")
-  d_learning_rate: float = setting(2e-4, "discriminator Adam learning rate")
-  # Adam's first-moment decay (0.5: the DCGAN habit)
-  beta1: float = setting(0.5, "Adam's beta1 for both networks")
-  semi_supervised: bool = setting(False, "K+1-output discriminator instead of a class head "
-                                  "and a real/fake head")
-  # AC-GAN's generator term "be classified as the conditioned class", weighted: at 1 the
-  # generator is pushed towards the most class-typical image (low diversity within a
-  # class, Shu 2017); lower keeps the class conditioning and lets the samples vary
-  class_weight: float = setting(1.0, "weight of the generator's class term (AC-GAN: 1)")
-  batch_size: int = 32               # the study's --batch_size
-  eval_batch_size: int = 256
-
-  def __post_init__(self):
-    for name in ("epochs", "batch_size", "eval_batch_size"):
-      if getattr(self, name) < 1:
-        raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive integer")
-    for name in ("g_learning_rate", "d_learning_rate"):
-      if not getattr(self, name) > 0:
-        raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive number")
-    if not self.class_weight >= 0:
-      raise ConfigError(f"--class_weight={self.class_weight}: expected a weight >= 0")
-    if not 0.0 <= self.beta1 < 1.0:
-      raise ConfigError(f"--beta1={self.beta1}: expected a value in [0, 1)")
-
-
-class GanState(NamedTuple):
-  g: Any
-  d: Any
-  g_opt: Any
-  d_opt: Any
-  best_g: Any
-  best_d: Any
-  best_val: jax.Array      # best validation class loss on real images (inf before any)
-  best_epoch: jax.Array    # 0-based; -1 before any
 
 
 def _as_block(state, metrics, improved):
@@ -124,12 +87,12 @@ class GanTrainer:
     epoch (batches in lax.scan) -- the right form on GPU and TPU; "loop" runs the models
     one after another, one compiled call per batch -- the fast form on CPU, where XLA
     runs vmapped convolutions (grouped, one group per model) and convolutions inside
-    loops many times slower (measured on a 2-core CPU for the U-Net generator's gradient:
-    5 models vmapped 34x one model's time; 7 steps in a scan 22x 7 separate calls).
-    "auto" picks loop on CPU, else vmap. Both give the same numbers to float rounding.
-    `num_devices` > 1 spreads the vmap layout's models over that many devices (as the
-    classification trainer does); the loop layout runs on one. `has_val`: whether the
-    folds have a validation part (without one, each model's best epoch is its last).
+    loops many times slower (2-core CPU, the U-Net generator's gradient: 5 models vmapped
+    34x one model's time; 7 steps in a scan 22x 7 calls). "auto": loop on CPU, else vmap.
+    Both give the same numbers to float rounding.
+    `num_devices` > 1 spreads the vmap layout's models over that many devices; the loop
+    layout runs on one. `has_val`: whether the folds have a validation part (without
+    one, each model's best epoch is its last).
     `output_fn`: applied to every generated batch of images inside the programs, e.g.
     the head mask (-1 outside the head, as the real images are); None: the generator
     draws every pixel itself."""
@@ -165,12 +128,14 @@ class GanTrainer:
       g = g_model.init(jax.random.fold_in(key, _INIT_G), z, yb)
       d = d_model.init(jax.random.fold_in(key, _INIT_D), xb)
       return GanState(g, d, g_tx.init(g), d_tx.init(d), g, d,
-                      jnp.array(jnp.inf, jnp.float32), jnp.array(-1, jnp.int32))
+                      jnp.array(jnp.inf, jnp.float32), jnp.array(-1, jnp.int32), g,
+                      jnp.array(0, jnp.int32))
 
     def step(carry, inputs, folds, data):
       """One discriminator and one generator step on the batch of rows `ib` (weights
-      `wb`); returns the new (g, d, g_opt, d_opt) and the batch's weighted terms."""
-      g, d, g_opt, d_opt = carry
+      `wb`); returns the new (g, d, g_opt, d_opt, g_avg, g_steps) and the batch's
+      weighted terms."""
+      g, d, g_opt, d_opt, g_avg, g_steps = carry
       ib, wb, key = inputs
       xb, yb = images(data, ib, folds)
       k_d, k_g = jax.random.split(key)
@@ -194,11 +159,14 @@ class GanTrainer:
       g_value, g_grads = jax.value_and_grad(g_loss)(g)
       g_upd, new_g_opt = g_tx.update(g_grads, g_opt, g)
       new_g = optax.apply_updates(g, g_upd)
+      a = jnp.minimum(cfg.g_average, (1.0 + g_steps) / (10.0 + g_steps))
+      new_avg = jax.tree.map(lambda m, v: a * m + (1.0 - a) * v, g_avg, new_g)
       keep = jnp.sum(wb) > 0        # a batch of padding only changes nothing
       sel = lambda a, b: jax.tree.map(lambda u, v: jnp.where(keep, u, v), a, b)  # noqa
       # the training part's metrics: this batch's terms (D before its step, G after D's)
       terms = {**terms, "G": g_value}
-      return ((sel(new_g, g), sel(new_d, d), sel(new_g_opt, g_opt), sel(new_d_opt, d_opt)),
+      return ((sel(new_g, g), sel(new_d, d), sel(new_g_opt, g_opt), sel(new_d_opt, d_opt),
+               sel(new_avg, g_avg), jnp.where(keep, g_steps + 1, g_steps)),
               ({k: v * wb.sum() for k, v in terms.items()}, wb.sum()))
 
     def evaluate_part(g, d, folds, data, which, key):
@@ -235,27 +203,30 @@ class GanTrainer:
       return idx.reshape(n_batches, bs), w.reshape(n_batches, bs), keys
 
     def finish_one(state: GanState, carry, sums, count, epoch, seed, folds, data):
-      """Training-part means, validation and test evaluation, best-epoch bookkeeping."""
-      g, d, g_opt, d_opt = carry
+      """Training-part means, validation and test evaluation (of the averaged generator),
+      best-epoch bookkeeping."""
+      g, d, g_opt, d_opt, g_avg, g_steps = carry
       total = jnp.maximum(count, 1.0)
       eval_key = jax.random.fold_in(model_key(seed, folds), _EVAL)
       metrics = {"train": {k: v / total for k, v in sums.items()},
-                 **{p: evaluate_part(g, d, folds, data, p, eval_key) for p in ("val", "test")}}
+                 **{p: evaluate_part(g_avg, d, folds, data, p, eval_key)
+                    for p in ("val", "test")}}
       val = metrics["val"]["cls_real"]
       # without a validation part the last epoch is the best (best_val stays inf)
       improved = (val < state.best_val) if has_val else jnp.array(True)
       pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(improved, a, b),  # noqa
                                            new, old)
-      new = GanState(g, d, g_opt, d_opt, pick(g, state.best_g), pick(d, state.best_d),
+      new = GanState(g, d, g_opt, d_opt, pick(g_avg, state.best_g), pick(d, state.best_d),
                      jnp.where(improved & has_val, val, state.best_val),
-                     jnp.where(improved, epoch, state.best_epoch).astype(jnp.int32))
+                     jnp.where(improved, epoch, state.best_epoch).astype(jnp.int32), g_avg,
+                     g_steps)
       return new, metrics, improved
 
     def epoch_one(state: GanState, epoch, seed, folds, data):
       idx, w, keys = batches_one(epoch, seed, folds)
       carry, (sums, counts) = jax.lax.scan(
           lambda c, i: step(c, i, folds, data),
-          (state.g, state.d, state.g_opt, state.d_opt), (idx, w, keys))
+          step_carry(state), (idx, w, keys))
       return finish_one(state, carry, jax.tree.map(lambda v: v.sum(), sums), counts.sum(),
                         epoch, seed, folds, data)
 
@@ -334,7 +305,7 @@ class GanTrainer:
       for s in range(len(seeds)):
         one = jax.tree.map(lambda a: a[f, s], state)
         idx, w, keys = self._batches(epoch, seeds[s], fa)
-        carry, sums, count = (one.g, one.d, one.g_opt, one.d_opt), None, 0.0
+        carry, sums, count = step_carry(one), None, 0.0
         for b in range(idx.shape[0]):
           carry, (terms, c) = self._step(carry, (idx[b], w[b], keys[b]), fa, data)
           sums = terms if sums is None else jax.tree.map(jnp.add, sums, terms)
