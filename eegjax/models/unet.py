@@ -1,15 +1,14 @@
 """A U-Net generator for the alcoholism study's 32x32x3 EEG images.
 
 Input: a noise image (32, 32, noise_channels) and the class as constant maps (one per
-class, one-hot), concatenated; and a noise vector (noise_dim), projected by a dense layer
-to 4x4 maps concatenated at the bottleneck. The vector carries what varies over the whole
-scalp (e.g. a trial's overall band power): convolutions of a noise image average its
-pixels away, so without it the samples differ only in local detail (on the synthetic SMNI
-twin: one direction of variation, against three per-band levels in the real trials). The
-two arrive as one flat noise (size * size * noise_channels + noise_dim values). Encoder: 3x3 convolutions at 32x32, then three stride-2
-convolutions down to 4x4. Decoder: three upsamplings back to 32x32, each concatenated with
-the encoder's maps of that size (the skip connections) and convolved. Output: a 1x1
-convolution to 3 channels, tanh.
+class, one-hot), concatenated; optionally (noise_dim > 0) a noise vector too, projected by
+a dense layer to maps of the bottleneck's size and concatenated there: a global source of
+variation beside the noise image, whose pixels the convolutions average away (on the
+synthetic SMNI twin it did not stop the U-Net's samples collapsing to about one direction
+of variation). The two arrive as one flat noise (size * size * noise_channels + noise_dim
+values). Encoder: 3x3 convolutions at 32x32, then three stride-2 convolutions down to 4x4.
+Decoder: three upsamplings back to 32x32, each concatenated with the encoder's maps of that
+size (the skip connections) and convolved. Output: a 1x1 convolution to 3 channels, tanh.
 
 `upsample`:
   resize     nearest-neighbour doubling, then a 3x3 convolution (no checkerboard
