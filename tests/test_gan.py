@@ -441,27 +441,38 @@ def test_flattened_discriminator_channels_are_discovered_and_merge_exactly(semi)
     chex.assert_trees_all_close(after, d.apply(params, x), atol=1e-5, rtol=1e-5)
 
 
-def test_unet_noise_vector_varies_the_whole_image_and_zero_keeps_the_image_noise_only():
-  """The U-Net's noise vector (after the noise image's values) reaches every pixel through
-  the bottleneck; with noise_dim=0 there is none, and the same key draws the same noise
-  image as the (32, 32, 1) noise the U-Net took before."""
+def test_unet_noise_vector_modulates_every_decoder_layer_and_zero_keeps_the_image_noise_only():
+  """The U-Net's noise vector (after the noise image's values) scales and shifts every
+  decoder layer's channels (FiLM), so it changes the whole image; with the modulation's
+  weights at zero the U-Net is the one without a vector; with noise_dim=0 there is none,
+  and the same key draws the same noise image as the (32, 32, 1) noise the U-Net took."""
   labels = jnp.array([0, 1])
   gen = UNetGenerator(features=(4, 8, 8), noise_dim=6)
   assert gen.noise_shape == (32 * 32 + 6,)
   z = jax.random.normal(KEY, (2,) + gen.noise_shape)
   p = gen.init(KEY, z, labels)
-  assert p["params"]["project"]["kernel"].shape == (6, 8 * 8 * 8)   # the 8x8 bottleneck
+  films = {k: v["kernel"].shape for k, v in p["params"].items() if k.startswith("film_")}
+  assert films == {"film_up_1": (6, 16), "film_dec_1": (6, 16),       # 16x16: 8 channels
+                   "film_up_0": (6, 8), "film_dec_0": (6, 8)}         # 32x32: 4 channels
   img = gen.apply(p, z, labels)
   other = gen.apply(p, z.at[:, -6:].set(jax.random.normal(KEY, (2, 6)) + 3.0), labels)
   changed = np.abs(np.asarray(img - other)).max(-1) > 1e-6
   assert changed.mean() > 0.9          # a global change, not a local one
   np.testing.assert_array_equal(img, gen.apply(p, z, labels))
   plain = UNetGenerator(features=(4, 8, 8))
+  off = {k: (jax.tree.map(jnp.zeros_like, v) if k.startswith("film_") else v)
+         for k, v in p["params"].items()}
+  np.testing.assert_allclose(
+      gen.apply({"params": off}, z, labels),
+      plain.apply({"params": {k: v for k, v in p["params"].items()
+                              if not k.startswith("film_")}}, z[:, :-6], labels),
+      atol=1e-6)
+  plain = UNetGenerator(features=(4, 8, 8))
   assert plain.noise_shape == (32 * 32,)
   zp = jax.random.normal(KEY, (2,) + plain.noise_shape)
   np.testing.assert_array_equal(zp.reshape(2, 32, 32, 1),
                                 jax.random.normal(KEY, (2, 32, 32, 1)))
-  assert "project" not in plain.init(KEY, zp, labels)["params"]
+  assert not any(k.startswith("film_") for k in plain.init(KEY, zp, labels)["params"])
 
 
 def test_batch_stat_norm_generators_normalise_by_the_batch():
@@ -484,7 +495,7 @@ def test_batch_stat_norm_generators_normalise_by_the_batch():
 
 def test_train_gan_selects_each_models_epoch_by_tstr_on_validation(binary, tmp_path):
   """--select_by=tstr: each model's best epoch is its quality epoch with the highest TSTR
-  accuracy on the validation part (the earlier on a tie), and its figures are those of
+  accuracy on the validation part (the later on a tie), and its figures are those of
   that epoch's generator."""
   files = _smni_files(tmp_path)
   mod = binary("train_gan")
@@ -497,7 +508,7 @@ def test_train_gan_selects_each_models_epoch_by_tstr_on_validation(binary, tmp_p
   assert res["protocol"]["best_model"].startswith("highest TSTR accuracy")
   by_epoch = json.loads((tmp_path / "w" / "quality_deconv.json").read_text())
   val = np.stack([np.asarray(by_epoch[str(e)]["tstr_accuracy/val"]) for e in (1, 2, 3)])
-  expected = val.argmax(0) + 1                       # first maximum: the earlier epoch
+  expected = 3 - val[::-1].argmax(0)                 # last maximum: the later epoch
   got = np.asarray(res["variants"]["deconv"]["best_epoch"])
   assert got.shape == expected.shape and (got == expected).all()
   best = res["variants"]["deconv"]["quality"]["per_model"]["tstr_accuracy/val"]

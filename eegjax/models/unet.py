@@ -1,12 +1,16 @@
 """A U-Net generator for the alcoholism study's 32x32x3 EEG images.
 
 Input: a noise image (32, 32, noise_channels) and the class as constant maps (one per
-class, one-hot), concatenated; optionally (noise_dim > 0) a noise vector too, projected by
-a dense layer to maps of the bottleneck's size and concatenated there: a global source of
-variation beside the noise image, whose pixels the convolutions average away (on the
-synthetic SMNI twin it did not stop the U-Net's samples collapsing to about one direction
-of variation). The two arrive as one flat noise (size * size * noise_channels + noise_dim
-values). Encoder: 3x3 convolutions at 32x32, then three stride-2 convolutions down to 4x4.
+class, one-hot), concatenated; and (noise_dim > 0) a noise vector that scales and shifts
+every decoder convolution's channels (feature-wise linear modulation, FiLM: per layer a
+dense map from the vector to (1 + gamma, beta) per channel, as StyleGAN's style inputs
+do). The vector is the image's global source of variation: the noise image's pixels are
+averaged away by the convolutions, and a U-Net given only them (pix2pix's known fault)
+varied along about one direction on the synthetic SMNI twin; so did one given the vector
+concatenated at its bottleneck, which the skip connections bypass. The two arrive as one
+flat noise (size * size * noise_channels + noise_dim values).
+
+Encoder: 3x3 convolutions at 32x32, then three stride-2 convolutions down to 4x4.
 Decoder: three upsamplings back to 32x32, each concatenated with the encoder's maps of that
 size (the skip connections) and convolved. Output: a 1x1 convolution to 3 channels, tanh.
 
@@ -66,13 +70,19 @@ class UNetGenerator(nn.Module):
     for i in range(1, len(f)):                                       # 16, 8, 4
       skips.append(nn.relu(norm(nn.Conv(f[i], (3, 3), strides=(2, 2), name=f"enc_{i}")(
           skips[-1]), f"norm_enc_{i}")))
+    z = noise[:, n_img:]
+
+    def film(h, name):      # the noise vector's per-channel scale and shift (none if 0)
+      if not self.noise_dim:
+        return h
+      c = h.shape[-1]
+      gb = nn.Dense(2 * c, name=name)(z)[:, None, None, :]
+      return h * (1.0 + gb[..., :c]) + gb[..., c:]
+
     x = skips.pop()
-    if self.noise_dim:
-      g = x.shape[1]
-      z = nn.Dense(g * g * f[-1], name="project")(noise[:, n_img:])
-      x = jnp.concatenate([x, nn.relu(norm(z.reshape(b, g, g, f[-1]), "norm_project"))], -1)
     for i in reversed(range(len(f) - 1)):                            # 8, 16, 32
-      x = nn.relu(norm(self._up(x, f[i], f"up_{i}"), f"norm_up_{i}"))
+      x = nn.relu(film(norm(self._up(x, f[i], f"up_{i}"), f"norm_up_{i}"), f"film_up_{i}"))
       x = jnp.concatenate([x, skips.pop()], axis=-1)                 # skip connection
-      x = nn.relu(norm(nn.Conv(f[i], (3, 3), name=f"dec_{i}")(x), f"norm_dec_{i}"))
+      x = nn.relu(film(norm(nn.Conv(f[i], (3, 3), name=f"dec_{i}")(x), f"norm_dec_{i}"),
+                       f"film_dec_{i}"))
     return jnp.tanh(nn.Conv(self.channels, (1, 1), name="to_image")(x))

@@ -244,14 +244,17 @@ class EpochQuality:
 def choose_by_tstr(store, chosen: dict, state, score, epoch: int,
                    variant: str) -> None:
   """--select_by=tstr: each model keeps the generator and discriminator of its measured
-  epoch with the highest TSTR accuracy on the validation part (the earlier on a tie),
-  saved in checkpoints/<variant>/best_tstr whenever one improves."""
+  epoch with the highest TSTR accuracy on the validation part, the later on a tie (the
+  validation part is a few subjects, so its accuracy takes few values and ties are common;
+  the later generator has trained longer, and on the synthetic twin its samples were the
+  harder to tell from real ones), saved in checkpoints/<variant>/best_tstr whenever one is
+  chosen."""
   if "models" not in chosen and store.steps():
     _, chosen["models"], _ = store.restore_latest(
         {"g": state.g_avg, "d": state.d, "best_epoch": state.best_epoch,
          "score": np.zeros(np.shape(score))})
   old = chosen.get("models")
-  better = (np.asarray(score) > np.asarray(old["score"]) if old is not None else
+  better = (np.asarray(score) >= np.asarray(old["score"]) if old is not None else
             np.ones(np.shape(score), bool))
   if not better.any():
     return

@@ -64,8 +64,8 @@ class GanStudyConfig(WrapsClassify):
   upsample: tuple[str, ...] = setting(("resize", "transpose"), "U-Net upsampling: resize "
                                       "(nearest + conv) and/or transpose (transposed conv)")
   noise_dim: int = setting(64, "deconv generator's noise size")
-  unet_noise_dim: int = setting(0, "U-Net's noise vector (beside its noise image), fed "
-                                "to its bottleneck: global variation (0: none)")
+  unet_noise_dim: int = setting(64, "U-Net's noise vector (beside its noise image): scales "
+                                "and shifts every decoder layer's channels (0: none)")
   g_features: tuple[int, ...] = setting((64, 32, 16), "deconv generator widths at 8, 16, "
                                         "32 px")
   unet_features: tuple[int, ...] = setting((16, 32, 64, 64), "U-Net widths at 32, 16, 8, "
