@@ -242,7 +242,7 @@ GAN_ARGS = dict(hidden_sizes=["8"], classifier_epochs=2, num_seeds=2, val_fracti
                 d_features=["4", "8", "8"], gan_epochs=2, checkpoint_every=1,
                 image_epochs=["1", "2"], images_per_class=1, prune_conv_layers=["2"],
                 conv_criteria=["distinctiveness", "random"],
-                max_pruned=2, beyond_thresholds=True, num_devices=2)
+                max_pruned=2, beyond_thresholds=True, num_devices=2, gan_batch_size=32)
 
 
 def _smni_files(tmp_path):
