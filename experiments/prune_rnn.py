@@ -1,6 +1,7 @@
 """Trains the many-to-one Elman RNN over k folds x seeds, then prunes its hidden units step by
-step: structurally (merge by distinctiveness, delete the unit) and the music study's way
-(zero the unit's weight vectors, keep the size), next to the magnitude and random baselines.
+step by distinctiveness, magnitude or at random, each under every --compensation (merge:
+the structural study's rule; none: the music study's zeroed weight vectors, which with
+--masked also keeps the layer's size).
 `--cell=gru` or `--cell=lstm` trains and prunes a GRU or LSTM classifier (flax.linen cells)
 instead of the study's Elman RNN, with the same table.
 
@@ -18,8 +19,7 @@ from eegjax.studies import cli, prune_study
 
 cli.define_study("rnn", study=[(prune_study.PruneStudyConfig, None), (PruneConfig, None)],
                  hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5,
-                 criteria=["distinctiveness", "distinctiveness_masked", "magnitude",
-                                  "random"])
+                 criteria=["distinctiveness", "magnitude", "random"])
 
 
 @cli.binary

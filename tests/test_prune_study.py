@@ -88,6 +88,12 @@ def test_prune_config_errors(tmp_path):
     PruneStudyConfig(classify=c, layer=1)
   with pytest.raises(ConfigError, match="--criteria: 'size'"):
     PruneStudyConfig(classify=c, criteria=("size",))
+  with pytest.raises(ConfigError, match="--compensation: 'refit' is not one of"):
+    PruneStudyConfig(classify=c, compensations=("refit",))
+  with pytest.raises(ConfigError, match="is now a removal option"):
+    PruneStudyConfig(classify=c, criteria=("distinctiveness_masked",))
+  with pytest.raises(ConfigError, match="--compensation=mean,mean names one twice"):
+    PruneStudyConfig(classify=c, compensations=("mean", "mean"))
   assert PruneStudyConfig(classify=c, prune=PruneConfig(step=4)).limit == 4
   assert PruneStudyConfig(classify=c, prune=PruneConfig(max_pruned=3)).limit == 2
 
@@ -105,54 +111,62 @@ def test_finetuning_after_each_step(tmp_path):
   assert res["pruning"]["optimizer_state_after_pruning"].startswith("re-initialised")
 
 
-def test_prune_rnn_main_structural_and_masked(binary, tmp_path):
+def test_prune_rnn_main_compensations(binary, tmp_path):
   mod = binary("prune_rnn")
   wd = tmp_path / "rnn"
   with flagsaver.flagsaver(workdir=str(wd), dataset="eyes", channels=["O1"], epochs=2,
                            num_folds=2, hidden_sizes=["6"], max_pruned=2, grad_clip=1.0,
-                           beyond_thresholds=True):
+                           compensation=["merge", "none"], beyond_thresholds=True):
     mod.main(["prune_rnn.py"])
   rows = list(csv.DictReader(open(wd / "prune_table.csv")))
-  got = [(r["criterion"], r["structure"], r["units_pruned"], r["hidden_units"]) for r in rows]
-  assert got == [(c, "masked" if c.endswith("_masked") else "structural", str(n), str(6 - n))
-                 for c in ("distinctiveness", "distinctiveness_masked", "magnitude", "random")
-                 for n in (0, 2)]
+  got = [(r["criterion"], r["compensation"], r["structure"], r["units_pruned"],
+          r["hidden_units"]) for r in rows]
+  assert got == [(c, m, "structural", str(n), str(6 - n))
+                 for c in ("distinctiveness", "magnitude", "random")
+                 for m in ("merge", "none") for n in (0, 2)]
   assert {r["grad_clip"] for r in rows} == {"1"}
   res = json.loads((wd / "results.json").read_text())
   assert res["study"] == "prune_rnn" and res["protocol"]["grad_clip"] == 1.0
-  model, params, meta = restore_pruned(str(wd), "distinctiveness", 2)
+  # each criterion is compared with distinctiveness under its own compensation
+  paired = res["pruning"]["paired_vs_distinctiveness"]["metrics"]
+  assert {d["reference"] for d in paired["magnitude/none"]} == {"distinctiveness/none"}
+  model, params, meta = restore_pruned(str(wd), "distinctiveness", 2, "merge")
   assert model.hidden_size == 4 and params["params"]["hh"]["kernel"].shape == (2, 1, 4, 4)
-  model, params, meta = restore_pruned(str(wd), "distinctiveness_masked", 2)
-  assert model.hidden_size == 6 and meta["masked"]
-  hh = np.asarray(params["params"]["hh"]["kernel"][0, 0])
-  dead = np.flatnonzero(~hh.any(axis=0) & ~hh.any(axis=1))
-  assert len(dead) == 2                           # two units zeroed, size kept
+  assert meta["compensation"] == "merge"
 
 
 @pytest.mark.parametrize("cell", ["gru", "lstm"])
 def test_prune_rnn_gated_cells_structural_and_masked(binary, tmp_path, cell):
   """--cell=gru|lstm trains flax cells and prunes them through discovered groups: the
-  structural networks are smaller and equal their rebuilt module; the masked ones keep
+  structural networks are smaller and equal their rebuilt module; with --masked they keep
   their size with the pruned units' every gate column zeroed."""
   mod = binary("prune_rnn")
   wd = tmp_path / cell
   with flagsaver.flagsaver(workdir=str(wd), dataset="eyes", channels=["O1"], epochs=2,
                            num_folds=2, hidden_sizes=["6"], max_pruned=2, cell=cell,
-                           criteria=["distinctiveness", "distinctiveness_masked"],
+                           criteria=["distinctiveness"], compensation=["merge"],
                            beyond_thresholds=True):
     mod.main(["prune_rnn.py"])
   rows = list(csv.DictReader(open(wd / "prune_table.csv")))
   assert [(r["criterion"], r["hidden_units"]) for r in rows] == [
-      ("distinctiveness", "6"), ("distinctiveness", "4"),
-      ("distinctiveness_masked", "6"), ("distinctiveness_masked", "4")]
+      ("distinctiveness", "6"), ("distinctiveness", "4")]
+  masked = tmp_path / (cell + "_masked")
+  with flagsaver.flagsaver(workdir=str(masked), dataset="eyes", channels=["O1"], epochs=2,
+                           num_folds=2, hidden_sizes=["6"], max_pruned=2, cell=cell,
+                           criteria=["distinctiveness"], compensation=["none"], masked=True,
+                           beyond_thresholds=True):
+    mod.main(["prune_rnn.py"])
+  rows = list(csv.DictReader(open(masked / "prune_table.csv")))
+  assert [(r["structure"], r["hidden_units"]) for r in rows] == [("masked", "6"),
+                                                                 ("masked", "4")]
   res = json.loads((wd / "results.json").read_text())
   assert res["model"]["cell"] == cell and "--cell=" + cell in (wd / "flags.cfg").read_text()
   cell_name = {"gru": "GRUCell_0", "lstm": "LSTMCell_0"}[cell]
-  model, params, _ = restore_pruned(str(wd), "distinctiveness", 2)
+  model, params, _ = restore_pruned(str(wd), "distinctiveness", 2, "merge")
   assert model.hidden_size == 4 and model.cell == cell
   for gate in params["params"][cell_name].values():
     assert gate["kernel"].shape[-1] == 4
-  model, params, meta = restore_pruned(str(wd), "distinctiveness_masked", 2)
+  model, params, meta = restore_pruned(str(masked), "distinctiveness", 2, "none", masked=True)
   assert model.hidden_size == 6 and meta["masked"]
   kernels = [np.asarray(g["kernel"][0, 0]) for g in params["params"][cell_name].values()]
   dead = np.flatnonzero(np.all([~k.any(axis=0) for k in kernels], axis=0))

@@ -77,7 +77,7 @@ def test_prune_mlp_killed_then_resumed_matches_uninterrupted(tmp_path):
   subprocess.run(command("prune_mlp", full, PRUNE_ARGS), cwd=REPO, check=True,
                  capture_output=True)
   killed = run_killed(command("prune_mlp", cut, PRUNE_ARGS),
-                      lambda: steps_in(cut / "checkpoints" / "magnitude") != [])
+                      lambda: steps_in(cut / "checkpoints" / "magnitude-mean") != [])
   assert killed, "the run finished before it could be killed"
   before = checkpoint_stamps(cut / "checkpoints")
   subprocess.run(command("prune_mlp", cut, PRUNE_ARGS), cwd=REPO, check=True,
@@ -86,8 +86,8 @@ def test_prune_mlp_killed_then_resumed_matches_uninterrupted(tmp_path):
   # nothing a checkpoint held was recomputed: every checkpoint written before the kill is
   # still the same file (the finished criterion's all of them), and the run went on
   assert {k: after[k] for k in before} == before
-  assert [k for k in before if k[0] == "distinctiveness"] == [
-      ("distinctiveness", n) for n in (0, 2, 4, 6)]
+  assert [k for k in before if k[0] == "distinctiveness-mean"] == [
+      ("distinctiveness-mean", n) for n in (0, 2, 4, 6)]
   assert len(after) > len(before)
   assert (cut / "results.json").read_bytes() == (full / "results.json").read_bytes()
 

@@ -93,3 +93,19 @@ def test_official_split_is_the_datas_own():
   np.testing.assert_array_equal(splits[0].test, [2, 4, 5])
   with pytest.raises(DataError, match="--split=official needs a dataset with an official"):
     make_splits("official", 5, y=np.array([0, 1]), groups=None)
+
+
+def test_repeated_kfold_draws_a_new_partition_per_repetition():
+  from eegjax.data.splits import make_splits
+  y = np.arange(40) % 2
+  kind, plain = make_splits("stratified", 5, y=y, groups=None, seed=3)
+  kind2, rep = make_splits("stratified", 5, y=y, groups=None, seed=3, repeats=3)
+  assert kind == kind2 == "stratified" and len(rep) == 15
+  for a, b in zip(plain, rep[:5]):                 # repetition 0 is the plain k-fold
+    np.testing.assert_array_equal(a.test, b.test)
+  for r in range(3):                               # each repetition covers every row once
+    np.testing.assert_array_equal(np.sort(np.concatenate([s.test for s in rep[5 * r:5 * r + 5]])),
+                                  np.arange(40))
+  assert any(not np.array_equal(rep[i].test, rep[5 + i].test) for i in range(5))
+  with pytest.raises(DataError, match="--repeats=2 with --split=holdout"):
+    make_splits("holdout", 5, y=y, groups=None, repeats=2)

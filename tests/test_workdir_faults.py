@@ -62,9 +62,9 @@ def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, tmp_path, mo
     mod.main(["prune_mlp.py"])
   real_save, saves = ocp.CheckpointManager.save, []
 
-  def save(self, step, *a, **k):      # the device fills up at the magnitude's step 2
+  def save(self, step, *a, **k):      # the device fills up at magnitude/mean's step 2
     saves.append((self.directory.name, step))
-    if (self.directory.name, step) == ("magnitude", 2):
+    if (self.directory.name, step) == ("magnitude-mean", 2):
       raise ValueError(ENOSPC)
     return real_save(self, step, *a, **k)
 
@@ -77,7 +77,7 @@ def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, tmp_path, mo
   assert len(err) == 1 and err[0].startswith("error: no space left on the device while "
                                              "saving checkpoint 2") \
       and "the last good checkpoint (0) is intact" in err[0]
-  assert sorted(os.listdir(wd / "checkpoints" / "magnitude")) == ["0"]
+  assert sorted(os.listdir(wd / "checkpoints" / "magnitude-mean")) == ["0"]
   monkeypatch.setattr(ocp.CheckpointManager, "save", real_save)   # space freed
   with flagsaver.flagsaver(workdir=str(wd), **PRUNE):
     mod.main(["prune_mlp.py"])
@@ -131,7 +131,7 @@ def test_a_moved_workdir_resumes_where_it_was(binary, tmp_path):
   with flagsaver.flagsaver(workdir=str(tmp_path / "a"), **PRUNE):
     mod.main(["prune_mlp.py"])
   os.remove(tmp_path / "a" / "results.json")        # as if stopped before the end
-  shutil.rmtree(tmp_path / "a" / "checkpoints" / "magnitude")
+  shutil.rmtree(tmp_path / "a" / "checkpoints" / "magnitude-mean")
   os.rename(tmp_path / "a", tmp_path / "b")
   with flagsaver.flagsaver(workdir=str(tmp_path / "b"), **PRUNE):
     mod.main(["prune_mlp.py"])

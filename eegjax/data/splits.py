@@ -107,12 +107,23 @@ def holdout(n: int, test_fraction: float, seed: int = 0,
 
 
 def make_splits(kind: str, k: int, *, y: np.ndarray, groups: Optional[np.ndarray],
-                seed: int = 0, official_test: Optional[np.ndarray] = None
-                ) -> tuple[str, list[Split]]:
+                seed: int = 0, official_test: Optional[np.ndarray] = None,
+                repeats: int = 1) -> tuple[str, list[Split]]:
   """Dispatches on `kind`; 'auto' is group k-fold when groups exist, else stratified;
   'official' is the data's own split (`official_test` marks its test rows): one fold,
   trained on the official training rows and tested on the official test rows.
+  `repeats` > 1 (k-fold kinds only): repeated k-fold, the k folds of repetition r drawn
+  anew with seed + r (repetition 0 is the plain k-fold), listed repetition-major.
   Returns the kind used and the splits."""
+  if repeats < 1:
+    raise DataError(f"--repeats={repeats}: expected at least 1")
+  if repeats > 1:
+    if kind in ("official", "holdout", "group_holdout"):
+      raise DataError(f"--repeats={repeats} with --split={kind}: repetitions draw new "
+                      "k-fold partitions; expected a k-fold split (auto, kfold, stratified, "
+                      "group)")
+    out = [make_splits(kind, k, y=y, groups=groups, seed=seed + r) for r in range(repeats)]
+    return out[0][0], [sp for _, splits in out for sp in splits]
   if kind not in SPLIT_KINDS:
     raise DataError(f"--split={kind!r}: expected one of {list(SPLIT_KINDS)}")
   if kind == "official":

@@ -1,6 +1,7 @@
-"""Tables of a pruning study: one row per criterion and size, each metric as mean and the
-two ends of its 95% confidence interval, and each criterion's paired difference from the
-reference criterion (distinctiveness) on the same models at the same size."""
+"""Tables of a pruning study: one row per variant (criterion and compensation) and size,
+each metric as mean and the two ends of its 95% confidence interval, and each criterion's
+paired difference from the reference criterion (distinctiveness) under the same
+compensation on the same models at the same size, with raw and Holm-adjusted p."""
 
 from __future__ import annotations
 
@@ -8,61 +9,105 @@ from typing import Optional
 
 import numpy as np
 
+from eegjax.evaluate import stats
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import paired
 
 TABLE_METRICS = ("pairs", *SCALARS, "min_angle")
 PAIRED_METRICS = ("accuracy", "f1", "loss")
 REFERENCE = "distinctiveness"
 
 
-def paired_differences(per_criterion: dict, test_train_ratio: float,
-                       reference: str = REFERENCE) -> dict:
-  """{criterion: [{units_pruned, accuracy: paired(...), f1: ..., loss: ...}]}: at every
-  size both reached, each model's figure under the criterion minus its figure under
-  `reference` (the same trained network, fold and seed), summarised by the corrected
-  resampled t-test (`summary.paired`). Empty without the reference criterion."""
-  if reference not in per_criterion:
-    return {}
-  ref = {r["units_pruned"]: r["per_model"] for r in per_criterion[reference]["rows"]}
+def protocol_of(parts, y, test_idx, test_w) -> dict:
+  """What the paired comparisons need to know of the protocol: the number of folds (1:
+  one given split), n_test / n_train (the mean over folds) and, for one split, each test
+  row's label ((folds, rows), -1 on padding)."""
+  ratio = float(np.mean([len(te) / len(tr) for tr, _, te in parts]))
+  labels = np.where(np.asarray(test_w), np.asarray(y)[np.asarray(test_idx)], -1)
+  return {"folds": len(parts), "test_train_ratio": ratio, "labels": labels}
+
+
+def method_of(protocol: dict) -> str:
+  return (stats.BOOTSTRAP.format(B=stats.NUM_BOOTSTRAP) if protocol["folds"] == 1
+          else stats.CORRECTED_T)
+
+
+def _compare(row: dict, ref: dict, protocol: dict) -> dict:
+  """One variant's row minus the reference's at the same size, by the test that fits."""
+  if protocol["folds"] == 1 and "predicted" in row and "predicted" in ref:
+    labels = protocol["labels"][0]
+    correct = lambda r: np.asarray(r["predicted"])[0] == labels[None, :]  # noqa: E731
+    out = {"accuracy": stats.two_way_bootstrap(correct(row), correct(ref), labels >= 0)}
+    for m in PAIRED_METRICS[1:]:      # no row-level statistic for these: the mean alone
+      d = np.asarray(row["per_model"][m], np.float64) - np.asarray(ref["per_model"][m])
+      out[m] = {"mean": float(d.mean()), "p": float("nan"),
+                "note": "one split: tested on accuracy only (two-way bootstrap)"}
+    return out
   out = {}
-  for crit, o in per_criterion.items():
-    if crit == reference:
-      continue
-    out[crit] = [{"units_pruned": r["units_pruned"], **{
-        m: paired(np.asarray(r["per_model"][m], np.float64)
-                  - np.asarray(ref[r["units_pruned"]][m], np.float64), test_train_ratio)
-        for m in PAIRED_METRICS}} for r in o["rows"] if r["units_pruned"] in ref]
+  for m in PAIRED_METRICS:
+    d = np.asarray(row["per_model"][m], np.float64) - np.asarray(ref["per_model"][m])
+    out[m] = stats.corrected_t(d.reshape(d.shape[0], -1).mean(axis=1),
+                               protocol["test_train_ratio"])
   return out
 
 
-def prune_table(per_criterion: dict, grad_clip: float, finetuned: bool,
+def paired_differences(per_variant: dict, protocol: dict, reference: str = REFERENCE) -> dict:
+  """{variant: [{units_pruned, reference, accuracy: {mean, ci95, p, p_holm, ...}, f1,
+  loss}]}: at every size both reached, each variant's figures minus those of the
+  `reference` criterion under the same compensation (and masking) on the same trained
+  networks, by the test that fits the protocol (`eegjax.evaluate.stats`); the accuracy
+  p-values Holm-adjusted over all of them. A variant's rows carry `criterion` and
+  `compensation` (default "merge" for rows made before compensation was an axis)."""
+  def key(o):
+    r = o["rows"][0]
+    return r.get("compensation", "merge"), r.get("masked", False)
+  refs = {key(o): name for name, o in per_variant.items()
+          if o["rows"] and o["rows"][0]["criterion"] == reference}
+  out = {}
+  for name, o in per_variant.items():
+    ref = refs.get(key(o)) if o["rows"] else None
+    if ref is None or ref == name:
+      continue
+    by_size = {r["units_pruned"]: r for r in per_variant[ref]["rows"]}
+    out[name] = [{"units_pruned": r["units_pruned"], "reference": ref,
+                  **_compare(r, by_size[r["units_pruned"]], protocol)}
+                 for r in o["rows"] if r["units_pruned"] in by_size]
+  cells = [d["accuracy"] for rows in out.values() for d in rows]
+  for cell, adj in zip(cells, stats.holm([c["p"] for c in cells])):
+    cell["p_holm"] = float(adj)
+  return out
+
+
+def prune_table(per_variant: dict, grad_clip: float, finetuned: bool,
                 paired_rows: Optional[dict] = None):
-  """(header, rows) for prune_table.csv from each criterion's step rows (dicts with
-  `criterion`, `units_pruned`, `hidden_units`, `summary`, `exec_ms`, maybe `finetuned`)
-  and the paired differences from distinctiveness (`paired_differences`)."""
+  """(header, rows) for prune_table.csv from each variant's step rows (dicts with
+  `criterion`, `compensation`, `units_pruned`, `hidden_units`, `summary`, `exec_ms`, maybe
+  `masked` and `finetuned`) and the paired differences from distinctiveness
+  (`paired_differences`)."""
   paired_rows = paired_rows or {}
-  lookup = {(c, d["units_pruned"]): d for c, rows in paired_rows.items() for d in rows}
-  header = ["criterion", "structure", "grad_clip", "units_pruned", "hidden_units"]
+  lookup = {(v, d["units_pruned"]): d for v, rows in paired_rows.items() for d in rows}
+  header = ["criterion", "compensation", "structure", "grad_clip", "units_pruned",
+            "hidden_units"]
   for m in TABLE_METRICS:
     header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
   header += ["exec_ms"]
-  header += [f"accuracy_minus_{REFERENCE}_{k}" for k in ("mean", "ci_low", "ci_high", "p")]
+  header += [f"accuracy_minus_{REFERENCE}_{k}" for k in ("mean", "ci_low", "ci_high", "p",
+                                                         "p_holm")]
   if finetuned:
     header += [f"finetuned_{m}_mean" for m in SCALARS]
   table = []
-  for out in per_criterion.values():
+  for variant, out in per_variant.items():
     for r in out["rows"]:
-      masked = r["criterion"].endswith("_masked")
-      line = [r["criterion"], "masked" if masked else "structural", grad_clip or "none",
+      line = [r["criterion"], r.get("compensation", "merge"),
+              "masked" if r.get("masked") else "structural", grad_clip or "none",
               r["units_pruned"], r["hidden_units"]]
       for m in TABLE_METRICS:
         s = r["summary"][m]
         line += [s["mean"], s["ci95"][0], s["ci95"][1]]
       line.append(r["exec_ms"])
-      d = lookup.get((r["criterion"], r["units_pruned"]))
-      line += (["", "", "", ""] if d is None else
-               [d["accuracy"]["mean"], *d["accuracy"]["ci95"], d["accuracy"]["p"]])
+      d = lookup.get((variant, r["units_pruned"]))
+      line += (["", "", "", "", ""] if d is None else
+               [d["accuracy"]["mean"], *d["accuracy"]["ci95"], d["accuracy"]["p"],
+                d["accuracy"].get("p_holm", "")])
       if finetuned:
         line += [r["finetuned"][m]["mean"] if "finetuned" in r else "" for m in SCALARS]
       table.append(line)

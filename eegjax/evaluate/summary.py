@@ -1,10 +1,11 @@
 """Summaries over runs: mean, sample std and a two-sided 95% Student-t confidence interval
-(kept inside [0, 1] for proportions such as accuracy), and paired comparisons of two
-methods on the same models with the corrected resampled t-test.
+(kept inside [0, 1] for proportions such as accuracy). Paired comparisons of two methods
+live in `eegjax.evaluate.stats` (the test that fits the protocol).
 
 Caveat written into every results file: cross-validation folds share training data, so
-runs are not independent and the independent-runs interval is optimistic (too narrow); the
-paired comparison corrects for it (Nadeau & Bengio 2003).
+runs are not independent and the independent-runs interval is optimistic (too narrow); on
+one given split it leaves out the test rows' sampling (the pruning study then gives the
+two-way bootstrap's interval beside it).
 """
 
 from __future__ import annotations
@@ -41,40 +42,8 @@ def summarize(values, bounds=None) -> dict:
 
 # Metrics that are proportions: their intervals are clipped to [0, 1].
 PROPORTIONS = ("accuracy", "precision", "recall", "specificity", "f1", "train_accuracy")
-PAIRED_METHOD = ("corrected resampled t-test (Nadeau & Bengio 2003): the variance of the "
-                 "per-model differences scaled by 1/J + n_test/n_train, J = models, df = J-1")
 
 
 def summarize_metric(name: str, values) -> dict:
   """`summarize`, with the interval of a proportion (accuracy, F1, ...) kept in [0, 1]."""
   return summarize(values, bounds=(0.0, 1.0) if name in PROPORTIONS else None)
-
-
-def paired(diffs, test_train_ratio: float) -> dict:
-  """Paired comparison of two methods evaluated on the same J models (same seeds, folds
-  and test parts): `diffs` holds each model's difference (method - reference).
-
-  Cross-validation folds share training data, so the differences are correlated and the
-  plain paired t-test is too confident. The corrected resampled t-test (Nadeau & Bengio
-  2003) scales their variance by (1/J + n_test/n_train) instead of 1/J; with
-  `test_train_ratio` 0 it is the plain paired t-test. Returns mean, std, a 95% interval,
-  the t statistic, its two-sided p-value, n and the method."""
-  d = np.asarray(diffs, np.float64).ravel()
-  d = d[np.isfinite(d)]
-  j = d.size
-  out = {"mean": float(d.mean()) if j else float("nan"), "n": j, "method": PAIRED_METHOD,
-         "test_train_ratio": float(test_train_ratio)}
-  if j < 2:
-    return {**out, "std": 0.0, "ci95": [out["mean"], out["mean"]], "t": float("nan"),
-            "p": float("nan")}
-  std = float(d.std(ddof=1))
-  se = math.sqrt((1.0 / j + test_train_ratio) * std ** 2)
-  if se == 0.0:
-    t = 0.0 if out["mean"] == 0.0 else math.copysign(math.inf, out["mean"])
-    p = 1.0 if out["mean"] == 0.0 else 0.0
-  else:
-    t = out["mean"] / se
-    p = float(2.0 * scipy.stats.t.sf(abs(t), j - 1))
-  half = t_quantile(0.975, j - 1) * se
-  return {**out, "std": std, "ci95": [out["mean"] - half, out["mean"] + half], "t": t,
-          "p": p}

@@ -140,24 +140,38 @@ def _select(groups, names):
   return [by_name[n] for n in names]
 
 
+def _analysis(st: Stats, group: UnitGroup) -> dict:
+  """The analysis dict `prune_step` reads from a group's Stats: the Gram matrix, each
+  unit's mean activation and variance, and the count of patterns."""
+  n = jnp.maximum(st.count, 1.0)
+  m = st.total / n
+  return {"gram": st.gram, "mean": group.centre + m, "var": jnp.diagonal(st.gram) / n - m ** 2,
+          "count": st.count}
+
+
 def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
-          criterion: str = "distinctiveness", rule: str = "paper", step: int = 2,
+          criterion: str = "distinctiveness", compensation: str = "mean",
+          masked: bool = False, rule: str = "paper", step: int = 2,
           max_pruned: Optional[int] = None, similar_deg: float = 15.0,
           complementary_deg: float = 165.0, order: str = "study",
           beyond_thresholds: bool = False, seed: int = 0, weights=None, lengths=None,
           chunk: int = 1024, loss_fn=None):
   """Progressive pruning of one model, group after group (all prunable groups, or those
-  named), `step` units at a time by `criterion` (distinctiveness, distinctiveness_masked,
-  weight_angle, taylor, variance, magnitude, random) until `max_pruned` units of a group are gone, one unit is left, or
-  (distinctiveness without `beyond_thresholds`) no pair is within the thresholds.
+  named), `step` units at a time: `criterion` chooses (any registered in
+  `eegjax.pruning.criteria`: distinctiveness, weight_angle, taylor, variance, magnitude,
+  random) and `compensation` says what becomes of each removed unit's contribution (none,
+  mean -- the default --, least_squares, merge: `eegjax.pruning.compensation`); `masked`
+  zeroes the pruned units and keeps the size. A constant unit goes first under every
+  criterion. It stops when `max_pruned` units of a group are gone, one unit is left, or (a
+  pair criterion without `beyond_thresholds`) no pair is within the thresholds.
   `args` are the training patterns the activations are read on; `loss_fn(outputs)` (taylor
   only) the training loss from the model's outputs on them (e.g. the mean cross-entropy
   against their labels), whose gradient by a gate on each unit's outgoing weights gives the
   Taylor importances (the model is run at its pruned sizes by the traced program).
-  Returns (params,
-  record): record[group] lists each step's actions in the study's notation, the minimum
-  angle before it and why pruning of that group stopped."""
-  cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order)
+  Returns (params, record): record[group] lists each step's actions in the study's
+  notation, the minimum angle before it and why pruning of that group stopped."""
+  cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order,
+                    compensation=compensation, masked=masked)
   if criterion == "taylor" and loss_fn is None:
     raise ConfigError("criterion taylor needs loss_fn(outputs): the training loss from the "
                       "model's outputs on the patterns")
@@ -166,7 +180,12 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
   step_fn = jax.jit(prune_step, static_argnames=("group", "cfg"))
   record = {}
   for group in _select(program.groups, groups):
-    collector = (Collector(program, [group]) if cfg.chooses_pairs or cfg.needs else None)
+    if group.activation is None and (cfg.chooses_pairs or cfg.needs):
+      raise ConfigError(f"unit group {group.name!r}: discovery found no per-unit activation "
+                        f"to read, which criterion {criterion} with compensation "
+                        f"{compensation} needs (magnitude or random with compensation none "
+                        "do not)")
+    collector = Collector(program, [group]) if group.activation is not None else None
     stats_fn = jax.jit(lambda p: collector(p, *args, weights=weights, lengths=lengths,
                                            chunk=chunk)[group.name]) if collector else None
     width = group.size(params)
@@ -175,13 +194,9 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
     steps, stop, n = [], f"reached {limit - limit % step} pruned units", 0
     while n + step <= limit:
       size = ids.shape[0]
-      st = stats_fn(params) if stats_fn else None
-      gram = st.gram if stats_fn else jnp.zeros((size, size))
-      analysis = {"gram": gram}
-      if "var" in cfg.needs:
-        m = st.total / jnp.maximum(st.count, 1.0)
-        analysis.update(mean=group.centre + m,
-                        var=jnp.diagonal(st.gram) / jnp.maximum(st.count, 1.0) - m ** 2)
+      analysis = (_analysis(stats_fn(params), group) if stats_fn else
+                  {"gram": jnp.zeros((size, size))})
+      gram = analysis["gram"]
       if "taylor" in cfg.needs:
         analysis["taylor"] = jnp.abs(jax.grad(lambda g: loss_fn(run(scale_outgoing(
             params, group, g), *args)[0]))(jnp.ones(size, jnp.float32)))
@@ -201,5 +216,6 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
       params, ids, alive, pending = new[0], new[1], new[2], new[3]["pending"]
       n += step
     record[group.name] = {"steps": steps, "stop": stop, "units_left": width - n,
+                          "criterion": criterion, "compensation": compensation,
                           "kept_units": [int(i) for i in np.asarray(ids)[np.asarray(alive)]]}
   return params, record

@@ -1,5 +1,5 @@
 """One step of progressive pruning: choose `step` units of a hidden layer by a criterion,
-merge or remove them, and cut them out of the params pytree.
+compensate for each removed unit, and cut them out of the params pytree.
 
 Everything is a pure function of arrays with static shapes (a layer of U units becomes one
 of U - step), so `jax.vmap` runs it for every (fold, seed) model at once: each model prunes
@@ -7,31 +7,25 @@ the same number of units, which units is its own choice. Unit identities are tra
 `ids` (the original index of each remaining unit) so records use the study's numbering:
 a merge is written `(k->d)`, unit d removed into unit k.
 
-Criteria and rules:
-  distinctiveness  `distinctiveness.choose_pair` picks (k, d) among living units.
-      rule "paper":  similar pair -> d's outgoing weights added to k's (c = 1), d removed;
-                     complementary pair -> both removed, no transfer (one per slot: chosen
-                     in a step's last slot, its partner goes first in the next step).
-      rule "scaled": d merged into k with the least-squares scale c of d's centred
-                     activations on k's (c < 0 for a complementary pair) and the bias shift
-                     of `surgery.merge_into`; exact when the vectors are collinear.
-  distinctiveness_masked  the brainwave-music study's RNN variant: the same choice, but the
-      pruned unit's weight vectors are zeroed (and stay zero) while the layer keeps its size;
-      no transfer; a complementary pair loses both units, as in the paper rule. Its `order` is the study's (most similar partners first) or "gentle"
-      (fewest first).
-  weight_angle  distinctiveness computed from the units' incoming weight vectors instead
-      of their activations (the static weight-matrix indicator Gedeon 1995 compared with
-      behaviour): the same thresholds, order and merge rules on the weights' Gram matrix.
-  taylor  the unit with the smallest first-order Taylor importance |mean over patterns of
-      activation x dLoss/dactivation| (Molchanov et al. 2017), removed (no transfer).
-  variance  the unit whose activation varies least over the patterns, removed with its
-      mean activation folded into the biases it feeds (exact for a constant unit).
-  magnitude, random  the baselines: the chosen unit is removed (no transfer).
+Two separate axes (see DESIGN.md, "Comparisons a reviewer signs"):
+  criterion     which unit goes (`eegjax.pruning.criteria`: distinctiveness, weight_angle,
+                magnitude, random, taylor, variance, and any a user registers). A constant
+                unit (zero variance over the patterns) goes first under every criterion.
+  compensation  what becomes of its contribution (`eegjax.pruning.compensation`: none,
+                mean, least_squares, merge), the same for every criterion.
+and a removal option, `masked`: the pruned units are zeroed and the layer keeps its size
+(the music study's RNN variant), instead of cut.
+
+The pair criteria's rules: a complementary pair (over `complementary_deg`) loses both units,
+one per slot (chosen in a step's last slot, its partner goes first in the next step) -- but
+under compensation `merge` with rule `scaled` the complementary d is merged into k with a
+negative c and k stays. Rule `paper` (c = 1) or `scaled` (least-squares c with the bias
+shift of `surgery.merge_into`) only matters to `merge`.
 
 The analysis of the activation vectors is the caller's: it is model specific (MLP layer
 activations, RNN trajectories), this step is not. It comes as the Gram matrix, or as a dict
-with "gram" and, for the criteria that need them, "mean" and "var" (each unit's mean
-activation and its variance over the patterns) and "taylor" (the importances).
+with "gram", "mean" and "var" (each unit's mean activation and its variance over the
+patterns), "count" (the patterns) and what the criterion needs besides ("taylor").
 """
 
 from __future__ import annotations
@@ -42,29 +36,26 @@ import jax
 import jax.numpy as jnp
 
 from eegjax.errors import ConfigError
-from eegjax.pruning import baselines
+from eegjax.pruning import compensation as comp
+from eegjax.pruning import criteria
 from eegjax.pruning.distinctiveness import (ORDERS, angles_from_gram, check_thresholds,
                                             choose_pair)
 from eegjax.settings import setting
-from eegjax.pruning.surgery import (UnitGroup, fold_into_bias, incoming_vectors, merge_into,
-                                    outgoing_norms, remove_units, zero_units)
+from eegjax.pruning.surgery import UnitGroup, remove_units, zero_units
 
-CRITERIA = ("distinctiveness", "distinctiveness_masked", "magnitude", "random", "taylor",
-            "weight_angle", "variance")
-# criteria that rank units by a score (lowest removed first) and the score's source
-SCORED = {"magnitude": "outgoing weight norm", "taylor": "taylor", "variance": "var"}
 RULES = ("paper", "scaled")
 # What happened to the unit removed in a slot.
-MERGED, MERGED_COMPLEMENT, REMOVED_COMPLEMENTARY, REMOVED = 0, 1, 2, 3
+MERGED, MERGED_COMPLEMENT, REMOVED_COMPLEMENTARY, REMOVED, REMOVED_CONSTANT = 0, 1, 2, 3, 4
 
 
 @dataclasses.dataclass(frozen=True)
 class PruneConfig:
-  """How a layer is pruned, whatever the study (a study's pruning flags are these)."""
+  """How a layer is pruned, whatever the study (a study's pruning flags are these; the
+  criterion, compensation and masking are set per run by the study)."""
   criterion: str = "distinctiveness"
-  rule: str = setting("paper", "paper (outgoing weights added; complementary pairs both "
-                      "removed) or scaled (least-squares scale c, bias shift)",
-                      flag="merge_rule")
+  rule: str = setting("paper", "merge rule of --compensation=merge: paper (outgoing weights "
+                      "added; complementary pairs both removed) or scaled (least-squares "
+                      "scale c, bias shift)", flag="merge_rule")
   step: int = setting(2, "units (conv channels) pruned per step", flag="prune_step")
   similar_deg: float = setting(15.0, "pairs under this angle are similar (merged)")
   complementary_deg: float = setting(165.0, "pairs over this angle are complementary "
@@ -75,23 +66,35 @@ class PruneConfig:
                             "is left)")
   beyond_thresholds: bool = setting(False, "when no pair is within the thresholds, go on "
                                     "with the least distinct pairs instead of stopping")
-
-  @property
-  def masked(self) -> bool:
-    return self.criterion.endswith("_masked")
+  compensation: str = "mean"       # what becomes of a removed unit (compensation.py)
+  masked: bool = False             # zero the pruned units and keep the layer's size
 
   @property
   def chooses_pairs(self) -> bool:
-    return self.criterion.startswith("distinctiveness") or self.criterion == "weight_angle"
+    return criteria.get(self.criterion).pairs
 
   @property
   def needs(self) -> tuple[str, ...]:
-    """What the criterion needs from the caller's analysis besides the Gram matrix."""
-    return {"taylor": ("taylor",), "variance": ("mean", "var")}.get(self.criterion, ())
+    """What the criterion and the compensation need from the caller's analysis besides
+    the Gram matrix."""
+    extra = criteria.get(self.criterion).needs + comp.NEEDS[self.compensation]
+    return tuple(k for k in dict.fromkeys(extra) if k != "gram")
+
+  @property
+  def pairs_removed_whole(self) -> bool:
+    """A complementary pair loses both units (all but the scaled merge, which folds d
+    into k with a negative scale)."""
+    return self.chooses_pairs and not (self.compensation == "merge" and
+                                       self.rule == "scaled")
+
+  @property
+  def label(self) -> str:
+    """The run's name: criterion/compensation (and /masked)."""
+    return f"{self.criterion}/{self.compensation}" + ("/masked" if self.masked else "")
 
   def __post_init__(self):
-    if self.criterion not in CRITERIA:
-      raise ConfigError(f"--criteria: {self.criterion!r} is not one of {list(CRITERIA)}")
+    criteria.get(self.criterion)
+    comp.check(self.compensation)
     if self.rule not in RULES:
       raise ConfigError(f"--merge_rule={self.rule!r}: expected one of {list(RULES)}")
     if self.step < 1:
@@ -119,25 +122,35 @@ class PruneConfig:
                         f"{what} of {width}")
 
 
+def _choice(crit, cfg: PruneConfig, angles, scores, alive, key):
+  """(k, d, angle, within, complementary) of the criterion's next choice (k = -1: no
+  partner chosen)."""
+  if crit.pairs:
+    k, d, angle, within = choose_pair(angles, alive, cfg.similar_deg, cfg.complementary_deg,
+                                      True, cfg.order)
+    return k, d, angle, within, angle > 90.0
+  d = crit.draw(key, alive) if crit.draw is not None else criteria.lowest_score(scores, alive)
+  return jnp.array(-1), d, jnp.array(jnp.nan), jnp.array(True), jnp.array(False)
+
+
 def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive=None,
                pending=None, keep_shape: bool = False):
   """Prunes cfg.step units of `group` from one model.
 
   params: the model's params; ids: (U,) original indices of its units; gram: (U, U) Gram
-  matrix of the layer's centred activations over the training patterns; key: for the
-  random criterion; alive: (U,) bool, the units not yet pruned (masked variant; default
-  all); pending: the previous step's `record["pending"]`, [original id, angle] of a
-  complementary partner still to be removed (id -1 or None: none).
+  matrix of the layer's centred activations over the training patterns, or the analysis
+  dict (see the module doc); key: for a drawing criterion; alive: (U,) bool, the units not
+  yet pruned (default all); pending: the previous step's `record["pending"]`, [original id,
+  angle] of a complementary partner still to be removed (id -1 or None: none).
 
   Returns (params, ids, alive, record, within). Structurally the params, ids and alive
   have U - step units; masked, or with `keep_shape`, the size stays and the pruned units
-  are zeroed and marked dead (keep_shape: after the criterion's merge, so the network
-  computes what the cut one computes, and one compiled step serves every width). record holds (step,) arrays `kept` (original id of k, -1 if none), `removed`
-  (original id of d), `kind` (MERGED ...), `angle` (of the pair that slot acted on),
-  `scale`, and `pending`: with the paper rule and the masked variant a complementary pair
-  loses both units, one per slot; when it is chosen in a step's last slot its partner is
-  removed in the next step's first slot. `within` says every pair choice was inside the
-  thresholds.
+  are zeroed and marked dead (keep_shape: after the compensation, so the network computes
+  what the cut one computes, and one compiled step serves every width). record holds
+  (step,) arrays `kept` (original id of the partner, -1 if none), `removed` (original id
+  of d), `kind` (MERGED ...), `angle` (of the pair that slot acted on), `scale` (the merge's
+  c, 0 without one) and `pending` (see above). `within` says every pair choice was inside
+  the thresholds.
   """
   units = ids.shape[0]
   alive = jnp.ones(units, bool) if alive is None else alive
@@ -147,69 +160,54 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   stats = gram if isinstance(gram, dict) else {"gram": gram}
   missing = [k for k in cfg.needs if k not in stats]
   if missing:
-    raise ConfigError(f"criterion {cfg.criterion} needs {missing} in the analysis passed "
-                      "to prune_step")
-  gram = stats["gram"]
-  if cfg.criterion == "weight_angle":
-    w = incoming_vectors(params, group)
-    gram = w @ w.T
-  angles = angles_from_gram(gram)
-  norms = outgoing_norms(params, group)
+    raise ConfigError(f"criterion {cfg.criterion} with compensation {cfg.compensation} needs "
+                      f"{missing} in the analysis passed to prune_step")
+  crit = criteria.get(cfg.criterion)
+  act_angles = angles_from_gram(stats["gram"])
+  angles = angles_from_gram(crit.pair_gram(params, group, stats)) if crit.pairs else None
+  scores = crit.score(params, group, stats) if crit.score is not None else None
+  constant = (criteria.constant_units(stats, group.centre) if "var" in stats and
+              "mean" in stats else jnp.zeros(units, bool))
   pending = jnp.asarray([-1.0, 0.0] if pending is None else pending, jnp.float32)
   pid, pending_angle = pending[0].astype(jnp.int32), pending[1]
   pending = jnp.where(pid >= 0, jnp.argmax(ids == pid), -1).astype(jnp.int32)
-  pairs_removed_whole = cfg.masked or (cfg.criterion in ("distinctiveness", "weight_angle")
-                                       and cfg.rule == "paper")
+  whole = cfg.pairs_removed_whole
   within_all = jnp.array(True)
   rec = {k: [] for k in ("kept", "removed", "kind", "angle", "scale")}
   for slot in range(cfg.step):
-    if cfg.chooses_pairs:
-      k, d, angle, within = choose_pair(angles, alive, cfg.similar_deg,
-                                        cfg.complementary_deg, True, cfg.order)
-      complementary = angle > 90.0
-      if cfg.rule == "scaled" and not cfg.masked:
-        gkk = gram[k, k]
-        c = jnp.where(gkk > 0, gram[d, k] / jnp.where(gkk > 0, gkk, 1.0), 0.0)
-        merge = jnp.array(True)
-        kind = jnp.where(complementary, MERGED_COMPLEMENT, MERGED)
-      else:
-        c = jnp.array(1.0)
-        merge = ~complementary & (not cfg.masked)
-        kind = jnp.where(complementary, REMOVED_COMPLEMENTARY,
-                         REMOVED if cfg.masked else MERGED)
-    else:
-      if cfg.criterion == "random":
-        d = baselines.random_choice(jax.random.fold_in(key, slot), alive)
-      else:
-        score = norms if cfg.criterion == "magnitude" else stats[SCORED[cfg.criterion]]
-        d = baselines.lowest_score(score, alive)
-        if cfg.criterion == "variance":
-          params = fold_into_bias(params, group, d, stats["mean"][d])
-      k, angle, within = jnp.array(-1), jnp.array(jnp.nan), jnp.array(True)
-      c, merge, kind = jnp.array(0.0), jnp.array(False), jnp.array(REMOVED)
-    if pairs_removed_whole:
-      # a pending complementary partner is removed in this slot instead; a newly chosen
-      # complementary pair leaves its partner pending
-      has_pending = pending >= 0
-      new_pending = jnp.where(~has_pending & complementary, k, -1)
-      new_angle = angle.astype(jnp.float32)
-      d = jnp.where(has_pending, pending, d)
-      k = jnp.where(has_pending, -1, k)
-      angle = jnp.where(has_pending, pending_angle, angle)
-      merge = merge & ~has_pending
-      kind = jnp.where(has_pending, REMOVED_COMPLEMENTARY, kind)
-      within = within | has_pending
-      pending = new_pending.astype(jnp.int32)
-      pending_angle = jnp.where(has_pending, pending_angle, new_angle)
-    merged = merge_into(params, group, d, jnp.maximum(k, 0), c)
-    params = jax.tree.map(lambda m, p: jnp.where(merge, m, p), merged, params)
+    k, d, angle, within, complementary = _choice(crit, cfg, angles, scores, alive,
+                                                 jax.random.fold_in(key, slot))
+    dead = alive & constant
+    use_dead = dead.any()                # a constant unit goes first, whatever the choice
+    use_pending = ~use_dead & (pending >= 0) if whole else jnp.array(False)
+    fresh = ~use_dead & ~use_pending
+    d = jnp.where(use_dead, jnp.argmax(dead), jnp.where(use_pending, pending, d))
+    angle = jnp.where(fresh, angle, jnp.where(use_pending, pending_angle, jnp.nan))
+    within = within | ~fresh
+    if whole:
+      new_pending = jnp.where(fresh & complementary, k, -1).astype(jnp.int32)
+      pending_angle = jnp.where(fresh, angle.astype(jnp.float32), pending_angle)
+      pending = jnp.where(use_dead, pending, new_pending)
+    if cfg.compensation == "merge" and not crit.pairs:
+      k = comp.nearest_partner(act_angles, alive, d, folded=cfg.rule == "scaled")
+    k = jnp.where(fresh, k, -1)
+    takes = fresh & (k >= 0) & ~(whole & complementary) & (cfg.compensation == "merge")
+    c = (comp.merge_scale(stats["gram"], d, jnp.maximum(k, 0)) if cfg.rule == "scaled"
+         else jnp.array(1.0))
+    params = comp.compensate(params, group, cfg.compensation, d, stats, alive, partner=k,
+                             c=c, use_partner=takes, constant=use_dead)
+    kind = jnp.where(use_dead, REMOVED_CONSTANT,
+                     jnp.where(use_pending | (fresh & whole & complementary),
+                               REMOVED_COMPLEMENTARY,
+                               jnp.where(takes, jnp.where(complementary, MERGED_COMPLEMENT,
+                                                          MERGED), REMOVED)))
     alive = alive.at[d].set(False)
     within_all = within_all & within
     rec["kept"].append(jnp.where(k >= 0, ids[jnp.maximum(k, 0)], -1))
     rec["removed"].append(ids[d])
     rec["kind"].append(jnp.asarray(kind, jnp.int32))
     rec["angle"].append(jnp.asarray(angle, jnp.float32))
-    rec["scale"].append(jnp.where(merge, c, 0.0).astype(jnp.float32))
+    rec["scale"].append(jnp.where(takes, c, 0.0).astype(jnp.float32))
   record = {k: jnp.stack(v) for k, v in rec.items()}
   record["pending"] = jnp.stack([
       jnp.where(pending >= 0, ids[jnp.maximum(pending, 0)], -1).astype(jnp.float32),
@@ -224,7 +222,8 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
 def describe(record_row: dict) -> list[str]:
   """One model's record of one step (host arrays) in the study's notation:
   `(k->d)` d merged into k (`(k->d)c=-0.98` with the scaled rule's c when c != 1),
-  `-d` removed (complementary pairs: `-d~` for each of the two)."""
+  `-d` removed (complementary pairs: `-d~` for each of the two; a constant unit: `-d=`);
+  under a score criterion with the merge compensation `(k->d)` names d's partner."""
   out = []
   for k, d, kind, c in zip(record_row["kept"], record_row["removed"], record_row["kind"],
                            record_row["scale"]):
@@ -233,6 +232,8 @@ def describe(record_row: dict) -> list[str]:
       out.append(f"({int(k)}->{int(d)}){tag}")
     elif kind == REMOVED_COMPLEMENTARY:
       out.append(f"-{int(d)}~")
+    elif kind == REMOVED_CONSTANT:
+      out.append(f"-{int(d)}=")
     else:
       out.append(f"-{int(d)}")
   return out

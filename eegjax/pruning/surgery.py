@@ -244,6 +244,32 @@ def _fold(params, group: UnitGroup, d, k, c, shift_scale):
   return params
 
 
+def spread_into(params, group: UnitGroup, d, coeffs, shift_scale):
+  """Replaces unit d's action by a linear combination of the others: outgoing[u] +=
+  coeffs[u] * outgoing[d] for every unit u, each fed bias += shift_scale * outgoing[d]
+  summed over the other axes, and outgoing[d] = 0 (`remove_units` then deletes it). Exact
+  when a_d = sum_u coeffs[u] a_u + shift_scale over the patterns and d acts linearly on a
+  next layer with a bias (the `least_squares` compensation). coeffs: (U,), coeffs[d]
+  ignored. Works with traced d, coeffs and shift_scale."""
+  group.check()
+  sizes = group.sizes(params)
+  units = sizes[group.name]
+  coeffs = jnp.asarray(coeffs).at[d].set(0.0)
+  for s in group.outgoing:
+    idx = _unit_index(s, group, sizes, jnp.arange(units))      # (U, positions)
+    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
+    w_d = x[idx[d]]
+    if s.bias is not None:
+      b_path, out_axis = s.bias
+      moved = out_axis + (1 if out_axis < s.axis else 0)
+      other = tuple(a for a in range(w_d.ndim) if a != moved)
+      params = _set(params, b_path, _get(params, b_path) + shift_scale * jnp.sum(w_d, other))
+    add = coeffs.reshape((units,) + (1,) * w_d.ndim).astype(x.dtype) * w_d[None]
+    x = x.at[idx].add(add).at[idx[d]].set(0.0)
+    params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
+  return params
+
+
 def copy_unit(params, group: UnitGroup, src, dst):
   """Makes unit `dst` an exact copy of unit `src` on the incoming side (its weights, bias
   and other per-unit parameters), so both compute the same activation; the outgoing side

@@ -35,6 +35,7 @@ from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
 from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
+from eegjax.pruning import compensation as comp
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.settings import setting
 from eegjax.studies import alcohol_report, framework, prune_programs
@@ -79,6 +80,9 @@ class AlcoholConfig(WrapsClassify):
   code_epochs: int = setting(0, "epochs of the classifier on the codes (0 = --epochs)")
   prune_layers: tuple[int, ...] = setting((), "hidden layers of the direct classifier to "
                                           "prune, in order (default: all, first to last)")
+  compensation: str = setting("merge", "what becomes of a pruned unit's contribution: merge "
+                              "(the study's rule, --merge_rule), none, mean or "
+                              "least_squares (eegjax.pruning.compensation)")
 
   def __post_init__(self):
     c = self.classify
@@ -109,6 +113,7 @@ class AlcoholConfig(WrapsClassify):
     if not self.code_hidden_sizes or any(h < 1 for h in self.code_hidden_sizes):
       raise ConfigError(f"--code_hidden_sizes={list(self.code_hidden_sizes)}: expected one "
                         "or more positive widths")
+    comp.check(self.compensation)
     for layer in self.prune_layers:
       if not 0 <= layer < len(c.hidden_sizes):
         raise ConfigError(f"--prune_layers: layer {layer} does not exist; the classifier "
@@ -252,13 +257,16 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
       continue
     layer_cfg = prune_programs.PruneStudyConfig(
         classify=dataclasses.replace(c, hidden_sizes=tuple(sizes)),
-        prune=cfg.prune, criteria=("distinctiveness",), layer=layer)
+        prune=cfg.prune, criteria=("distinctiveness",), compensations=(cfg.compensation,),
+        layer=layer)
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", "pruned", f"layer_{layer}")),
                        keep=None, log=wd.log)
     wd.log(f"pruning hidden layer {layer} ({sizes[layer]} units) by distinctiveness, "
            f"{cfg.prune.step} a step, thresholds {cfg.prune.similar_deg}/"
            f"{cfg.prune.complementary_deg}")
-    out = prune_programs.run_criterion(layer_cfg, prep, params, "distinctiveness", wd, ckpt, {})
+    pcfg = dataclasses.replace(cfg.prune, criterion="distinctiveness",
+                               compensation=cfg.compensation)
+    out = prune_programs.run_criterion(layer_cfg, prep, params, pcfg, wd, ckpt, {})
     ckpt.close()
     params = out["params"]
     sizes[layer] = mlp_sizes(_one(params))["hidden_sizes"][layer]
@@ -329,11 +337,13 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
       wd.write_csv("prune_table.csv", header, table)
     extra["pruning"] = {
         "layers": cfg.layers_to_prune, "step": cfg.prune.step, "rule": cfg.prune.rule,
+        "compensation": cfg.compensation,
         "similar_deg": cfg.prune.similar_deg, "complementary_deg": cfg.prune.complementary_deg,
         "final_hidden_sizes": pruned.details["hidden_sizes"],
         "per_layer": {str(layer): {
             "stop": o["stop"], "actions": o["actions"],
-            "steps": [{k: v for k, v in r.items() if not k.endswith("_ms")}
+            "steps": [{k: v for k, v in r.items()
+                       if not k.endswith("_ms") and k != "predicted"}
                       for r in o["rows"]]} for layer, o in per_layer.items()}}
   order = [a for a in APPROACHES if a in cfg.approaches]
   outcomes.sort(key=lambda o: order.index(o.approach))

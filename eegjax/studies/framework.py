@@ -49,6 +49,10 @@ class ClassifyConfig:
   split: str = setting("auto", f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group "
                        "if groups exist, else stratified)")
   num_folds: int = setting(10, "number of cross-validation folds")
+  # left out of flags.cfg while 1, so earlier runs' workdirs still resume
+  repeats: int = setting(1, "repeated k-fold: this many k-fold partitions, each drawn anew "
+                         "(seed + r); models = folds x repeats x seeds, and pruning's "
+                         "paired tests count folds x repeats", omit_default=True)
   num_seeds: int = setting(1, "number of seeds (each trains every fold)")
   seed: int = setting(0, "first seed; seeds are seed .. seed+num_seeds-1; also seeds the "
                       "fold assignment")
@@ -84,6 +88,8 @@ class ClassifyConfig:
                        f"{list(ACTIVATIONS)}")
     if self.inputs not in INPUTS:
       raise ConfigError(f"--inputs={self.inputs!r}: expected one of {list(INPUTS)}")
+    if self.repeats < 1:
+      raise ConfigError(f"--repeats={self.repeats}: expected at least 1")
     if self.num_seeds < 1:
       raise ConfigError(f"--num_seeds={self.num_seeds}: expected at least 1")
     if not 0.0 <= self.val_fraction < 1.0:
@@ -104,6 +110,8 @@ class ClassifyConfig:
     d.pop("num_devices")
     if self.cell == "elman":      # the default, left out so earlier runs' files still match
       d.pop("cell")
+    if self.repeats == 1:         # likewise
+      d.pop("repeats")
     return d
 
 
@@ -203,7 +211,8 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
   wd.log(f"inputs: {inputs}")
   split = "official" if cfg.split == "auto" and cfg.data.test_path else cfg.split
   split_kind, splits = make_splits(split, cfg.num_folds, y=ds.y, groups=ds.groups,
-                                   seed=cfg.seed, official_test=ds.official_test)
+                                   seed=cfg.seed, official_test=ds.official_test,
+                                   repeats=cfg.repeats)
   parts = carve_validation(ds, splits, cfg.val_fraction, seed=cfg.seed)
   prep = Prepared(raw=raw, ds=ds, inputs=inputs, split_kind=split_kind, parts=parts,
                   folds=make_fold_arrays(ds, parts), data=device_data(ds),
@@ -213,7 +222,9 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
             f"{f', {len(parts[0][1])} of them validation' if len(parts[0][1]) else ''}; "
             f"{len(parts[0][2])} test rows)" if split_kind == "official" else
             f"one {split_kind} split (test part 1/{cfg.num_folds})" if len(parts) == 1
-            and split_kind.endswith("holdout") else f"{split_kind} {len(parts)}-fold")
+            and split_kind.endswith("holdout") else
+            f"{split_kind} {cfg.num_folds}-fold x {cfg.repeats} repetitions" if cfg.repeats > 1
+            else f"{split_kind} {len(parts)}-fold")
   wd.log(f"{layout} x {cfg.num_seeds} seed(s) = "
          f"{len(parts) * cfg.num_seeds} models; "
          f"{cfg.cell if cfg.model == 'rnn' and cfg.cell != 'elman' else cfg.model} "
@@ -276,14 +287,31 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
                 "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
       "protocol": {"split": prep.split_kind, "test_part": test_part(prep),
                    "num_folds": len(prep.parts), "seeds": prep.seeds,
+                   **({"repeats": cfg.repeats, "folds_per_repeat": cfg.num_folds}
+                      if cfg.repeats > 1 else {}),
                    "val_fraction": cfg.val_fraction, "patience": cfg.train.patience,
                    "grad_clip": cfg.train.grad_clip or None,
                    "normalisation": "min-max fitted on each fold's training rows"},
       "summary": summary,
       "summary_per_class": per_class,
       "ci_note": CI_NOTE,
+      "software": software_versions(),
       "runs": runs,
   }
+
+
+def software_versions() -> dict:
+  """The versions a run's numbers were computed with (reproduction is checked against
+  the same versions)."""
+  import importlib.metadata as md
+  import platform
+  out = {"python": platform.python_version()}
+  for name in ("jax", "jaxlib", "flax", "optax", "numpy"):
+    try:
+      out[name] = md.version(name)
+    except md.PackageNotFoundError:
+      out[name] = None
+  return out
 
 
 def test_part(prep: Prepared) -> str:

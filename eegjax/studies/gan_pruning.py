@@ -36,27 +36,33 @@ def prune_discriminator(cfg, prep: Prepared, wd: Workdir, variant: str,
   rows = []
   for criterion in cfg.conv_criteria:
     rows += prune_channels(cfg, prep, wd, variant, trainer, best_d, criterion)[0]
-  return paired_rows(rows, test_train_ratio(prep))
+  return paired_rows(rows, protocol(prep))
+
+
+def protocol(prep: Prepared) -> dict:
+  """The paired tests' protocol (`report.protocol_of`) of the GAN study's folds."""
+  return report.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx, prep.folds.test_w)
 
 
 def test_train_ratio(prep: Prepared) -> float:
-  """n_test / n_train of the corrected resampled t-test: the mean over the folds."""
-  return float(np.mean([len(te) / len(tr) for tr, _, te in prep.parts]))
+  return protocol(prep)["test_train_ratio"]
 
 
-def paired_rows(rows: list, ratio: float) -> list:
+def paired_rows(rows: list, protocol: dict) -> list:
   """The rows, each (but distinctiveness's) with `minus_distinctiveness`: per conv layer
   and size both reached, each model's figures under the criterion minus its figures under
   distinctiveness (the same trained discriminator, fold and seed; layer 2's networks
-  carry each criterion's own layer-1 pruning), by the corrected resampled t-test
-  (`report.paired_differences`). Rows of a run without distinctiveness are unchanged."""
+  carry each criterion's own layer-1 pruning), by the test that fits the protocol
+  (`report.paired_differences`: its rows keep no per-row predictions, so several folds
+  take the corrected repeated-CV t-test and one split gives no p). Rows of a run without
+  distinctiveness are unchanged."""
   out = []
   for layer in dict.fromkeys(r["layer"] for r in rows):
     per_criterion: dict = {}
     for r in rows:
       if r["layer"] == layer:
         per_criterion.setdefault(r["criterion"], {"rows": []})["rows"].append(r)
-    paired = report.paired_differences(per_criterion, ratio)
+    paired = report.paired_differences(per_criterion, protocol)
     lookup = {(c, d["units_pruned"]): d for c, ds in paired.items() for d in ds}
     for crit, o in per_criterion.items():
       for r in o["rows"]:
@@ -87,7 +93,8 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
   layer. Every evaluated size is checkpointed (checkpoints/<variant>/pruned/<criterion>/
   layer_k). Returns the table rows and the final params."""
   data, folds = (prep.data[0], prep.data[1]), prep.folds
-  pcfg = dataclasses.replace(cfg.prune, criterion=criterion)
+  pcfg = dataclasses.replace(cfg.prune, criterion=criterion,
+                             compensation=cfg.conv_compensation)
   semi = cfg.gan.semi_supervised
   rows = []
 
@@ -119,7 +126,8 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
                 & ((ang < pcfg.similar_deg) | (ang > pcfg.complementary_deg)))
       test = trainer.classify(params, folds, data, "test", model)
       first = jax.tree.map(lambda a: a[:1, :1], params)
-      row = {"variant": variant, "criterion": criterion, "layer": layer, "units_pruned": n,
+      row = {"variant": variant, "criterion": criterion,
+             "compensation": pcfg.compensation, "layer": layer, "units_pruned": n,
              "channels": width,
              "params": count_params(jax.tree.map(lambda a: a[0, 0], prune_loop.cut(
                  first, np.asarray(alive)[:1, :1], group))),

@@ -30,9 +30,9 @@ import numpy as np
 
 from eegjax.data.scalp_images import fit_grid
 from eegjax.errors import ConfigError
-from eegjax.evaluate import plots
+from eegjax.evaluate import plots, report, stats
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import CI_NOTE, PAIRED_METHOD, summarize, summarize_metric
+from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import count_params
 from eegjax.models.gan import POOLS, DeconvGenerator, Discriminator
@@ -50,6 +50,7 @@ from eegjax.train.gan_fit import CURVES, LAYOUTS, GanConfig, GanTrainer
 VARIANTS = ("deconv", "unet_resize", "unet_transpose")
 # conv-channel criteria: the channels' Gram matrices are all gan_pruning computes
 CONV_CRITERIA = ("distinctiveness", "weight_angle", "magnitude", "random")
+CONV_COMPENSATIONS = ("merge", "none")
 HEAD_MASKS = ("apply", "montage", "learn")
 SELECT_BY = ("cls_loss", "tstr")
 
@@ -104,6 +105,10 @@ class GanStudyConfig(WrapsClassify):
   conv_criteria: tuple[str, ...] = setting(("distinctiveness",), "criteria for the conv "
                                            "channels, each from the best discriminators: "
                                            "distinctiveness, weight_angle, magnitude, random")
+  conv_compensation: str = setting("merge", "what becomes of a pruned channel's "
+                                   "contribution, the same for every --conv_criteria: merge "
+                                   "(into its pair partner, or the nearest channel by angle; "
+                                   "the paper's rule) or none (deleted)")
   compare_dense: bool = setting(True, "also train the study's dense classifier on the 192 "
                                 "band powers (same split and seeds) for the comparison")
 
@@ -158,6 +163,10 @@ class GanStudyConfig(WrapsClassify):
     if not self.conv_criteria:
       raise ConfigError("--conv_criteria is empty; expected some of "
                         f"{', '.join(CONV_CRITERIA)}")
+    if self.conv_compensation not in CONV_COMPENSATIONS:
+      raise ConfigError(f"--conv_compensation={self.conv_compensation!r}: expected one of "
+                        f"{', '.join(CONV_COMPENSATIONS)} (the conv channels' analysis is "
+                        "their Gram matrix alone)")
     for crit in self.conv_criteria:
       dataclasses.replace(self.prune, criterion=crit)      # a known criterion
       if crit not in CONV_CRITERIA:
@@ -387,7 +396,9 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
       "conv_pruning": [{k: v for k, v in r.items()} for r in prune_rows],
       # minus_distinctiveness in conv_pruning: each criterion minus distinctiveness on the
       # same discriminators at the same size
-      "conv_pruning_paired": {"method": PAIRED_METHOD,
+      "conv_pruning_paired": {"method": report.method_of(gan_pruning.protocol(prep)),
+                              "compensation": cfg.conv_compensation,
+                              "multiple_comparisons": stats.HOLM,
                               "test_train_ratio": gan_pruning.test_train_ratio(prep)},
       "ci_note": CI_NOTE,
   }

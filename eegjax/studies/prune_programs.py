@@ -33,7 +33,10 @@ from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.pruning.discover import Program, discover_groups
-from eegjax.pruning.progressive import CRITERIA, PruneConfig
+from eegjax.evaluate import stats
+from eegjax.pruning import compensation as comp
+from eegjax.pruning import criteria as criteria_registry
+from eegjax.pruning.progressive import PruneConfig
 from eegjax.settings import setting
 from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
@@ -89,7 +92,7 @@ class Programs:
       n = jnp.maximum(st.count, 1.0)
       m = st.total / n
       return {"gram": st.gram, "mean": group.centre + m,
-              "var": jnp.diagonal(st.gram) / n - m ** 2}
+              "var": jnp.diagonal(st.gram) / n - m ** 2, "count": st.count}
 
     def layer_taylor(params, folds, data):
       """First-order Taylor importance of every unit over the training rows: |mean over
@@ -135,8 +138,9 @@ class Programs:
 
 
   def analysis(self, params, pcfg: PruneConfig) -> dict:
-    """What a pruning step of `pcfg`'s criterion reads, for every model: the Gram matrix,
-    each unit's mean and variance, and (taylor) the importances."""
+    """What a pruning step of `pcfg`'s criterion and compensation reads, for every model:
+    the Gram matrix, each unit's mean and variance, the count of patterns and (taylor) the
+    importances."""
     out = self.gram(params)
     if "taylor" in pcfg.needs:
       out["taylor"] = self.taylor(params)
@@ -193,9 +197,16 @@ class PruneStudyConfig(WrapsClassify):
   classify: ClassifyConfig
   prune: PruneConfig = PruneConfig()
   criteria: tuple[str, ...] = setting(
-      CRITERIA, "pruning criteria to compare at equal size: distinctiveness (structural), "
-      "distinctiveness_masked (zeroed, size kept: the music study's RNN variant), "
-      "magnitude, random")
+      tuple(criteria_registry.names()), "pruning criteria to compare at equal size (each "
+      "only chooses which unit goes; eegjax.pruning.criteria): distinctiveness, "
+      "weight_angle, magnitude, random, taylor, variance")
+  compensations: tuple[str, ...] = setting(
+      ("mean",), "what becomes of a removed unit's contribution, each applied to every "
+      "criterion: none (deleted), mean (its mean activation folded into the next biases), "
+      "least_squares (the next layer refitted from the kept units), merge (folded into a "
+      "partner by --merge_rule)", flag="compensation")
+  masked: bool = setting(False, "zero the pruned units and keep the layer's size (the music "
+                         "study's RNN variant) instead of cutting them")
   layer: int = setting(0, "hidden layer to prune (0-based)", flag="prune_layer")
   finetune_epochs: int = setting(0, "retrain this many epochs after every step (0 = "
                                  "evaluate as-is only)")
@@ -206,18 +217,27 @@ class PruneStudyConfig(WrapsClassify):
       raise ConfigError(f"--prune_layer={self.layer}: the MLP has hidden layers "
                         f"0..{len(c.hidden_sizes) - 1}")
     if not self.criteria:
-      raise ConfigError("--criteria is empty; expected some of " + ",".join(CRITERIA))
-    for crit in self.criteria:   # each criterion validated by PruneConfig
-      if self.pruning(crit).masked and self.finetune_epochs:
-        raise ConfigError(f"--finetune_epochs with --criteria={crit}: fine-tuning would move "
-                          "the zeroed weights (masked updates are not implemented); drop "
-                          "one of them")
+      raise ConfigError("--criteria is empty; expected some of "
+                        + ",".join(criteria_registry.names()))
+    if not self.compensations:
+      raise ConfigError("--compensation is empty; expected some of "
+                        + ",".join(comp.COMPENSATIONS))
+    for name, given in (("criteria", self.criteria), ("compensation", self.compensations)):
+      if len(set(given)) != len(given):
+        raise ConfigError(f"--{name}={','.join(given)} names one twice")
+    for pcfg in self.variants():     # each validated by PruneConfig
+      if pcfg.masked and self.finetune_epochs:
+        raise ConfigError("--finetune_epochs with --masked: fine-tuning would move the "
+                          "zeroed weights (masked updates are not implemented); drop one "
+                          "of them")
     self.prune.check_width(c.hidden_sizes[self.layer])
     if self.finetune_epochs < 0:
       raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
 
-  def pruning(self, criterion: str) -> PruneConfig:
-    return dataclasses.replace(self.prune, criterion=criterion)
+  def variants(self) -> list[PruneConfig]:
+    """Every (criterion, compensation) run, criteria outer."""
+    return [dataclasses.replace(self.prune, criterion=c, compensation=m, masked=self.masked)
+            for c in self.criteria for m in self.compensations]
 
   @property
   def limit(self) -> int:
@@ -232,35 +252,47 @@ def _summaries(values: dict) -> dict:
   return {k: summarize_metric(k, v) for k, v in values.items()}
 
 
-def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
+def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConfig,
                   wd, ckpt: Checkpoints, cache: dict) -> dict:
-  """Progressive pruning of every model under one criterion through the one pruning loop
-  (`prune_loop.run`); one row per size. Returns {rows, actions, stop, params, alive}:
-  `params` are the last evaluated (smallest) networks. `cache` keeps the study's compiled
-  programs (one set at the trained width) across criteria."""
+  """Progressive pruning of every model under one variant (`pcfg`: criterion,
+  compensation, masking) through the one pruning loop (`prune_loop.run`); one row per
+  size. Returns {rows, actions, stop, params, alive}: `params` are the last evaluated
+  (smallest) networks. `cache` keeps the study's compiled programs (one set at the
+  trained width) across variants. Each row keeps every test row's predicted class
+  (`predicted`, (folds, seeds, rows)) for predictions.npz and the paired tests."""
   width = cfg.classify.hidden_sizes[cfg.layer]
-  pcfg = cfg.pruning(criterion)
   prog = programs(cache, cfg, prep)
   size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the network's width
+  label = pcfg.label
+  one_split = len(prep.parts) == 1
+  labels = np.where(np.asarray(prep.folds.test_w),
+                    np.asarray(prep.ds.y)[np.asarray(prep.folds.test_idx)], -1)
 
   def measure(params, alive, n):
     t0 = time.perf_counter()
     grams = prog.analysis(params, pcfg)
     _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams["gram"], alive))
-    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
+    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test", predictions=True)
     analyse_ms = 1e3 * (time.perf_counter() - t0)
     exec_ms = prog.timer(params, None if pcfg.masked else alive)   # the cut network
     values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
-    row = {"criterion": criterion, "units_pruned": n, "hidden_units": width - n,
+    row = {"criterion": pcfg.criterion, "compensation": pcfg.compensation,
+           **({"masked": True} if pcfg.masked else {}),
+           "units_pruned": n, "hidden_units": width - n,
            "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms,
            # each (fold, seed) model's figures: the paired comparisons of criteria
-           "per_model": {k: test[k] for k in report.PAIRED_METRICS}}
+           "per_model": {k: test[k] for k in report.PAIRED_METRICS},
+           "predicted": np.asarray(test["predicted"])}
+    if one_split:    # one given split: the interval includes the test rows' sampling
+      correct = (row["predicted"][0] == labels[0][None, :]).astype(np.float64)
+      row["summary"]["accuracy"]["ci95_seeds_x_rows"] = stats.bootstrap_interval(
+          correct, labels[0] >= 0)
     if cfg.finetune_epochs and n > 0:
       params, grams = _finetune(cfg, prep, prog, params, alive), None   # activations moved
       tuned = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
       row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
     acc = row["summary"]["accuracy"]
-    wd.log(f"{criterion}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
+    wd.log(f"{label}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
            f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "
            f"{row['summary']['min_angle']['mean']:.1f}  pairs "
            f"{row['summary']['pairs']['mean']:.1f}")
@@ -270,7 +302,8 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       group=prog.group, measure=measure, grams=lambda p, n: prog.analysis(p, pcfg),
       keys=lambda n: random_keys(prep.seeds, prep.folds.fold_id, n),
       meta=lambda n: {
-          "criterion": criterion, "rule": cfg.prune.rule, "units_pruned": n, "layer": cfg.layer,
+          "criterion": pcfg.criterion, "compensation": pcfg.compensation,
+          "rule": cfg.prune.rule, "units_pruned": n, "layer": cfg.layer,
           "family": cfg.classify.model, "masked": pcfg.masked,
           "hidden_sizes": list(sizes(cfg, size(n))),
           "stored_hidden_sizes": list(cfg.classify.hidden_sizes),
@@ -280,7 +313,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, criterion: str,
       log=wd.log, num_devices=cfg.classify.num_devices,
       model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
   return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.prune.beyond_thresholds,
-                        ckpt, criterion)
+                        ckpt, label)
 
 
 def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
@@ -299,11 +332,18 @@ def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
   return prune_loop.uncut(fit.params, alive, prog.group, params)
 
 
-def restore_pruned(workdir: str, criterion: str, units_pruned: int):
-  """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint: the
-  network cut to its living units (with a masked criterion: at full width, the pruned
-  units zero)."""
-  path = os.path.join(os.path.abspath(workdir), "checkpoints", criterion)
+def checkpoint_dir(pcfg: PruneConfig) -> str:
+  """A variant's checkpoint folder under checkpoints/: criterion-compensation[-masked]."""
+  return pcfg.label.replace("/", "-")
+
+
+def restore_pruned(workdir: str, criterion: str, units_pruned: int,
+                   compensation: str = "mean", masked: bool = False):
+  """(model, params with leading (fold, seed) axes, meta) of a pruned checkpoint of the
+  variant (criterion, compensation, masked): the network cut to its living units (masked:
+  at full width, the pruned units zero)."""
+  path = os.path.join(os.path.abspath(workdir), "checkpoints", checkpoint_dir(PruneConfig(
+      criterion=criterion, compensation=compensation, masked=masked)))
   ckpt = Checkpoints(path, keep=None)
   if units_pruned not in ckpt.steps():
     raise ConfigError(f"{path}: no checkpoint for {units_pruned} pruned units; have "

@@ -22,14 +22,35 @@ from typing import Optional
 import jax.numpy as jnp
 import numpy as np
 
-from eegjax.evaluate import plots, report
-from eegjax.evaluate.summary import PAIRED_METHOD
+from eegjax.evaluate import plots, report, stats
 from eegjax.studies import framework, prune_programs
 from eegjax.studies.prune_programs import PruneStudyConfig, restore_pruned
 from eegjax.train.checkpoint import Checkpoints, median_save_ms
 
 
 __all__ = ["PruneStudyConfig", "restore_pruned", "run"]   # the study's public names
+
+PREDICTIONS_LAYOUT = (
+    "labels (folds, rows): each test row's true class, -1 on padding; rows (folds, rows): "
+    "its index in the dataset; unpruned (folds, seeds, rows): the trained models' predicted "
+    "class; '<criterion>/<compensation>[/masked]/<units pruned>' (folds, seeds, rows): the "
+    "pruned models' predicted class, -1 on padding; folds are the outer (fold x repetition) "
+    "axis of results.json, seeds its seeds in order")
+
+
+def write_predictions(wd, protocol: dict, prep, fit, trainer, per_variant: dict) -> None:
+  """predictions.npz: every test row's label and, per variant and size, every model's
+  predicted class (PREDICTIONS_LAYOUT), so any statistic can be recomputed."""
+  unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
+  arrays = {"labels": protocol["labels"],
+            "rows": np.where(np.asarray(prep.folds.test_w), np.asarray(prep.folds.test_idx),
+                             -1),
+            "unpruned": np.asarray(unpruned["predicted"]),
+            "seeds": np.asarray(prep.seeds)}
+  for name, o in per_variant.items():
+    for r in o["rows"]:
+      arrays[f"{name}/{r['units_pruned']}"] = np.asarray(r["predicted"], np.int32)
+  wd.write_npz("predictions.npz", **arrays)
 
 
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
@@ -48,10 +69,11 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
          f"criteria {list(cfg.criteria)}")
 
   per_criterion, cache, t_prune, save_s = {}, {}, time.perf_counter(), []
-  for criterion in cfg.criteria:
-    ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), criterion), keep=None, log=wd.log)
-    per_criterion[criterion] = prune_programs.run_criterion(cfg, prep, fit.params, criterion,
-                                                            wd, ckpt, cache)
+  for pcfg in cfg.variants():
+    ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), prune_programs.checkpoint_dir(pcfg)),
+                       keep=None, log=wd.log)
+    per_criterion[pcfg.label] = prune_programs.run_criterion(cfg, prep, fit.params, pcfg,
+                                                             wd, ckpt, cache)
     ckpt.close()
     save_s += ckpt.save_seconds
   prune_s = time.perf_counter() - t_prune
@@ -60,32 +82,41 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   everyone = jnp.ones((len(prep.parts), len(prep.seeds), width), bool)
   trained_angles = np.asarray(full.analyse(full.gram(fit.params)["gram"], everyone)[0])
 
-  # n_test / n_train of the corrected resampled t-test: the mean over folds
-  ratio = float(np.mean([len(te) / len(tr) for tr, _, te in prep.parts]))
-  paired = report.paired_differences(per_criterion, ratio)
+  protocol = report.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
+                                prep.folds.test_w)
+  paired = report.paired_differences(per_criterion, protocol)
+  write_predictions(wd, protocol, prep, fit, trainer, per_criterion)
   header, table = report.prune_table(per_criterion, cfg.classify.train.grad_clip,
                                      bool(cfg.finetune_epochs), paired)
   wd.write_csv("prune_table.csv", header, table)
 
   results["pruning"] = {
       "layer": cfg.layer, "step": cfg.prune.step, "rule": cfg.prune.rule,
-      "order": cfg.prune.order,
-      "limit": cfg.limit,
+      "order": cfg.prune.order, "compensations": list(cfg.compensations),
+      "masked": cfg.masked, "limit": cfg.limit,
       "similar_deg": cfg.prune.similar_deg, "complementary_deg": cfg.prune.complementary_deg,
       "finetune_epochs": cfg.finetune_epochs,
       "optimizer_state_after_pruning": "re-initialised for fine-tuning",
       "notation": "(k->d): unit d merged into unit k (c=... the scaled rule's factor); "
                   "-d removed; -d~ removed as one of a complementary pair; unit numbers "
-                  "are the trained layer's",
+                  "are the trained layer's; -d= a constant unit removed first; under a "
+                  "score criterion with compensation merge (k->d) names d's partner",
+      # one entry per variant, criterion/compensation[/masked]
       "criteria": {c: {"stop": o["stop"],
-                       # timings live in timing.json: results.json stays deterministic
-                       "steps": [{k: v for k, v in r.items() if not k.endswith("_ms")}
+                       # timings live in timing.json, predictions in predictions.npz:
+                       # results.json stays deterministic and small
+                       "steps": [{k: v for k, v in r.items()
+                                  if not k.endswith("_ms") and k != "predicted"}
                                  for r in o["rows"]],
                        "actions": o["actions"]} for c, o in per_criterion.items()},
-      # each criterion minus distinctiveness on the same models at the same size
+      # each criterion minus distinctiveness under the same compensation, on the same
+      # models at the same size, by the test that fits the protocol
       "paired_vs_distinctiveness": {
-          "method": PAIRED_METHOD, "test_train_ratio": ratio, "metrics": paired},
+          "method": report.method_of(protocol), "folds": protocol["folds"],
+          "test_train_ratio": protocol["test_train_ratio"],
+          "multiple_comparisons": stats.HOLM, "metrics": paired},
   }
+  results["predictions"] = {"file": "predictions.npz", "layout": PREDICTIONS_LAYOUT}
   results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
                                 "findings about EEG") if prep.kind == "synthetic" else ""
   timing = {"num_devices": cfg.classify.num_devices,
@@ -115,12 +146,13 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                cfg.prune.complementary_deg)
   timing["total_s"] = time.perf_counter() - t_start
   wd.write_json("timing.json", timing)
+  test_name = "two-way bootstrap" if protocol["folds"] == 1 else "corrected repeated-CV t"
   for crit, rows in paired.items():
     mid = rows[len(rows) // 2]
     a = mid["accuracy"]
-    wd.log(f"{crit} minus distinctiveness at {mid['units_pruned']} pruned: accuracy "
-           f"{a['mean']:+.4f} [{a['ci95'][0]:+.4f}, {a['ci95'][1]:+.4f}], p = {a['p']:.3g} "
-           "(corrected resampled t-test)")
-  wd.log(f"wrote {wd.path}: prune_table.csv results.json checkpoints/ *.png "
+    wd.log(f"{crit} minus {mid['reference']} at {mid['units_pruned']} pruned: accuracy "
+           f"{a['mean']:+.4f} [{a['ci95'][0]:+.4f}, {a['ci95'][1]:+.4f}], p = {a['p']:.3g}, "
+           f"Holm {a['p_holm']:.3g} ({test_name})")
+  wd.log(f"wrote {wd.path}: prune_table.csv results.json predictions.npz checkpoints/ *.png "
          f"(training {fit.run_s:.1f}s, pruning {prune_s:.1f}s, total {timing['total_s']:.1f}s)")
   return results

@@ -204,14 +204,17 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
       return epoch_one(s, e, seed, folds, data, empty_batches)
     return jax.lax.scan(body, state, start + jnp.arange(n_epochs))
 
-  def evaluate_one(params, folds: FoldArrays, data, which: str):
+  def evaluate_one(params, folds: FoldArrays, data, which: str, predictions: bool = False):
     idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
     logits = predict_logits(model, params, data, (folds.lo, folds.scale), idx,
                             cfg.eval_batch_size)
     if cfg.objective == "reconstruct":
       x = _gather(data, idx, (folds.lo, folds.scale))[0]
       return {"loss": reconstruction_mse(logits, x, w)}
-    return classification_metrics(logits, data[1][idx], w)
+    out = classification_metrics(logits, data[1][idx], w)
+    if predictions:     # each row's predicted class, -1 on padding
+      out["predicted"] = jnp.where(w, jnp.argmax(logits, -1), -1).astype(jnp.int32)
+    return out
 
   return init_one, block_one, evaluate_one
 
@@ -266,15 +269,15 @@ class Trainer:
       state, (tl, vl, active) = jax.vmap(per_fold)(state, folds)
       return state, {"train_loss": tl, "val_loss": vl}, active
 
-    def evaluate_all(params, folds, data, which):
-      per_seed = jax.vmap(lambda p, fa, d: evaluate_one(p, fa, d, which),
+    def evaluate_all(params, folds, data, which, predictions=False):
+      per_seed = jax.vmap(lambda p, fa, d: evaluate_one(p, fa, d, which, predictions),
                           in_axes=(0, None, None))
       return jax.vmap(per_seed, in_axes=(0, 0, None))(params, folds, data)
 
     self._init = jax.jit(init_all)
     self._block_all = block_all
     self._blocks: dict = {}
-    self._evaluate = jax.jit(evaluate_all, static_argnames="which")
+    self._evaluate = jax.jit(evaluate_all, static_argnames=("which", "predictions"))
 
   # -- the driver's Family protocol ----------------------------------------------------
   def block_epochs(self) -> int:
@@ -332,10 +335,14 @@ class Trainer:
                      val_loss=run.history["val_loss"] if self.has_val else None,
                      compile_s=run.compile_s, run_s=run.run_s)
 
-  def evaluate(self, params, folds: FoldArrays, data, which: str = "test") -> dict:
+  def evaluate(self, params, folds: FoldArrays, data, which: str = "test",
+               predictions: bool = False) -> dict:
     """Metrics of every (fold, seed) model on its `which` part (test, val or train), as
-    numpy arrays shaped (folds, seeds, ...); the models spread over the trainer's devices."""
+    numpy arrays shaped (folds, seeds, ...); the models spread over the trainer's devices.
+    `predictions`: also "predicted", each row's predicted class (folds, seeds, rows),
+    -1 on the part's padding (rows as in folds.<which>_idx)."""
     layout = sharding.plan(len(np.asarray(folds.fold_id)),
                            jax.tree.leaves(params)[0].shape[1], self.num_devices)
-    return layout.call(functools.partial(self._evaluate, which=which), (params, folds, data),
+    return layout.call(functools.partial(self._evaluate, which=which,
+                                         predictions=predictions), (params, folds, data),
                        "mfs")
