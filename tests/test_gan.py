@@ -15,6 +15,7 @@ import pytest
 from absl.testing import flagsaver
 
 from eegjax.data.dataset import DatasetInfo, make_dataset
+from eegjax.evaluate import report
 from eegjax.data.splits import group_kfold
 from eegjax.models.gan import DeconvGenerator, Discriminator, discriminator_features, \
     split_outputs
@@ -297,7 +298,8 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
              if r["criterion"] == "distinctiveness")
   res = json.loads((full / "results.json").read_text())
   assert set(res["variants"]) == {"deconv", "unet_resize"}
-  assert "Nadeau & Bengio" in res["conv_pruning_paired"]["method"]
+  assert res["conv_pruning_paired"]["method"] == report.NO_TEST     # one split
+  assert res["conv_pruning_paired"]["compensation"] == "merge"
   # the samples' quality: per model, in the comparison and at the quality epochs
   q = res["variants"]["deconv"]["quality"]
   for k in ("tstr_accuracy/val", "tstr_accuracy/test", "trtr_accuracy/test",
@@ -380,7 +382,9 @@ def test_conv_pruning_rows_carry_paired_differences_per_layer():
   rows = [{"criterion": c, "layer": layer, "units_pruned": n,
            "per_model": {"accuracy": np.array(a), "f1": np.array(a), "loss": np.array(a)}}
           for (c, layer, n), a in acc.items()]
-  out = {(r["criterion"], r["layer"], r["units_pruned"]): r for r in paired_rows(rows, 0.25)}
+  protocol = {"folds": 3, "test_train_ratio": 0.25, "labels": None}   # 3 folds, a seed each
+  out = {(r["criterion"], r["layer"], r["units_pruned"]): r
+         for r in paired_rows(rows, protocol)}
   assert set(out) == set(acc)
   d = out[("random", 1, 2)]["minus_distinctiveness"]["accuracy"]
   np.testing.assert_allclose(d["mean"], np.mean([-0.1, 0.0, -0.3]))

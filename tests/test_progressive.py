@@ -247,7 +247,7 @@ def test_fixed_shape_pruning_equals_cutting_at_every_step(criterion, rule, compe
   same units, writes the same records and computes the same outputs as cutting the layer
   at every step, over three steps with statistics recomputed from the pruned nets, under
   every compensation."""
-  from eegjax.studies.prune_loop import cut
+  from eegjax.pruning.sweep import cut
   model, params, x, _ = planted()
   group = mlp_hidden_group(0)
   cfg = PruneConfig(criterion, rule=rule, step=2, compensation=compensation)

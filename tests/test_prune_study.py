@@ -35,8 +35,9 @@ def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
   # compiled once per study, whatever the width: the step once per criterion, the Gram
   # program once for all of them
   from eegjax.pruning import progressive
-  from eegjax.studies import prune_loop, prune_programs
-  monkeypatch.setattr(prune_loop, "prune_step",
+  from eegjax.pruning import sweep
+  from eegjax.studies import prune_programs
+  monkeypatch.setattr(sweep, "prune_step",
                       chex.assert_max_traces(progressive.prune_step, n=3))
   traced = []
 
@@ -60,9 +61,9 @@ def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
   assert len(set(base)) == 1                     # every criterion starts from the same nets
   res = json.loads((wd / "results.json").read_text())
   assert res["dataset"]["data"] == "synthetic" and "not findings" in res["dataset"]["note"]
-  steps = res["pruning"]["criteria"]["distinctiveness"]["steps"]
+  steps = res["pruning"]["criteria"]["distinctiveness/mean"]["steps"]
   assert "exec_ms" not in steps[0]               # timings are kept out of results.json
-  actions = res["pruning"]["criteria"]["distinctiveness"]["actions"]
+  actions = res["pruning"]["criteria"]["distinctiveness/mean"]["actions"]
   assert len(actions) == 2 and len(actions[0]["actions"]) == 3       # steps x folds
   assert all(len(a) == 2 for a in actions[0]["actions"][0])          # 2 units per step
 

@@ -26,9 +26,16 @@ def protocol_of(parts, y, test_idx, test_w) -> dict:
   return {"folds": len(parts), "test_train_ratio": ratio, "labels": labels}
 
 
-def method_of(protocol: dict) -> str:
-  return (stats.BOOTSTRAP.format(B=stats.NUM_BOOTSTRAP) if protocol["folds"] == 1
-          else stats.CORRECTED_T)
+NO_TEST = ("one given split and no per-row predictions kept: paired differences "
+           "without a p-value (a t-test over seeds sharing one split does not fit)")
+
+
+def method_of(protocol: dict, predictions: bool = True) -> str:
+  """The paired test `paired_differences` uses under `protocol` (for rows that keep
+  their per-row `predicted` classes or not)."""
+  if protocol["folds"] > 1:
+    return stats.CORRECTED_T
+  return stats.BOOTSTRAP.format(B=stats.NUM_BOOTSTRAP) if predictions else NO_TEST
 
 
 def _compare(row: dict, ref: dict, protocol: dict) -> dict:

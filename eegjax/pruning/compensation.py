@@ -63,10 +63,26 @@ def least_squares_fit(stats, d, keep, centre: float):
   both = use[:, None] & use[None, :]
   diag = jnp.diagonal(m)
   m = jnp.where(both, m, 0.0) + jnp.diag(jnp.where(use, RIDGE * diag + 1e-12, 1.0))
-  sol = jnp.linalg.solve(m, jnp.where(use, rhs, 0.0))
+  sol = spd_solve(m, jnp.where(use, rhs, 0.0))
   beta = jnp.where(keep, sol[:units], 0.0)
   # centred: x_d ~ beta . x_K + beta_0, so a_d ~ beta . a_K + centre (1 - sum beta) + beta_0
   return beta, centre * (1.0 - jnp.sum(beta)) + sol[units]
+
+
+def spd_solve(m, b):
+  """x with m x = b for a symmetric positive definite m, by Gauss-Jordan elimination
+  without pivoting (stable for SPD matrices) in plain array operations: no LAPACK call,
+  which on XLA's CPU backend stalled when the models were spread over several host
+  devices."""
+  n = m.shape[0]
+  a = jnp.concatenate([m, b[:, None]], axis=1)
+
+  def eliminate(i, a):
+    row = a[i] / a[i, i]
+    factor = a[:, i].at[i].set(0.0)
+    return (a - factor[:, None] * row[None, :]).at[i].set(row)
+
+  return jax.lax.fori_loop(0, n, eliminate, a)[:, n]
 
 
 def nearest_partner(angles, alive, d, folded: bool):

@@ -26,7 +26,7 @@ import numpy as np
 from eegjax.errors import ConfigError
 from eegjax.pruning.discover import Program
 from eegjax.pruning.distinctiveness import angles_from_gram, min_angle, pair_mask
-from eegjax.pruning.progressive import PruneConfig, describe, prune_step
+from eegjax.pruning.progressive import PruneConfig
 from eegjax.pruning.resize import Resized
 from eegjax.pruning.surgery import UnitGroup, scale_outgoing
 
@@ -164,20 +164,22 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
   zeroes the pruned units and keeps the size. A constant unit goes first under every
   criterion. It stops when `max_pruned` units of a group are gone, one unit is left, or (a
   pair criterion without `beyond_thresholds`) no pair is within the thresholds.
-  `args` are the training patterns the activations are read on; `loss_fn(outputs)` (taylor
-  only) the training loss from the model's outputs on them (e.g. the mean cross-entropy
-  against their labels), whose gradient by a gate on each unit's outgoing weights gives the
-  Taylor importances (the model is run at its pruned sizes by the traced program).
-  Returns (params, record): record[group] lists each step's actions in the study's
-  notation, the minimum angle before it and why pruning of that group stopped."""
+
+  This is the studies' loop (`eegjax.pruning.sweep`) run on one model without
+  checkpoints: the group keeps its width while it is pruned (dead units zeroed, an alive
+  mask) and is cut at the end. `args` are the training patterns the activations are read
+  on; `loss_fn(outputs)` (taylor only) the training loss from the model's outputs on them
+  (e.g. the mean cross-entropy against their labels), whose gradient by a gate on each
+  unit's outgoing weights gives the Taylor importances. Returns (params, record):
+  record[group] lists each step's actions in the study's notation, the minimum angle and
+  the pairs within the thresholds before it, why pruning of that group stopped, the units
+  left and which."""
   cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order,
-                    compensation=compensation, masked=masked)
+                    max_pruned=max_pruned or 0, compensation=compensation, masked=masked)
   if criterion == "taylor" and loss_fn is None:
     raise ConfigError("criterion taylor needs loss_fn(outputs): the training loss from the "
                       "model's outputs on the patterns")
   program = Program(apply_fn, params, *args)
-  run = Resized(program)
-  step_fn = jax.jit(prune_step, static_argnames=("group", "cfg"))
   record = {}
   for group in _select(program.groups, groups):
     if group.activation is None and (cfg.chooses_pairs or cfg.needs):
@@ -185,37 +187,61 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
                         f"to read, which criterion {criterion} with compensation "
                         f"{compensation} needs (magnitude or random with compensation none "
                         "do not)")
-    collector = Collector(program, [group]) if group.activation is not None else None
-    stats_fn = jax.jit(lambda p: collector(p, *args, weights=weights, lengths=lengths,
-                                           chunk=chunk)[group.name]) if collector else None
     width = group.size(params)
-    limit = width - 1 if max_pruned is None else min(max_pruned, width - 1)
-    ids, alive, pending = jnp.arange(width), jnp.ones(width, bool), None
-    steps, stop, n = [], f"reached {limit - limit % step} pruned units", 0
-    while n + step <= limit:
-      size = ids.shape[0]
-      analysis = (_analysis(stats_fn(params), group) if stats_fn else
-                  {"gram": jnp.zeros((size, size))})
-      gram = analysis["gram"]
-      if "taylor" in cfg.needs:
-        analysis["taylor"] = jnp.abs(jax.grad(lambda g: loss_fn(run(scale_outgoing(
-            params, group, g), *args)[0]))(jnp.ones(size, jnp.float32)))
-      key = jax.random.fold_in(jax.random.key(seed), n)
-      new = step_fn(params, ids, analysis, key, group=group, cfg=cfg, alive=alive,
-                    pending=pending)
-      within = bool(new[4])
-      if cfg.chooses_pairs and not within and not beyond_thresholds:
-        stop = f"no pair within {similar_deg}/{complementary_deg} degrees after {n} units"
-        break
-      ang = angles_from_gram(gram)
-      steps.append({"units_pruned_after": n + step,
-                    "min_angle_before": float(min_angle(ang, alive)) if stats_fn else None,
-                    "pairs_within": int((pair_mask(alive) & ((ang < similar_deg) | (
-                        ang > complementary_deg))).sum() // 2) if stats_fn else None,
-                    "actions": describe(jax.tree.map(np.asarray, new[3]))})
-      params, ids, alive, pending = new[0], new[1], new[2], new[3]["pending"]
-      n += step
-    record[group.name] = {"steps": steps, "stop": stop, "units_left": width - n,
-                          "criterion": criterion, "compensation": compensation,
-                          "kept_units": [int(i) for i in np.asarray(ids)[np.asarray(alive)]]}
+    if max_pruned is None:
+      cfg = dataclasses.replace(cfg, max_pruned=0)
+    elif max_pruned >= width:
+      cfg = dataclasses.replace(cfg, max_pruned=width - 1)
+    params, record[group.name] = _prune_group(program, group, params, args, cfg, width,
+                                              beyond_thresholds, seed, weights, lengths,
+                                              chunk, loss_fn)
   return params, record
+
+
+def _prune_group(program, group, params, args, cfg, width, beyond_thresholds, seed,
+                 weights, lengths, chunk, loss_fn):
+  """One group of `prune`: a sweep of one model (leading (1, 1) axes) without
+  checkpoints. Returns (params, the group's record)."""
+  from eegjax.pruning import sweep
+  collector = Collector(program, [group]) if group.activation is not None else None
+  stats_fn = jax.jit(lambda p: _analysis(collector(
+      p, *args, weights=weights, lengths=lengths, chunk=chunk)[group.name], group)) \
+      if collector else None
+  run = Resized(program)
+  one = lambda tree: jax.tree.map(lambda a: a[0, 0], tree)        # noqa: E731
+  two = lambda tree: jax.tree.map(lambda a: jnp.asarray(a)[None, None], tree)  # noqa: E731
+
+  def analysis(stacked, n):
+    p = one(stacked)
+    out = stats_fn(p) if stats_fn else {"gram": jnp.zeros((width, width))}
+    if "taylor" in cfg.needs:
+      out["taylor"] = jnp.abs(jax.grad(lambda g: loss_fn(run(scale_outgoing(
+          p, group, g), *args)[0]))(jnp.ones(width, jnp.float32)))
+    return two(out)
+
+  def measure(stacked, alive, n):
+    stats = analysis(stacked, n)
+    alive1 = jnp.asarray(alive)[0, 0]
+    row = {"units_pruned": n, "min_angle": None, "pairs_within": None}
+    if stats_fn:
+      ang = angles_from_gram(stats["gram"][0, 0])
+      row["min_angle"] = float(min_angle(ang, alive1))
+      row["pairs_within"] = int((pair_mask(alive1) & ((ang < cfg.similar_deg) | (
+          ang > cfg.complementary_deg))).sum() // 2)
+    return row, stats, stacked
+
+  family = sweep.Family(
+      group=group, measure=measure, grams=analysis,
+      keys=lambda n: jax.random.fold_in(jax.random.key(seed), n)[None, None],
+      log=lambda msg: None)
+  out = sweep.run(family, cfg, two(params), width, cfg.limit(width), beyond_thresholds)
+  rows = {r["units_pruned"]: r for r in out["rows"]}
+  steps = [{"units_pruned_after": a["units_pruned_after"],
+            "min_angle_before": rows[a["units_pruned_after"] - cfg.step]["min_angle"],
+            "pairs_within": rows[a["units_pruned_after"] - cfg.step]["pairs_within"],
+            "actions": a["actions"][0][0]} for a in out["actions"]]
+  alive = np.asarray(out["alive"])[0, 0]
+  return one(out["params"]), {
+      "steps": steps, "stop": out["stop"], "units_left": int(alive.sum()),
+      "criterion": cfg.criterion, "compensation": cfg.compensation,
+      "kept_units": [int(i) for i in np.flatnonzero(alive)]}

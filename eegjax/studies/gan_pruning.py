@@ -1,5 +1,5 @@
 """The GAN study's conv-channel pruning: each listed discriminator conv layer's output
-channels, found by discovery, pruned through the one pruning loop (`prune_loop.run`) by
+channels, found by discovery, pruned through the one pruning loop (`sweep.run`) by
 every --conv_criteria from the best discriminators, and the table of the results."""
 
 from __future__ import annotations
@@ -19,13 +19,40 @@ from eegjax.models import count_params
 from eegjax.models.gan import IMAGE_SHAPE, Discriminator, discriminator_features
 from eegjax.pruning import discover_groups
 from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
-from eegjax.studies import prune_loop, prune_programs
+from eegjax.pruning import sweep
+from eegjax.studies import prune_programs
 from eegjax.studies.framework import Prepared
 from eegjax.studies.workdir import Workdir
 from eegjax.train.checkpoint import Checkpoints
 from eegjax.train.gan_fit import GanTrainer
 
 _RANDOM_TAG = 100     # random channel pruning of conv layer k: fold_in(model key, 100 + k)
+
+
+# conv-channel criteria and compensations: the channels' Gram matrices are all this
+# module computes
+CONV_CRITERIA = ("distinctiveness", "weight_angle", "magnitude", "random")
+CONV_COMPENSATIONS = ("merge", "none")
+
+
+def check_config(cfg) -> None:
+  """Refuses a GanStudyConfig's conv-pruning settings that cannot run, naming the flag."""
+  for layer in cfg.prune_conv_layers:
+    if not 0 <= layer < len(cfg.d_features):
+      raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
+                        f"discriminator has conv layers 0..{len(cfg.d_features) - 1}")
+  if not cfg.conv_criteria:
+    raise ConfigError("--conv_criteria is empty; expected some of "
+                      f"{', '.join(CONV_CRITERIA)}")
+  if cfg.conv_compensation not in CONV_COMPENSATIONS:
+    raise ConfigError(f"--conv_compensation={cfg.conv_compensation!r}: expected one of "
+                      f"{', '.join(CONV_COMPENSATIONS)} (the conv channels' analysis is "
+                      "their Gram matrix alone)")
+  for crit in cfg.conv_criteria:
+    dataclasses.replace(cfg.prune, criterion=crit)      # a known criterion
+    if crit not in CONV_CRITERIA:
+      raise ConfigError(f"--conv_criteria: {crit} is not offered for conv channels; "
+                        f"expected some of {', '.join(CONV_CRITERIA)}")
 
 
 def prune_discriminator(cfg, prep: Prepared, wd: Workdir, variant: str,
@@ -86,7 +113,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
                    trainer: GanTrainer, d_params, criterion: str = "distinctiveness"):
   """Prunes the listed conv layers of every best discriminator by `criterion`, one layer
   after another, `--prune_step` channels a step, through the one pruning loop
-  (`prune_loop.run`); distinctiveness until no pair of a layer's channels is within the
+  (`sweep.run`); distinctiveness until no pair of a layer's channels is within the
   thresholds (magnitude and random: up to max_pruned, or one channel left). A channel's
   activation vector is its feature map over the training images x positions. With
   beyond_thresholds it goes on with the least distinct pairs, up to max_pruned channels a
@@ -117,7 +144,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
       return trainer.map_models(gram_one, params, folds)
 
     def measure(params, alive, n, layer=layer, grams_of=grams_of, group=group):
-      # params stay at the trained width, the pruned channels zeroed (prune_loop)
+      # params stay at the trained width, the pruned channels zeroed (sweep)
       model, _ = model_of(params)
       width = int(np.asarray(alive)[0, 0].sum())
       grams = grams_of(params, n)
@@ -129,7 +156,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
       row = {"variant": variant, "criterion": criterion,
              "compensation": pcfg.compensation, "layer": layer, "units_pruned": n,
              "channels": width,
-             "params": count_params(jax.tree.map(lambda a: a[0, 0], prune_loop.cut(
+             "params": count_params(jax.tree.map(lambda a: a[0, 0], sweep.cut(
                  first, np.asarray(alive)[:1, :1], group))),
              "summary": {**{k: summarize_metric(k, test[k]) for k in SCALARS},
                          "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
@@ -152,7 +179,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
     limit = pcfg.limit(width)
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned", criterion,
                                             f"layer_{layer}")), keep=None, log=wd.log)
-    out = prune_loop.run(prune_loop.Family(group, measure, grams_of, keys, log=wd.log),
+    out = sweep.run(sweep.Family(group, measure, grams_of, keys, log=wd.log),
                          pcfg, d_params, width, limit, pcfg.beyond_thresholds, ckpt,
                          f"{variant} D conv {layer} {criterion}")
     ckpt.close()

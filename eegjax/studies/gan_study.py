@@ -48,9 +48,6 @@ from eegjax.train.folds import has_validation
 from eegjax.train.gan_fit import CURVES, LAYOUTS, GanConfig, GanTrainer
 
 VARIANTS = ("deconv", "unet_resize", "unet_transpose")
-# conv-channel criteria: the channels' Gram matrices are all gan_pruning computes
-CONV_CRITERIA = ("distinctiveness", "weight_angle", "magnitude", "random")
-CONV_COMPENSATIONS = ("merge", "none")
 HEAD_MASKS = ("apply", "montage", "learn")
 SELECT_BY = ("cls_loss", "tstr")
 
@@ -156,22 +153,7 @@ class GanStudyConfig(WrapsClassify):
         self.classify.split != "official":
       raise ConfigError("--select_by=tstr chooses on the validation part; expected "
                         "--val_fraction > 0")
-    for layer in self.prune_conv_layers:
-      if not 0 <= layer < len(self.d_features):
-        raise ConfigError(f"--prune_conv_layers: layer {layer} does not exist; the "
-                          f"discriminator has conv layers 0..{len(self.d_features) - 1}")
-    if not self.conv_criteria:
-      raise ConfigError("--conv_criteria is empty; expected some of "
-                        f"{', '.join(CONV_CRITERIA)}")
-    if self.conv_compensation not in CONV_COMPENSATIONS:
-      raise ConfigError(f"--conv_compensation={self.conv_compensation!r}: expected one of "
-                        f"{', '.join(CONV_COMPENSATIONS)} (the conv channels' analysis is "
-                        "their Gram matrix alone)")
-    for crit in self.conv_criteria:
-      dataclasses.replace(self.prune, criterion=crit)      # a known criterion
-      if crit not in CONV_CRITERIA:
-        raise ConfigError(f"--conv_criteria: {crit} is not offered for conv channels; "
-                          f"expected some of {', '.join(CONV_CRITERIA)}")
+    gan_pruning.check_config(self)
     if self.classify.inputs != "band_power":
       raise ConfigError(f"--inputs={self.classify.inputs}: the EEG images are drawn from "
                         "band powers; expected --inputs=band_power")
@@ -396,7 +378,8 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
       "conv_pruning": [{k: v for k, v in r.items()} for r in prune_rows],
       # minus_distinctiveness in conv_pruning: each criterion minus distinctiveness on the
       # same discriminators at the same size
-      "conv_pruning_paired": {"method": report.method_of(gan_pruning.protocol(prep)),
+      "conv_pruning_paired": {"method": report.method_of(gan_pruning.protocol(prep),
+                                                         predictions=False),
                               "compensation": cfg.conv_compensation,
                               "multiple_comparisons": stats.HOLM,
                               "test_train_ratio": gan_pruning.test_train_ratio(prep)},

@@ -1,7 +1,7 @@
 """Pruning one hidden layer of a study's classifier (MLP layer or RNN hidden units), the
 framework the pruning study and the alcoholism study use: `PruneStudyConfig`, one
 criterion's progressive pruning of every model (`run_criterion`, through the one pruning
-loop `prune_loop.run`), fine-tuning, and `restore_pruned` for a saved pruned network.
+loop `sweep.run`), fine-tuning, and `restore_pruned` for a saved pruned network.
 
 The family-specific pieces, compiled once per study (`Programs`): the trained
 (full-width) model, its layer's unit group, the Gram matrix of the group's activations over
@@ -42,7 +42,7 @@ from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.engine import Collector
 from eegjax.pruning.surgery import scale_outgoing
-from eegjax.studies import prune_loop
+from eegjax.pruning import sweep
 from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify, build_model
 from eegjax.train import Trainer, sharding
 from eegjax.train.checkpoint import Checkpoints
@@ -164,7 +164,7 @@ class Timer:
     `alive` marks (None: as it is)."""
     first = jax.tree.map(lambda a: np.asarray(a[:1, :1]), params)
     if alive is not None:
-      first = prune_loop.cut(first, np.asarray(alive)[:1, :1], self.group)
+      first = sweep.cut(first, np.asarray(alive)[:1, :1], self.group)
     one = jax.tree.map(lambda a: a[0, 0], first)
     width = self.group.size(one)
     if width not in self.compiled:
@@ -255,7 +255,7 @@ def _summaries(values: dict) -> dict:
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConfig,
                   wd, ckpt: Checkpoints, cache: dict) -> dict:
   """Progressive pruning of every model under one variant (`pcfg`: criterion,
-  compensation, masking) through the one pruning loop (`prune_loop.run`); one row per
+  compensation, masking) through the one pruning loop (`sweep.run`); one row per
   size. Returns {rows, actions, stop, params, alive}: `params` are the last evaluated
   (smallest) networks. `cache` keeps the study's compiled programs (one set at the
   trained width) across variants. Each row keeps every test row's predicted class
@@ -298,7 +298,8 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
            f"{row['summary']['pairs']['mean']:.1f}")
     return row, grams, params
 
-  family = prune_loop.Family(
+  layout = sharding.plan(len(prep.parts), len(prep.seeds), cfg.classify.num_devices)
+  family = sweep.Family(
       group=prog.group, measure=measure, grams=lambda p, n: prog.analysis(p, pcfg),
       keys=lambda n: random_keys(prep.seeds, prep.folds.fold_id, n),
       meta=lambda n: {
@@ -310,9 +311,9 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
           "input_shape": list(prep.ds.x.shape[1:]),
           "activation": cfg.classify.activation, "cell": cfg.classify.cell,
           "leading_axes": ["fold", "seed"]},
-      log=wd.log, num_devices=cfg.classify.num_devices,
+      log=wd.log, call=lambda fn, args: layout.call(fn, args, "mmmmmm"),
       model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
-  return prune_loop.run(family, pcfg, params, width, cfg.limit, cfg.prune.beyond_thresholds,
+  return sweep.run(family, pcfg, params, width, cfg.limit, cfg.prune.beyond_thresholds,
                         ckpt, label)
 
 
@@ -321,7 +322,7 @@ def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
   units (a dead unit at full width would still learn outgoing weights from its constant
   activation), then go back to the full-width layout with the dead units zero. The one
   part of the study compiled per width."""
-  small = prune_loop.cut(params, alive, prog.group)
+  small = sweep.cut(params, alive, prog.group)
   width = prog.group.size(jax.tree.map(lambda a: a[0, 0], small))
   ft_cfg = dataclasses.replace(cfg.classify.train,
                                epochs=cfg.classify.train.epochs + cfg.finetune_epochs)
@@ -329,7 +330,7 @@ def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
   ft = Trainer(model, ft_cfg, has_val=False, num_devices=cfg.classify.num_devices)
   fit = ft.fit(prep.seeds, prep.folds, prep.data, state=ft.start_from(small),
                start_epoch=cfg.classify.train.epochs, log=lambda m: None)
-  return prune_loop.uncut(fit.params, alive, prog.group, params)
+  return sweep.uncut(fit.params, alive, prog.group, params)
 
 
 def checkpoint_dir(pcfg: PruneConfig) -> str:
@@ -362,5 +363,5 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int,
       example += (jnp.full((2,), meta["input_shape"][0]),)
     group = [g for g in discover_groups(full.apply, jax.tree.map(lambda a: a[0, 0], params),
                                         *example) if g.prunable][meta["layer"]]
-    params = prune_loop.cut(params, arrays["alive"], group)
+    params = sweep.cut(params, arrays["alive"], group)
   return build(meta["hidden_sizes"]), params, meta

@@ -139,9 +139,10 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   plots.exec_time(timing["per_step_ms"], wd.file("prune_exec_time.png"), title)
   if paired:
     plots.paired_differences(paired, wd.file("prune_paired.png"), title)
-  if "distinctiveness" in per_criterion:
-    plots.angle_vs_performance(per_criterion["distinctiveness"]["rows"],
-                               wd.file("prune_min_angle.png"), title)
+  first = next((o for o in per_criterion.values()
+                if o["rows"] and o["rows"][0]["criterion"] == "distinctiveness"), None)
+  if first is not None:
+    plots.angle_vs_performance(first["rows"], wd.file("prune_min_angle.png"), title)
   plots.angles(trained_angles, wd.file("angles.png"), title, cfg.prune.similar_deg,
                cfg.prune.complementary_deg)
   timing["total_s"] = time.perf_counter() - t_start

@@ -34,6 +34,8 @@ from typing import Optional, Sequence
 
 import numpy as np
 
+from eegjax.jsonable import to_json  # noqa: F401  (studies import it from here)
+
 from eegjax.errors import UserError
 
 
@@ -88,24 +90,6 @@ def disk_full(e: BaseException) -> bool:
       return True
     e = e.__cause__ or e.__context__
   return False
-
-
-def to_json(obj):
-  """JSON-ready copy: numpy to Python, non-finite floats to None."""
-  if isinstance(obj, dict):
-    return {str(k): to_json(v) for k, v in obj.items()}
-  if isinstance(obj, (list, tuple)):
-    return [to_json(v) for v in obj]
-  if isinstance(obj, np.ndarray):
-    return to_json(obj.tolist())
-  if isinstance(obj, (np.floating, float)):
-    v = float(obj)
-    return v if np.isfinite(v) else None
-  if isinstance(obj, (np.integer,)):
-    return int(obj)
-  if isinstance(obj, (np.bool_,)):
-    return bool(obj)
-  return obj
 
 
 class Workdir:

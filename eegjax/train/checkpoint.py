@@ -18,6 +18,8 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from eegjax.jsonable import to_json
+
 
 class Checkpoints:
   """A folder of numbered checkpoints, each an array pytree plus a JSON dict."""
@@ -42,6 +44,9 @@ class Checkpoints:
     self.save_seconds: list[float] = []
 
   def save(self, step: int, arrays, meta: dict) -> None:
+    """Saves `arrays` (a pytree) and `meta` (made JSON-ready: numpy to Python, non-finite
+    floats to None) as checkpoint `step`."""
+    meta = to_json(meta)
     t0 = time.perf_counter()
     arrays = jax.tree.map(np.asarray, arrays)     # host copies: one layout on any device
     quiet = _OrbaxThreadErrors()
@@ -74,6 +79,9 @@ class Checkpoints:
 
   def steps(self) -> list[int]:
     return sorted(self.manager.all_steps())
+
+  def delete(self, step: int) -> None:
+    self.manager.delete(step)
 
   def restore(self, step: int, target=None) -> tuple[object, dict]:
     """(arrays, meta) of checkpoint `step`; arrays shaped like `target` when given (else

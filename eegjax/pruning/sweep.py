@@ -1,5 +1,6 @@
-"""The one progressive-pruning loop of every study: the MLP / RNN study's hidden layers
-(prune_study) and the GAN discriminator's conv channels (gan_study).
+"""The one progressive-pruning loop: the studies' hidden layers (prune_study, alcohol), the
+GAN discriminator's conv channels (gan_study), and `eegjax.pruning.prune` (one model, no
+checkpoints: a sweep of one).
 
     repeat: measure the current networks (evaluate, analyse) -> checkpoint ->
             stop at the limit -> prune `step` units of every (fold, seed) model (vmapped)
@@ -8,8 +9,11 @@
 A family supplies only what differs: how a size is measured (its table row, and the Gram
 matrices of the group's activations), how the Gram matrices are recomputed, the random
 keys of a step and the checkpoint's metadata. Every evaluated size is checkpointed with the
-rows and actions so far, so a rerun continues from the newest readable step (redoing at
-most one).
+rows and actions so far (when the caller passes a checkpoint folder), so a rerun continues
+from the newest readable step (redoing at most one). The loop knows no training, device
+layout or workdir: the family says how its step runs over the models (`call`, e.g. spread
+over devices), and the checkpoint object (`steps`, `save`, `restore_latest`, `delete`) turns
+the metadata into JSON.
 
 The networks keep their trained width throughout: a pruned unit is zeroed after its merge
 and marked dead in `alive` (`prune_step(..., keep_shape=True)`), which computes what the
@@ -22,18 +26,16 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Callable
+from typing import Callable, Optional
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
-from eegjax.pruning.progressive import PruneConfig, describe, prune_step
 from eegjax.errors import UserError
+from eegjax.jsonable import to_json
+from eegjax.pruning.progressive import PruneConfig, describe, prune_step
 from eegjax.pruning.surgery import UnitGroup, expand_units, remove_units
-from eegjax.studies.workdir import to_json
-from eegjax.train import sharding
-from eegjax.train.checkpoint import Checkpoints
 
 
 @dataclasses.dataclass
@@ -47,34 +49,37 @@ class Family:
   keys: Callable               # n -> (F, S) random keys of the step after n units
   meta: Callable = lambda n: {}   # noqa: E731  extra checkpoint metadata at size n
   log: Callable = print
-  num_devices: int = 1          # the step runs its models spread over this many devices
+  # how the jitted, vmapped step runs over the (fold, seed) models: call(fn, args) ->
+  # host arrays (the studies spread the models over devices; default: one call)
+  call: Optional[Callable] = None
   model_name: Callable = lambda f, s: f"fold {f}, seed index {s}"  # noqa: E731
 
 
 def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
-        beyond_thresholds: bool, ckpt: Checkpoints, label: str) -> dict:
+        beyond_thresholds: bool, ckpt=None, label: str = "") -> dict:
   """Prunes every model's group from `width` units until `limit` units are pruned (or no
   pair is within the thresholds). Returns {rows, actions, stop, params, alive}: one row per
   evaluated size, the actions of every step for every (fold, seed) model in the study's
   notation, why it stopped, the last evaluated (smallest) networks (cut to their living
   units; with a masked criterion at full width, zeroed), their alive masks, and step_ms:
   the wall milliseconds of each step this process ran (choice and surgery of every
-  model), by the units pruned before it."""
+  model), by the units pruned before it. `ckpt` None: nothing is saved or resumed."""
   n_folds, n_seeds = jax.tree.leaves(params)[0].shape[:2]
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   alive = jnp.ones((n_folds, n_seeds, width), bool)
   pending = jnp.tile(jnp.array([-1.0, 0.0]), (n_folds, n_seeds, 1))
-  layout = sharding.plan(n_folds, n_seeds, family.num_devices)
   step_jit = jax.jit(jax.vmap(jax.vmap(
       lambda p, i, g, k, a, q: prune_step(p, i, g, jax.random.wrap_key_data(k),
                                           family.group, cfg, alive=a, pending=q,
                                           keep_shape=True))))
 
   def step_fn(*args):         # host arrays in and out; the keys as raw key data
-    return layout.call(step_jit, args, "mmmmmm")
+    if family.call is not None:
+      return family.call(step_jit, args)
+    return jax.tree.map(np.asarray, step_jit(*args))
   rows, actions, stop, n, evaluated = [], [], None, 0, False
   step_ms = {}                  # units pruned before a step -> its wall ms (this process)
-  restored = ckpt.restore_latest()
+  restored = None if ckpt is None else ckpt.restore_latest()
   if restored is not None:
     n, arrays, meta = restored
     params, ids, alive = arrays["params"], jnp.asarray(arrays["ids"]), jnp.asarray(
@@ -92,10 +97,11 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
     if not evaluated:
       row, grams, params = family.measure(params, alive, n)
       rows.append(to_json(row))
-      if n in ckpt.steps():       # this size was saved before an interruption
-        ckpt.manager.delete(n)
-      ckpt.save(n, {"params": params, "ids": ids, "alive": alive, "pending": pending},
-                {**family.meta(n), "rows": rows, "actions": actions})
+      if ckpt is not None:
+        if n in ckpt.steps():       # this size was saved before an interruption
+          ckpt.delete(n)
+        ckpt.save(n, {"params": params, "ids": ids, "alive": alive, "pending": pending},
+                  {**family.meta(n), "rows": rows, "actions": actions})
     evaluated = False
     if n + cfg.step > limit:
       stop = f"reached {n} pruned units (--max_pruned or one unit left)"
