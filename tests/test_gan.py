@@ -303,7 +303,8 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   # the samples' quality: per model, in the comparison and at the quality epochs
   q = res["variants"]["deconv"]["quality"]
   for k in ("tstr_accuracy/val", "tstr_accuracy/test", "trtr_accuracy/test",
-            "two_sample_accuracy", "diversity_ratio", "outside_at_minus1"):
+            "two_sample_accuracy", "spread_ratio", "memorisation_ratio",
+            "linear_two_sample_accuracy", "outside_at_minus1"):
     assert q["summary"][k]["n"] == 2 and np.asarray(q["per_model"][k]).shape == (1, 2), k
   assert q["summary"]["outside_at_minus1"]["mean"] == 1.0    # --head_mask=apply
   assert set(q["by_epoch"]) == {"1", "2"}

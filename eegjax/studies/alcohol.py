@@ -371,7 +371,7 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
                    for f in range(len(prep.parts)) for i, s in enumerate(prep.seeds)]}
           for o in outcomes},
       **extra,
-      "ci_note": CI_NOTE,
+      "ci_note": CI_NOTE, "software": framework.software_versions(),
   }
   wd.write_json("results.json", results)
   timing = {"num_devices": cfg.classify.num_devices, "devices": str(jax.devices()),

@@ -11,10 +11,21 @@ of the same fold:
                        training images instead: what TSTR is measured against
   two_sample_accuracy  the same architecture trained to tell the real training images
                        from as many generated ones, tested on the real test images against
-                       as many fresh generated ones (0.5: indistinguishable to it)
-  diversity_ratio      mode collapse: per class, the mean pairwise distance between
+                       FRESH_FAKES times as many fresh generated ones: balanced accuracy
+                       (the mean of its accuracy on each side; 0.5: indistinguishable to
+                       it), with each model's 95% binomial interval (_low, _high)
+  linear_two_sample_accuracy  the same with a regularised linear judge (ridge
+                       classifier on the pixels, its penalty chosen by leave-one-out error
+                       on its training rows)
+  spread_ratio         mode collapse: per class, the mean pairwise distance between
                        generated images over that between real training images (mean over
-                       the classes; 1 = as varied as the real ones, near 0 = collapsed)
+                       the classes; 1 = as spread as the real ones, near 0 = collapsed).
+                       It cannot tell variety from copying: copies of the training images
+                       score 1
+  memorisation_ratio   copying: the median distance from a generated image to its
+                       nearest real training image over the median distance from a real
+                       test image to its nearest training image (about 1: as far from the
+                       training images as new real trials are; near 0: copies)
   outside_at_minus1    the fraction of generated pixel values outside the head within
                        0.02 of -1 (real images: exactly -1 there)
 
@@ -44,8 +55,12 @@ from eegjax.train.driver import model_key
 from eegjax.train.fit import Trainer
 from eegjax.train.folds import scale_rows
 
-QUALITY = ("tstr_accuracy", "trtr_accuracy", "two_sample_accuracy", "diversity_ratio",
-           "outside_at_minus1")
+QUALITY = ("tstr_accuracy", "trtr_accuracy", "two_sample_accuracy",
+           "two_sample_accuracy_low", "two_sample_accuracy_high", "linear_two_sample_accuracy",
+           "linear_two_sample_accuracy_low", "linear_two_sample_accuracy_high", "spread_ratio",
+           "memorisation_ratio", "outside_at_minus1")
+FRESH_FAKES = 4     # fresh generated images per real test image in the two-sample tests
+RIDGE_PENALTIES = (1e-3, 1e-2, 1e-1, 1.0, 10.0, 100.0)   # x the mean squared row norm
 OUTSIDE_TOLERANCE = 0.02
 METHOD = {
     "tstr_accuracy": "the study's dense classifier trained on generated images (the real "
@@ -54,11 +69,18 @@ METHOD = {
     "trtr_accuracy": "the same classifier and initialisation trained on the real training "
                      "images",
     "two_sample_accuracy": "the same architecture trained to tell the real training images "
-                           "from as many generated ones, held-out accuracy on the real test "
-                           "images and as many fresh generated ones (0.5: "
-                           "indistinguishable)",
-    "diversity_ratio": "per class, mean pairwise Euclidean distance of generated images "
-                       "over that of the real training images, mean over classes",
+                           "from as many generated ones; balanced accuracy on the real test "
+                           f"images and {FRESH_FAKES}x as many fresh generated ones (0.5: "
+                           "indistinguishable); _low/_high: each model's 95% binomial "
+                           "interval (normal approximation of the two rates)",
+    "linear_two_sample_accuracy": "the same with a ridge classifier on the pixels (penalty "
+                                  "by leave-one-out error on its training rows)",
+    "spread_ratio": "per class, mean pairwise Euclidean distance of generated images "
+                    "over that of the real training images, mean over classes (copies of "
+                    "the training images score 1)",
+    "memorisation_ratio": "median distance of a generated image to its nearest real "
+                          "training image over the median distance of a real test image "
+                          "to its nearest training image (near 0: copies)",
     "outside_at_minus1": f"fraction of generated values outside the head within "
                          f"{OUTSIDE_TOLERANCE} of -1",
     "classifier_inputs": "the pixels inside the head, 3 bands, min-max scaled with the "
@@ -80,8 +102,8 @@ def mean_pairwise_distance(images: np.ndarray) -> float:
   return float(np.sqrt(d2)[~np.eye(n, dtype=bool)].mean())
 
 
-def diversity_ratio(fake: np.ndarray, fake_y: np.ndarray, real: np.ndarray,
-                    real_y: np.ndarray) -> float:
+def spread_ratio(fake: np.ndarray, fake_y: np.ndarray, real: np.ndarray,
+                 real_y: np.ndarray) -> float:
   """Per class, mean pairwise distance of the fakes over the real images' (classes with
   at least two of each), averaged over the classes."""
   ratios = []
@@ -90,6 +112,62 @@ def diversity_ratio(fake: np.ndarray, fake_y: np.ndarray, real: np.ndarray,
     if len(f) >= 2 and len(r) >= 2:
       ratios.append(mean_pairwise_distance(f) / max(mean_pairwise_distance(r), 1e-12))
   return float(np.mean(ratios)) if ratios else float("nan")
+
+
+def nearest_distances(queries: np.ndarray, pool: np.ndarray) -> np.ndarray:
+  """Each query's Euclidean distance to its nearest image in `pool`."""
+  q = np.asarray(queries, np.float64).reshape(len(queries), -1)
+  p = np.asarray(pool, np.float64).reshape(len(pool), -1)
+  d2 = (q ** 2).sum(1)[:, None] + (p ** 2).sum(1)[None, :] - 2.0 * q @ p.T
+  return np.sqrt(np.maximum(d2, 0.0).min(axis=1))
+
+
+def memorisation_ratio(fake: np.ndarray, train: np.ndarray, test: np.ndarray) -> float:
+  """Median nearest-training distance of the fakes over that of the real test images."""
+  return float(np.median(nearest_distances(fake, train))
+               / max(np.median(nearest_distances(test, train)), 1e-12))
+
+
+def balanced_accuracy(predicted: np.ndarray, labels: np.ndarray) -> tuple[float, float,
+                                                                              float]:
+  """(balanced accuracy, 95% low, high) of two-class predictions: the mean of the two
+  classes' rates, its interval from their binomial variances (normal approximation)."""
+  rates, var = [], 0.0
+  for c in (0, 1):
+    mine = labels == c
+    r = float(np.mean(predicted[mine] == c))
+    rates.append(r)
+    var += r * (1.0 - r) / max(int(mine.sum()), 1) / 4.0
+  acc, half = float(np.mean(rates)), 1.96 * float(np.sqrt(var))
+  return acc, max(acc - half, 0.0), min(acc + half, 1.0)
+
+
+def ridge_judge(train_x, train_y, test_x) -> np.ndarray:
+  """A ridge classifier (targets +-1, an intercept, the penalty from RIDGE_PENALTIES by
+  leave-one-out error, all in the dual: rows << pixels): the predicted class of each test
+  row. Inputs min-max scaled with the training rows."""
+  lo, hi = train_x.min(0), train_x.max(0)
+  scale = np.where(hi > lo, hi - lo, 1.0)
+  a = (np.asarray(train_x, np.float64) - lo) / scale
+  b = (np.asarray(test_x, np.float64) - lo) / scale
+  mean = a.mean(0)
+  a, b = a - mean, b - mean
+  t = np.where(np.asarray(train_y) > 0, 1.0, -1.0)
+  k = a @ a.T
+  vals, vecs = np.linalg.eigh(k)
+  base = float(np.trace(k)) / len(k)
+  best = None
+  for pen in RIDGE_PENALTIES:
+    lam = pen * base
+    shrink = vals / (vals + lam)
+    fit = vecs @ (shrink * (vecs.T @ (t - t.mean()))) + t.mean()
+    hat = (vecs ** 2) @ shrink + 1.0 / len(t)
+    loo = (t - fit) / np.maximum(1.0 - hat, 1e-9)
+    err = float(np.mean(np.sign(t - loo) != t))
+    if best is None or err < best[0]:
+      best = (err, lam)
+  alpha = vecs @ ((vecs.T @ (t - t.mean())) / (vals + best[1]))
+  return (b @ (a.T @ alpha) + t.mean() > 0).astype(np.int32)
 
 
 def outside_at_minus1(fake: np.ndarray, inside: np.ndarray) -> float:
@@ -120,9 +198,10 @@ class Judge:
     return np.asarray(imgs)[:, self.inside].reshape(len(imgs), -1).astype(np.float32)
 
   def _fit_and_test(self, trainer: Trainer, seed: int, fold: int, train_x, train_y,
-                    tests: dict) -> dict:
+                    tests: dict, predictions: bool = False) -> dict:
     """Trains `trainer`'s classifier on (train_x, train_y) from the key of (seed, fold);
-    accuracy on each of `tests` {name: (x, y)}."""
+    accuracy on each of `tests` {name: (x, y)} (`predictions`: each row's predicted
+    class instead)."""
     xs = [self._rows(train_x)] + [self._rows(x) for x, _ in tests.values()]
     ys = [np.asarray(train_y)] + [np.asarray(y) for _, y in tests.values()]
     x, y = np.concatenate(xs), np.concatenate(ys).astype(np.int32)
@@ -140,8 +219,9 @@ class Judge:
       data = (jnp.asarray(ds.x), jnp.asarray(ds.y), None)
       if params is None:
         params = trainer.fit([seed], folds, data, log=_quiet).state.params
-      out[name] = float(np.asarray(trainer.evaluate(params, folds, data, "test")
-                                   ["accuracy"])[0, 0])
+      got = trainer.evaluate(params, folds, data, "test", predictions=predictions)
+      out[name] = (np.asarray(got["predicted"])[0, 0][:len(test_rows)] if predictions else
+                   float(np.asarray(got["accuracy"])[0, 0]))
     return out
 
   def trtr(self, folds, seeds, parts=("test",)) -> dict:
@@ -183,15 +263,28 @@ class Judge:
         for p in parts:
           res[f"tstr_accuracy/{p}"][f, s] = tstr[p]
           res[f"trtr_accuracy/{p}"][f, s] = trtr[p][f, s]
-        fresh = np.asarray(generate(g_one, test_y, jax.random.fold_in(key, 1)))
-        res["two_sample_accuracy"][f, s] = self._fit_and_test(
-            self.separator, int(seed), f, np.concatenate([real_x, fake]),
-            np.r_[np.zeros(len(real_x)), np.ones(len(fake))],
-            {"test": (np.concatenate([test_x, fresh]),
-                      np.r_[np.zeros(len(test_x)), np.ones(len(fresh))])})["test"]
-        res["diversity_ratio"][f, s] = diversity_ratio(fake, real_y, real_x, real_y)
+        fresh = np.asarray(generate(g_one, np.tile(test_y, FRESH_FAKES),
+                                    jax.random.fold_in(key, 1)))
+        self._two_sample(res, (f, s), int(seed), real_x, fake, test_x, fresh)
+        res["spread_ratio"][f, s] = spread_ratio(fake, real_y, real_x, real_y)
+        res["memorisation_ratio"][f, s] = memorisation_ratio(fake, real_x, test_x)
         res["outside_at_minus1"][f, s] = outside_at_minus1(fake, self.inside)
     return res
+
+  def _two_sample(self, res: dict, at, seed: int, real_x, fake, test_x, fresh) -> None:
+    """The MLP and the linear judge, trained on real training images against as many
+    fakes, tested on the real test images against FRESH_FAKES times as many fresh ones:
+    balanced accuracy and each model's binomial interval into res[...][at]."""
+    train_x = np.concatenate([real_x, fake])
+    train_y = np.r_[np.zeros(len(real_x)), np.ones(len(fake))].astype(np.int32)
+    test_all = np.concatenate([test_x, fresh])
+    test_y = np.r_[np.zeros(len(test_x)), np.ones(len(fresh))].astype(np.int32)
+    mlp = self._fit_and_test(self.separator, seed, at[0], train_x, train_y,
+                             {"test": (test_all, test_y)}, predictions=True)["test"]
+    linear = ridge_judge(self._rows(train_x), train_y, self._rows(test_all))
+    for name, pred in (("two_sample_accuracy", mlp), ("linear_two_sample_accuracy", linear)):
+      acc, low, high = balanced_accuracy(np.asarray(pred), test_y)
+      res[name][at], res[f"{name}_low"][at], res[f"{name}_high"][at] = acc, low, high
 
 
 def real_images(to_images: Callable, data) -> Callable:
@@ -207,7 +300,7 @@ def real_images(to_images: Callable, data) -> Callable:
 def summary(q: dict) -> dict:
   """Mean and 95% interval over the models of each figure (accuracies and fractions
   clipped to [0, 1])."""
-  return {k: summarize(v, None if k.startswith("diversity") else (0.0, 1.0))
+  return {k: summarize(v, None if k.endswith("_ratio") else (0.0, 1.0))
           for k, v in q.items()}
 
 
@@ -215,8 +308,10 @@ def line(q: dict, part: str = "test") -> str:
   """One log line: the means over the models."""
   m = {k: float(np.mean(v)) for k, v in q.items()}
   return (f"TSTR {m[f'tstr_accuracy/{part}']:.3f} vs TRTR {m[f'trtr_accuracy/{part}']:.3f} "
-          f"({part})  two-sample {m['two_sample_accuracy']:.3f}  diversity ratio "
-          f"{m['diversity_ratio']:.3f}  outside the head at -1 {m['outside_at_minus1']:.3f}")
+          f"({part})  two-sample {m['two_sample_accuracy']:.3f} (linear "
+          f"{m['linear_two_sample_accuracy']:.3f})  spread ratio {m['spread_ratio']:.3f}  "
+          f"memorisation ratio {m['memorisation_ratio']:.3f}  outside the head at -1 "
+          f"{m['outside_at_minus1']:.3f}")
 
 
 class EpochQuality:

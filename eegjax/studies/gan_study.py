@@ -90,7 +90,7 @@ class GanStudyConfig(WrapsClassify):
                                           "the last)")
   quality_epochs: tuple[int, ...] = setting((), "epochs at which the current generators' "
                                             "samples are measured (TSTR, two-sample, "
-                                            "diversity; default: --image_epochs)")
+                                            "spread and memorisation; default: --image_epochs)")
   select_by: str = setting("cls_loss", "each model's best epoch: cls_loss (lowest "
                            "validation class loss on real images, every epoch) or tstr "
                            "(highest TSTR accuracy on the validation part, among the "
@@ -383,7 +383,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                               "compensation": cfg.conv_compensation,
                               "multiple_comparisons": stats.HOLM,
                               "test_train_ratio": gan_pruning.test_train_ratio(prep)},
-      "ci_note": CI_NOTE,
+      "ci_note": CI_NOTE, "software": framework.software_versions(),
   }
   wd.write_json("results.json", results)
   timing["total_s"] = time.perf_counter() - t_start
