@@ -116,3 +116,23 @@ def test_one_split_uses_the_rows():
   d = report.paired_differences(per_variant, protocol)["random/mean"][0]["accuracy"]
   assert d["mean"] == pytest.approx(-0.25) and d["n_rows"] == 4 and d["n_seeds"] == 2
   assert "bootstrap" in d["method"] and 0.0 < d["p"] <= 1.0
+
+
+def test_results_markdown_is_the_readme_table_of_a_run():
+  """The README's per-run pruning table from results.json: distinctiveness bold, each
+  criterion's paired difference under its own compensation, p raw / Holm, n/a without a
+  test (a JSON null)."""
+  def steps(accs):
+    return {"steps": [{"units_pruned": n, "summary": {"accuracy": {"mean": a}}}
+                      for n, a in accs]}
+  res = {"pruning": {"criteria": {
+      "distinctiveness/none": steps([(0, 0.8), (2, 0.7)]),
+      "random/none": steps([(0, 0.8), (2, 0.75)])},
+      "paired_vs_distinctiveness": {"method": "a test", "metrics": {"random/none": [
+          {"units_pruned": 0, "accuracy": {"mean": 0.0, "p": None, "p_holm": None}},
+          {"units_pruned": 2, "accuracy": {"mean": 0.05, "p": 0.0123, "p_holm": 0.0246}}]}}}}
+  md = report.results_markdown(res)
+  assert "| none | 2 | **0.700** | 0.750 (+0.050, p 0.012 / 0.025) |" in md
+  assert "| none | 0 | **0.800** | 0.800 (+0.000, p n/a) |" in md
+  assert "raw / Holm over the run's 2 comparisons" in md
+  assert "| none | 2 |" not in report.results_markdown(res, [0])

@@ -119,3 +119,41 @@ def prune_table(per_variant: dict, grad_clip: float, finetuned: bool,
         line += [r["finetuned"][m]["mean"] if "finetuned" in r else "" for m in SCALARS]
       table.append(line)
   return header, table
+
+
+def results_markdown(res: dict, sizes=()) -> str:
+  """A pruning run's README table from its results.json: per compensation and size (all,
+  or `sizes`), each criterion's test accuracy and, beside distinctiveness's (bold), its
+  paired difference under the same compensation with p raw / Holm-adjusted."""
+  pruning = res["pruning"]
+  paired = pruning["paired_vs_distinctiveness"]["metrics"]
+  variants = pruning["criteria"]
+  crits = list(dict.fromkeys(v.split("/")[0] for v in variants))
+  comps = list(dict.fromkeys(v.split("/")[1] for v in variants))
+  every = sorted({s["units_pruned"] for v in variants.values() for s in v["steps"]})
+  sizes = list(sizes) or every
+  lines = ["| compensation | units pruned | " + " | ".join(crits) + " |",
+           "|" + "---|" * (2 + len(crits))]
+  for comp in comps:
+    for n in sizes:
+      cells = []
+      for crit in crits:
+        v = f"{crit}/{comp}"
+        step = next((s for s in variants.get(v, {}).get("steps", [])
+                     if s["units_pruned"] == n), None)
+        if step is None:
+          cells.append("")
+          continue
+        acc = step["summary"]["accuracy"]["mean"]
+        d = next((d["accuracy"] for d in paired.get(v, []) if d["units_pruned"] == n), None)
+        if d is None:
+          cells.append(f"**{acc:.3f}**")
+        else:
+          ok = d.get("p") is not None and d["p"] == d["p"]     # None (JSON) or NaN: no test
+          p = f"{d['p']:.2g} / {d['p_holm']:.2g}" if ok else "n/a"
+          cells.append(f"{acc:.3f} ({d['mean']:+.3f}, p {p})")
+      lines.append(f"| {comp} | {n} | " + " | ".join(cells) + " |")
+  method = pruning["paired_vs_distinctiveness"]["method"]
+  lines += ["", f"p: {method}; raw / Holm over the run's {sum(map(len, paired.values()))} "
+            "comparisons."]
+  return "\n".join(lines) + "\n"
