@@ -7,10 +7,13 @@ The engine's vocabulary:
   activations(apply_fn, params, groups, *args)  Gram matrices of the groups' activations
   remove_units, zero_units, merge_into, copy_unit   surgery on the params pytree
   resized_apply(apply_fn, params, *args)     run the traced model at pruned sizes
-  prune(apply_fn, params, *args, ...)        progressive pruning in one call
+  prune(apply_fn, params, *args, ...)        progressive pruning in one call (a sweep of
+                                             one model: `sweep`, the studies' loop)
 
-Lower level: `distinctiveness` (angles, pair choice), `progressive` (one vmappable step),
-`baselines` (magnitude, random).
+Two axes, varied one at a time: `criteria` (which unit goes: a registry, `register` adds
+one) and `compensation` (what becomes of its contribution: none, mean, least_squares,
+merge). Lower level: `distinctiveness` (angles, pair choice), `progressive` (one vmappable
+step), `sweep` (the resumable, vmapped, fixed-width loop).
 """
 
 from eegjax.pruning.discover import Program, discover_groups
