@@ -8,7 +8,7 @@ import pytest
 from eegjax.errors import ConfigError
 from eegjax.models import MLP, mlp_from_params
 from eegjax.pruning.distinctiveness import angles_from_gram, choose_pair, gram
-from eegjax.pruning.progressive import (MERGED, MERGED_COMPLEMENT, REMOVED,
+from eegjax.pruning.progressive import (MERGED, MERGED_COMPLEMENT, REMOVED, REMOVED_CONSTANT,
                                         REMOVED_COMPLEMENTARY, PruneConfig, describe,
                                         prune_step)
 from declared_groups import mlp_hidden_group, rnn_hidden_group
@@ -361,3 +361,23 @@ def test_taylor_gate_gradient_is_activation_times_loss_derivative():
                                     jax.random.key(0), group,
                                     PruneConfig("taylor", step=1, compensation="none"))
   assert int(record["removed"][0]) == int(jnp.argmin(scores))
+
+
+def test_a_pending_partner_that_turned_constant_is_removed_once():
+  """Step 1 leaves unit 1 pending (its complementary partner 0 went); by step 2 unit 1 is
+  constant: it goes first as a constant unit, and is not removed a second time."""
+  ang = [[0, 170, 60, 80], [170, 0, 70, 100], [60, 70, 0, 50], [80, 100, 50, 0]]
+  cfg = PruneConfig("distinctiveness", rule="paper", step=1, compensation="merge")
+  params, g = mlp_of(4), gram_of_angles(ang)
+  _, _, alive, rec, _ = prune_step(params, jnp.arange(4), g, jax.random.key(0),
+                                   mlp_hidden_group(0), cfg, keep_shape=True)
+  partner = int(rec["pending"][0])
+  assert partner in (0, 1)
+  stats = {"gram": g, "mean": jnp.full(4, 0.6), "var": jnp.ones(4).at[partner].set(0.0)}
+  cfg2 = PruneConfig("distinctiveness", rule="paper", step=2, compensation="merge")
+  _, _, alive2, rec2, _ = prune_step(params, jnp.arange(4), stats, jax.random.key(0),
+                                     mlp_hidden_group(0), cfg2, alive=alive,
+                                     pending=rec["pending"], keep_shape=True)
+  removed = rec2["removed"].tolist()
+  assert removed[0] == partner and int(rec2["kind"][0]) == REMOVED_CONSTANT
+  assert len(set(removed)) == 2 and int(alive2.sum()) == 1

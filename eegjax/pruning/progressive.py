@@ -187,7 +187,9 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
     if whole:
       new_pending = jnp.where(fresh & complementary, k, -1).astype(jnp.int32)
       pending_angle = jnp.where(fresh, angle.astype(jnp.float32), pending_angle)
-      pending = jnp.where(use_dead, pending, new_pending)
+      # a pending partner that has turned constant goes now, as a constant unit, and is
+      # not pending any more
+      pending = jnp.where(use_dead, jnp.where(d == pending, -1, pending), new_pending)
     if cfg.compensation == "merge" and not crit.pairs:
       k = comp.nearest_partner(act_angles, alive, d, folded=cfg.rule == "scaled")
     k = jnp.where(fresh, k, -1)
