@@ -11,7 +11,7 @@ import os
 
 from absl import app, flags
 
-from eegjax.evaluate.report import results_markdown
+from eegjax.evaluate.prune_tables import results_markdown
 
 flags.DEFINE_string("workdir", None, "a prune_mlp.py / prune_rnn.py workdir")
 flags.DEFINE_list("sizes", [], "units pruned to show (default: every size)")

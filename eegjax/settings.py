@@ -1,6 +1,6 @@
 """Settings declared once: a config dataclass field made with `setting` carries its default,
 its command-line flag's name and help; its validation is the dataclass's `__post_init__`.
-`eegjax.studies.cli` defines the absl flags from these fields (`cli.define`) and builds the
+`eegjax.studies.common.cli` defines the absl flags from these fields (`cli.define`) and builds the
 frozen configs from parsed flags (`cli.build`); config.json is `dataclasses.asdict` of the
 config and flags.cfg (the run's identity) lists the flags so defined. Nothing here reads
 flags, so the configs work the same from Python.

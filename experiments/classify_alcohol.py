@@ -13,7 +13,8 @@ prune_table.csv, results.json, timing.json, history.npz and checkpoints/ (a reru
 
 from absl import app
 
-from eegjax.studies import alcohol, cli
+from eegjax.studies import alcohol
+from eegjax.studies.common import cli
 
 cli.define_study("mlp", study=alcohol.FLAGS, **alcohol.BINARY_DEFAULTS,
                  approaches=["direct", "pruned"])

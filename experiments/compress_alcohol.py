@@ -15,7 +15,8 @@ timing.json, history.npz and checkpoints/ (a rerun resumes).
 from absl import app
 
 from eegjax.errors import ConfigError
-from eegjax.studies import alcohol, cli
+from eegjax.studies import alcohol
+from eegjax.studies.common import cli
 
 cli.define_study("mlp", study=alcohol.FLAGS, **alcohol.BINARY_DEFAULTS,
                  approaches=["direct", "codes", "pruned"])

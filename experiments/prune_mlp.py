@@ -10,16 +10,17 @@ Writes prune_table.csv, results.json, checkpoints/<criterion>/<units pruned>/ an
 from absl import app
 
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import cli, prune_study
+from eegjax.studies import prune
+from eegjax.studies.common import cli
 
-cli.define_study("mlp", study=[(prune_study.PruneStudyConfig, None), (PruneConfig, None)],
+cli.define_study("mlp", study=[(prune.PruneStudyConfig, None), (PruneConfig, None)],
                  hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10,
                  criteria=["distinctiveness", "magnitude", "random"])
 
 
 @cli.binary
 def main(fv):
-  prune_study.run(cli.study_config(fv, "mlp", prune_study.PruneStudyConfig),
+  prune.run(cli.study_config(fv, "mlp", prune.PruneStudyConfig),
                   flagfile_text=cli.identity_text(fv))
 
 

@@ -15,16 +15,17 @@ Writes prune_table.csv, results.json, checkpoints/ and plots (as prune_mlp.py).
 from absl import app
 
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import cli, prune_study
+from eegjax.studies import prune
+from eegjax.studies.common import cli
 
-cli.define_study("rnn", study=[(prune_study.PruneStudyConfig, None), (PruneConfig, None)],
+cli.define_study("rnn", study=[(prune.PruneStudyConfig, None), (PruneConfig, None)],
                  hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5,
                  criteria=["distinctiveness", "magnitude", "random"])
 
 
 @cli.binary
 def main(fv):
-  prune_study.run(cli.study_config(fv, "rnn", prune_study.PruneStudyConfig),
+  prune.run(cli.study_config(fv, "rnn", prune.PruneStudyConfig),
                   flagfile_text=cli.identity_text(fv))
 
 

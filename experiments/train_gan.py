@@ -14,21 +14,22 @@ and checkpoints/<variant>/{last,best}/ (a rerun resumes from the last checkpoint
 
 from absl import app
 
-from eegjax.studies import alcohol, cli, gan_study
+from eegjax.studies import alcohol, gan
+from eegjax.studies.common import cli
 from eegjax.train.gan_fit import GanConfig
 
 # --classifier_epochs: the dense classifier and the samples' quality classifiers;
 # --gan_epochs: the GANs (a bare --epochs is refused as ambiguous)
-cli.define_study("mlp", study=gan_study.FLAGS, rename={"epochs": "classifier_epochs"},
+cli.define_study("mlp", study=gan.FLAGS, rename={"epochs": "classifier_epochs"},
                  **{"classifier_epochs" if k == "epochs" else k: v
                     for k, v in alcohol.BINARY_DEFAULTS.items()})
 
 
 @cli.binary
 def main(fv):
-  gan = cli.build(GanConfig, fv)
-  gan_study.run(cli.study_config(fv, "mlp", gan_study.GanStudyConfig, gan=gan),
-                flagfile_text=cli.identity_text(fv))
+  gan_cfg = cli.build(GanConfig, fv)
+  gan.run(cli.study_config(fv, "mlp", gan.GanStudyConfig, gan=gan_cfg),
+          flagfile_text=cli.identity_text(fv))
 
 
 if __name__ == "__main__":

@@ -9,14 +9,15 @@ On a sequence dataset (built-in or .ts) the MLP sees the 25 trial features per c
 
 from absl import app
 
-from eegjax.studies import classification, cli
+from eegjax.studies import classify
+from eegjax.studies.common import cli
 
 cli.define_study("mlp", hidden_sizes=["30"], epochs=1500, learning_rate=0.01, num_folds=10)
 
 
 @cli.binary
 def main(fv):
-  classification.run(cli.study_config(fv, "mlp"), flagfile_text=cli.identity_text(fv),
+  classify.run(cli.study_config(fv, "mlp"), flagfile_text=cli.identity_text(fv),
                      study="train_mlp")
 
 

@@ -9,14 +9,15 @@ masked so each trial's last valid state is the one classified.
 
 from absl import app
 
-from eegjax.studies import classification, cli
+from eegjax.studies import classify
+from eegjax.studies.common import cli
 
 cli.define_study("rnn", hidden_sizes=["50"], epochs=200, learning_rate=0.003, num_folds=5)
 
 
 @cli.binary
 def main(fv):
-  classification.run(cli.study_config(fv, "rnn"), flagfile_text=cli.identity_text(fv),
+  classify.run(cli.study_config(fv, "rnn"), flagfile_text=cli.identity_text(fv),
                      study="train_rnn")
 
 

@@ -22,8 +22,8 @@ from eegjax.data.synthetic import smni_trials, write_smni_files
 from eegjax.errors import ConfigError
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.models import BandAutoencoder, CodeClassifier, count_params
-from eegjax.studies.alcohol import AlcoholConfig, autoencoder_folds
-from eegjax.studies.framework import ClassifyConfig, Prepared
+from eegjax.studies.alcohol.study import AlcoholConfig, autoencoder_folds
+from eegjax.studies.common.classifier import ClassifyConfig, Prepared
 from eegjax.train import TrainConfig, Trainer, carve_validation, device_data, make_fold_arrays
 
 

@@ -15,7 +15,7 @@ import pytest
 from absl.testing import flagsaver
 
 from eegjax.data.dataset import DatasetInfo, make_dataset
-from eegjax.evaluate import report
+from eegjax.evaluate import prune_tables
 from eegjax.data.splits import group_kfold
 from eegjax.models.gan import DeconvGenerator, Discriminator, discriminator_features, \
     split_outputs
@@ -25,7 +25,7 @@ from conftest import assert_json_close
 from declared_groups import conv_channel_group
 from eegjax.pruning.surgery import merge_into, remove_units
 from eegjax.train import carve_validation, make_fold_arrays
-from eegjax.train.checkpoint import Checkpoints
+from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.gan_config import step_carry
 from eegjax.train.gan_fit import GanConfig, GanTrainer, batch_terms
 
@@ -298,7 +298,7 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
              if r["criterion"] == "distinctiveness")
   res = json.loads((full / "results.json").read_text())
   assert set(res["variants"]) == {"deconv", "unet_resize"}
-  assert res["conv_pruning_paired"]["method"] == report.NO_TEST     # one split
+  assert res["conv_pruning_paired"]["method"] == prune_tables.NO_TEST     # one split
   assert res["conv_pruning_paired"]["compensation"] == "merge"
   # the samples' quality: per model, in the comparison and at the quality epochs
   q = res["variants"]["deconv"]["quality"]
@@ -315,7 +315,7 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   assert res["dense_classifier"]["summary"]["accuracy"]["n"] == 2
 
   # interrupted after epoch 1 of the first variant (its checkpoint written), then rerun
-  from eegjax.studies import gan_study
+  from eegjax.studies.gan import study as gan_study
   real_grid = gan_study.plot_grid
 
   def interrupt(*args):
@@ -375,7 +375,7 @@ def test_train_gan_models_over_one_or_two_devices_agree(binary, tmp_path):
 def test_conv_pruning_rows_carry_paired_differences_per_layer():
   """Each criterion minus distinctiveness, per layer and size both reached, on the same
   models; distinctiveness's own rows and sizes it did not reach carry none."""
-  from eegjax.studies.gan_pruning import paired_rows
+  from eegjax.studies.gan.pruning import paired_rows
   acc = {("distinctiveness", 1, 0): [0.8, 0.7, 0.9], ("distinctiveness", 1, 2): [0.7, 0.6, 0.9],
          ("random", 1, 0): [0.8, 0.7, 0.9], ("random", 1, 2): [0.6, 0.6, 0.6],
          ("random", 1, 4): [0.5, 0.5, 0.5],
@@ -401,8 +401,8 @@ def test_conv_pruning_rows_carry_paired_differences_per_layer():
 def test_epoch_log_leaves_out_missing_parts_and_unmeasured_epochs(tmp_path):
   """Without a validation part the epoch log has no val rows (not rows of zeros); the
   quality columns are filled at the measured epochs only."""
-  from eegjax.studies.gan_report import QUALITY_COLUMNS, write_epoch_log
-  from eegjax.studies.workdir import Workdir
+  from eegjax.studies.gan.report import QUALITY_COLUMNS, write_epoch_log
+  from eegjax.run.workdir import Workdir
   from eegjax.train.gan_fit import METRICS, PARTS
   history = {f"{p}/{m}": np.full((1, 2, 3), 0.25) for p in PARTS for m in METRICS}
   quality = {2: {k: np.array([[0.5, 0.7]]) for _, k in QUALITY_COLUMNS}}

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from eegjax.data.dataset import DatasetInfo, make_dataset
-from eegjax.studies.gan_quality import (Judge, balanced_accuracy, mean_pairwise_distance,
+from eegjax.studies.gan.quality import (Judge, balanced_accuracy, mean_pairwise_distance,
                                        memorisation_ratio, outside_at_minus1, ridge_judge,
                                        spread_ratio)
 from eegjax.train import make_fold_arrays

@@ -12,10 +12,10 @@ from absl.testing import flagsaver
 from eegjax.data import DataSpec
 from eegjax.errors import ConfigError
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import framework
-from eegjax.studies.framework import ClassifyConfig
-from eegjax.studies.prune_study import PruneStudyConfig, restore_pruned
-from eegjax.studies.workdir import Workdir
+from eegjax.studies.common import classifier as framework
+from eegjax.studies.common.classifier import ClassifyConfig
+from eegjax.studies.prune.study import PruneStudyConfig, restore_pruned
+from eegjax.run.workdir import Workdir
 from eegjax.train import TrainConfig, Trainer
 
 FLAGS = dict(dataset="music_features", epochs=2, num_folds=3, num_seeds=2, split="group",
@@ -36,17 +36,17 @@ def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
   # program once for all of them
   from eegjax.pruning import progressive
   from eegjax.pruning import sweep
-  from eegjax.studies import prune_programs
+  from eegjax.studies.common import pruned_layer
   monkeypatch.setattr(sweep, "prune_step",
                       chex.assert_max_traces(progressive.prune_step, n=3))
   traced = []
 
-  class Counted(prune_programs.Collector):
+  class Counted(pruned_layer.Collector):
     def __call__(self, *a, **k):        # runs when the Gram program is traced
       traced.append(1)
       return super().__call__(*a, **k)
 
-  monkeypatch.setattr(prune_programs, "Collector", Counted)
+  monkeypatch.setattr(pruned_layer, "Collector", Counted)
   with flagsaver.flagsaver(workdir=str(wd), **FLAGS):
     mod.main(["prune_mlp.py"])
   assert len(traced) == 1
@@ -100,7 +100,7 @@ def test_prune_config_errors(tmp_path):
 
 
 def test_finetuning_after_each_step(tmp_path):
-  from eegjax.studies import prune_study
+  from eegjax.studies.prune import study as prune_study
   cfg = PruneStudyConfig(classify=classify_cfg(tmp_path / "ft"), criteria=("magnitude",),
                          prune=PruneConfig(max_pruned=2), finetune_epochs=3)
   res = prune_study.run(cfg)

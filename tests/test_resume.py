@@ -14,7 +14,7 @@ import numpy as np
 from absl.testing import flagsaver
 
 from conftest import REPO
-from eegjax.train.checkpoint import Checkpoints
+from eegjax.run.checkpoints import Checkpoints
 
 
 def command(binary, workdir, args):
@@ -138,9 +138,9 @@ def test_divergence_after_resume_keeps_the_last_good_checkpoint(tmp_path):
   import pytest
 
   from eegjax.data import DataSpec
-  from eegjax.studies import framework
-  from eegjax.studies.framework import ClassifyConfig
-  from eegjax.studies.workdir import Workdir
+  from eegjax.studies.common import classifier as framework
+  from eegjax.studies.common.classifier import ClassifyConfig
+  from eegjax.run.workdir import Workdir
   from eegjax.train import TrainConfig, TrainingDiverged
 
   cfg = ClassifyConfig(model="mlp", data=DataSpec(dataset="music_features"),

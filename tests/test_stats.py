@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.stats
 
-from eegjax.evaluate import report, stats
+from eegjax.evaluate import prune_tables, stats
 
 
 def test_corrected_t_is_the_plain_paired_t_test_without_correction():
@@ -90,7 +90,7 @@ def test_paired_differences_pair_each_model_with_its_own_reference_per_compensat
                  "distinctiveness/none": _rows("distinctiveness", "none", {2: ref[::-1]}),
                  "magnitude/none": _rows("magnitude", "none", {2: other})}
   protocol = {"folds": 3, "test_train_ratio": 0.5, "labels": None}
-  out = report.paired_differences(per_variant, protocol)
+  out = prune_tables.paired_differences(per_variant, protocol)
   d = out["magnitude/mean"][0]
   assert d["reference"] == "distinctiveness/mean"
   expected = stats.corrected_t([0.0, 0.1, 0.05], 0.5)
@@ -113,7 +113,7 @@ def test_one_split_uses_the_rows():
                                                pred_ref),
                  "random/mean": _rows("random", "mean", {0: [[0.75, 0.5]]}, pred)}
   protocol = {"folds": 1, "test_train_ratio": 0.5, "labels": labels}
-  d = report.paired_differences(per_variant, protocol)["random/mean"][0]["accuracy"]
+  d = prune_tables.paired_differences(per_variant, protocol)["random/mean"][0]["accuracy"]
   assert d["mean"] == pytest.approx(-0.25) and d["n_rows"] == 4 and d["n_seeds"] == 2
   assert "bootstrap" in d["method"] and 0.0 < d["p"] <= 1.0
 
@@ -131,8 +131,8 @@ def test_results_markdown_is_the_readme_table_of_a_run():
       "paired_vs_distinctiveness": {"method": "a test", "metrics": {"random/none": [
           {"units_pruned": 0, "accuracy": {"mean": 0.0, "p": None, "p_holm": None}},
           {"units_pruned": 2, "accuracy": {"mean": 0.05, "p": 0.0123, "p_holm": 0.0246}}]}}}}
-  md = report.results_markdown(res)
+  md = prune_tables.results_markdown(res)
   assert "| none | 2 | **0.700** | 0.750 (+0.050, p 0.012 / 0.025) |" in md
   assert "| none | 0 | **0.800** | 0.800 (+0.000, p n/a) |" in md
   assert "raw / Holm over the run's 2 comparisons" in md
-  assert "| none | 2 |" not in report.results_markdown(res, [0])
+  assert "| none | 2 |" not in prune_tables.results_markdown(res, [0])

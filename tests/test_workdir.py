@@ -3,7 +3,7 @@ import json
 import numpy as np
 import pytest
 
-from eegjax.studies.workdir import Workdir, WorkdirError
+from eegjax.run.workdir import Workdir, WorkdirError
 
 
 def test_files_are_written_and_finished_runs_protected(tmp_path):

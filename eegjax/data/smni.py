@@ -372,19 +372,3 @@ def write_trial(path: str, t: Trial) -> None:
     text = gzip.compress(text, compresslevel=1, mtime=0)   # fast; any level reads back
   with open(path, "wb") as f:
     f.write(text)
-
-
-# ------------------------------------------------------------------------ CSV export
-def load(path: str, fmt: str, *, skip_bad: bool = False,
-         log: Callable[[str], None] = print, real: Optional[bool] = None) -> SmniTrials:
-  """`fmt` smni (trial files) or smni_csv (the export)."""
-  if fmt == "smni":
-    out = read_trials(path, skip_bad=skip_bad, log=log)
-  elif fmt == "smni_csv":
-    from eegjax.data.smni_csv import read_csv_export
-    out = read_csv_export(path, skip_bad=skip_bad, log=log)
-  else:
-    raise DataError(f"--data_format={fmt!r}: expected smni or smni_csv")
-  if real is not None:
-    out.real = real
-  return out

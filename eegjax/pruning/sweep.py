@@ -1,5 +1,5 @@
-"""The one progressive-pruning loop: the studies' hidden layers (prune_study, alcohol), the
-GAN discriminator's conv channels (gan_study), and `eegjax.pruning.prune` (one model, no
+"""The one progressive-pruning loop: the studies' hidden layers (studies/prune, studies/alcohol), the
+GAN discriminator's conv channels (studies/gan), and `eegjax.pruning.prune` (one model, no
 checkpoints: a sweep of one).
 
     repeat: measure the current networks (evaluate, analyse) -> checkpoint ->

@@ -98,7 +98,7 @@ def train(family: Family, seeds, folds: FoldArrays, data, *, num_devices: int = 
 
   state / start_epoch: where to start (default: the family's initialisation, epoch 0), e.g.
   a pruned network to fine-tune or a classifier with a pretrained encoder.
-  checkpoints: an `eegjax.train.checkpoint.Checkpoints`; the run resumes from its newest
+  checkpoints: an `eegjax.run.checkpoints.Checkpoints`; the run resumes from its newest
   readable checkpoint and saves one every `checkpoint_every` epochs (0: after every block)
   and at the end. label: the run's name in log lines ("" for the study's classifier).
   after_block(host state, epochs_done): runs after every block (image grids, best models).

@@ -14,7 +14,7 @@ split and seeds, and distinctiveness pruning of the discriminator's conv channel
 
 A rerun of the same command resumes every variant from its last checkpoint
 (checkpoints/<variant>/last, every --checkpoint_every epochs). The alcoholism study's dense
-classifier (eegjax.studies.framework.train) trains on the same split and seeds beside.
+classifier (eegjax.studies.common.classifier.train) trains on the same split and seeds beside.
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ import numpy as np
 
 from eegjax.data.scalp_images import fit_grid
 from eegjax.errors import ConfigError
-from eegjax.evaluate import plots, report, stats
+from eegjax.evaluate import prune_tables, stats
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
@@ -38,12 +38,14 @@ from eegjax.models import count_params
 from eegjax.models.gan import POOLS, DeconvGenerator, Discriminator
 from eegjax.models.unet import UNetGenerator
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.studies import framework, gan_pruning, gan_quality, gan_report
-from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify
+from eegjax.studies.common import classifier
+from eegjax.studies.gan import figures, pruning as gan_pruning, quality as gan_quality
+from eegjax.studies.gan import report as gan_report
+from eegjax.studies.common.classifier import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.settings import setting
-from eegjax.studies.workdir import Workdir, to_json
+from eegjax.run.workdir import Workdir, to_json
 from eegjax.train import sharding
-from eegjax.train.checkpoint import Checkpoints
+from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import has_validation
 from eegjax.train.gan_fit import CURVES, LAYOUTS, GanConfig, GanTrainer
 
@@ -266,7 +268,7 @@ def plot_grid(cfg, prep, wd, trainer, g_params, variant, epoch, real):
 
 def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   t_start = time.perf_counter()
-  wd, prep = framework.begin(cfg, flagfile_text)
+  wd, prep = classifier.begin(cfg, flagfile_text)
   if prep is None:
     return wd.read_json("results.json")
   to_images, grid = image_maker(prep, wd.log)
@@ -329,7 +331,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
     wd.log(f"dense classifier {prep.ds.x.shape[1]}-"
            f"{'-'.join(map(str, cfg.classify.hidden_sizes))}-{prep.ds.num_classes} on the "
            "band powers, for the comparison")
-    d_trainer, d_fit, _ = framework.train(cfg.classify, prep, wd)
+    d_trainer, d_fit, _ = classifier.train(cfg.classify, prep, wd)
     dense = {"test": d_trainer.evaluate(d_fit.params, prep.folds, prep.data, "test"),
              "params": count_params(jax.tree.map(lambda a: a[0, 0], d_fit.params)),
              "train_s": d_fit.run_s}
@@ -338,8 +340,8 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   header, rows = gan_report.comparison_rows(outcomes, dense)
   wd.write_csv("gan_comparison.csv", header, rows)
   wd.write_text("gan_comparison.md", gan_report.comparison_markdown(header, rows, title))
-  plots.gan_comparison(outcomes, dense, wd.file("gan_comparison.png"), title)
-  plots.gan_curves({v: {k.split("/", 1)[1]: h for k, h in histories.items()
+  figures.gan_comparison(outcomes, dense, wd.file("gan_comparison.png"), title)
+  figures.gan_curves({v: {k.split("/", 1)[1]: h for k, h in histories.items()
                         if k.startswith(v + "/")} for v in outcomes},
                    wd.file("gan_curves.png"), title, has_val)
   if prune_rows:
@@ -352,7 +354,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                             f"{list(grid.left_out)})",
                   "note": ("synthetic data: figures test the method, they are not findings "
                            "about EEG") if prep.kind == "synthetic" else ""},
-      "protocol": {"split": prep.split_kind, "test_part": framework.test_part(prep),
+      "protocol": {"split": prep.split_kind, "test_part": classifier.test_part(prep),
                    "num_folds": len(prep.parts), "seeds": prep.seeds,
                    "val_fraction": cfg.classify.val_fraction,
                    "best_model": ("highest TSTR accuracy on the validation part among the "
@@ -378,12 +380,12 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
       "conv_pruning": [{k: v for k, v in r.items()} for r in prune_rows],
       # minus_distinctiveness in conv_pruning: each criterion minus distinctiveness on the
       # same discriminators at the same size
-      "conv_pruning_paired": {"method": report.method_of(gan_pruning.protocol(prep),
+      "conv_pruning_paired": {"method": prune_tables.method_of(gan_pruning.protocol(prep),
                                                          predictions=False),
                               "compensation": cfg.conv_compensation,
                               "multiple_comparisons": stats.HOLM,
                               "test_train_ratio": gan_pruning.test_train_ratio(prep)},
-      "ci_note": CI_NOTE, "software": framework.software_versions(),
+      "ci_note": CI_NOTE, "software": classifier.software_versions(),
   }
   wd.write_json("results.json", results)
   timing["total_s"] = time.perf_counter() - t_start

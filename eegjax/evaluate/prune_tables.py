@@ -157,3 +157,86 @@ def results_markdown(res: dict, sizes=()) -> str:
   lines += ["", f"p: {method}; raw / Holm over the run's {sum(map(len, paired.values()))} "
             "comparisons."]
   return "\n".join(lines) + "\n"
+
+
+# --------------------------------------------- benchmarks/criteria.py's table (docs too)
+FRACTIONS = (0.10, 0.25, 0.50)
+CRITERIA_HEADER = ["dataset", "test_rows", "unpruned_accuracy", "published_accuracy", "pruned",
+                   "units_pruned", "compensation", "criterion", "accuracy", "accuracy_ci_low",
+                   "accuracy_ci_high", "minus_distinctiveness", "diff_ci_low", "diff_ci_high",
+                   "p", "p_holm", "published_source"]
+
+
+def criteria_rows(name: str, res: dict, published: tuple) -> list[dict]:
+  """One row per (fraction of the layer pruned, compensation, criterion) of a one-layer
+  pruning run on dataset `name` (its results.json), in the run's order, beside
+  `published` (accuracy or None, its source: `eegjax.data.registry.PUBLISHED`); p_holm
+  is left for `holm_adjust` over the whole table."""
+  pruning = res["pruning"]
+  paired = pruning["paired_vs_distinctiveness"]["metrics"]
+  published, source = published
+  base = res["summary"]["accuracy"]
+  hidden = res["model"]["hidden_sizes"][0]
+  crits = list(dict.fromkeys(v.split("/")[0] for v in pruning["criteria"]))
+  comps = list(dict.fromkeys(v.split("/")[1] for v in pruning["criteria"]))
+  out = []
+  for frac in FRACTIONS:
+    n = int(round(frac * hidden))
+    n -= n % 2
+    for comp in comps:
+      for crit in crits:
+        variant = f"{crit}/{comp}"
+        steps = {s["units_pruned"]: s for s in pruning["criteria"][variant]["steps"]}
+        acc = steps[n]["summary"]["accuracy"] if n in steps else None
+        diff = next((d["accuracy"] for d in paired.get(variant, [])
+                     if d["units_pruned"] == n), None)
+        ci = (acc or {}).get("ci95_seeds_x_rows", ["", ""])
+        out.append(dict(zip(CRITERIA_HEADER, [
+            name, res["dataset"]["official_split"]["test_rows"], base["mean"],
+            published if published is not None else "", f"{frac:.0%}", n, comp, crit,
+            "" if acc is None else acc["mean"], ci[0], ci[1],
+            "" if diff is None else diff["mean"], "" if diff is None else diff["ci95"][0],
+            "" if diff is None else diff["ci95"][1], "" if diff is None else diff["p"], "",
+            source])))
+  return out
+
+
+def holm_adjust(rows: list[dict]) -> None:
+  """Holm over every comparison in the table (its cells with a p-value)."""
+  cells = [r for r in rows if r["p"] != ""]
+  for r, adj in zip(cells, stats.holm([r["p"] for r in cells])):
+    r["p_holm"] = float(adj)
+
+
+def criteria_markdown(rows: list[dict]) -> str:
+  """One line per (dataset, fraction pruned, compensation): each criterion's test accuracy
+  and, beside distinctiveness's (bold), its paired difference, raw p and Holm-adjusted p."""
+  crits = list(dict.fromkeys(r["criterion"] for r in rows))
+  lines = ["| dataset (test rows) | unpruned | published | pruned | compensation | "
+           + " | ".join(crits) + " |", "|" + "---|" * (5 + len(crits))]
+  by_line: dict = {}
+  for r in rows:
+    by_line.setdefault((r["dataset"], r["pruned"], r["units_pruned"], r["compensation"]),
+                       (r, {}))[1][r["criterion"]] = r
+  for (name, frac, n, comp), (first, cells) in by_line.items():
+    out = []
+    for c in crits:
+      r = cells.get(c)
+      if r is None or r["accuracy"] == "":
+        out.append("")
+      elif r["minus_distinctiveness"] == "":
+        out.append(f"**{r['accuracy']:.3f}**")
+      else:
+        out.append(f"{r['accuracy']:.3f} ({r['minus_distinctiveness']:+.3f}, p "
+                   f"{r['p']:.2g} / {r['p_holm']:.2g})")
+    published = f"{first['published_accuracy']:.3f}" \
+        if first["published_accuracy"] != "" else "—"
+    lines.append(f"| {name} ({first['test_rows']}) | {first['unpruned_accuracy']:.3f} | "
+                 f"{published} | {frac} ({n}) | {comp} | " + " | ".join(out) + " |")
+  lines.append("")
+  lines.append("Cells: mean test accuracy over the seeds; beside distinctiveness (bold), the "
+               "paired difference from it under the same compensation, and p raw / "
+               "Holm-adjusted (two-way bootstrap over seeds x test rows).")
+  lines += [f"- {name}: published figure — {source}" for name, source in
+            dict.fromkeys((r["dataset"], r["published_source"]) for r in rows)]
+  return "\n".join(lines) + "\n"

@@ -58,7 +58,7 @@ class Checkpoints:
           arrays=ocp.args.StandardSave(arrays), meta=ocp.args.JsonSave(meta)), force=True)
       self.manager.wait_until_finished()      # durable before the run goes on
     except Exception as e:  # noqa: BLE001 - tensorstore / orbax wrap the OS error
-      from eegjax.studies.workdir import DiskFull, disk_full
+      from eegjax.run.workdir import DiskFull, disk_full
       if not disk_full(e):
         quiet.replay()
         raise

@@ -1,5 +1,5 @@
 """Pruning one hidden layer of a study's classifier (MLP layer or RNN hidden units), the
-framework the pruning study and the alcoholism study use: `PruneStudyConfig`, one
+machinery the pruning, alcoholism and GAN studies share: `PruneStudyConfig`, one
 criterion's progressive pruning of every model (`run_criterion`, through the one pruning
 loop `sweep.run`), fine-tuning, and `restore_pruned` for a saved pruned network.
 
@@ -28,7 +28,7 @@ import numpy as np
 import optax
 
 from eegjax.errors import ConfigError
-from eegjax.evaluate import report
+from eegjax.evaluate import prune_tables
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize_metric
 from eegjax.evaluate.timing import latency_ms
@@ -43,9 +43,9 @@ from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.engine import Collector
 from eegjax.pruning.surgery import scale_outgoing
 from eegjax.pruning import sweep
-from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify, build_model
+from eegjax.studies.common.classifier import ClassifyConfig, Prepared, WrapsClassify, build_model
 from eegjax.train import Trainer, sharding
-from eegjax.train.checkpoint import Checkpoints
+from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import scale_rows
 
 _RANDOM_TAG = 2
@@ -281,7 +281,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
            "units_pruned": n, "hidden_units": width - n,
            "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms,
            # each (fold, seed) model's figures: the paired comparisons of criteria
-           "per_model": {k: test[k] for k in report.PAIRED_METRICS},
+           "per_model": {k: test[k] for k in prune_tables.PAIRED_METRICS},
            "predicted": np.asarray(test["predicted"])}
     if one_split:    # one given split: the interval includes the test rows' sampling
       correct = (row["predicted"][0] == labels[0][None, :]).astype(np.float64)

@@ -29,7 +29,7 @@ import numpy as np
 
 from eegjax.data.splits import Split
 from eegjax.errors import ConfigError
-from eegjax.evaluate import plots, report
+from eegjax.evaluate import prune_tables
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
 from eegjax.evaluate.timing import latency_ms
@@ -38,12 +38,13 @@ from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
 from eegjax.pruning import compensation as comp
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.settings import setting
-from eegjax.studies import alcohol_report, framework, prune_programs
-from eegjax.studies.alcohol_report import Outcome
-from eegjax.studies.framework import ClassifyConfig, Prepared, WrapsClassify
-from eegjax.studies.workdir import Workdir, to_json
+from eegjax.studies.alcohol import figures, report as alcohol_report
+from eegjax.studies.common import classifier, pruned_layer
+from eegjax.studies.alcohol.report import Outcome
+from eegjax.studies.common.classifier import ClassifyConfig, Prepared, WrapsClassify
+from eegjax.run.workdir import Workdir, to_json
 from eegjax.train import Trainer, TrainConfig, carve_validation, make_fold_arrays
-from eegjax.train.checkpoint import Checkpoints
+from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import scale_rows
 
 APPROACHES = ("direct", "codes", "pruned")
@@ -149,7 +150,7 @@ def run_direct(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
   wd.log(f"direct classifier: {prep.ds.x.shape[1]}-"
          f"{'-'.join(map(str, cfg.classify.hidden_sizes))}-{prep.ds.num_classes} "
          f"{cfg.classify.activation}, {cfg.classify.train.epochs} epochs")
-  trainer, fit, _ = framework.train(cfg.classify, prep, wd)
+  trainer, fit, _ = classifier.train(cfg.classify, prep, wd)
   test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
   x = _inference_rows(prep)
   out = Outcome(
@@ -202,7 +203,7 @@ def run_codes(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
                          learning_rate=cfg.ae_learning_rate, objective="reconstruct",
                          epochs_per_call=c.train.epochs_per_call)
   ae_folds = autoencoder_folds(prep, cfg.ae_val_fraction, c.seed)
-  ae_trainer, ae_fit, _ = framework.train(c, prep, wd, model=ae, train_cfg=ae_train,
+  ae_trainer, ae_fit, _ = classifier.train(c, prep, wd, model=ae, train_cfg=ae_train,
                                                folds=ae_folds, name="autoencoder")
   test_mse = ae_trainer.evaluate(ae_fit.params, prep.folds, prep.data, "test")["loss"]
   s = summarize(test_mse)
@@ -220,7 +221,7 @@ def run_codes(cfg: AlcoholConfig, prep: Prepared, wd: Workdir):
 
   wd.log(f"classifier on the codes: {code_len}-{'-'.join(map(str, cfg.code_hidden_sizes))}"
          f"-{prep.ds.num_classes} {c.activation}, {code_train.epochs} epochs")
-  trainer, fit, _ = framework.train(c, prep, wd, model=clf, train_cfg=code_train,
+  trainer, fit, _ = classifier.train(c, prep, wd, model=clf, train_cfg=code_train,
                                          name="codes", init=init)
   test = trainer.evaluate(fit.params, prep.folds, prep.data, "test")
   one = _one(fit.params)
@@ -255,7 +256,7 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
       wd.log(f"pruning: layer {layer} has {sizes[layer]} units, not more than a step "
              f"({cfg.prune.step}); left as it is")
       continue
-    layer_cfg = prune_programs.PruneStudyConfig(
+    layer_cfg = pruned_layer.PruneStudyConfig(
         classify=dataclasses.replace(c, hidden_sizes=tuple(sizes)),
         prune=cfg.prune, criteria=("distinctiveness",), compensations=(cfg.compensation,),
         layer=layer)
@@ -266,7 +267,7 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
            f"{cfg.prune.complementary_deg}")
     pcfg = dataclasses.replace(cfg.prune, criterion="distinctiveness",
                                compensation=cfg.compensation)
-    out = prune_programs.run_criterion(layer_cfg, prep, params, pcfg, wd, ckpt, {})
+    out = pruned_layer.run_criterion(layer_cfg, prep, params, pcfg, wd, ckpt, {})
     ckpt.close()
     params = out["params"]
     sizes[layer] = mlp_sizes(_one(params))["hidden_sizes"][layer]
@@ -292,7 +293,7 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
         study: str = "alcohol") -> dict:
   """Runs the chosen approaches and writes the workdir; returns the results dict."""
   t_start = time.perf_counter()
-  wd, prep = framework.begin(cfg, flagfile_text)
+  wd, prep = classifier.begin(cfg, flagfile_text)
   if prep is None:
     return wd.read_json("results.json")
   if "codes" in cfg.approaches:
@@ -313,7 +314,7 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
       history["autoencoder_val_mse"] = ae_fit.val_loss
     history["codes_train_loss"] = codes_fit.train_loss
     test_mse = codes.details["test_reconstruction_mse"]
-    plots.reconstruction_curve(ae_fit.train_loss, ae_fit.val_loss, test_mse,
+    figures.reconstruction_curve(ae_fit.train_loss, ae_fit.val_loss, test_mse,
                                wd.file("reconstruction.png"), title)
     extra["autoencoder"] = {
         "per_band": cfg.per_band, "code_size": cfg.code_size,
@@ -330,7 +331,7 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
     outcomes.append(pruned)
     header, table = [], []
     for layer, out in per_layer.items():
-      h, t = report.prune_table({"distinctiveness": out}, cfg.classify.train.grad_clip, False)
+      h, t = prune_tables.prune_table({"distinctiveness": out}, cfg.classify.train.grad_clip, False)
       header = ["layer", *h]
       table += [[layer, *row] for row in t]
     if table:
@@ -352,14 +353,14 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
   header, rows = alcohol_report.comparison_rows(outcomes, n)
   wd.write_csv("comparison.csv", header, rows)
   wd.write_text("comparison.md", alcohol_report.comparison_markdown(outcomes, n, title))
-  plots.comparison(outcomes, wd.file("comparison.png"), title)
+  figures.comparison(outcomes, wd.file("comparison.png"), title)
   wd.write_npz("history.npz", **history)
   results = {
       "study": study,
       "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs,
                   "note": ("synthetic data: figures test the method, they are not findings "
                            "about EEG") if prep.kind == "synthetic" else ""},
-      "protocol": {"split": prep.split_kind, "test_part": framework.test_part(prep),
+      "protocol": {"split": prep.split_kind, "test_part": classifier.test_part(prep),
                    "num_folds": len(prep.parts),
                    "seeds": prep.seeds, "val_fraction": cfg.classify.val_fraction,
                    "normalisation": "min-max fitted on each fold's training rows"},
@@ -371,7 +372,7 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
                    for f in range(len(prep.parts)) for i, s in enumerate(prep.seeds)]}
           for o in outcomes},
       **extra,
-      "ci_note": CI_NOTE, "software": framework.software_versions(),
+      "ci_note": CI_NOTE, "software": classifier.software_versions(),
   }
   wd.write_json("results.json", results)
   timing = {"num_devices": cfg.classify.num_devices, "devices": str(jax.devices()),

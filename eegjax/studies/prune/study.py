@@ -5,7 +5,7 @@ or the Elman RNN's hidden units:
   variant, magnitude, random):
     repeat: analyse the layer (angles over the training patterns) -> evaluate on the test
     fold as-is (and after fine-tuning) -> checkpoint -> prune `step` units
-  -> prune_table.csv, results.json, checkpoints/, plots.
+  -> prune_table.csv, results.json, checkpoints/, figures.
 
 All models prune in lock-step (vmapped), so every step reports mean and 95% CI over
 seeds x folds. Called by experiments/prune_mlp.py and experiments/prune_rnn.py. The
@@ -22,10 +22,11 @@ from typing import Optional
 import jax.numpy as jnp
 import numpy as np
 
-from eegjax.evaluate import plots, report, stats
-from eegjax.studies import framework, prune_programs
-from eegjax.studies.prune_programs import PruneStudyConfig, restore_pruned
-from eegjax.train.checkpoint import Checkpoints, median_save_ms
+from eegjax.evaluate import prune_tables, stats
+from eegjax.studies.common import classifier, pruned_layer
+from eegjax.studies.prune import figures
+from eegjax.studies.common.pruned_layer import PruneStudyConfig, restore_pruned
+from eegjax.run.checkpoints import Checkpoints, median_save_ms
 
 
 __all__ = ["PruneStudyConfig", "restore_pruned", "run"]   # the study's public names
@@ -56,13 +57,13 @@ def write_predictions(wd, protocol: dict, prep, fit, trainer, per_variant: dict)
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   """Trains, prunes under every criterion and writes the workdir; returns results."""
   t_start = time.perf_counter()
-  wd, prep = framework.begin(cfg, flagfile_text)
+  wd, prep = classifier.begin(cfg, flagfile_text)
   if prep is None:
     return wd.read_json("results.json")
-  trainer, fit, train_ckpt = framework.train(cfg.classify, prep, wd)
+  trainer, fit, train_ckpt = classifier.train(cfg.classify, prep, wd)
   study = f"prune_{cfg.classify.model}"
-  results = framework.training_results(cfg.classify, prep, trainer, fit, study)
-  framework.write_history(wd, fit)
+  results = classifier.training_results(cfg.classify, prep, trainer, fit, study)
+  classifier.write_history(wd, fit)
   wd.log(f"pruning hidden layer {cfg.layer} ({cfg.classify.hidden_sizes[cfg.layer]} units), "
          f"{cfg.prune.step} per step, rule {cfg.prune.rule}, order {cfg.prune.order}, "
          f"thresholds {cfg.prune.similar_deg}/{cfg.prune.complementary_deg} degrees, "
@@ -70,23 +71,23 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
 
   per_criterion, cache, t_prune, save_s = {}, {}, time.perf_counter(), []
   for pcfg in cfg.variants():
-    ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), prune_programs.checkpoint_dir(pcfg)),
+    ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), pruned_layer.checkpoint_dir(pcfg)),
                        keep=None, log=wd.log)
-    per_criterion[pcfg.label] = prune_programs.run_criterion(cfg, prep, fit.params, pcfg,
+    per_criterion[pcfg.label] = pruned_layer.run_criterion(cfg, prep, fit.params, pcfg,
                                                              wd, ckpt, cache)
     ckpt.close()
     save_s += ckpt.save_seconds
   prune_s = time.perf_counter() - t_prune
   width = cfg.classify.hidden_sizes[cfg.layer]
-  full = prune_programs.programs(cache, cfg, prep)
+  full = pruned_layer.programs(cache, cfg, prep)
   everyone = jnp.ones((len(prep.parts), len(prep.seeds), width), bool)
   trained_angles = np.asarray(full.analyse(full.gram(fit.params)["gram"], everyone)[0])
 
-  protocol = report.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
+  protocol = prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
                                 prep.folds.test_w)
-  paired = report.paired_differences(per_criterion, protocol)
+  paired = prune_tables.paired_differences(per_criterion, protocol)
   write_predictions(wd, protocol, prep, fit, trainer, per_criterion)
-  header, table = report.prune_table(per_criterion, cfg.classify.train.grad_clip,
+  header, table = prune_tables.prune_table(per_criterion, cfg.classify.train.grad_clip,
                                      bool(cfg.finetune_epochs), paired)
   wd.write_csv("prune_table.csv", header, table)
 
@@ -112,7 +113,7 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
       # each criterion minus distinctiveness under the same compensation, on the same
       # models at the same size, by the test that fits the protocol
       "paired_vs_distinctiveness": {
-          "method": report.method_of(protocol), "folds": protocol["folds"],
+          "method": prune_tables.method_of(protocol), "folds": protocol["folds"],
           "test_train_ratio": protocol["test_train_ratio"],
           "multiple_comparisons": stats.HOLM, "metrics": paired},
   }
@@ -132,18 +133,18 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                                 for r in o["rows"]]
                             for c, o in per_criterion.items()}}
   wd.write_json("results.json", results)
-  framework.write_run_table(wd, results)
+  classifier.write_run_table(wd, results)
 
   title = f"{prep.raw.info.name} ({prep.kind})"
-  plots.prune_metrics(per_criterion, wd.file("prune_metrics.png"), title)
-  plots.exec_time(timing["per_step_ms"], wd.file("prune_exec_time.png"), title)
+  figures.prune_metrics(per_criterion, wd.file("prune_metrics.png"), title)
+  figures.exec_time(timing["per_step_ms"], wd.file("prune_exec_time.png"), title)
   if paired:
-    plots.paired_differences(paired, wd.file("prune_paired.png"), title)
+    figures.paired_differences(paired, wd.file("prune_paired.png"), title)
   first = next((o for o in per_criterion.values()
                 if o["rows"] and o["rows"][0]["criterion"] == "distinctiveness"), None)
   if first is not None:
-    plots.angle_vs_performance(first["rows"], wd.file("prune_min_angle.png"), title)
-  plots.angles(trained_angles, wd.file("angles.png"), title, cfg.prune.similar_deg,
+    figures.angle_vs_performance(first["rows"], wd.file("prune_min_angle.png"), title)
+  figures.angles(trained_angles, wd.file("angles.png"), title, cfg.prune.similar_deg,
                cfg.prune.complementary_deg)
   timing["total_s"] = time.perf_counter() - t_start
   wd.write_json("timing.json", timing)

@@ -12,7 +12,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.errors import ConfigError
-from eegjax.evaluate import report
+from eegjax.evaluate import prune_tables
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize, summarize_metric
 from eegjax.models import count_params
@@ -20,10 +20,10 @@ from eegjax.models.gan import IMAGE_SHAPE, Discriminator, discriminator_features
 from eegjax.pruning import discover_groups
 from eegjax.pruning.distinctiveness import angles_from_gram, map_gram, min_angle, pair_mask
 from eegjax.pruning import sweep
-from eegjax.studies import prune_programs
-from eegjax.studies.framework import Prepared
-from eegjax.studies.workdir import Workdir
-from eegjax.train.checkpoint import Checkpoints
+from eegjax.studies.common import pruned_layer
+from eegjax.studies.common.classifier import Prepared
+from eegjax.run.workdir import Workdir
+from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.gan_fit import GanTrainer
 
 _RANDOM_TAG = 100     # random channel pruning of conv layer k: fold_in(model key, 100 + k)
@@ -67,8 +67,8 @@ def prune_discriminator(cfg, prep: Prepared, wd: Workdir, variant: str,
 
 
 def protocol(prep: Prepared) -> dict:
-  """The paired tests' protocol (`report.protocol_of`) of the GAN study's folds."""
-  return report.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx, prep.folds.test_w)
+  """The paired tests' protocol (`prune_tables.protocol_of`) of the GAN study's folds."""
+  return prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx, prep.folds.test_w)
 
 
 def test_train_ratio(prep: Prepared) -> float:
@@ -80,7 +80,7 @@ def paired_rows(rows: list, protocol: dict) -> list:
   and size both reached, each model's figures under the criterion minus its figures under
   distinctiveness (the same trained discriminator, fold and seed; layer 2's networks
   carry each criterion's own layer-1 pruning), by the test that fits the protocol
-  (`report.paired_differences`: its rows keep no per-row predictions, so several folds
+  (`prune_tables.paired_differences`: its rows keep no per-row predictions, so several folds
   take the corrected repeated-CV t-test and one split gives no p). Rows of a run without
   distinctiveness are unchanged."""
   out = []
@@ -89,7 +89,7 @@ def paired_rows(rows: list, protocol: dict) -> list:
     for r in rows:
       if r["layer"] == layer:
         per_criterion.setdefault(r["criterion"], {"rows": []})["rows"].append(r)
-    paired = report.paired_differences(per_criterion, protocol)
+    paired = prune_tables.paired_differences(per_criterion, protocol)
     lookup = {(c, d["units_pruned"]): d for c, ds in paired.items() for d in ds}
     for crit, o in per_criterion.items():
       for r in o["rows"]:
@@ -163,7 +163,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
                          "min_angle": summarize(np.asarray(
                              jax.vmap(jax.vmap(min_angle))(ang, alive)))},
              # each (fold, seed) model's figures: the paired comparisons of criteria
-             "per_model": {k: np.asarray(test[k]) for k in report.PAIRED_METRICS}}
+             "per_model": {k: np.asarray(test[k]) for k in prune_tables.PAIRED_METRICS}}
       s = row["summary"]
       wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
              f"accuracy {s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}"
@@ -172,7 +172,7 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
 
     def keys(n, layer=layer):
       # random criterion: from fold_in(key(seed), fold), its own draw for every layer
-      return prune_programs.random_keys(prep.seeds, prep.folds.fold_id, n,
+      return pruned_layer.random_keys(prep.seeds, prep.folds.fold_id, n,
                                         tag=_RANDOM_TAG + layer)
 
     width = features[layer]
@@ -196,7 +196,7 @@ def write_prune_table(wd: Workdir, rows: list) -> None:
   metrics = ("pairs", "accuracy", "precision", "recall", "f1", "min_angle")
   for m in metrics:
     header += [f"{m}_mean", f"{m}_ci_low", f"{m}_ci_high"]
-  header += [f"accuracy_minus_{report.REFERENCE}_{k}" for k in ("mean", "ci_low", "ci_high",
+  header += [f"accuracy_minus_{prune_tables.REFERENCE}_{k}" for k in ("mean", "ci_low", "ci_high",
                                                                  "p")]
   table = []
   for r in rows:

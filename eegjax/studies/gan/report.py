@@ -9,7 +9,7 @@ from typing import Optional
 import jax
 import numpy as np
 
-from eegjax.evaluate import plots
+from eegjax.studies.gan import figures
 from eegjax.evaluate.summary import CI_NOTE, summarize_metric
 from eegjax.train.gan_fit import METRICS, PARTS
 
@@ -132,11 +132,11 @@ def image_grids(wd, real, y, generate, g_params, inside, class_names, k: int, va
   classes = range(len(class_names))
   pick = [np.flatnonzero(y == c)[:k] for c in classes]
   os.makedirs(wd.file("images"), exist_ok=True)
-  plots.real_beside_fake([real[i] for i in pick], [fake[i] for i in pick], class_names,
+  figures.real_beside_fake([real[i] for i in pick], [fake[i] for i in pick], class_names,
                          inside, wd.file(os.path.join("images",
                                                       f"{variant}_epoch_{epoch:03d}.png")),
                          f"{variant}, epoch {epoch}, fold 0 seed 0 — {title}")
-  plots.class_means([real[y == c].mean(0) for c in classes],
+  figures.class_means([real[y == c].mean(0) for c in classes],
                     [fake[y == c].mean(0) for c in classes], class_names, inside,
                     wd.file(os.path.join("images", f"{variant}_means_epoch_{epoch:03d}.png")),
                     f"{variant}, epoch {epoch}: class means, fold 0 seed 0 — {title}")

@@ -1,9 +1,9 @@
-"""The framework every study uses, and no study's own code: the classification config
+"""The classifier every study trains, and no study's own code: the classification config
 (`ClassifyConfig`: data, inputs, split, seeds, classifier, training), loading and preparing
 the data (`prepare`: inputs, folds, seeds, model), the one way to build a classifier
 (`build_model` / `ClassifyConfig.build`), training with checkpoints and resume (`train`,
 through the training driver), the training results and tables, and opening the workdir
-(`begin`). The studies (classification, prune_study, alcohol, gan_study) use this module
+(`begin`). The studies (classify, prune, alcohol, gan) use this module
 and never each other.
 """
 
@@ -27,10 +27,10 @@ from eegjax.evaluate.summary import CI_NOTE, summarize_metric
 from eegjax.models import MLP, ElmanRNN, count_params
 from eegjax.models.gated import CELLS, GatedRNN
 from eegjax.models.mlp import ACTIVATIONS
-from eegjax.studies.workdir import Workdir
+from eegjax.run.workdir import Workdir
 from eegjax.train import (TrainConfig, Trainer, carve_validation, device_data,
                           make_fold_arrays)
-from eegjax.train.checkpoint import Checkpoints
+from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import FoldArrays, has_validation
 
 MODELS = ("mlp", "rnn")

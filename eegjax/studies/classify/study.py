@@ -1,6 +1,6 @@
 """The classification study (train_mlp.py / train_rnn.py): load -> inputs -> folds -> one
 vmapped training program -> metrics per seed and fold -> summaries -> workdir, all through
-the framework (`eegjax.studies.framework`).
+the shared classifier (`eegjax.studies.common.classifier`).
 """
 
 from __future__ import annotations
@@ -12,9 +12,9 @@ import jax
 import jax.numpy as jnp
 
 from eegjax.evaluate.timing import latency_ms
-from eegjax.studies.framework import (ClassifyConfig, begin, train, training_results,
+from eegjax.studies.common.classifier import (ClassifyConfig, begin, train, training_results,
                                       write_history, write_run_table)
-from eegjax.train.checkpoint import median_save_ms
+from eegjax.run.checkpoints import median_save_ms
 
 
 def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,

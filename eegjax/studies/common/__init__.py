@@ -1,0 +1,1 @@
+"""What every study shares and no study owns (see `eegjax.studies`)."""
