@@ -51,6 +51,14 @@ CASES = [
     ("train_mlp", ["--data_path={tmp}/g.csv", "--group_column=subject"],
      {"g.csv": "f1,label\n1,x\n2,y\n"}, r"g.csv:1: no group column 'subject'"),
     ("train_mlp", ["--data_path={tmp}/empty.csv"], {"empty.csv": ""}, r"empty.csv: empty file"),
+    ("train_mlp", ["--data_path={tmp}/nl.csv"], {"nl.csv": "f1,label\n1,x\n2,\n3,y\n"},
+     r"nl.csv:3: the label is empty; expected a class label on every row"),
+    ("train_mlp", ["--data_path={tmp}/nn.csv"], {"nn.csv": "f1,label\n1,x\n2,nan\n3,y\n"},
+     r"nn.csv:3: the label is 'nan'; expected a class label on every row"),
+    ("train_mlp", ["--data_path={tmp}/big.csv"], {"big.csv": "f1,label\n1,x\n-3e38,y\n"},
+     r"big.csv:3: column 'f1' is -3e38; expected a magnitude below 1e\+30"),
+    ("train_mlp", ["--data_path={tmp}/huge.csv"], {"huge.csv": "f1,label\n1,x\n1e39,y\n"},
+     r"huge.csv:3: column 'f1' is 1e39; expected a magnitude below"),
     # loaders: .npz
     ("train_mlp", ["--data_path={tmp}/m.npz"], {"m.npz": dict(y=np.array([0, 1]))},
      r"m.npz: missing array 'x'"),
@@ -66,6 +74,13 @@ CASES = [
     ("train_mlp", ["--data_path={tmp}/w.npz"],
      {"w.npz": dict(x=np.zeros((2, 1)), y=np.array([0, 5]), class_names=np.array(["a", "b"]))},
      r"w.npz: field 'y' has unknown label 5"),
+    ("train_mlp", ["--data_path={tmp}/gn.npz"],
+     {"gn.npz": dict(x=np.zeros((4, 1)), y=np.array([0, 1, 0, 1]),
+                     groups=np.array([0.0, 1.0, np.nan, 1.0]))},
+     r"gn.npz: field 'groups' has 1 ids that are not integers \(first at example 2"),
+    ("train_mlp", ["--data_path={tmp}/bx.npz"],
+     {"bx.npz": dict(x=np.array([[1.0], [3e38]]), y=np.array([0, 1]))},
+     r"bx.npz: x has 1 values beyond \+-1e\+30 \(first at example 1"),
     ("train_mlp", ["--data_path={tmp}/data.xyz"], {"data.xyz": "x"},
      r"--data_path=.*data.xyz: cannot tell the format"),
     # data selection and flags
@@ -80,6 +95,16 @@ CASES = [
     ("train_mlp", ["--learning_rate=-0.1"], {}, r"--learning_rate=-0.1: expected a positive"),
     ("train_mlp", ["--val_fraction=1.5"], {}, r"--val_fraction=1.5: expected a value in"),
     ("train_mlp", ["--patience=5"], {}, r"--patience needs a validation part"),
+    ("train_mlp", ["--learning_rate=inf"], {}, r"--learning_rate=inf: expected a positive, "
+     r"finite number"),
+    ("train_mlp", ["--val_fraction=0.999"], {},
+     r"--val_fraction=0.999: fold 0's \d+ training rows cannot be split"),
+    ("train_mlp", ["--patience=-1"], {}, r"--patience=-1: expected an integer >= 0"),
+    ("train_mlp", ["--epochs_per_call=-1"], {}, r"--epochs_per_call=-1: expected an integer "
+     r">= 0"),
+    ("train_mlp", ["--seed=-1"], {}, r"--seed=-1: expected an integer >= 0"),
+    ("train_rnn", ["--channels=0,0"], {}, r"--channels=0,0: a channel is named twice"),
+    ("train_rnn", ["--channels=C3p,3"], {}, r"--channels=C3p,3: a channel is picked twice"),
     ("train_mlp", ["--split=loo"], {}, r"--split='loo': expected one of"),
     ("train_mlp", ["--channels=Cz"], {}, r"--channels: no channel 'Cz'; expected a name from"),
     ("train_rnn", ["--median_filter=4"], {}, r"--median_filter=4: expected an odd width"),
@@ -177,8 +202,8 @@ def test_bad_input_exits_with_one_clear_line(binary, tmp_path, capsys, name, arg
                                              pattern):
   mod = binary(name)
   write_files(tmp_path, files)
-  argv = [name] + [a.format(tmp=tmp_path) for a in args] + [f"--workdir={tmp_path}/wd",
-                                                            "--epochs_per_call=1"]
+  argv = [name, f"--workdir={tmp_path}/wd", "--epochs_per_call=1"] + \
+      [a.format(tmp=tmp_path) for a in args]          # the case's flags last: they win
   with flagsaver.flagsaver():
     flags.FLAGS(argv)
     with pytest.raises(SystemExit) as exit_info:

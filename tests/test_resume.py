@@ -118,6 +118,39 @@ def test_unreadable_newest_checkpoint_falls_back(tmp_path):
   assert step == 10 and meta == {"epochs_done": 10}
   np.testing.assert_array_equal(arrays["w"], 10.0)
   assert any("checkpoint 20" in m and "unreadable" in m for m in messages)
+  # the run goes on from 10 and saves 20 again: the damaged folder must not be in its way
+  ck.save(20, {"w": np.full((3, 4), 21.0, np.float32)}, {"epochs_done": 20})
+  ck.close()
+  step, arrays, _ = Checkpoints(str(tmp_path / "ck")).restore_latest(
+      {"w": np.zeros((3, 4), np.float32)})
+  assert step == 20 and float(arrays["w"][0, 0]) == 21.0
+
+
+def test_a_save_that_fails_ends_in_one_line_naming_the_checkpoint(tmp_path, monkeypatch):
+  """Not a full disk (a folder that cannot be written): one CheckpointError naming the
+  step, the cause and what is intact, with orbax's writer-thread errors held back; no
+  hang (the earlier replay of those errors re-added them to the list it looped over)."""
+  import logging
+
+  import pytest
+
+  from eegjax.errors import UserError
+  ck = Checkpoints(str(tmp_path / "ck"))
+  ck.save(1, {"w": np.ones(3, np.float32)}, {})
+
+  def fail(*args, **kwargs):
+    # what orbax does when its writer threads fail: log from its own modules, then raise
+    record = logging.LogRecord("orbax", logging.ERROR, "/site-packages/orbax/x.py", 1,
+                               "writer thread failed", None, None)
+    logging.getLogger().handle(record)
+    raise PermissionError(13, "Permission denied", str(tmp_path / "ck" / "2"))
+  monkeypatch.setattr(ck.manager, "save", fail)
+  with pytest.raises(UserError, match=r"could not save checkpoint 2 in .*ck \(\[Errno 13\] "
+                                      r"Permission denied.*\); the last good checkpoint "
+                                      r"\(1\) is intact"):
+    ck.save(2, {"w": np.ones(3, np.float32)}, {})
+  assert not any(type(f).__name__ == "_OrbaxThreadErrors"
+                 for f in logging.getLogger().filters)
 
 
 def test_same_command_twice_gives_identical_results(binary, tmp_path):

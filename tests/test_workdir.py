@@ -16,6 +16,8 @@ def test_files_are_written_and_finished_runs_protected(tmp_path):
   assert (tmp_path / "run" / "t.csv").read_text().splitlines() == ["x,y", "1,0.123457"]
   assert "hello" in (tmp_path / "run" / "log.txt").read_text()
   assert not list((tmp_path / "run").glob("*.tmp"))
+  assert not Workdir(str(tmp_path / "run")).finished    # results.json, but not finish()ed
+  wd.finish("wrote everything")
   again = Workdir(str(tmp_path / "run"))
   assert again.finished and again.started
   Workdir(str(tmp_path / "run"), overwrite=True)

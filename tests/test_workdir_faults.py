@@ -1,6 +1,8 @@
 """Workdir faults as a user meets them: a second process on a busy workdir, a full disk, a
-results.json cut short, a moved workdir and Ctrl-C. Each ends with one clear line, loses
-nothing, and the same command afterwards finishes the run."""
+results.json cut short, a run stopped between its results files, --overwrite beside the
+user's own files, a lost flags.cfg, a workdir that cannot be written, a moved workdir,
+Ctrl-C and SIGTERM. Each ends with one clear line, loses nothing, and the same command
+afterwards finishes the run."""
 
 import json
 import os
@@ -142,14 +144,14 @@ def test_a_moved_workdir_resumes_where_it_was(binary, tmp_path):
 
 def test_ctrl_c_says_where_it_stopped_and_the_same_command_resumes(tmp_path):
   wd = tmp_path / "run"
-  cmd = cli("train_mlp", wd, "--epochs=400", "--epochs_per_call=1")
+  cmd = cli("train_mlp", wd, "--epochs=20", "--epochs_per_call=1")
   # SIGINT handled as at a terminal even when the suite itself runs in the background
   # (a shell starts background jobs with SIGINT ignored, and the child would inherit it)
   proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                           text=True,
                           preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
   for line in proc.stdout:                 # interrupt once a few epochs are checkpointed
-    if "epoch 3/400" in line:
+    if "epoch 3/20" in line:
       proc.send_signal(signal.SIGINT)
       break
   _, err = proc.communicate(timeout=120)
@@ -161,4 +163,102 @@ def test_ctrl_c_says_where_it_stopped_and_the_same_command_resumes(tmp_path):
   assert done and not (wd / "results.json").exists()
   subprocess.run(cmd, cwd=REPO, check=True, capture_output=True)
   saved = json.loads((wd / "timing.json").read_text())["checkpoints_saved"]
-  assert saved <= 400 - done[-1]            # only what no checkpoint held was trained
+  assert saved <= 20 - done[-1]             # only what no checkpoint held was trained
+
+
+def test_sigterm_says_where_it_stopped_like_ctrl_c(capsys, tmp_path):
+  from eegjax.run.flags import exit_on_user_error
+  wd = Workdir(str(tmp_path / "run"), echo=False)
+  wd.log("epoch 3/20")
+
+  @exit_on_user_error
+  def main(argv):
+    os.kill(os.getpid(), signal.SIGTERM)
+    time.sleep(5)                       # the handler raises before this ends
+
+  with pytest.raises(SystemExit) as stop:
+    main(["x"])
+  assert stop.value.code == 143
+  err = capsys.readouterr().err.strip().splitlines()
+  assert err == [f"terminated (SIGTERM); it stopped after: epoch 3/20. Rerun the same "
+                 f"command to resume it from its last checkpoint in {wd.path}"]
+  assert signal.getsignal(signal.SIGTERM) is not None     # the previous handler is back
+
+
+def test_a_run_stopped_between_its_results_files_writes_them_all_again(binary, tmp_path):
+  """results.json is not the last file a run writes: a run killed just after it is not
+  finished (its pending mark), and the same command writes every file again."""
+  mod = binary("train_mlp")
+  wd = tmp_path / "run"
+  with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
+    mod.main(["train_mlp.py"])
+  whole = (wd / "results.json").read_bytes()
+  for name in ("results.csv", "history.npz", "timing.json"):
+    os.remove(wd / name)                       # as if killed just after results.json
+  (wd / ".results_pending").write_text("")
+  with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
+    mod.main(["train_mlp.py"])
+  assert (wd / "results.json").read_bytes() == whole
+  assert all((wd / n).exists() for n in ("results.csv", "history.npz", "timing.json"))
+  assert not (wd / ".results_pending").exists()
+  assert "nothing to do" not in (wd / "log.txt").read_text().split("writing them again")[-1]
+
+
+def test_overwrite_removes_what_runs_wrote_and_keeps_the_users_files(tmp_path):
+  run = tmp_path / "run"
+  run.mkdir()
+  (run / "my_data.csv").write_text("f1,label\n1,a\n")     # the user's input, kept
+  wd = Workdir(str(run), echo=False)
+  wd.log("hello")
+  wd.write_json("results.json", {"a": 1})
+  wd.write_csv("prune_table.csv", ["x"], [[1]])
+  (run / "checkpoints" / "train" / "2").mkdir(parents=True)
+  open(wd.file("plot.png"), "wb").close()
+  Workdir(str(run), overwrite=True, echo=False)
+  assert sorted(p.name for p in run.iterdir()) == [".lock", "my_data.csv"]
+
+
+def test_a_started_run_whose_flags_cfg_is_gone_is_checked_by_its_config(tmp_path):
+  wd = Workdir(str(tmp_path / "run"), echo=False)
+  wd.write_json("config.json", {"model": "mlp", "train": {"epochs": 10},
+                                "workdir": "/old/place"})
+  (tmp_path / "run" / "checkpoints" / "train").mkdir(parents=True)
+  wd.check_same_run("--epochs=10\n", {"model": "mlp", "train": {"epochs": 10},
+                                      "workdir": "/new/place"})     # same run: resumes
+  with pytest.raises(WorkdirError, match=r"flags.cfg is gone; config.json differs: "
+                                         r"train.epochs \(was 10, now 20\)"):
+    wd.check_same_run("--epochs=20\n", {"model": "mlp", "train": {"epochs": 20},
+                                        "workdir": "/old/place"})
+  os.remove(tmp_path / "run" / "config.json")
+  with pytest.raises(WorkdirError, match=r"flags.cfg and config.json are gone"):
+    wd.check_same_run("--epochs=10\n", {"model": "mlp", "train": {"epochs": 10}})
+
+
+def test_a_workdir_that_cannot_be_written_ends_in_one_line(tmp_path, monkeypatch):
+  """Injected (the suite may run as root, who can write a read-only folder): the lock
+  file and a results file refused with EACCES."""
+  import builtins
+  import errno
+
+  real_open = os.open
+
+  def refuse(path, *a, **k):
+    if str(path).endswith(".lock"):
+      raise PermissionError(errno.EACCES, "Permission denied", path)
+    return real_open(path, *a, **k)
+  monkeypatch.setattr(os, "open", refuse)
+  with pytest.raises(WorkdirError, match=r"--workdir=.*ro: cannot write there \(Permission "
+                                         r"denied\)"):
+    Workdir(str(tmp_path / "ro"), echo=False)
+  monkeypatch.setattr(os, "open", real_open)
+  wd = Workdir(str(tmp_path / "ro"), echo=False)
+  real_bopen = builtins.open
+
+  def refuse_write(path, mode="r", *a, **k):
+    if "w" in mode and str(path).endswith("results.json.tmp"):
+      raise PermissionError(errno.EACCES, "Permission denied", path)
+    return real_bopen(path, mode, *a, **k)
+  monkeypatch.setattr(builtins, "open", refuse_write)
+  with pytest.raises(WorkdirError, match=r"cannot write results.json there \(Permission "
+                                         r"denied\)"):
+    wd.write_json("results.json", {})

@@ -92,6 +92,14 @@ def make_dataset(x, y, class_names: Sequence[str], info: DatasetInfo, *,
   `where` names the file (or generator) for error messages.
   """
   where = where or info.source or info.name
+  _check_groups(groups, where)
+  big = np.abs(np.asarray(x, np.float64)) > MAX_MAGNITUDE
+  if big.any():
+    first = np.argwhere(big)[0]
+    raise DataError(f"{where}: x has {int(big.sum())} values beyond +-{MAX_MAGNITUDE:.0e} "
+                    f"(first at example {first[0]}, index {tuple(int(i) for i in first[1:])}: "
+                    f"{np.asarray(x)[tuple(first)]:.3g}); the inputs are float32 and are "
+                    "scaled by their range, so expected magnitudes below that")
   ds = Dataset(
       x=np.asarray(x, np.float32),
       y=np.asarray(y, np.int32),
@@ -102,6 +110,29 @@ def make_dataset(x, y, class_names: Sequence[str], info: DatasetInfo, *,
       official_test=None if official_test is None else np.asarray(official_test, bool))
   validate(ds, where)
   return ds
+
+
+# the inputs are float32 and min-max scaled (x - lo) / (hi - lo): values beyond this would
+# overflow the range and end as a non-finite loss far from the file that held them
+MAX_MAGNITUDE = 1e30
+
+
+def _check_groups(groups, where: str) -> None:
+  """Participant ids must be integers (an id that is NaN or fractional would be cast to
+  a group of its own, e.g. -2147483648)."""
+  if groups is None:
+    return
+  g = np.asarray(groups)
+  if g.dtype.kind == "f":
+    bad = ~np.isfinite(g) | (g != np.round(g))
+    if bad.any():
+      i = int(np.argwhere(bad)[0][0])
+      raise DataError(f"{where}: field 'groups' has {int(bad.sum())} ids that are not "
+                      f"integers (first at example {i}: {g[i]!r}); expected one integer "
+                      "participant id per example")
+  elif g.dtype.kind not in "iub":
+    raise DataError(f"{where}: field 'groups' has dtype {g.dtype}; expected integer "
+                    "participant ids")
 
 
 def validate(ds: Dataset, where: str) -> None:
@@ -170,6 +201,11 @@ def encode_labels(raw: Sequence[str], declared: Optional[Sequence[str]], where: 
   `line_of(i)` gives the line of example i for messages.
   """
   raw = [str(r).strip() for r in raw]
+  for i, r in enumerate(raw):
+    if r == "" or r.lower() == "nan":
+      at = f"{where}:{line_of(i)}" if line_of else f"{where} (example {i})"
+      raise DataError(f"{at}: the label is {'empty' if r == '' else repr(r)}; expected a "
+                      "class label on every row")
   if declared is None:
     distinct = sorted(set(raw))
     try:

@@ -77,6 +77,9 @@ def select_channels(ds: Dataset, channels: list[str]) -> Dataset:
     else:
       raise DataError(f"--channels: no channel {c!r}; expected a name from {names} "
                       f"or an index 0..{ds.x.shape[2] - 1}")
+  if len(set(picks)) < len(picks):
+    raise DataError(f"--channels={','.join(channels)}: a channel is picked twice (by name "
+                    "and by index, or twice); expected each channel once")
   info = dataclasses.replace(ds.info, channel_names=tuple(names[p] for p in picks))
   return ds.replace(x=np.ascontiguousarray(ds.x[:, :, picks]), info=info)
 

@@ -16,7 +16,8 @@ from typing import Optional
 
 import numpy as np
 
-from eegjax.data.dataset import DataError, Dataset, DatasetInfo, encode_labels, make_dataset
+from eegjax.data.dataset import (MAX_MAGNITUDE, DataError, Dataset, DatasetInfo, encode_labels,
+                                 make_dataset)
 
 
 def _check_file(path: str, expected: str) -> None:
@@ -75,6 +76,10 @@ def load_csv(path: str, *, label_column: str = "label", group_column: Optional[s
       if not np.isfinite(v):
         raise DataError(f"{path}:{lineno}: column {header[j]!r} is {cell}; "
                         "expected a finite number")
+      if abs(v) > MAX_MAGNITUDE:
+        raise DataError(f"{path}:{lineno}: column {header[j]!r} is {cell}; expected a "
+                        f"magnitude below {MAX_MAGNITUDE:.0e} (the inputs are float32, "
+                        "scaled by their range)")
       x[k, m] = v
     labels.append(row[li])
     if gi is not None:

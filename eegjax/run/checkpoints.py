@@ -18,6 +18,7 @@ import jax
 import numpy as np
 import orbax.checkpoint as ocp
 
+from eegjax.errors import UserError
 from eegjax.jsonable import to_json
 
 
@@ -59,9 +60,8 @@ class Checkpoints:
       self.manager.wait_until_finished()      # durable before the run goes on
     except Exception as e:  # noqa: BLE001 - tensorstore / orbax wrap the OS error
       from eegjax.run.workdir import DiskFull, disk_full
-      if not disk_full(e):
-        quiet.replay()
-        raise
+      logging.getLogger().removeFilter(quiet)
+      absl_handler.removeFilter(quiet)
       try:
         self.manager.close()        # stop orbax's writer threads before the process ends
       except Exception:  # noqa: BLE001 - the save already failed; closing is best effort
@@ -69,9 +69,13 @@ class Checkpoints:
       good = [s for s in self.steps() if s != step]
       kept = (f"the last good checkpoint ({good[-1]}) is intact" if good else
               "no checkpoint had been written there yet")
-      raise DiskFull(f"no space left on the device while saving checkpoint {step} in "
-                     f"{self.directory}; {kept}. Free some space and rerun the same "
-                     "command: it resumes from there") from None
+      if disk_full(e):
+        raise DiskFull(f"no space left on the device while saving checkpoint {step} in "
+                       f"{self.directory}; {kept}. Free some space and rerun the same "
+                       "command: it resumes from there") from None
+      raise CheckpointError(f"could not save checkpoint {step} in {self.directory} "
+                            f"({_first_line(e)}); {kept}. Make the folder writable (or "
+                            "choose another --workdir) and rerun the same command") from e
     finally:
       logging.getLogger().removeFilter(quiet)
       absl_handler.removeFilter(quiet)
@@ -97,9 +101,11 @@ class Checkpoints:
       try:
         return (step, *self.restore(step, target))
       except Exception as e:  # noqa: BLE001 - any failure means this one is unusable
-        first = str(e).strip().splitlines()[0][:200] if str(e).strip() else type(e).__name__
-        self.log(f"checkpoint {step} in {self.directory} is unreadable ({first}); "
-                 "falling back to the previous one")
+        self.log(f"checkpoint {step} in {self.directory} is unreadable ({_first_line(e)});"
+                 " deleted, falling back to the previous one")
+        # the run saves this step again when it gets there: a damaged folder left in
+        # place would make that save fail (orbax: the step already exists)
+        self.delete(step)
     return None
 
   def close(self) -> None:
@@ -107,23 +113,23 @@ class Checkpoints:
     self.manager.close()
 
 
-class _OrbaxThreadErrors(logging.Filter):
-  """Holds back the errors orbax's writer threads log while a save fails (a full disk
-  logs one traceback per thread); they are shown when the failure is not a full disk."""
+class CheckpointError(UserError, OSError):
+  """A checkpoint could not be written (other than a full disk); the message says which
+  and what is intact."""
 
-  def __init__(self):
-    super().__init__()
-    self.held: list[logging.LogRecord] = []
+
+def _first_line(e: BaseException) -> str:
+  text = str(e).strip()
+  return text.splitlines()[0][:200] if text else type(e).__name__
+
+
+class _OrbaxThreadErrors(logging.Filter):
+  """Holds back the errors orbax's writer threads log while a save fails (a full disk or
+  a read-only folder logs one traceback per thread): the failure ends in one line that
+  names the checkpoint and the cause."""
 
   def filter(self, record: logging.LogRecord) -> bool:
-    if record.levelno >= logging.ERROR and "orbax" in record.pathname:
-      self.held.append(record)
-      return False
-    return True
-
-  def replay(self) -> None:
-    for record in self.held:
-      logging.getLogger(record.name).handle(record)
+    return not (record.levelno >= logging.ERROR and "orbax" in record.pathname)
 
 
 def median_save_ms(ckpt: Checkpoints) -> float:

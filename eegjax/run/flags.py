@@ -105,10 +105,19 @@ def flagfile_text(fv: flags.FlagValues, names: list[str]) -> str:
   return "\n".join(lines) + "\n"
 
 
+class Terminated(KeyboardInterrupt):
+  """SIGTERM (a scheduler's stop, `kill`): handled as Ctrl-C is, exit status 143."""
+
+
+def _terminate(signum, frame):
+  raise Terminated()
+
+
 def exit_on_user_error(fn):
   """Wraps a binary's main: a user's mistake (UserError) or a full disk exits 1 with one
-  `error: ...` line on stderr; Ctrl-C exits 130 saying where the run stopped and that the
-  same command resumes it; anything else is a bug and keeps its traceback."""
+  `error: ...` line on stderr; Ctrl-C (exit 130) and SIGTERM (143) say where the run
+  stopped and that the same command resumes it; anything else is a bug and keeps its
+  traceback."""
   import functools
   import sys
 
@@ -122,17 +131,21 @@ def exit_on_user_error(fn):
       # library chatter (orbax, XLA) off unless asked for; what a user must know comes
       # from the run's own log lines and `error:` lines
       logging.set_verbosity(logging.ERROR)
+    import signal
+    previous = signal.signal(signal.SIGTERM, _terminate)
     try:
       return fn(argv)
     except UserError as e:
       print(f"error: {e}", file=sys.stderr, flush=True)
       sys.exit(1)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:
       wd = workdir.active
       where = (f"; it stopped after: {wd.last}. Rerun the same command to resume it from "
                f"its last checkpoint in {wd.path}" if wd is not None and wd.last else "")
-      print(f"interrupted{where}", file=sys.stderr, flush=True)
-      sys.exit(130)
+      term = isinstance(e, Terminated)
+      print(f"{'terminated (SIGTERM)' if term else 'interrupted'}{where}", file=sys.stderr,
+            flush=True)
+      sys.exit(143 if term else 130)
     except Exception as e:  # noqa: BLE001 - only a full disk is turned into one line
       if not workdir.disk_full(e):
         raise
@@ -142,4 +155,6 @@ def exit_on_user_error(fn):
                "the same command to resume" if wd is not None else ""),
             file=sys.stderr, flush=True)
       sys.exit(1)
+    finally:
+      signal.signal(signal.SIGTERM, previous)
   return wrapper

@@ -48,6 +48,15 @@ class DiskFull(UserError, OSError):
 
 
 LOCK = ".lock"
+# present from the moment results.json is written until the run's last results file is:
+# a run stopped in between is not finished, and a rerun writes them all again
+PENDING = ".results_pending"
+# the top-level names a run asked of its workdir (`Workdir.file`): what --overwrite removes
+MANIFEST = ".files"
+# what every run makes, for workdirs written before the manifest existed
+RUN_FILES = ("flags.cfg", "config.json", "log.txt", "results.json", "results.json.damaged",
+             "results.csv", "timing.json", "history.npz", "predictions.npz", "checkpoints",
+             PENDING, MANIFEST)
 IDENTITY_EXEMPT = ("workdir", "overwrite")   # flags that do not make a run what it is
 _held: dict[tuple, int] = {}    # (device, inode) of a lock file -> fd: locks this process
                                 # holds (for its lifetime; a moved workdir keeps its lock)
@@ -108,26 +117,66 @@ class Workdir:
     except OSError as e:
       raise WorkdirError(f"--workdir={path}: cannot create the folder ({e.strerror})") \
           from None
-    _lock(self.path)
+    try:
+      _lock(self.path)
+    except PermissionError as e:
+      raise WorkdirError(f"--workdir={path}: cannot write there ({e.strerror}); expected a "
+                         "folder this user can write, or choose another --workdir") from None
+    self._made = set(self._manifest())
     if overwrite:
-      for entry in os.scandir(self.path):
-        if entry.name != LOCK:
-          (shutil.rmtree if entry.is_dir() else os.remove)(entry.path)
+      self._clear()
     self._t0 = time.perf_counter()
     self.last = ""                      # the last progress line (where a run stopped)
     global active
     active = self
 
   def file(self, name: str) -> str:
+    """The path of `name` in the workdir, recorded as the run's (see MANIFEST)."""
+    top = name.replace(os.sep, "/").split("/")[0]
+    if top not in self._made and not top.endswith(".tmp") and top != MANIFEST:
+      self._made.add(top)
+      with self._writing(MANIFEST):
+        with open(os.path.join(self.path, MANIFEST), "a", encoding="utf-8") as f:
+          f.write(top + "\n")
     return os.path.join(self.path, name)
+
+  def _manifest(self) -> list[str]:
+    try:
+      with open(os.path.join(self.path, MANIFEST), encoding="utf-8") as f:
+        return [line.strip() for line in f if line.strip()]
+    except FileNotFoundError:
+      return []
+
+  def _clear(self) -> None:
+    """--overwrite: removes what runs wrote here (the manifest's names, and what every run
+    makes), keeping anything else -- the input data, say -- and saying so."""
+    ours = set(self._manifest()) | set(RUN_FILES)
+    kept = []
+    for entry in os.scandir(self.path):
+      if entry.name == LOCK:
+        continue
+      if entry.name in ours or entry.name.endswith(".tmp") or entry.name.endswith(".tmp.npz"):
+        (shutil.rmtree if entry.is_dir() and not entry.is_symlink() else os.remove)(
+            entry.path)
+      else:
+        kept.append(entry.name)
+    self._made = set()
+    if kept:
+      print(f"--overwrite: kept {len(kept)} file(s) in {self.path} that no run wrote: "
+            f"{', '.join(sorted(kept)[:5])}{' ...' if len(kept) > 5 else ''}", flush=True)
 
   @property
   def finished(self) -> bool:
-    """Holds a readable results.json. One that cannot be read (cut short by a crash or a
-    failed copy) is renamed results.json.damaged, and the run is redone from its
-    checkpoints (nothing is retrained that a checkpoint holds)."""
+    """Holds a readable results.json and every results file written after it (see
+    `finish`). One that cannot be read (cut short by a crash or a failed copy) is renamed
+    results.json.damaged, and the run is redone from its checkpoints (nothing is
+    retrained that a checkpoint holds)."""
     path = self.file("results.json")
     if not os.path.exists(path):
+      return False
+    if os.path.exists(self.file(PENDING)):
+      self.log(f"{self.path}: the run stopped while writing its results files; writing "
+               "them again from its checkpoints")
       return False
     try:
       self.read_json("results.json")
@@ -144,10 +193,15 @@ class Workdir:
     ck = self.file("checkpoints")
     return self.finished or (os.path.isdir(ck) and any(os.scandir(ck)))
 
-  def check_same_run(self, flagfile_text: str) -> None:
-    """Refuses a started run whose flags.cfg differs from `flagfile_text`."""
+  def check_same_run(self, flagfile_text: str, config: Optional[dict] = None) -> None:
+    """Refuses a started run whose flags.cfg differs from `flagfile_text`. Without its
+    flags.cfg, the run's config.json is compared with `config` (this run's resolved
+    config); without either, a started run is refused: what made it cannot be checked."""
+    if not self.started:
+      return
     old_path = self.file("flags.cfg")
-    if not self.started or not os.path.exists(old_path):
+    if not os.path.exists(old_path):
+      self._check_config(config)
       return
     parse = lambda t: dict(line.split("=", 1) for line in t.splitlines()  # noqa: E731
                            if line.startswith("--") and "=" in line)
@@ -161,6 +215,26 @@ class Workdir:
     if diffs:
       raise WorkdirError(f"--workdir={self.path} holds a run made with different flags: "
                          f"{'; '.join(diffs)}. Rerun with the same flags to resume it, pass "
+                         "--overwrite to start afresh, or choose another --workdir")
+
+  def _check_config(self, config: Optional[dict]) -> None:
+    """The identity check of a started run whose flags.cfg is gone: its config.json."""
+    if not os.path.exists(self.file("config.json")) or config is None:
+      raise WorkdirError(f"--workdir={self.path} holds a started run whose flags.cfg "
+                         f"{'and config.json are' if config is not None else 'is'} gone, so "
+                         "the flags that made it cannot be checked; put flags.cfg back, pass "
+                         "--overwrite to start afresh, or choose another --workdir")
+    flat = lambda d, pre="": {k2: v2 for k, v in d.items() for k2, v2 in  # noqa: E731
+                              (flat(v, f"{pre}{k}.").items() if isinstance(v, dict)
+                               else [(f"{pre}{k}", v)])
+                              if k not in IDENTITY_EXEMPT}
+    old, new = flat(self.read_json("config.json")), flat(json.loads(json.dumps(to_json(config))))
+    diffs = [f"{k} (was {old.get(k, 'unset')!r}, now {new.get(k, 'unset')!r})"
+             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    if diffs:
+      raise WorkdirError(f"--workdir={self.path} holds a run made with a different "
+                         f"configuration (its flags.cfg is gone; config.json differs: "
+                         f"{'; '.join(diffs)}). Rerun with the same flags to resume it, pass "
                          "--overwrite to start afresh, or choose another --workdir")
 
   def read_json(self, name: str):
@@ -185,6 +259,10 @@ class Workdir:
         return self
 
       def __exit__(self, kind, e, tb):
+        if isinstance(e, PermissionError):
+          raise WorkdirError(f"--workdir={workdir.path}: cannot write {name} there "
+                             f"({e.strerror}); expected a folder this user can write, or "
+                             "choose another --workdir") from None
         if e is not None and isinstance(e, OSError) and disk_full(e):
           raise DiskFull(f"no space left on the device of {workdir.path} while writing "
                          f"{name}; files written before are intact. Free some space and "
@@ -203,7 +281,16 @@ class Workdir:
       os.replace(tmp, self.file(name))  # atomic: a reader never sees half a file
 
   def write_json(self, name: str, obj) -> None:
+    if name == "results.json" and not os.path.exists(self.file(PENDING)):
+      self.write_text(PENDING, "results.json written; the files after it are not yet\n")
     self.write_text(name, json.dumps(to_json(obj), indent=2, sort_keys=False) + "\n")
+
+  def finish(self, message: str) -> None:
+    """The run's closing line, once every results file is written: from here on the
+    workdir holds a finished run."""
+    if os.path.exists(self.file(PENDING)):
+      os.remove(self.file(PENDING))
+    self.log(message)
 
   def write_csv(self, name: str, header: Sequence[str], rows: Sequence[Sequence]) -> None:
     out = io.StringIO(newline="")

@@ -50,10 +50,13 @@ class TrainConfig:
     for name in ("epochs", "batch_size", "eval_batch_size"):
       if getattr(self, name) < 1:
         raise ConfigError(f"--{name}={getattr(self, name)}: expected a positive integer")
-    if not self.learning_rate > 0:
-      raise ConfigError(f"--learning_rate={self.learning_rate}: expected a positive number")
-    if self.patience < 0 or self.epochs_per_call < 0:
-      raise ConfigError("--patience and --epochs_per_call must be >= 0")
+    if not 0 < self.learning_rate < float("inf"):
+      raise ConfigError(f"--learning_rate={self.learning_rate}: expected a positive, finite "
+                        "number")
+    for name, zero in (("patience", "off"), ("epochs_per_call", "a tenth of the run")):
+      if getattr(self, name) < 0:
+        raise ConfigError(f"--{name}={getattr(self, name)}: expected an integer >= 0 "
+                          f"(0 = {zero})")
     if self.objective not in OBJECTIVES:
       raise ConfigError(f"objective {self.objective!r}: expected one of {list(OBJECTIVES)}")
     if self.grad_clip < 0:

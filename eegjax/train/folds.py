@@ -52,8 +52,13 @@ def carve_validation(ds: Dataset, splits: Sequence[Split], fraction: float,
     if groups is not None and len(np.unique(groups)) < 2:
       raise DataError(f"fold {f}: its training part has one group; a grouped validation "
                       "part needs at least two (lower --val_fraction to 0 or use fewer folds)")
-    h = holdout(len(sp.train), fraction, seed=seed + 7919 * (f + 1), groups=groups,
-                y=None if groups is not None else ds.y[sp.train])
+    try:
+      h = holdout(len(sp.train), fraction, seed=seed + 7919 * (f + 1), groups=groups,
+                  y=None if groups is not None else ds.y[sp.train])
+    except DataError as e:
+      raise DataError(f"--val_fraction={fraction}: fold {f}'s {len(sp.train)} training rows "
+                      f"cannot be split into training and validation parts ({e}); expected "
+                      "a smaller --val_fraction (0 for none)") from None
     out.append((sp.train[h.train], sp.train[h.test], sp.test))
   return out
 

@@ -395,5 +395,5 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
     files += " reconstruction.png"
   if "pruned" in cfg.approaches:
     files += " prune_table.csv"
-  wd.log(f"wrote {wd.path}: {files} (total {timing['total_s']:.1f}s)")
+  wd.finish(f"wrote {wd.path}: {files} (total {timing['total_s']:.1f}s)")
   return to_json(results)

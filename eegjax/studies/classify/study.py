@@ -51,6 +51,6 @@ def run(cfg: ClassifyConfig, flagfile_text: Optional[str] = None,
   wd.log(f"test accuracy {acc['mean']:.4f} (95% CI {acc['ci95'][0]:.4f}-{acc['ci95'][1]:.4f},"
          f" n={acc['n']}), F1 {results['summary']['f1']['mean']:.4f}  "
          f"[{prep.kind} data: {prep.raw.info.name}]")
-  wd.log(f"wrote {wd.path}: results.json results.csv history.npz timing.json "
+  wd.finish(f"wrote {wd.path}: results.json results.csv history.npz timing.json "
          f"(train {fit.run_s:.1f}s + compile {fit.compile_s:.1f}s)")
   return results

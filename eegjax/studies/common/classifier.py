@@ -28,6 +28,7 @@ from eegjax.models import MLP, ElmanRNN, count_params
 from eegjax.models.gated import CELLS, GatedRNN
 from eegjax.models.mlp import ACTIVATIONS
 from eegjax.run.workdir import Workdir
+from eegjax.train import memory
 from eegjax.train import (TrainConfig, Trainer, carve_validation, device_data,
                           make_fold_arrays)
 from eegjax.run.checkpoints import Checkpoints
@@ -92,6 +93,11 @@ class ClassifyConfig:
       raise ConfigError(f"--repeats={self.repeats}: expected at least 1")
     if self.num_seeds < 1:
       raise ConfigError(f"--num_seeds={self.num_seeds}: expected at least 1")
+    if self.seed < 0:
+      raise ConfigError(f"--seed={self.seed}: expected an integer >= 0")
+    if len(set(self.channels)) < len(self.channels):
+      raise ConfigError(f"--channels={','.join(self.channels)}: a channel is named twice; "
+                        "expected each channel once")
     if not 0.0 <= self.val_fraction < 1.0:
       raise ConfigError(f"--val_fraction={self.val_fraction}: expected a value in [0, 1)")
     if self.train.patience and not self.val_fraction:
@@ -247,6 +253,7 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
   model = prep.model if model is None else model
   train_cfg = cfg.train if train_cfg is None else train_cfg
   folds = prep.folds if folds is None else folds
+  check_memory(cfg, prep, model, train_cfg, len(folds.fold_id), wd, name)
   trainer = Trainer(model, train_cfg, has_val=has_validation(folds),
                     num_devices=cfg.num_devices)
   ckpt = Checkpoints(wd.file(os.path.join("checkpoints", name)), log=wd.log)
@@ -254,6 +261,21 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
   fit = trainer.fit(prep.seeds, folds, prep.data, state=state, log=wd.log, checkpoints=ckpt,
                     label="" if name == "train" else name)
   return trainer, fit, ckpt
+
+
+def check_memory(cfg: ClassifyConfig, prep: Prepared, model, train_cfg: TrainConfig,
+                 num_folds: int, wd: Workdir, name: str = "train") -> None:
+  """Refuses, in one line, a sweep whose estimated memory (`eegjax.train.memory`) exceeds
+  what the machine has, before anything is compiled."""
+  models = num_folds * len(prep.seeds)
+  need, have = memory.check_sweep(model, prep.data, models, train_cfg.batch_size,
+                                  train_cfg.eval_batch_size)
+  if not memory.fits(need, have):
+    raise ConfigError(
+        f"{name}: {num_folds} folds x {len(prep.seeds)} seeds (--num_seeds) = {models} "
+        f"models of this size need {memory.describe(need, have)}; expected fewer models "
+        "(--num_seeds, --num_folds, --repeats) or a smaller network (--hidden_sizes) or "
+        "batch (--batch_size)")
 
 
 def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
@@ -351,7 +373,7 @@ def begin(cfg, flagfile_text: Optional[str]) -> tuple[Workdir, Optional[Prepared
   prepared data of cfg's classification: a ClassifyConfig or a study config around one)."""
   wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
   if flagfile_text is not None:
-    wd.check_same_run(flagfile_text)
+    wd.check_same_run(flagfile_text, cfg.to_json())
   if wd.finished:
     wd.log(f"{wd.path} already holds this finished run (results.json); nothing to do. "
            "Pass --overwrite to run it afresh")

@@ -390,7 +390,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   wd.write_json("results.json", results)
   timing["total_s"] = time.perf_counter() - t_start
   wd.write_json("timing.json", timing)
-  wd.log(f"wrote {wd.path}: gan_comparison.csv/.md/.png gan_curves.png epoch_log_*.csv "
+  wd.finish(f"wrote {wd.path}: gan_comparison.csv/.md/.png gan_curves.png epoch_log_*.csv "
          f"images/ {'gan_prune_table.csv ' if prune_rows else ''}results.json timing.json "
          f"(total {timing['total_s']:.1f}s)")
   return to_json(results)

@@ -155,6 +155,6 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
     wd.log(f"{crit} minus {mid['reference']} at {mid['units_pruned']} pruned: accuracy "
            f"{a['mean']:+.4f} [{a['ci95'][0]:+.4f}, {a['ci95'][1]:+.4f}], p = {a['p']:.3g}, "
            f"Holm {a['p_holm']:.3g} ({test_name})")
-  wd.log(f"wrote {wd.path}: prune_table.csv results.json predictions.npz checkpoints/ *.png "
+  wd.finish(f"wrote {wd.path}: prune_table.csv results.json predictions.npz checkpoints/ *.png "
          f"(training {fit.run_s:.1f}s, pruning {prune_s:.1f}s, total {timing['total_s']:.1f}s)")
   return results
