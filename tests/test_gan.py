@@ -541,3 +541,56 @@ def test_discriminator_hidden_layer_channels_merge_exactly():
   after = Discriminator(features=discriminator_features(pruned), pool="flatten",
                         hidden=5).apply(pruned, x)
   chex.assert_trees_all_close(after, d.apply(params, x), atol=1e-5, rtol=1e-5)
+
+
+def test_the_class_head_is_trained_on_fakes_with_their_conditioning_labels():
+  """Hand-computed AC-GAN terms with fake labels unlike the real ones: D_cls averages the
+  real images' CE against their labels and the fakes' CE against the labels they were
+  drawn for; G's class term and D_cls_fake use the fakes' labels too."""
+  import optax
+
+  cls_r = jnp.array([[2.0, 0.0], [0.0, 1.0], [1.0, 1.0]])
+  cls_f = jnp.array([[0.0, 3.0], [1.5, 0.0], [0.5, 0.0]])
+  adv = jnp.zeros(3)                       # the two-head discriminator: (class, real/fake)
+  y, y_fake, w = jnp.array([0, 1, 0]), jnp.array([1, 0, 1]), jnp.ones(3)
+  t = batch_terms((cls_r, adv), (cls_f, adv), y, y_fake, w, False)
+  ce = lambda logits, labels: float(jnp.mean(  # noqa: E731
+      optax.softmax_cross_entropy_with_integer_labels(logits, labels)))
+  assert float(t["D_cls"]) == pytest.approx(0.5 * (ce(cls_r, y) + ce(cls_f, y_fake)), 1e-6)
+  assert float(t["G"]) == pytest.approx(np.log(2.0) + ce(cls_f, y_fake), 1e-6)
+  pf = jax.nn.softmax(cls_f)
+  assert float(t["D_cls_fake"]) == pytest.approx(
+      float(jnp.mean(pf[jnp.arange(3), y_fake])), 1e-6)
+  # the same batch with the fakes labelled as the reals: different, so a swap is seen
+  wrong = batch_terms((cls_r, adv), (cls_f, adv), y, y, w, False)
+  assert abs(float(wrong["D_cls"]) - float(t["D_cls"])) > 0.1
+
+
+def test_each_step_conditions_the_fakes_and_labels_them_with_the_batchs_classes(monkeypatch):
+  """In the training step the fakes are drawn for the real batch's classes and the class
+  head is scored on them with those same classes: every label array the generator is
+  given is one the terms score the fakes with, and the terms' fake labels are the real
+  batch's."""
+  import eegjax.train.gan_fit as gan_fit
+
+  scored, drawn = [], []
+  real_terms = gan_fit.batch_terms
+
+  def spy(out_real, out_fake, y, y_fake, w, semi):
+    jax.debug.callback(lambda a, b: scored.append((np.asarray(a), np.asarray(b))), y, y_fake)
+    return real_terms(out_real, out_fake, y, y_fake, w, semi)
+
+  class SpyGenerator(DeconvGenerator):
+    def __call__(self, noise, labels):
+      jax.debug.callback(lambda a: drawn.append(np.asarray(a)), labels)
+      return super().__call__(noise, labels)
+
+  monkeypatch.setattr(gan_fit, "batch_terms", spy)
+  folds, data, to_images, _ = _tiny_setup(num_seeds=1)
+  GanTrainer(SpyGenerator(noise_dim=8, features=(8, 4, 4)), Discriminator(features=(4, 8, 8)),
+             GanConfig(epochs=1, batch_size=8), to_images, layout="loop").fit(
+                 [0], folds, data, log=lambda m: None)
+  assert scored and drawn
+  assert all(np.array_equal(y, y_fake) for y, y_fake in scored)
+  batches = {y.tobytes() for y, _ in scored}
+  assert all(labels.tobytes() in batches for labels in drawn if labels.shape[0] == 8)

@@ -79,3 +79,31 @@ def test_hand_written_backward_equals_autodiff(steps):
   g1 = jax.grad(loss)(jax.tree.map(lambda a: a[1], stacked),
                       lambda p, x: _reference_logits(p, x, lengths), x)
   chex.assert_trees_all_close(jax.tree.map(lambda a: a[1], g), g1, atol=2e-5, rtol=2e-5)
+
+
+@pytest.mark.parametrize("cell", ["gru", "lstm"])
+def test_gated_cells_stop_at_each_sequences_length(cell):
+  """Unequal lengths (every study test runs equal-length trials): a padded sequence's
+  logits equal those of the sequence alone, whatever the padding holds, and the pruning
+  statistics of the recurrent state count only the valid steps."""
+  from eegjax.models.gated import GatedRNN
+  from eegjax.pruning import activations, discover_groups
+
+  model = GatedRNN(hidden_size=5, num_classes=3, cell=cell)
+  x = jax.random.normal(jax.random.key(1), (3, 12, 2))
+  lengths = jnp.array([12, 7, 3])
+  params = model.init(jax.random.key(0), x, lengths)
+  padded = x.at[1, 7:].set(50.0).at[2, 3:].set(-50.0)
+  full = model.apply(params, padded, lengths)
+  for i, n in enumerate([12, 7, 3]):
+    alone = model.apply(params, x[i:i + 1, :n], jnp.array([n]))
+    chex.assert_trees_all_close(full[i:i + 1], alone, atol=1e-5)
+  group = next(g for g in discover_groups(model.apply, params, x, lengths) if g.prunable)
+  st = activations(model.apply, params, [group], padded, lengths, lengths=lengths)
+  st = st[group.name]
+  assert float(st.count) == 12 + 7 + 3                  # valid steps only
+  # the same statistics from each sequence cut to its length
+  alone = [activations(model.apply, params, [group], x[i:i + 1, :n], jnp.array([n]),
+                       lengths=jnp.array([n]))[group.name] for i, n in enumerate([12, 7, 3])]
+  chex.assert_trees_all_close(st.total, sum(a.total for a in alone), atol=1e-4)
+  chex.assert_trees_all_close(st.gram, sum(a.gram for a in alone), atol=1e-4)
