@@ -71,3 +71,35 @@ def binary():
   yield load
   for flag in added:
     delattr(flags.FLAGS, flag)
+
+
+# Modules whose tests run binaries or whole sweeps, heaviest first (measured with
+# --durations): collected before the rest, so xdist hands them out first and the many
+# quick tests fill the workers' ends.
+HEAVY_FIRST = ("test_gan.py", "test_alcohol.py", "test_resume.py", "test_prune_study.py",
+               "test_workdir_faults.py", "test_sharding.py", "test_binaries.py",
+               "test_progressive.py", "test_discover.py")
+
+
+def pytest_collection_modifyitems(config, items):
+  rank = {name: i for i, name in enumerate(HEAVY_FIRST)}
+  items.sort(key=lambda item: rank.get(item.path.name, len(rank)))   # stable within a module
+
+
+@pytest.fixture
+def interrupt_after_save(monkeypatch):
+  """interrupt_after_save(when): the next checkpoint save for which when(directory, step)
+  holds completes, then the run is interrupted as Ctrl-C would (KeyboardInterrupt): a
+  deterministic, in-process kill at a known point (tests/test_resume.py keeps one real
+  SIGKILL of a process)."""
+  from eegjax.run.checkpoints import Checkpoints
+  real_save = Checkpoints.save
+
+  def arm(when):
+    def save(self, step, arrays, meta):
+      real_save(self, step, arrays, meta)
+      if when(self.directory, step):
+        monkeypatch.setattr(Checkpoints, "save", real_save)      # once
+        raise KeyboardInterrupt
+    monkeypatch.setattr(Checkpoints, "save", save)
+  return arm

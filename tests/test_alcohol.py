@@ -5,8 +5,6 @@ including a run killed mid-pruning that resumes to the same results."""
 import csv
 import json
 import os
-import subprocess
-import sys
 
 import chex
 import jax
@@ -185,18 +183,33 @@ CUT_ARGS = ["--hidden_sizes=16,8", "--epochs=6", "--learning_rate=0.005", "--num
             "--complementary_deg=150", "--prune_layers=0"]
 
 
-def test_classify_alcohol_config_killed_mid_pruning_resumes_to_the_same_results(tmp_path):
-  """The shipped config with small sizes; a run SIGKILLed after its first pruning step
-  resumes (training restored, pruning continued) and ends as an uninterrupted run."""
-  from test_resume import run_killed, steps_in
-  cfg = ["--flagfile=experiments/configs/alcohol_classify.cfg", *CUT_ARGS]
-  cmd = lambda wd: [sys.executable, "experiments/classify_alcohol.py", *cfg,  # noqa: E731
-                    f"--workdir={wd}"]
+def test_classify_alcohol_config_killed_mid_pruning_resumes_to_the_same_results(
+    binary, tmp_path, interrupt_after_save, capsys):
+  """The shipped config with small sizes; a run stopped (in process, deterministically)
+  after its second pruning checkpoint resumes (training restored, pruning continued) and
+  ends as an uninterrupted run."""
+  import pytest
+  from absl import flags
+  from absl.testing import flagsaver
+
+  from test_resume import steps_in
+  mod = binary("classify_alcohol")
+
+  def run(wd):
+    with flagsaver.flagsaver():
+      flags.FLAGS(["classify_alcohol", "--flagfile=experiments/configs/alcohol_classify.cfg",
+                   *CUT_ARGS, f"--workdir={wd}"])
+      mod.main(["classify_alcohol"])
+
   full, cut = tmp_path / "full", tmp_path / "cut"
-  subprocess.run(cmd(full), cwd=REPO, check=True, capture_output=True)
+  os.chdir(REPO)                       # the config nests base.cfg by a repository path
+  run(full)
   layer0 = cut / "checkpoints" / "pruned" / "layer_0"
-  assert run_killed(cmd(cut), lambda: len(steps_in(layer0)) >= 2, timeout=300), \
-      "the run finished before it could be killed"
+  interrupt_after_save(lambda directory, step: directory == str(layer0) and
+                       len(steps_in(layer0)) >= 2)
+  with pytest.raises(SystemExit) as stop:
+    run(cut)
+  assert stop.value.code == 130
   assert not (cut / "results.json").exists()
 
   def stamps():   # {(folder, step): (inode, mtime)} of the finished checkpoints
@@ -205,7 +218,7 @@ def test_classify_alcohol_config_killed_mid_pruning_resumes_to_the_same_results(
             for s in steps_in(d)}
 
   before = stamps()
-  subprocess.run(cmd(cut), cwd=REPO, check=True, capture_output=True, text=True)
+  run(cut)
   after = stamps()
   # resumed, not redone: the training's checkpoints (epoch 6 of 6) and the pruning sizes
   # saved before the kill are the same files; the pruning went on from there

@@ -1,5 +1,6 @@
-"""Reliability: a run killed with SIGKILL and rerun with the same command ends with the same
-results.json as an uninterrupted run, redoing at most one block (or pruning step); an
+"""Reliability: a run killed with SIGKILL (one real process kill) or interrupted in process,
+rerun with the same command, ends with the same results.json as an uninterrupted run,
+redoing at most one block (or pruning step); an
 unreadable newest checkpoint falls back to the previous one; the same command twice gives
 byte-identical results."""
 
@@ -46,22 +47,27 @@ TRAIN_ARGS = ["--dataset=music_features", "--epochs=300", "--epochs_per_call=10"
               "--num_folds=3", "--num_seeds=2", "--hidden_sizes=8", "--split=group"]
 
 
-def test_train_mlp_killed_then_resumed_matches_uninterrupted(tmp_path):
+def test_train_mlp_interrupted_then_resumed_matches_uninterrupted(binary, tmp_path,
+                                                                 interrupt_after_save):
+  """Stopped (in process) just after the checkpoint of epoch 60, rerun: the same
+  results.json and histories as an uninterrupted run, only the blocks after 60 trained."""
+  import pytest
+  mod = binary("train_mlp")
+  flags_of = lambda wd: dict(dataset="music_features", epochs=300,  # noqa: E731
+                             epochs_per_call=10, num_folds=3, num_seeds=2,
+                             hidden_sizes=["8"], split="group", workdir=str(wd))
   full, cut = tmp_path / "full", tmp_path / "cut"
-  subprocess.run(command("train_mlp", full, TRAIN_ARGS), cwd=REPO, check=True,
-                 capture_output=True)
-  ckpts = cut / "checkpoints" / "train"
-  killed = run_killed(command("train_mlp", cut, TRAIN_ARGS),
-                      lambda: any(s >= 60 for s in steps_in(ckpts)))
-  assert killed, "the run finished before it could be killed"
-  assert not (cut / "results.json").exists()
-  done_before = max(steps_in(ckpts))
-  subprocess.run(command("train_mlp", cut, TRAIN_ARGS), cwd=REPO, check=True,
-                 capture_output=True)
-  # the rerun trained only what no checkpoint held: one save per block it ran (30 blocks
-  # in all), at most one block redone
-  saved = json.loads((cut / "timing.json").read_text())["checkpoints_saved"]
-  assert 30 - done_before // 10 <= saved <= 30 - done_before // 10 + 1
+  with flagsaver.flagsaver(**flags_of(full)):
+    mod.main(["train_mlp.py"])
+  interrupt_after_save(lambda directory, step: step == 60)
+  with flagsaver.flagsaver(**flags_of(cut)), pytest.raises(SystemExit) as stop:
+    mod.main(["train_mlp.py"])
+  assert stop.value.code == 130 and not (cut / "results.json").exists()
+  assert max(steps_in(cut / "checkpoints" / "train")) == 60
+  with flagsaver.flagsaver(**flags_of(cut)):
+    mod.main(["train_mlp.py"])
+  # the rerun trained only what no checkpoint held: one save per block after epoch 60
+  assert json.loads((cut / "timing.json").read_text())["checkpoints_saved"] == 24
   assert (cut / "results.json").read_bytes() == (full / "results.json").read_bytes()
   a, b = np.load(full / "history.npz"), np.load(cut / "history.npz")
   np.testing.assert_array_equal(a["train_loss"], b["train_loss"])

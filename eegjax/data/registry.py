@@ -180,7 +180,20 @@ def with_test_file(train: Dataset, test: Dataset, test_path: str) -> Dataset:
 
 def smni_synthetic(seed: int = 0, **kw) -> "smni.SmniTrials":
   """The synthetic SMNI trials, written as gzipped trial files in subject folders and read
-  back with the SMNI reader (so the default configs exercise the real format's path)."""
+  back with the SMNI reader (so the default configs exercise the real format's path). The
+  round trip (about 20 s on a 2-core CPU) is made once per process and arguments; each
+  call gets its own copy."""
+  import copy
+  key = (seed, tuple(sorted(kw.items())))
+  if key not in _SMNI_SYNTHETIC:
+    _SMNI_SYNTHETIC[key] = _smni_round_trip(seed, **kw)
+  return copy.deepcopy(_SMNI_SYNTHETIC[key])
+
+
+_SMNI_SYNTHETIC: dict = {}
+
+
+def _smni_round_trip(seed: int, **kw) -> "smni.SmniTrials":
   import tempfile
   with tempfile.TemporaryDirectory() as tmp:
     synthetic.write_smni_files(tmp, synthetic.smni_trials(seed, **kw), layout="folders")
