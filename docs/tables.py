@@ -12,7 +12,9 @@ its run's workdir:
 Kinds: `prune` (a prune_mlp / prune_rnn run: `eegjax.evaluate.prune_tables.results_markdown`),
 `criteria` (benchmarks/criteria.py's runs, one dataset's rows, Holm over the whole table:
 `prune_tables.criteria_rows`), `alcohol` (a classify_alcohol / compress_alcohol run: its
-approaches from results.json, their timings from timing.json). A table whose workdir is
+approaches from results.json, their timings from timing.json), `gan`, `gan_epochs` and
+`gan_pruning` (a train_gan run: the best models and their samples, the samples at each
+quality epoch, the discriminators' conv-channel pruning). A table whose workdir is
 not on this machine is left as it is and reported. Run from the repository root.
 """
 
@@ -81,7 +83,104 @@ def alcohol(workdir: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-KINDS = {"prune": prune, "criteria": criteria, "alcohol": alcohol}
+def _ci(s: dict) -> str:
+  return f"{s['mean']:.3f} ({s['ci95'][0]:.3f}-{s['ci95'][1]:.3f})"
+
+
+def _judge(q: dict, name: str) -> str:
+  """A two-sample judge's balanced accuracy: the mean over the models, and the widest span
+  of their per-model 95% binomial intervals."""
+  s, per = q["summary"], q["per_model"]
+  if name not in s:
+    return ""
+  lo, hi = min(_flat(per[f"{name}_low"])), max(_flat(per[f"{name}_high"]))
+  return f"{s[name]['mean']:.3f} ({lo:.2f}-{hi:.2f})"
+
+
+def _flat(v):
+  return [x for row in v for x in (row if isinstance(row, list) else [row])]
+
+
+def gan(workdir: str) -> str:
+  """Each generator variant's best models (by the run's --select_by): the discriminator's
+  class head on the real test images, and its samples' quality (TSTR against TRTR on the
+  real test images, the two judges, the spread and memorisation ratios); the dense
+  classifier beside."""
+  res = _json(workdir)
+  lines = ["| generator | best epoch per model | D class head accuracy | TSTR (test) | TRTR "
+           "(test) | two-sample, MLP | two-sample, linear | spread ratio | memorisation "
+           "ratio | outside at -1 |", "|" + "---|" * 10]
+  for name, v in res["variants"].items():
+    q = v["quality"]["summary"]
+    lines.append(
+        f"| {name} | {', '.join(str(e) for e in _flat(v['best_epoch']))} | "
+        f"{_ci(v['summary']['accuracy'])} | {_ci(q['tstr_accuracy/test'])} | "
+        f"{_ci(q['trtr_accuracy/test'])} | {_judge(v['quality'], 'two_sample_accuracy')} | "
+        f"{_judge(v['quality'], 'linear_two_sample_accuracy')} | "
+        f"{q['spread_ratio']['mean']:.3f} | {q['memorisation_ratio']['mean']:.3f} | "
+        f"{q['outside_at_minus1']['mean']:.3f} |")
+  dense = res.get("dense_classifier")
+  if dense:
+    lines.append(f"| dense classifier (192 band powers) | | {_ci(dense['summary']['accuracy'])}"
+                 " | | | | | | | |")
+  data = res["dataset"]
+  lines += ["", f"Data: {data['name']} ({'real' if data['real'] else 'synthetic'}); "
+            f"{len(res['protocol']['seeds'])} seed(s), split {res['protocol']['split']}; "
+            f"best model: {res['protocol']['best_model']}. Accuracies: mean (95% interval "
+            "over the models); judges: mean balanced accuracy (the span of the models' "
+            "95% binomial intervals; 0.5 = indistinguishable to the judge)."]
+  return "\n".join(lines) + "\n"
+
+
+def gan_epochs(workdir: str) -> str:
+  """The current generators' samples at each quality epoch, every model measured at the
+  same epoch (no selection): TSTR beside TRTR, the judges, spread and memorisation."""
+  res = _json(workdir)
+  lines = ["| generator | epoch | TSTR (test) | TRTR (test) | two-sample, MLP | two-sample, "
+           "linear | spread ratio | memorisation ratio |", "|" + "---|" * 8]
+  for name, v in res["variants"].items():
+    for epoch, q in v["quality"]["by_epoch"].items():
+      lines.append(f"| {name} | {epoch} | {_ci(q['tstr_accuracy/test'])} | "
+                   f"{_ci(q['trtr_accuracy/test'])} | {q['two_sample_accuracy']['mean']:.3f} | "
+                   f"{q['linear_two_sample_accuracy']['mean']:.3f} | "
+                   f"{q['spread_ratio']['mean']:.3f} | {q['memorisation_ratio']['mean']:.3f} |")
+  return "\n".join(lines) + "\n"
+
+
+def gan_pruning(workdir: str) -> str:
+  """The best discriminators' conv channels pruned layer after layer: the class head's
+  test accuracy unpruned and after each layer's last step, per variant and criterion, and
+  each criterion's difference from distinctiveness at the end (same discriminators)."""
+  res = _json(workdir)
+  rows = res["conv_pruning"]
+  last = {}
+  for r in rows:              # the last step of each layer, in the order pruned
+    last[(r["variant"], r["criterion"], r["layer"])] = r
+  layers = sorted({r["layer"] for r in rows})
+  first: dict = {}
+  for r in rows:              # each variant and criterion's unpruned row, in run order
+    first.setdefault((r["variant"], r["criterion"]), r)
+  head = ["generator", "criterion", "unpruned"]
+  for layer in layers:
+    any_row = next(r for k, r in last.items() if k[2] == layer)
+    head.append(f"conv{layer} -> {any_row['channels']} ({any_row['params']:,} params)")
+  head.append("end minus distinctiveness")
+  lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+  for (variant, crit), r0 in first.items():
+    cells = [variant, crit, _ci(r0["summary"]["accuracy"])]
+    ends = [last[(variant, crit, layer)]["summary"]["accuracy"] for layer in layers]
+    cells += [_ci(e) for e in ends]
+    ref = last[(variant, "distinctiveness", layers[-1])]["summary"]["accuracy"]["mean"]
+    cells.append("" if crit == "distinctiveness" else f"{ends[-1]['mean'] - ref:+.3f}")
+    lines.append("| " + " | ".join(cells) + " |")
+  paired = res.get("conv_pruning_paired", {})
+  lines += ["", f"Compensation: {paired.get('compensation', '')}; test: "
+            f"{paired.get('method', '')}."]
+  return "\n".join(lines) + "\n"
+
+
+KINDS = {"prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
+         "gan_epochs": gan_epochs, "gan_pruning": gan_pruning}
 
 
 def render(text: str, missing: list) -> str:
