@@ -32,6 +32,7 @@ from eegjax.evaluate import prune_tables
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize_metric
 from eegjax.evaluate.timing import latency_ms
+from eegjax.models import registry
 from eegjax.pruning.discover import Program, discover_groups
 from eegjax.evaluate import stats
 from eegjax.pruning import compensation as comp
@@ -310,6 +311,9 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
           "stored_hidden_sizes": list(cfg.classify.hidden_sizes),
           "input_shape": list(prep.ds.x.shape[1:]),
           "activation": cfg.classify.activation, "cell": cfg.classify.cell,
+          "model": registry.spec(prog.model),
+          "model_pruned": registry.spec(cfg.classify.build(prep.ds.num_classes,
+                                                           sizes(cfg, size(n)))),
           "leading_axes": ["fold", "seed"]},
       log=wd.log, call=lambda fn, args: layout.call(fn, args, "mmmmmm"),
       model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
@@ -352,16 +356,21 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int,
   arrays, meta = ckpt.restore(units_pruned)
   ckpt.close()
   params = arrays["params"]
-  head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
-  num_classes = int(params["params"][head]["kernel"].shape[-1])
-  build = functools.partial(build_model, meta["family"], num_classes=num_classes,
-                            activation=meta["activation"], cell=meta.get("cell", "elman"))
-  if not meta["masked"]:
-    full = build(meta["stored_hidden_sizes"])
+  if "model" in meta:           # the models' specs (eegjax.models.registry)
+    full, pruned = registry.from_spec(meta["model"]), registry.from_spec(meta["model_pruned"])
+  else:                         # checkpoints written before the registry: read the sizes
+    head = "readout" if meta["family"] == "rnn" else f"Dense_{len(meta['hidden_sizes'])}"
+    build = functools.partial(build_model, meta["family"],
+                              num_classes=int(params["params"][head]["kernel"].shape[-1]),
+                              activation=meta["activation"], cell=meta.get("cell", "elman"))
+    full, pruned = build(meta["stored_hidden_sizes"]), build(meta["hidden_sizes"])
+  if meta["masked"]:
+    pruned = full
+  else:
     example = (jnp.zeros((2, *meta["input_shape"])),)
     if meta["family"] == "rnn":
       example += (jnp.full((2,), meta["input_shape"][0]),)
     group = [g for g in discover_groups(full.apply, jax.tree.map(lambda a: a[0, 0], params),
                                         *example) if g.prunable][meta["layer"]]
     params = sweep.cut(params, arrays["alive"], group)
-  return build(meta["hidden_sizes"]), params, meta
+  return pruned, params, meta
