@@ -132,7 +132,11 @@ def exit_on_user_error(fn):
       # from the run's own log lines and `error:` lines
       logging.set_verbosity(logging.ERROR)
     import signal
-    previous = signal.signal(signal.SIGTERM, _terminate)
+    import threading
+    main_thread = threading.current_thread() is threading.main_thread()
+    # only the main thread may set a handler (a main called from another thread keeps
+    # SIGTERM's default)
+    previous = signal.signal(signal.SIGTERM, _terminate) if main_thread else None
     try:
       return fn(argv)
     except UserError as e:
@@ -156,5 +160,6 @@ def exit_on_user_error(fn):
             file=sys.stderr, flush=True)
       sys.exit(1)
     finally:
-      signal.signal(signal.SIGTERM, previous)
+      if main_thread:
+        signal.signal(signal.SIGTERM, previous)
   return wrapper

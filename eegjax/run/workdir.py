@@ -123,6 +123,7 @@ class Workdir:
       raise WorkdirError(f"--workdir={path}: cannot write there ({e.strerror}); expected a "
                          "folder this user can write, or choose another --workdir") from None
     self._made = set(self._manifest())
+    self._told_pending = False
     if overwrite:
       self._clear()
     self._t0 = time.perf_counter()
@@ -175,8 +176,10 @@ class Workdir:
     if not os.path.exists(path):
       return False
     if os.path.exists(self.file(PENDING)):
-      self.log(f"{self.path}: the run stopped while writing its results files; writing "
-               "them again from its checkpoints")
+      if not self._told_pending:
+        self._told_pending = True
+        self.log(f"{self.path}: the run stopped while writing its results files; writing "
+                 "them again from its checkpoints")
       return False
     try:
       self.read_json("results.json")
