@@ -60,8 +60,6 @@ class Checkpoints:
       self.manager.wait_until_finished()      # durable before the run goes on
     except Exception as e:  # noqa: BLE001 - tensorstore / orbax wrap the OS error
       from eegjax.run.workdir import DiskFull, disk_full
-      logging.getLogger().removeFilter(quiet)
-      absl_handler.removeFilter(quiet)
       try:
         self.manager.close()        # stop orbax's writer threads before the process ends
       except Exception:  # noqa: BLE001 - the save already failed; closing is best effort

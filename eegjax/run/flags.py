@@ -1,9 +1,8 @@
 """Flags from settings: each config class's settings (declared once, with default, help and
 validation: `eegjax.settings`) become absl flags (`define`), parsed flags become the frozen
 config (`build`), the run's identity flags become flags.cfg (`identity_text`), and a
-binary's main ends a user's mistake, a full disk or Ctrl-C in one line (`binary`). The
-device flags (where a sweep runs) are defined and applied here too. Library code never
-reads FLAGS: binaries pass their FlagValues in. A classifier study's flag set is
+binary's main ends a user's mistake, a full disk, Ctrl-C or SIGTERM in one line
+(`binary`). Library code never reads FLAGS: binaries pass their FlagValues in. A classifier study's flag set is
 `eegjax.studies.common.cli.define_study`."""
 
 from __future__ import annotations

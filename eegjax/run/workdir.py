@@ -58,6 +58,7 @@ RUN_FILES = ("flags.cfg", "config.json", "log.txt", "results.json", "results.jso
              "results.csv", "timing.json", "history.npz", "predictions.npz", "checkpoints",
              PENDING, MANIFEST)
 IDENTITY_EXEMPT = ("workdir", "overwrite")   # flags that do not make a run what it is
+_TEMPORARY = (".tmp", ".tmp.npz")    # a file being written (renamed when whole)
 _held: dict[tuple, int] = {}    # (device, inode) of a lock file -> fd: locks this process
                                 # holds (for its lifetime; a moved workdir keeps its lock)
 active: Optional["Workdir"] = None   # the workdir of the run in progress (for Ctrl-C)
@@ -101,6 +102,12 @@ def disk_full(e: BaseException) -> bool:
   return False
 
 
+def _differences(old: dict, new: dict, exempt=()) -> list[str]:
+  """'key (was .., now ..)' for every key whose value differs (unset on one side counts)."""
+  return [f"{k} (was {old.get(k, 'unset')!r}, now {new.get(k, 'unset')!r})"
+          for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and k not in exempt]
+
+
 class Workdir:
   def __init__(self, path: str, overwrite: bool = False, echo: bool = True):
     if not path:
@@ -134,7 +141,7 @@ class Workdir:
   def file(self, name: str) -> str:
     """The path of `name` in the workdir, recorded as the run's (see MANIFEST)."""
     top = name.replace(os.sep, "/").split("/")[0]
-    if top not in self._made and not top.endswith(".tmp") and top != MANIFEST:
+    if top not in self._made and not top.endswith(_TEMPORARY) and top != MANIFEST:
       self._made.add(top)
       with self._writing(MANIFEST):
         with open(os.path.join(self.path, MANIFEST), "a", encoding="utf-8") as f:
@@ -156,7 +163,7 @@ class Workdir:
     for entry in os.scandir(self.path):
       if entry.name == LOCK:
         continue
-      if entry.name in ours or entry.name.endswith(".tmp") or entry.name.endswith(".tmp.npz"):
+      if entry.name in ours or entry.name.endswith(_TEMPORARY):
         (shutil.rmtree if entry.is_dir() and not entry.is_symlink() else os.remove)(
             entry.path)
       else:
@@ -211,10 +218,7 @@ class Workdir:
     with open(old_path, encoding="utf-8") as f:
       old = parse(f.read())
     new = parse(flagfile_text)
-    exempt = {f"--{k}" for k in IDENTITY_EXEMPT}
-    diffs = [f"{k} (was {old.get(k, 'unset')!r}, now {new.get(k, 'unset')!r})"
-             for k in sorted(set(old) | set(new))
-             if old.get(k) != new.get(k) and k not in exempt]
+    diffs = _differences(old, new, exempt={f"--{k}" for k in IDENTITY_EXEMPT})
     if diffs:
       raise WorkdirError(f"--workdir={self.path} holds a run made with different flags: "
                          f"{'; '.join(diffs)}. Rerun with the same flags to resume it, pass "
@@ -231,9 +235,8 @@ class Workdir:
                               (flat(v, f"{pre}{k}.").items() if isinstance(v, dict)
                                else [(f"{pre}{k}", v)])
                               if k not in IDENTITY_EXEMPT}
-    old, new = flat(self.read_json("config.json")), flat(json.loads(json.dumps(to_json(config))))
-    diffs = [f"{k} (was {old.get(k, 'unset')!r}, now {new.get(k, 'unset')!r})"
-             for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k)]
+    diffs = _differences(flat(self.read_json("config.json")),
+                         flat(json.loads(json.dumps(to_json(config)))))
     if diffs:
       raise WorkdirError(f"--workdir={self.path} holds a run made with a different "
                          f"configuration (its flags.cfg is gone; config.json differs: "
