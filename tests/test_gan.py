@@ -387,13 +387,13 @@ def test_conv_pruning_rows_carry_paired_differences_per_layer():
 def test_epoch_log_leaves_out_missing_parts_and_unmeasured_epochs(tmp_path):
   """Without a validation part the epoch log has no val rows (not rows of zeros); the
   quality columns are filled at the measured epochs only."""
-  from eegjax.studies.gan.report import QUALITY_COLUMNS, write_epoch_log
+  from eegjax.studies.gan.report import QUALITY_COLUMNS, epoch_log
   from eegjax.run.workdir import Workdir
   from eegjax.train.gan_fit import METRICS, PARTS
   history = {f"{p}/{m}": np.full((1, 2, 3), 0.25) for p in PARTS for m in METRICS}
   quality = {2: {k: np.array([[0.5, 0.7]]) for _, k in QUALITY_COLUMNS}}
   wd = Workdir(str(tmp_path))
-  write_epoch_log(wd, "deconv", history, False, quality)
+  wd.write_csv("epoch_log_deconv.csv", *epoch_log(history, False, quality))
   rows = list(csv.DictReader(open(tmp_path / "epoch_log_deconv.csv")))
   assert [(r["epoch"], r["part"]) for r in rows] == [
       (str(e), p) for e in (1, 2, 3) for p in ("train", "test")]

@@ -1,5 +1,6 @@
-"""The alcoholism study's comparison of approaches: one `Outcome` per approach and the
-comparison table (comparison.csv, comparison.md)."""
+"""The alcoholism study's comparison of approaches: one `Outcome` per approach, the
+comparison table (comparison.csv, comparison.md), and results.json's sections and the
+log's headline lines."""
 
 from __future__ import annotations
 
@@ -7,7 +8,9 @@ import dataclasses
 
 import numpy as np
 
-from eegjax.evaluate.summary import CI_NOTE, summarize_metric
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
+from eegjax.studies.common import classifier
 
 COMPARED = ("accuracy", "precision", "recall", "f1")
 
@@ -73,3 +76,74 @@ def comparison_markdown(outcomes: list[Outcome], num_examples: int, title: str) 
     lines.append("| " + " | ".join(cells) + " |")
   lines += ["", *(f"- **{o.approach}**: {o.description}" for o in outcomes), ""]
   return "\n".join(lines)
+
+
+# --- results.json and the log -------------------------------------------------------
+
+def codes_history(ae_fit, codes_fit) -> dict:
+  """history.npz's arrays of the codes approach."""
+  history = {"autoencoder_train_mse": ae_fit.train_loss}
+  if ae_fit.val_loss is not None:
+    history["autoencoder_val_mse"] = ae_fit.val_loss
+  history["codes_train_loss"] = codes_fit.train_loss
+  return history
+
+
+def autoencoder_section(cfg, codes: Outcome, ae_fit) -> dict:
+  """results.json's "autoencoder"."""
+  return {
+      "per_band": cfg.per_band, "code_size": cfg.code_size,
+      "code_floats_per_trial": codes.input_floats,
+      "encoder_params": codes.details["encoder_params"],
+      "test_reconstruction_mse": summarize(codes.details["test_reconstruction_mse"]),
+      "best_epoch": (np.asarray(ae_fit.state.best_epoch) + 1).ravel().tolist(),
+      "train_mse_per_epoch_mean": np.nanmean(ae_fit.train_loss, axis=(0, 1)),
+      "val_mse_per_epoch_mean": (None if ae_fit.val_loss is None else
+                                 np.nanmean(ae_fit.val_loss, axis=(0, 1))),
+      "note": "MSE of the min-max scaled 192 features (each fold's training statistics)"}
+
+
+def pruning_section(cfg, pruned: Outcome, per_layer: dict) -> dict:
+  """results.json's "pruning": the settings and each pruned layer's steps."""
+  return {
+      "layers": cfg.layers_to_prune, "step": cfg.prune.step, "rule": cfg.prune.rule,
+      "compensation": cfg.compensation,
+      "similar_deg": cfg.prune.similar_deg, "complementary_deg": cfg.prune.complementary_deg,
+      "final_hidden_sizes": pruned.details["hidden_sizes"],
+      "per_layer": {str(layer): {
+          "stop": o["stop"], "actions": o["actions"],
+          "steps": [{k: v for k, v in r.items()
+                     if not k.endswith("_ms") and k != "predicted"}
+                    for r in o["rows"]]} for layer, o in per_layer.items()}}
+
+
+def comparison_results(cfg, prep, outcomes: list, extra: dict,
+                       study: str) -> dict:
+  """results.json: the data, the protocol and every approach's metrics per model."""
+  return {
+      "study": study,
+      "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs,
+                  "note": ("synthetic data: figures test the method, they are not findings "
+                           "about EEG") if prep.kind == "synthetic" else ""},
+      "protocol": {"split": prep.split_kind, "test_part": classifier.test_part(prep),
+                   "num_folds": len(prep.parts),
+                   "seeds": prep.seeds, "val_fraction": cfg.classify.val_fraction,
+                   "normalisation": "min-max fitted on each fold's training rows"},
+      "approaches": {o.approach: {
+          "description": o.description, "num_params": o.num_params,
+          "input_floats_per_trial": o.input_floats,
+          "summary": {k: summarize_metric(k, o.test[k]) for k in SCALARS},
+          "runs": [{"fold": f, "seed": s, **{k: o.test[k][f, i] for k in SCALARS}}
+                   for f in range(len(prep.parts)) for i, s in enumerate(prep.seeds)]}
+          for o in outcomes},
+      **extra,
+      "ci_note": CI_NOTE, "software": classifier.software_versions(),
+  }
+
+
+def outcome_line(o: Outcome, title: str) -> str:
+  """An approach's headline figures, for the log."""
+  s = summarize_metric("accuracy", o.test["accuracy"])
+  return (f"{o.approach:>7}: accuracy {s['mean']:.4f} [{s['ci95'][0]:.4f}, "
+          f"{s['ci95'][1]:.4f}]  F1 {summarize(o.test['f1'])['mean']:.4f}  params "
+          f"{o.num_params}  inputs/trial {o.input_floats}  [{title}]")

@@ -31,7 +31,7 @@ from eegjax.data.splits import Split
 from eegjax.errors import ConfigError
 from eegjax.evaluate import prune_tables
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
+from eegjax.evaluate.summary import summarize
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import MLP, BandAutoencoder, CodeClassifier, count_params
 from eegjax.models.mlp import ACTIVATIONS, mlp_sizes
@@ -42,7 +42,8 @@ from eegjax.studies.alcohol import figures, report as alcohol_report
 from eegjax.studies.common import classifier, pruned_layer
 from eegjax.studies.alcohol.report import Outcome
 from eegjax.studies.common.classifier import ClassifyConfig, Prepared, WrapsClassify
-from eegjax.run.workdir import Workdir, to_json
+from eegjax.run.lifecycle import Results, run_study
+from eegjax.run.workdir import Workdir
 from eegjax.train import Trainer, TrainConfig, carve_validation, make_fold_arrays
 from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import scale_rows
@@ -291,15 +292,18 @@ def run_pruned(cfg: AlcoholConfig, prep: Prepared, wd: Workdir, direct_fit,
 
 def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
         study: str = "alcohol") -> dict:
-  """Runs the chosen approaches and writes the workdir; returns the results dict."""
-  t_start = time.perf_counter()
-  wd, prep = classifier.begin(cfg, flagfile_text)
-  if prep is None:
-    return wd.read_json("results.json")
+  """Runs the chosen approaches and writes the workdir (through the one runner); returns
+  the results dict."""
+  return run_study(cfg, flagfile_text, lambda wd: compare(cfg, wd, study))
+
+
+def compare(cfg: AlcoholConfig, wd: Workdir, study: str = "alcohol") -> Results:
+  """The study itself: each chosen approach trained and measured, then compared."""
+  prep = classifier.prepare(cfg.classify, wd)
   if "codes" in cfg.approaches:
     check_code_inputs(cfg, prep.ds.x.shape[1])
   title = f"{prep.raw.info.name} ({prep.kind})"
-  outcomes, history, extra = [], {}, {}
+  outcomes, history, extra, drawn, tables = [], {}, {}, [], {}
   direct = direct_fit = None
   if "direct" in cfg.approaches or "pruned" in cfg.approaches:
     direct, direct_fit = run_direct(cfg, prep, wd)
@@ -309,91 +313,39 @@ def run(cfg: AlcoholConfig, flagfile_text: Optional[str] = None,
   if "codes" in cfg.approaches:
     codes, ae_fit, codes_fit = run_codes(cfg, prep, wd)
     outcomes.append(codes)
-    history["autoencoder_train_mse"] = ae_fit.train_loss
-    if ae_fit.val_loss is not None:
-      history["autoencoder_val_mse"] = ae_fit.val_loss
-    history["codes_train_loss"] = codes_fit.train_loss
+    history.update(alcohol_report.codes_history(ae_fit, codes_fit))
     test_mse = codes.details["test_reconstruction_mse"]
-    figures.reconstruction_curve(ae_fit.train_loss, ae_fit.val_loss, test_mse,
-                               wd.file("reconstruction.png"), title)
-    extra["autoencoder"] = {
-        "per_band": cfg.per_band, "code_size": cfg.code_size,
-        "code_floats_per_trial": cfg.code_size * NUM_BANDS,
-        "encoder_params": codes.details["encoder_params"],
-        "test_reconstruction_mse": summarize(test_mse),
-        "best_epoch": (np.asarray(ae_fit.state.best_epoch) + 1).ravel().tolist(),
-        "train_mse_per_epoch_mean": np.nanmean(ae_fit.train_loss, axis=(0, 1)),
-        "val_mse_per_epoch_mean": (None if ae_fit.val_loss is None else
-                                   np.nanmean(ae_fit.val_loss, axis=(0, 1))),
-        "note": "MSE of the min-max scaled 192 features (each fold's training statistics)"}
+    drawn.append(("reconstruction.png", lambda path: figures.reconstruction_curve(
+        ae_fit.train_loss, ae_fit.val_loss, test_mse, path, title)))
+    extra["autoencoder"] = alcohol_report.autoencoder_section(cfg, codes, ae_fit)
   if "pruned" in cfg.approaches:
     pruned, per_layer = run_pruned(cfg, prep, wd, direct_fit, direct)
     outcomes.append(pruned)
     header, table = [], []
     for layer, out in per_layer.items():
-      h, t = prune_tables.prune_table({"distinctiveness": out}, cfg.classify.train.grad_clip, False)
+      h, t = prune_tables.prune_table({"distinctiveness": out}, cfg.classify.train.grad_clip,
+                                      False)
       header = ["layer", *h]
       table += [[layer, *row] for row in t]
     if table:
-      wd.write_csv("prune_table.csv", header, table)
-    extra["pruning"] = {
-        "layers": cfg.layers_to_prune, "step": cfg.prune.step, "rule": cfg.prune.rule,
-        "compensation": cfg.compensation,
-        "similar_deg": cfg.prune.similar_deg, "complementary_deg": cfg.prune.complementary_deg,
-        "final_hidden_sizes": pruned.details["hidden_sizes"],
-        "per_layer": {str(layer): {
-            "stop": o["stop"], "actions": o["actions"],
-            "steps": [{k: v for k, v in r.items()
-                       if not k.endswith("_ms") and k != "predicted"}
-                      for r in o["rows"]]} for layer, o in per_layer.items()}}
+      tables["prune_table.csv"] = (header, table)
+    extra["pruning"] = alcohol_report.pruning_section(cfg, pruned, per_layer)
   order = [a for a in APPROACHES if a in cfg.approaches]
   outcomes.sort(key=lambda o: order.index(o.approach))
-
   n = prep.ds.num_examples
-  header, rows = alcohol_report.comparison_rows(outcomes, n)
-  wd.write_csv("comparison.csv", header, rows)
-  wd.write_text("comparison.md", alcohol_report.comparison_markdown(outcomes, n, title))
-  figures.comparison(outcomes, wd.file("comparison.png"), title)
-  wd.write_npz("history.npz", **history)
-  results = {
-      "study": study,
-      "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs,
-                  "note": ("synthetic data: figures test the method, they are not findings "
-                           "about EEG") if prep.kind == "synthetic" else ""},
-      "protocol": {"split": prep.split_kind, "test_part": classifier.test_part(prep),
-                   "num_folds": len(prep.parts),
-                   "seeds": prep.seeds, "val_fraction": cfg.classify.val_fraction,
-                   "normalisation": "min-max fitted on each fold's training rows"},
-      "approaches": {o.approach: {
-          "description": o.description, "num_params": o.num_params,
-          "input_floats_per_trial": o.input_floats,
-          "summary": {k: summarize_metric(k, o.test[k]) for k in SCALARS},
-          "runs": [{"fold": f, "seed": s, **{k: o.test[k][f, i] for k in SCALARS}}
-                   for f in range(len(prep.parts)) for i, s in enumerate(prep.seeds)]}
-          for o in outcomes},
-      **extra,
-      "ci_note": CI_NOTE, "software": classifier.software_versions(),
-  }
-  wd.write_json("results.json", results)
-  timing = {"num_devices": cfg.classify.num_devices, "devices": str(jax.devices()),
-            **{o.approach: {"train_s": o.train_s, "compile_s": o.compile_s,
-                            "extra_s": o.extra_s, "extra": o.extra_what,
-                            "inference_ms": o.inference_ms,
-                            "inference_batch": o.inference_batch,
-                            **{k: v for k, v in o.details.items()
-                               if k.endswith("_ms") or k.endswith("_s")}}
-               for o in outcomes},
-            "total_s": time.perf_counter() - t_start}
-  wd.write_json("timing.json", timing)
-  for o in outcomes:
-    s = summarize_metric("accuracy", o.test["accuracy"])
-    wd.log(f"{o.approach:>7}: accuracy {s['mean']:.4f} [{s['ci95'][0]:.4f}, "
-           f"{s['ci95'][1]:.4f}]  F1 {summarize(o.test['f1'])['mean']:.4f}  params "
-           f"{o.num_params}  inputs/trial {o.input_floats}  [{title}]")
-  files = "comparison.csv comparison.md comparison.png results.json timing.json history.npz"
-  if "codes" in cfg.approaches:
-    files += " reconstruction.png"
-  if "pruned" in cfg.approaches:
-    files += " prune_table.csv"
-  wd.finish(f"wrote {wd.path}: {files} (total {timing['total_s']:.1f}s)")
-  return to_json(results)
+  drawn.insert(0, ("comparison.png",
+                   lambda path: figures.comparison(outcomes, path, title)))
+  return Results(
+      alcohol_report.comparison_results(cfg, prep, outcomes, extra, study),
+      tables={"comparison.csv": alcohol_report.comparison_rows(outcomes, n), **tables},
+      texts={"comparison.md": alcohol_report.comparison_markdown(outcomes, n, title)},
+      arrays={"history.npz": history}, figures=drawn,
+      timing={"num_devices": cfg.classify.num_devices, "devices": str(jax.devices()),
+              **{o.approach: {"train_s": o.train_s, "compile_s": o.compile_s,
+                              "extra_s": o.extra_s, "extra": o.extra_what,
+                              "inference_ms": o.inference_ms,
+                              "inference_batch": o.inference_batch,
+                              **{k: v for k, v in o.details.items()
+                                 if k.endswith("_ms") or k.endswith("_s")}}
+                 for o in outcomes}},
+      lines=[alcohol_report.outcome_line(o, title) for o in outcomes])

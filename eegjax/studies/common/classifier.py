@@ -2,9 +2,9 @@
 (`ClassifyConfig`: data, inputs, split, seeds, classifier, training), loading and preparing
 the data (`prepare`: inputs, folds, seeds, model), the one way to build a classifier
 (`build_model` / `ClassifyConfig.build`), training with checkpoints and resume (`train`,
-through the training driver), the training results and tables, and opening the workdir
-(`begin`). The studies (classify, prune, alcohol, gan) use this module
-and never each other.
+through the training driver), and the training results and tables. The studies
+(classify, prune, alcohol, gan) use this module and never each other; the one runner
+(`eegjax.run.lifecycle`) opens their workdirs and writes what they return.
 """
 
 from __future__ import annotations
@@ -346,8 +346,8 @@ def test_part(prep: Prepared) -> str:
           "cross-validation over all rows")
 
 
-def write_run_table(wd: Workdir, results: dict, name: str = "results.csv") -> None:
-  """One row per (seed, fold) and mean / std / CI rows."""
+def run_table(results: dict) -> tuple[list, list]:
+  """results.csv's (header, rows): one row per (seed, fold) and mean / std / CI rows."""
   summary, runs = results["summary"], results["runs"]
   header = ["seed", "fold", "n_train", "n_test", *SCALARS]
   rows = [[r["seed"], r["fold"], r["n_train"], r["n_test"], *(r["test"][k] for k in SCALARS)]
@@ -356,29 +356,12 @@ def write_run_table(wd: Workdir, results: dict, name: str = "results.csv") -> No
     rows.append([stat, "", "", "", *(summary[k][stat] for k in SCALARS)])
   rows.append(["ci95_low", "", "", "", *(summary[k]["ci95"][0] for k in SCALARS)])
   rows.append(["ci95_high", "", "", "", *(summary[k]["ci95"][1] for k in SCALARS)])
-  wd.write_csv(name, header, rows)
+  return header, rows
 
 
-def write_history(wd: Workdir, fit) -> None:
+def history_arrays(fit) -> dict:
+  """history.npz's arrays: every model's training (and validation) loss per epoch."""
   hist = {"train_loss": fit.train_loss}
   if fit.val_loss is not None:
     hist["val_loss"] = fit.val_loss
-  wd.write_npz("history.npz", **hist)
-
-
-def begin(cfg, flagfile_text: Optional[str]) -> tuple[Workdir, Optional[Prepared]]:
-  """A study's opening: opens the workdir, refusing a started run made with other flags;
-  when it already holds this finished run returns (workdir, None) -- the study returns its
-  results.json -- else (re)writes flags.cfg and config.json and returns (workdir, the
-  prepared data of cfg's classification: a ClassifyConfig or a study config around one)."""
-  wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
-  if flagfile_text is not None:
-    wd.check_same_run(flagfile_text, cfg.to_json())
-  if wd.finished:
-    wd.log(f"{wd.path} already holds this finished run (results.json); nothing to do. "
-           "Pass --overwrite to run it afresh")
-    return wd, None
-  if flagfile_text is not None:
-    wd.write_text("flags.cfg", flagfile_text)
-  wd.write_json("config.json", cfg.to_json())
-  return wd, prepare(getattr(cfg, "classify", cfg), wd)
+  return hist

@@ -190,7 +190,8 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
   return rows, d_params
 
 
-def write_prune_table(wd: Workdir, rows: list) -> None:
+def prune_table(rows: list) -> tuple[list, list]:
+  """gan_prune_table.csv's (header, rows): one row per variant, criterion, layer and size."""
   header = ["variant", "criterion", "layer", "units_pruned", "channels",
             "discriminator_params"]
   metrics = ("pairs", "accuracy", "precision", "recall", "f1", "min_angle")
@@ -208,4 +209,4 @@ def write_prune_table(wd: Workdir, rows: list) -> None:
     d = r.get("minus_distinctiveness", {}).get("accuracy")
     line += ["", "", "", ""] if d is None else [d["mean"], *d["ci95"], d["p"]]
     table.append(line)
-  wd.write_csv("gan_prune_table.csv", header, table)
+  return header, table

@@ -9,8 +9,11 @@ from typing import Optional
 import jax
 import numpy as np
 
-from eegjax.studies.gan import figures
-from eegjax.evaluate.summary import CI_NOTE, summarize_metric
+from eegjax.evaluate import prune_tables, stats
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
+from eegjax.studies.common import classifier
+from eegjax.studies.gan import figures, pruning as gan_pruning, quality as gan_quality
 from eegjax.train.gan_fit import METRICS, PARTS
 
 COMPARED = ("accuracy", "precision", "recall", "f1")
@@ -101,10 +104,10 @@ def comparison_markdown(header, rows, title: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-def write_epoch_log(wd, variant: str, history: dict, has_val: bool,
-                    quality_by_epoch: dict) -> None:
-  """Per epoch and part that exists: every loss and confidence, mean over the models; at
-  the epochs whose quality was measured (test rows), the samples' quality too."""
+def epoch_log(history: dict, has_val: bool, quality_by_epoch: dict) -> tuple[list, list]:
+  """epoch_log_<variant>.csv's (header, rows): per epoch and part that exists, every loss
+  and confidence, mean over the models; at the epochs whose quality was measured (test
+  rows), the samples' quality too."""
   epochs = next(iter(history.values())).shape[-1]
   parts = [p for p in PARTS if p != "val" or has_val]
   quality_keys = [k for _, k in QUALITY_COLUMNS]
@@ -117,7 +120,7 @@ def write_epoch_log(wd, variant: str, history: dict, has_val: bool,
                                for m in METRICS),
                    *((float(np.mean(q[k])) for k in quality_keys) if q is not None and
                      p == "test" else [""] * len(quality_keys))])
-  wd.write_csv(f"epoch_log_{variant}.csv", header, rows)
+  return header, rows
 
 
 def image_grids(wd, real, y, generate, g_params, inside, class_names, k: int, variant: str,
@@ -140,3 +143,49 @@ def image_grids(wd, real, y, generate, g_params, inside, class_names, k: int, va
                     [fake[y == c].mean(0) for c in classes], class_names, inside,
                     wd.file(os.path.join("images", f"{variant}_means_epoch_{epoch:03d}.png")),
                     f"{variant}, epoch {epoch}: class means, fold 0 seed 0 — {title}")
+
+
+def gan_results(cfg, prep, grid, has_val: bool, outcomes: dict,
+                dense: Optional[dict], prune_rows: list) -> dict:
+  """results.json: the data, the protocol, each variant's class head and samples, the
+  dense classifier and the discriminators' pruning."""
+  return {
+      "study": "train_gan",
+      "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs,
+                  "images": f"32x32x3 from {len(grid.channels)} electrodes (left out: "
+                            f"{list(grid.left_out)})",
+                  "note": ("synthetic data: figures test the method, they are not findings "
+                           "about EEG") if prep.kind == "synthetic" else ""},
+      "protocol": {"split": prep.split_kind, "test_part": classifier.test_part(prep),
+                   "num_folds": len(prep.parts), "seeds": prep.seeds,
+                   "val_fraction": cfg.classify.val_fraction,
+                   "best_model": ("highest TSTR accuracy on the validation part among the "
+                                  "quality epochs, per model" if cfg.select_by == "tstr"
+                                  else "lowest validation class loss on real images, per "
+                                  "model" if has_val else
+                                  "the last epoch (no validation part)"),
+                   "quality": gan_quality.METHOD},
+      "variants": {v: {"summary": {k: summarize_metric(k, o["test"][k]) for k in SCALARS},
+                       "best_epoch": o["best_epoch"], "generator_params": o["g_params"],
+                       "discriminator_params": o["d_params"],
+                       "at_best_epoch_test": {k: summarize(v2) for k, v2 in
+                                              o["at_best"].items()},
+                       # the best generators' samples (gan_quality): per model and summary
+                       "quality": {"summary": gan_quality.summary(o["quality"]),
+                                   "per_model": o["quality"],
+                                   "by_epoch": {e: gan_quality.summary(q) for e, q in
+                                                sorted(o["by_epoch"].items())}}}
+                   for v, o in outcomes.items()},
+      "dense_classifier": None if dense is None else {
+          "summary": {k: summarize_metric(k, dense["test"][k]) for k in SCALARS},
+          "params": dense["params"]},
+      "conv_pruning": [{k: v for k, v in r.items()} for r in prune_rows],
+      # minus_distinctiveness in conv_pruning: each criterion minus distinctiveness on the
+      # same discriminators at the same size
+      "conv_pruning_paired": {"method": prune_tables.method_of(gan_pruning.protocol(prep),
+                                                         predictions=False),
+                              "compensation": cfg.conv_compensation,
+                              "multiple_comparisons": stats.HOLM,
+                              "test_train_ratio": gan_pruning.test_train_ratio(prep)},
+      "ci_note": CI_NOTE, "software": classifier.software_versions(),
+  }

@@ -30,9 +30,8 @@ import numpy as np
 
 from eegjax.data.scalp_images import fit_grid
 from eegjax.errors import ConfigError
-from eegjax.evaluate import prune_tables, stats
 from eegjax.evaluate.metrics import SCALARS
-from eegjax.evaluate.summary import CI_NOTE, summarize, summarize_metric
+from eegjax.evaluate.summary import summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import count_params
 from eegjax.models.gan import POOLS, DeconvGenerator, Discriminator
@@ -43,7 +42,8 @@ from eegjax.studies.gan import figures, pruning as gan_pruning, quality as gan_q
 from eegjax.studies.gan import report as gan_report
 from eegjax.studies.common.classifier import ClassifyConfig, Prepared, WrapsClassify
 from eegjax.settings import setting
-from eegjax.run.workdir import Workdir, to_json
+from eegjax.run.lifecycle import Results, run_study
+from eegjax.run.workdir import Workdir
 from eegjax.train import sharding
 from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import has_validation
@@ -267,10 +267,16 @@ def plot_grid(cfg, prep, wd, trainer, g_params, variant, epoch, real):
 # --- the study ----------------------------------------------------------------------
 
 def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
-  t_start = time.perf_counter()
-  wd, prep = classifier.begin(cfg, flagfile_text)
-  if prep is None:
-    return wd.read_json("results.json")
+  """Trains and compares the GAN variants, writing the workdir through the one runner;
+  returns the results dict."""
+  return run_study(cfg, flagfile_text, lambda wd: compare(cfg, wd))
+
+
+def compare(cfg: GanStudyConfig, wd: Workdir) -> Results:
+  """The study itself: every variant trained (its epoch log, image grids and quality
+  measured as it goes), its discriminators pruned, then compared with a dense classifier.
+  Long because it reads as the study does, one variant after another."""
+  prep = classifier.prepare(cfg.classify, wd)
   to_images, grid = image_maker(prep, wd.log)
   wd.log(f"EEG images 32x32x3 from {len(grid.channels)} electrodes; GAN variants "
          f"{list(cfg.variants)}, {cfg.gan.epochs} epochs, batch {cfg.gan.batch_size}, "
@@ -285,7 +291,7 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
                             cfg.classify.hidden_sizes, cfg.classify.activation,
                             dataclasses.replace(cfg.classify.train, patience=0))
   parts = ("val", "test") if has_val else ("test",)
-  outcomes, histories, prune_rows, timing = {}, {}, [], {}
+  outcomes, histories, prune_rows, timing, tables = {}, {}, [], {}, {}
   for variant in cfg.variants:
     gen = make_generator(cfg, variant, prep.ds.num_classes)
     disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised,
@@ -314,7 +320,8 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
         "d_params": count_params(jax.tree.map(lambda a: a[0, 0], state.best_d)),
         "train_s": run_s}
     histories.update({f"{variant}/{k}": v for k, v in history.items()})
-    gan_report.write_epoch_log(wd, variant, history, has_val, by_epoch.by_epoch)
+    tables[f"epoch_log_{variant}.csv"] = gan_report.epoch_log(history, has_val,
+                                                              by_epoch.by_epoch)
     labels = np.zeros(64, np.int32)
     timing[variant] = {"train_s": run_s, "generate_ms_64": latency_ms(
         lambda: trainer.generate(one_g, labels, jax.random.key(0)), repeats=10)}
@@ -338,59 +345,17 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
 
   title = f"{prep.raw.info.name} ({prep.kind})"
   header, rows = gan_report.comparison_rows(outcomes, dense)
-  wd.write_csv("gan_comparison.csv", header, rows)
-  wd.write_text("gan_comparison.md", gan_report.comparison_markdown(header, rows, title))
-  figures.gan_comparison(outcomes, dense, wd.file("gan_comparison.png"), title)
-  figures.gan_curves({v: {k.split("/", 1)[1]: h for k, h in histories.items()
-                        if k.startswith(v + "/")} for v in outcomes},
-                   wd.file("gan_curves.png"), title, has_val)
+  curves = {v: {k.split("/", 1)[1]: h for k, h in histories.items() if k.startswith(v + "/")}
+            for v in outcomes}
   if prune_rows:
-    gan_pruning.write_prune_table(wd, prune_rows)
-  wd.write_npz("history.npz", **{k.replace("/", "__"): v for k, v in histories.items()})
-  results = {
-      "study": "train_gan",
-      "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs,
-                  "images": f"32x32x3 from {len(grid.channels)} electrodes (left out: "
-                            f"{list(grid.left_out)})",
-                  "note": ("synthetic data: figures test the method, they are not findings "
-                           "about EEG") if prep.kind == "synthetic" else ""},
-      "protocol": {"split": prep.split_kind, "test_part": classifier.test_part(prep),
-                   "num_folds": len(prep.parts), "seeds": prep.seeds,
-                   "val_fraction": cfg.classify.val_fraction,
-                   "best_model": ("highest TSTR accuracy on the validation part among the "
-                                  "quality epochs, per model" if cfg.select_by == "tstr"
-                                  else "lowest validation class loss on real images, per "
-                                  "model" if has_val else
-                                  "the last epoch (no validation part)"),
-                   "quality": gan_quality.METHOD},
-      "variants": {v: {"summary": {k: summarize_metric(k, o["test"][k]) for k in SCALARS},
-                       "best_epoch": o["best_epoch"], "generator_params": o["g_params"],
-                       "discriminator_params": o["d_params"],
-                       "at_best_epoch_test": {k: summarize(v2) for k, v2 in
-                                              o["at_best"].items()},
-                       # the best generators' samples (gan_quality): per model and summary
-                       "quality": {"summary": gan_quality.summary(o["quality"]),
-                                   "per_model": o["quality"],
-                                   "by_epoch": {e: gan_quality.summary(q) for e, q in
-                                                sorted(o["by_epoch"].items())}}}
-                   for v, o in outcomes.items()},
-      "dense_classifier": None if dense is None else {
-          "summary": {k: summarize_metric(k, dense["test"][k]) for k in SCALARS},
-          "params": dense["params"]},
-      "conv_pruning": [{k: v for k, v in r.items()} for r in prune_rows],
-      # minus_distinctiveness in conv_pruning: each criterion minus distinctiveness on the
-      # same discriminators at the same size
-      "conv_pruning_paired": {"method": prune_tables.method_of(gan_pruning.protocol(prep),
-                                                         predictions=False),
-                              "compensation": cfg.conv_compensation,
-                              "multiple_comparisons": stats.HOLM,
-                              "test_train_ratio": gan_pruning.test_train_ratio(prep)},
-      "ci_note": CI_NOTE, "software": classifier.software_versions(),
-  }
-  wd.write_json("results.json", results)
-  timing["total_s"] = time.perf_counter() - t_start
-  wd.write_json("timing.json", timing)
-  wd.finish(f"wrote {wd.path}: gan_comparison.csv/.md/.png gan_curves.png epoch_log_*.csv "
-         f"images/ {'gan_prune_table.csv ' if prune_rows else ''}results.json timing.json "
-         f"(total {timing['total_s']:.1f}s)")
-  return to_json(results)
+    tables["gan_prune_table.csv"] = gan_pruning.prune_table(prune_rows)
+  return Results(
+      gan_report.gan_results(cfg, prep, grid, has_val, outcomes, dense, prune_rows),
+      tables={"gan_comparison.csv": (header, rows), **tables},
+      texts={"gan_comparison.md": gan_report.comparison_markdown(header, rows, title)},
+      arrays={"history.npz": {k.replace("/", "__"): v for k, v in histories.items()}},
+      figures=[("gan_comparison.png", lambda path: figures.gan_comparison(
+                    outcomes, dense, path, title)),
+               ("gan_curves.png", lambda path: figures.gan_curves(curves, path, title,
+                                                                  has_val))],
+      timing=timing)

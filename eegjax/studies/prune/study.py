@@ -27,6 +27,7 @@ from eegjax.studies.common import classifier, pruned_layer
 from eegjax.studies.prune import figures
 from eegjax.studies.common.pruned_layer import PruneStudyConfig, restore_pruned
 from eegjax.run.checkpoints import Checkpoints, median_save_ms
+from eegjax.run.lifecycle import Results, run_study
 
 
 __all__ = ["PruneStudyConfig", "restore_pruned", "run"]   # the study's public names
@@ -39,9 +40,9 @@ PREDICTIONS_LAYOUT = (
     "axis of results.json, seeds its seeds in order")
 
 
-def write_predictions(wd, protocol: dict, prep, fit, trainer, per_variant: dict) -> None:
-  """predictions.npz: every test row's label and, per variant and size, every model's
-  predicted class (PREDICTIONS_LAYOUT), so any statistic can be recomputed."""
+def predictions(protocol: dict, prep, fit, trainer, per_variant: dict) -> dict:
+  """predictions.npz's arrays: every test row's label and, per variant and size, every
+  model's predicted class (PREDICTIONS_LAYOUT), so any statistic can be recomputed."""
   unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
   arrays = {"labels": protocol["labels"],
             "rows": np.where(np.asarray(prep.folds.test_w), np.asarray(prep.folds.test_idx),
@@ -51,19 +52,22 @@ def write_predictions(wd, protocol: dict, prep, fit, trainer, per_variant: dict)
   for name, o in per_variant.items():
     for r in o["rows"]:
       arrays[f"{name}/{r['units_pruned']}"] = np.asarray(r["predicted"], np.int32)
-  wd.write_npz("predictions.npz", **arrays)
+  return arrays
 
 
 def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
-  """Trains, prunes under every criterion and writes the workdir; returns results."""
-  t_start = time.perf_counter()
-  wd, prep = classifier.begin(cfg, flagfile_text)
-  if prep is None:
-    return wd.read_json("results.json")
+  """Trains, prunes under every criterion and writes the workdir (through the one
+  runner); returns results."""
+  return run_study(cfg, flagfile_text, lambda wd: prune(cfg, wd))
+
+
+def prune(cfg: PruneStudyConfig, wd) -> Results:
+  """The study itself (see the module's docstring): its results, tables, predictions,
+  figures and timing, for the runner to write."""
+  prep = classifier.prepare(cfg.classify, wd)
   trainer, fit, train_ckpt = classifier.train(cfg.classify, prep, wd)
   study = f"prune_{cfg.classify.model}"
   results = classifier.training_results(cfg.classify, prep, trainer, fit, study)
-  classifier.write_history(wd, fit)
   wd.log(f"pruning hidden layer {cfg.layer} ({cfg.classify.hidden_sizes[cfg.layer]} units), "
          f"{cfg.prune.step} per step, rule {cfg.prune.rule}, order {cfg.prune.order}, "
          f"thresholds {cfg.prune.similar_deg}/{cfg.prune.complementary_deg} degrees, "
@@ -86,12 +90,37 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   protocol = prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
                                 prep.folds.test_w)
   paired = prune_tables.paired_differences(per_criterion, protocol)
-  write_predictions(wd, protocol, prep, fit, trainer, per_criterion)
-  header, table = prune_tables.prune_table(per_criterion, cfg.classify.train.grad_clip,
-                                     bool(cfg.finetune_epochs), paired)
-  wd.write_csv("prune_table.csv", header, table)
+  arrays = {"history.npz": classifier.history_arrays(fit),
+            "predictions.npz": predictions(protocol, prep, fit, trainer, per_criterion)}
+  prune_table = prune_tables.prune_table(per_criterion, cfg.classify.train.grad_clip,
+                                         bool(cfg.finetune_epochs), paired)
 
-  results["pruning"] = {
+  results["pruning"] = pruning_section(cfg, per_criterion, protocol, paired)
+  results["predictions"] = {"file": "predictions.npz", "layout": PREDICTIONS_LAYOUT}
+  results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
+                                "findings about EEG") if prep.kind == "synthetic" else ""
+  timing = prune_timing(cfg, fit, train_ckpt, prune_s, save_s, per_criterion)
+  title = f"{prep.raw.info.name} ({prep.kind})"
+  drawn = prune_figures(cfg, per_criterion, paired, timing, trained_angles, title)
+  test_name = "two-way bootstrap" if protocol["folds"] == 1 else "corrected repeated-CV t"
+  lines = []
+  for crit, rows in paired.items():
+    mid = rows[len(rows) // 2]
+    a = mid["accuracy"]
+    lines.append(f"{crit} minus {mid['reference']} at {mid['units_pruned']} pruned: accuracy "
+                 f"{a['mean']:+.4f} [{a['ci95'][0]:+.4f}, {a['ci95'][1]:+.4f}], p = "
+                 f"{a['p']:.3g}, Holm {a['p_holm']:.3g} ({test_name})")
+  return Results(results, tables={"prune_table.csv": prune_table,
+                                  "results.csv": classifier.run_table(results)},
+                 arrays=arrays, figures=drawn, timing=timing, lines=lines,
+                 closing=f"training {fit.run_s:.1f}s, pruning {prune_s:.1f}s")
+
+
+def pruning_section(cfg: PruneStudyConfig, per_criterion: dict, protocol: dict,
+                    paired: dict) -> dict:
+  """results.json's "pruning": the settings, every variant's steps and actions, and the
+  paired differences against distinctiveness."""
+  return {
       "layer": cfg.layer, "step": cfg.prune.step, "rule": cfg.prune.rule,
       "order": cfg.prune.order, "compensations": list(cfg.compensations),
       "masked": cfg.masked, "limit": cfg.limit,
@@ -117,44 +146,40 @@ def run(cfg: PruneStudyConfig, flagfile_text: Optional[str] = None) -> dict:
           "test_train_ratio": protocol["test_train_ratio"],
           "multiple_comparisons": stats.HOLM, "metrics": paired},
   }
-  results["predictions"] = {"file": "predictions.npz", "layout": PREDICTIONS_LAYOUT}
-  results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
-                                "findings about EEG") if prep.kind == "synthetic" else ""
-  timing = {"num_devices": cfg.classify.num_devices,
-            "train_compile_s": fit.compile_s, "train_run_s": fit.run_s, "prune_s": prune_s,
-            "train_checkpoint_save_ms_median": median_save_ms(train_ckpt),
-            "prune_checkpoint_save_ms_median": float(np.median(save_s) * 1e3) if save_s else 0.0,
-            # analyse_ms: Gram matrices, angles and test evaluation of every model at a
-            # size; step_ms: the step after it (choice and surgery); exec_ms: one cut
-            # model's inference on TIMING_ROWS test rows
-            "per_step_ms": {c: [{"units_pruned": r["units_pruned"], "exec_ms": r["exec_ms"],
-                                 "analyse_ms": r["analyse_ms"],
-                                 "step_ms": o["step_ms"].get(r["units_pruned"])}
-                                for r in o["rows"]]
-                            for c, o in per_criterion.items()}}
-  wd.write_json("results.json", results)
-  classifier.write_run_table(wd, results)
 
-  title = f"{prep.raw.info.name} ({prep.kind})"
-  figures.prune_metrics(per_criterion, wd.file("prune_metrics.png"), title)
-  figures.exec_time(timing["per_step_ms"], wd.file("prune_exec_time.png"), title)
-  if paired:
-    figures.paired_differences(paired, wd.file("prune_paired.png"), title)
+
+def prune_timing(cfg: PruneStudyConfig, fit, train_ckpt, prune_s: float, save_s: list,
+               per_criterion: dict) -> dict:
+  """timing.json: training, pruning and checkpoint times, and every step's."""
+  return {"num_devices": cfg.classify.num_devices,
+          "train_compile_s": fit.compile_s, "train_run_s": fit.run_s, "prune_s": prune_s,
+          "train_checkpoint_save_ms_median": median_save_ms(train_ckpt),
+          "prune_checkpoint_save_ms_median": float(np.median(save_s) * 1e3) if save_s else 0.0,
+          # analyse_ms: Gram matrices, angles and test evaluation of every model at a
+          # size; step_ms: the step after it (choice and surgery); exec_ms: one cut
+          # model's inference on TIMING_ROWS test rows
+          "per_step_ms": {c: [{"units_pruned": r["units_pruned"], "exec_ms": r["exec_ms"],
+                             "analyse_ms": r["analyse_ms"],
+                             "step_ms": o["step_ms"].get(r["units_pruned"])}
+                            for r in o["rows"]]
+                        for c, o in per_criterion.items()}}
+
+
+def prune_figures(cfg: PruneStudyConfig, per_criterion: dict, paired: dict, timing: dict,
+                  trained_angles, title: str) -> list:
+  """The study's figures as (file name, draw(path))."""
   first = next((o for o in per_criterion.values()
                 if o["rows"] and o["rows"][0]["criterion"] == "distinctiveness"), None)
+  drawn = [
+      ("prune_metrics.png", lambda path: figures.prune_metrics(per_criterion, path, title)),
+      ("prune_exec_time.png", lambda path: figures.exec_time(timing["per_step_ms"], path,
+                                                             title))]
+  if paired:
+    drawn.append(("prune_paired.png",
+                  lambda path: figures.paired_differences(paired, path, title)))
   if first is not None:
-    figures.angle_vs_performance(first["rows"], wd.file("prune_min_angle.png"), title)
-  figures.angles(trained_angles, wd.file("angles.png"), title, cfg.prune.similar_deg,
-               cfg.prune.complementary_deg)
-  timing["total_s"] = time.perf_counter() - t_start
-  wd.write_json("timing.json", timing)
-  test_name = "two-way bootstrap" if protocol["folds"] == 1 else "corrected repeated-CV t"
-  for crit, rows in paired.items():
-    mid = rows[len(rows) // 2]
-    a = mid["accuracy"]
-    wd.log(f"{crit} minus {mid['reference']} at {mid['units_pruned']} pruned: accuracy "
-           f"{a['mean']:+.4f} [{a['ci95'][0]:+.4f}, {a['ci95'][1]:+.4f}], p = {a['p']:.3g}, "
-           f"Holm {a['p_holm']:.3g} ({test_name})")
-  wd.finish(f"wrote {wd.path}: prune_table.csv results.json predictions.npz checkpoints/ *.png "
-         f"(training {fit.run_s:.1f}s, pruning {prune_s:.1f}s, total {timing['total_s']:.1f}s)")
-  return results
+    drawn.append(("prune_min_angle.png",
+                  lambda path: figures.angle_vs_performance(first["rows"], path, title)))
+  drawn.append(("angles.png", lambda path: figures.angles(
+      trained_angles, path, title, cfg.prune.similar_deg, cfg.prune.complementary_deg)))
+  return drawn
