@@ -129,6 +129,7 @@ def _read_csv(path):
   return list(csv.DictReader(open(path)))
 
 
+@pytest.mark.slow
 def test_compress_alcohol_on_a_directory_of_smni_files(binary, tmp_path):
   files = _write_files(tmp_path)
   wd = tmp_path / "ae"
@@ -183,6 +184,7 @@ CUT_ARGS = ["--hidden_sizes=16,8", "--epochs=6", "--learning_rate=0.005", "--num
             "--complementary_deg=150", "--prune_layers=0"]
 
 
+@pytest.mark.slow
 def test_classify_alcohol_config_killed_mid_pruning_resumes_to_the_same_results(
     binary, tmp_path, interrupt_after_save, capsys):
   """The shipped config with small sizes; a run stopped (in process, deterministically)

@@ -164,6 +164,7 @@ def _trainer(to_images, layout, num_devices=1):
                     to_images, layout=layout, num_devices=num_devices)
 
 
+@pytest.mark.slow
 def test_vmap_and_loop_layouts_agree_and_checkpoints_round_trip(tmp_path):
   """The vmap layout with its two models spread over two devices gives what the loop
   layout gives model by model on one (so the layouts and the device count agree: this
@@ -196,6 +197,37 @@ def test_vmap_and_loop_layouts_agree_and_checkpoints_round_trip(tmp_path):
   # the class head as a classifier: metrics per model
   test = _trainer(to_images, "loop").classify(sl.best_d, folds, data, "test")
   assert test["accuracy"].shape == (1, 2)
+
+
+def test_a_gan_interrupted_after_an_epoch_resumes_to_the_uninterrupted_state(tmp_path):
+  """Ctrl-C in epoch 2's after_block (where the study draws its image grids; it runs before
+  that epoch's checkpoint), then the same fit again: epoch 1 is restored, not retrained,
+  and the state and history equal an uninterrupted fit's."""
+  folds, data, to_images, seeds = _tiny_setup()
+  tr = _trainer(to_images, "loop")
+  whole = tr.fit(seeds, folds, data, log=lambda m: None)
+  ck = Checkpoints(str(tmp_path / "ck"), log=lambda m: None)
+
+  def stop(state, epoch):
+    if epoch == 2:
+      raise KeyboardInterrupt
+
+  with pytest.raises(KeyboardInterrupt):
+    tr.fit(seeds, folds, data, log=lambda m: None, checkpoints=ck, checkpoint_every=1,
+           after_block=stop)
+  ck.close()
+  assert ck.steps() == [1]
+  stamp = os.stat(tmp_path / "ck" / "1").st_mtime_ns
+  ck = Checkpoints(str(tmp_path / "ck"), log=lambda m: None)
+  resumed = tr.fit(seeds, folds, data, log=lambda m: None, checkpoints=ck,
+                   checkpoint_every=1)
+  ck.close()
+  assert resumed.resumed_from == 1
+  assert os.stat(tmp_path / "ck" / "1").st_mtime_ns == stamp      # epoch 1 not redone
+  chex.assert_trees_all_close(resumed.state.g, whole.state.g, atol=1e-6)
+  chex.assert_trees_all_close(resumed.state.d, whole.state.d, atol=1e-6)
+  chex.assert_trees_all_close(resumed.state.g_avg, whole.state.g_avg, atol=1e-6)
+  chex.assert_trees_all_close(resumed.history, whole.history, atol=1e-6)
 
 
 def test_the_averaged_generator_follows_the_warmed_up_moving_average():
@@ -258,11 +290,39 @@ def _smni_files(tmp_path):
 
 
 def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, monkeypatch):
+  """train_gan.py end to end, stopped by Ctrl-C while its results files are written (after
+  results.json, every stage done), then the same command: every stage (training, best
+  models, the samples' quality, each pruned size) is restored from its checkpoint, nothing
+  is recomputed, and the results are the same. (A GAN stopped mid-training resuming to the
+  uninterrupted state is the trainer-level test above.)"""
+  from eegjax.studies.gan import figures as gan_figures
   files = _smni_files(tmp_path)
   mod = binary("train_gan")
-  full, cut = tmp_path / "full", tmp_path / "cut"
+  full = tmp_path / "full"
+  real_curves = gan_figures.gan_curves
+
+  def interrupt(*args, **kw):
+    raise KeyboardInterrupt
+
+  monkeypatch.setattr(gan_figures, "gan_curves", interrupt)
+  with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
+    with pytest.raises(SystemExit) as stop:       # Ctrl-C: exit 130, where it stopped
+      mod.main(["train_gan.py"])
+  assert stop.value.code == 130
+  assert (full / ".results_pending").exists() and not (full / "timing.json").exists()
+  first = json.loads((full / "results.json").read_text())
+  before = checkpoint_stamps(full / "checkpoints")
+  layer = full / "checkpoints" / "deconv" / "pruned" / "distinctiveness" / "layer_2"
+  assert sorted(int(p.name) for p in layer.iterdir() if p.name.isdigit()) == [0, 2]
+  assert any(k[-3:] == ("random", "layer_2", "2") for k in before)
+  monkeypatch.setattr(gan_figures, "gan_curves", real_curves)
   with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
     mod.main(["train_gan.py"])
+  # nothing recomputed: every checkpoint (training, best models, each pruned size) is the
+  # one written before, and none was added; the same results
+  assert checkpoint_stamps(full / "checkpoints") == before
+  assert json.loads((full / "results.json").read_text()) == first
+  assert not (full / ".results_pending").exists()
   for f in ("gan_comparison.csv", "gan_comparison.md", "gan_comparison.png", "gan_curves.png",
             "epoch_log_deconv.csv", "epoch_log_unet_resize.csv", "gan_prune_table.csv",
             "results.json", "timing.json", "history.npz",
@@ -316,46 +376,6 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   assert (full / "images" / "deconv_means_epoch_002.png").exists()
   assert "samples: TSTR" in log
   assert res["dense_classifier"]["summary"]["accuracy"]["n"] == 2
-
-  # interrupted after epoch 1 of the first variant (its checkpoint written), then rerun
-  from eegjax.studies.gan import study as gan_study
-  real_grid = gan_study.plot_grid
-
-  def interrupt(*args):
-    if args[6] == 2:      # the epoch
-      raise KeyboardInterrupt
-    real_grid(*args)
-
-  monkeypatch.setattr(gan_study, "plot_grid", interrupt)
-  with flagsaver.flagsaver(data_path=str(files), workdir=str(cut), **GAN_ARGS):
-    with pytest.raises(SystemExit) as stop:       # Ctrl-C: exit 130, where it stopped
-      mod.main(["train_gan.py"])
-  assert stop.value.code == 130
-  assert not (cut / "results.json").exists()
-  before = checkpoint_stamps(cut / "checkpoints")
-  assert ("deconv", "last", "1") in before
-  monkeypatch.setattr(gan_study, "plot_grid", real_grid)
-  with flagsaver.flagsaver(data_path=str(files), workdir=str(cut), **GAN_ARGS):
-    mod.main(["train_gan.py"])
-  after = checkpoint_stamps(cut / "checkpoints")     # epoch 1 was not trained again
-  assert after[("deconv", "last", "1")] == before[("deconv", "last", "1")]
-  a = json.loads((full / "results.json").read_text())
-  b = json.loads((cut / "results.json").read_text())
-  assert a == b
-
-  # the conv pruning is checkpointed per size as well: a rerun without the finished
-  # marker restores every stage (training, best models, pruning) and writes the same
-  layer = full / "checkpoints" / "deconv" / "pruned" / "distinctiveness" / "layer_2"
-  assert sorted(int(p.name) for p in layer.iterdir() if p.name.isdigit()) == [0, 2]
-  (full / "results.json").unlink()
-  before = checkpoint_stamps(full / "checkpoints")
-  with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
-    mod.main(["train_gan.py"])
-  # nothing recomputed: every checkpoint (training, best models, each pruned size) is the
-  # one written before, and none was added
-  assert checkpoint_stamps(full / "checkpoints") == before
-  assert any(k[-3:] == ("random", "layer_2", "2") for k in before)
-  assert json.loads((full / "results.json").read_text()) == a
 
 
 def test_conv_pruning_rows_carry_paired_differences_per_layer():

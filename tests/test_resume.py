@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 from absl.testing import flagsaver
 
 from conftest import REPO
@@ -78,6 +79,7 @@ PRUNE_ARGS = ["--dataset=music_features", "--epochs=30", "--num_folds=3", "--num
               "--criteria=distinctiveness,magnitude,random"]
 
 
+@pytest.mark.slow
 def test_prune_mlp_killed_then_resumed_matches_uninterrupted(tmp_path):
   full, cut = tmp_path / "full", tmp_path / "cut"
   subprocess.run(command("prune_mlp", full, PRUNE_ARGS), cwd=REPO, check=True,

@@ -89,6 +89,7 @@ def test_two_devices_equal_one_rnn():
   chex.assert_trees_all_close(m1, m2, atol=1e-6)
 
 
+@pytest.mark.slow
 def test_four_host_devices_give_one_devices_results(tmp_path):
   """train_mlp.py on 4 XLA host devices (--num_devices=4) writes the results.json of a
   one-device run (to float rounding)."""
@@ -118,6 +119,7 @@ def test_four_host_devices_give_one_devices_results(tmp_path):
   assert timing["num_devices"] == 4
 
 
+@pytest.mark.slow
 def test_two_processes_give_one_processs_results(tmp_path):
   """Multi-host through jax.distributed.initialize, tried as two CPU processes on this
   machine: process 0 writes the run's workdir and its results equal a one-process run's;
