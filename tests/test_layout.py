@@ -127,3 +127,29 @@ def test_no_library_module_over_400_lines():
         path = os.path.join(root, name)
         n = sum(1 for _ in open(path, encoding="utf-8"))
         assert n <= 400, f"{os.path.relpath(path, REPO)} has {n} lines"
+
+
+def _long_functions_without_a_reason(source: str, limit: int = 60) -> list[str]:
+  """Functions of more than `limit` lines whose docstring does not say why ("Long...")."""
+  import ast
+  out = []
+  for node in ast.walk(ast.parse(source)):
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
+      length = node.end_lineno - node.lineno + 1
+      if length > limit and "Long" not in (ast.get_docstring(node) or ""):
+        out.append(f"{node.name} ({length} lines, line {node.lineno})")
+  return out
+
+
+def test_no_long_function_without_a_reason_in_its_docstring():
+  for root, _, files in os.walk(os.path.join(REPO, "eegjax")):
+    for f in files:
+      if f.endswith(".py"):
+        path = os.path.join(root, f)
+        with open(path, encoding="utf-8") as fh:
+          found = _long_functions_without_a_reason(fh.read())
+        assert not found, f"{os.path.relpath(path, REPO)}: {found}"
+  # the check itself: a long function without a reason is found, one with a reason is not
+  body = "".join(f"  x{i} = {i}\n" for i in range(61))
+  assert _long_functions_without_a_reason(f"def f():\n  '''Short.'''\n{body}")
+  assert not _long_functions_without_a_reason(f"def f():\n  '''Long: one loop.'''\n{body}")

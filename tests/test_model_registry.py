@@ -11,6 +11,7 @@ import pytest
 from eegjax.errors import ConfigError
 from eegjax.models import registry
 from eegjax.models.autoencoder import BandAutoencoder, CodeClassifier
+from eegjax.models.eegconv import Deep4, EEGNet, ShallowConvNet
 from eegjax.models.gan import DeconvGenerator, Discriminator
 from eegjax.models.gated import GatedRNN
 from eegjax.models.mlp import MLP
@@ -28,6 +29,11 @@ CASES = [
     (DeconvGenerator(noise_dim=4, features=(8, 4, 4)),
      (jnp.ones((2, 4)), jnp.array([0, 1]))),
     (Discriminator(features=(4, 8, 8)), (jnp.ones((2, 32, 32, 3)),)),
+    (ShallowConvNet(num_classes=2, n_filters_time=4, n_filters_spat=4, pool_time_length=8,
+                    pool_time_stride=4), (jnp.ones((2, 3, 40)),)),
+    (EEGNet(num_classes=2, f1=2, d=2, kernel_length=4), (jnp.ones((2, 3, 64)),)),
+    (Deep4(num_classes=2, n_filters=(2, 2, 2, 2), filter_length=2, pool_length=2),
+     (jnp.ones((2, 3, 64)),)),
 ]
 
 

@@ -28,7 +28,10 @@ def read_csv_export(path: str, *, skip_bad: bool = False,
                     log: Callable[[str], None] = print) -> SmniTrials:
   """The CSV export: one row per (trial, electrode, sample). Rows of one trial are
   grouped by (name, trial number); a malformed trial is a DataError naming file and
-  line, or with `skip_bad` left out and reported."""
+  line, or with `skip_bad` left out and reported.
+
+  Long: one pass over the file that groups and checks rows as it reads them, so every check
+  can name its line."""
   if not os.path.isfile(path):
     raise DataError(f"{path}: no such file")
   opener = gzip.open if path.endswith(".gz") else open

@@ -53,7 +53,10 @@ def _parse_values(text: str, where: str, channel: int) -> np.ndarray:
 
 def load_ts(path: str, *, name: Optional[str] = None, sampling_rate: Optional[float] = None,
             channel_names: tuple[str, ...] = (), real: bool = True) -> Dataset:
-  """Loads a .ts file into a sequence Dataset (x: cases x time x channels)."""
+  """Loads a .ts file into a sequence Dataset (x: cases x time x channels).
+
+  Long: the header and the data section are read in one pass, so every malformed line is
+  named where it is."""
   header: dict[str, str] = {}
   cases: list[list[np.ndarray]] = []
   labels: list[str] = []

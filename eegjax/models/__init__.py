@@ -2,8 +2,10 @@
 from a params pytree alone."""
 
 from eegjax.models.autoencoder import BandAutoencoder, CodeClassifier
+from eegjax.models.eegconv import Deep4, EEGNet, ShallowConvNet
 from eegjax.models.mlp import MLP, count_params, mlp_from_params, mlp_sizes
 from eegjax.models.rnn import ElmanRNN, rnn_from_params, rnn_sizes
 
-__all__ = ["BandAutoencoder", "CodeClassifier", "MLP", "ElmanRNN", "count_params", "mlp_from_params", "mlp_sizes",
-           "rnn_from_params", "rnn_sizes"]
+__all__ = ["BandAutoencoder", "CodeClassifier", "Deep4", "EEGNet", "MLP", "ElmanRNN",
+           "ShallowConvNet", "count_params", "mlp_from_params", "mlp_sizes", "rnn_from_params",
+           "rnn_sizes"]

@@ -20,6 +20,7 @@ import flax.linen as nn
 
 from eegjax.errors import ConfigError
 from eegjax.models.autoencoder import BandAutoencoder, CodeClassifier
+from eegjax.models.eegconv import Deep4, EEGNet, ShallowConvNet
 from eegjax.models.gan import DeconvGenerator, Discriminator
 from eegjax.models.gated import GatedRNN
 from eegjax.models.mlp import MLP
@@ -40,7 +41,8 @@ def register(name: str, cls: type) -> None:
 for _name, _cls in (("mlp", MLP), ("elman_rnn", ElmanRNN), ("gated_rnn", GatedRNN),
                     ("band_autoencoder", BandAutoencoder), ("code_classifier", CodeClassifier),
                     ("deconv_generator", DeconvGenerator), ("discriminator", Discriminator),
-                    ("unet_generator", UNetGenerator)):
+                    ("unet_generator", UNetGenerator), ("shallow", ShallowConvNet),
+                    ("eegnet", EEGNet), ("deep4", Deep4)):
   register(_name, _cls)
 
 

@@ -151,7 +151,8 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   of d), `kind` (MERGED ...), `angle` (of the pair that slot acted on), `scale` (the merge's
   c, 0 without one) and `pending` (see above). `within` says every pair choice was inside
   the thresholds.
-  """
+  Long: it is one traced program (vmapped over the models, compiled once per criterion)
+  whose choice, compensation and surgery share traced values."""
   units = ids.shape[0]
   alive = jnp.ones(units, bool) if alive is None else alive
   if cfg.step >= units:

@@ -63,7 +63,10 @@ def run(family: Family, cfg: PruneConfig, params, width: int, limit: int,
   notation, why it stopped, the last evaluated (smallest) networks (cut to their living
   units; with a masked criterion at full width, zeroed), their alive masks, and step_ms:
   the wall milliseconds of each step this process ran (choice and surgery of every
-  model), by the units pruned before it. `ckpt` None: nothing is saved or resumed."""
+  model), by the units pruned before it. `ckpt` None: nothing is saved or resumed.
+
+  Long: resume, evaluation, checkpoint and the stop rules are one sequence per size, in the
+  order they happen."""
   n_folds, n_seeds = jax.tree.leaves(params)[0].shape[:2]
   ids = jnp.broadcast_to(jnp.arange(width), (n_folds, n_seeds, width))
   alive = jnp.ones((n_folds, n_seeds, width), bool)

@@ -102,7 +102,8 @@ def train(family: Family, seeds, folds: FoldArrays, data, *, num_devices: int = 
   readable checkpoint and saves one every `checkpoint_every` epochs (0: after every block)
   and at the end. label: the run's name in log lines ("" for the study's classifier).
   after_block(host state, epochs_done): runs after every block (image grids, best models).
-  """
+  Long: the one training loop of every family -- resume, blocks, checkpoints, divergence and
+  progress in order -- so each rule exists once."""
   seeds = [int(s) for s in seeds]
   n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
   layout = sharding.plan(n_f, n_s, num_devices if family.vmapped else 1)

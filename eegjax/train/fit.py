@@ -140,7 +140,9 @@ def predict_logits(model, params, data, norm, idx, chunk: int):
 
 
 def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
-  """Builds the per-model init / block / evaluate functions (not yet vmapped)."""
+  """Builds the per-model init / block / evaluate functions (not yet vmapped).
+
+  Long: the functions close over one model, config and loss; each of them is short."""
 
   def init_one(seed, folds: FoldArrays, data):
     fold = folds.fold_id

@@ -72,6 +72,151 @@ def _stack_models(outs: list, n_f: int, n_s: int):
   return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
 
 
+class GanPrograms:
+  """The GAN's per-model pure functions (what `GanTrainer` compiles): initialisation, one
+  training step on a batch, an epoch's batches, its evaluation and best-model
+  bookkeeping, and their vmaps over (fold, seed) models."""
+
+  def __init__(self, generator, discriminator, cfg: GanConfig, to_images, has_val: bool,
+               output_fn, g_tx, d_tx):
+    self.g_model, self.d_model, self.cfg = generator, discriminator, cfg
+    self.to_images, self.has_val, self.output_fn = to_images, has_val, output_fn
+    self.g_tx, self.d_tx = g_tx, d_tx
+    self.semi = cfg.semi_supervised
+    self.noise_shape = tuple(generator.noise_shape)
+
+  def g_apply(self, g, z, y):
+    img = self.g_model.apply(g, z, y)
+    return img if self.output_fn is None else self.output_fn(img)
+
+  def images(self, data, idx, folds: FoldArrays):
+    x, y, _ = scale_rows((*data, None), idx, folds.lo, folds.scale)
+    return self.to_images(x), y
+
+  def model_key(self, seed, folds):
+    return driver.model_key(seed, folds.fold_id)
+
+  def init_one(self, seed, folds, data):
+    key = self.model_key(seed, folds)
+    xb, yb = self.images(data, folds.train_idx[:2], folds)
+    z = jnp.zeros((2,) + self.noise_shape)
+    g = self.g_model.init(jax.random.fold_in(key, _INIT_G), z, yb)
+    d = self.d_model.init(jax.random.fold_in(key, _INIT_D), xb)
+    return GanState(g, d, self.g_tx.init(g), self.d_tx.init(d), g, d,
+                    jnp.array(jnp.inf, jnp.float32), jnp.array(-1, jnp.int32), g,
+                    jnp.array(0, jnp.int32))
+
+  def step(self, carry, inputs, folds, data):
+    """One discriminator and one generator step on the batch of rows `ib` (weights
+    `wb`); returns the new (g, d, g_opt, d_opt, g_avg, g_steps) and the batch's
+    weighted terms."""
+    g, d, g_opt, d_opt, g_avg, g_steps = carry
+    ib, wb, key = inputs
+    xb, yb = self.images(data, ib, folds)
+    k_d, k_g = jax.random.split(key)
+    fake = jax.lax.stop_gradient(
+        self.g_apply(g, jax.random.normal(k_d, (xb.shape[0],) + self.noise_shape), yb))
+
+    def d_loss(dp):
+      t = batch_terms(self.d_model.apply(dp, xb), self.d_model.apply(dp, fake), yb, yb, wb,
+                      self.semi)
+      return t["D_total"], t
+
+    d_grads, terms = jax.grad(d_loss, has_aux=True)(d)
+    d_upd, new_d_opt = self.d_tx.update(d_grads, d_opt, d)
+    new_d = optax.apply_updates(d, d_upd)
+    z = jax.random.normal(k_g, (xb.shape[0],) + self.noise_shape)
+
+    def g_loss(gp):
+      out_f = self.d_model.apply(new_d, self.g_apply(gp, z, yb))
+      cls_f, adv_f = split_outputs(out_f, self.semi)
+      return bce(adv_f, 1.0, wb) + self.cfg.class_weight * cross_entropy(cls_f, yb, wb)
+
+    g_value, g_grads = jax.value_and_grad(g_loss)(g)
+    g_upd, new_g_opt = self.g_tx.update(g_grads, g_opt, g)
+    new_g = optax.apply_updates(g, g_upd)
+    a = jnp.minimum(self.cfg.g_average, (1.0 + g_steps) / (10.0 + g_steps))
+    new_avg = jax.tree.map(lambda m, v: a * m + (1.0 - a) * v, g_avg, new_g)
+    keep = jnp.sum(wb) > 0        # a batch of padding only changes nothing
+    sel = lambda a, b: jax.tree.map(lambda u, v: jnp.where(keep, u, v), a, b)  # noqa
+    # the training part's metrics: this batch's terms (D before its step, G after D's)
+    terms = {**terms, "G": g_value}
+    return ((sel(new_g, g), sel(new_d, d), sel(new_g_opt, g_opt), sel(new_d_opt, d_opt),
+             sel(new_avg, g_avg), jnp.where(keep, g_steps + 1, g_steps)),
+            ({k: v * wb.sum() for k, v in terms.items()}, wb.sum()))
+
+  def evaluate_part(self, g, d, folds, data, which, key):
+    idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
+    n = idx.shape[0]
+    chunk = min(self.cfg.eval_batch_size, n)
+    pad = (-n) % chunk
+    idx_p = jnp.concatenate([idx, jnp.zeros((pad,), idx.dtype)]).reshape(-1, chunk)
+    w_p = jnp.concatenate([w.astype(jnp.float32), jnp.zeros((pad,))]).reshape(-1, chunk)
+
+    def one(inputs):
+      ix, wb, i = inputs
+      xb, yb = self.images(data, ix, folds)
+      z = jax.random.normal(jax.random.fold_in(key, i), (chunk,) + self.noise_shape)
+      fake = self.g_apply(g, z, yb)
+      t = batch_terms(self.d_model.apply(d, xb), self.d_model.apply(d, fake), yb, yb, wb,
+                      self.semi)
+      return {k: v * wb.sum() for k, v in t.items()}, wb.sum()
+
+    # chunks unrolled (few: validation and test parts), not a loop: see `epoch_all`
+    outs = [one((idx_p[i], w_p[i], i)) for i in range(idx_p.shape[0])]
+    total = jnp.maximum(sum(c for _, c in outs), 1.0)
+    return {k: sum(o[k] for o, _ in outs) / total for k in outs[0][0]}
+
+  def batches_one(self, epoch, seed, folds):
+    """The epoch's shuffled training rows cut into batches, their weights and keys."""
+    ek = jax.random.fold_in(jax.random.fold_in(self.model_key(seed, folds), _EPOCH), epoch)
+    n_tr, bs = folds.train_idx.shape[0], self.cfg.batch_size
+    n_batches = math.ceil(n_tr / bs)
+    order = shuffle_order(jax.random.fold_in(ek, 0), folds.train_w)
+    pad = n_batches * bs - n_tr
+    idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
+    w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
+    keys = jax.random.split(jax.random.fold_in(ek, 1), n_batches)
+    return idx.reshape(n_batches, bs), w.reshape(n_batches, bs), keys
+
+  def finish_one(self, state: GanState, carry, sums, count, epoch, seed, folds, data):
+    """Training-part means, validation and test evaluation (of the averaged generator),
+    best-epoch bookkeeping."""
+    g, d, g_opt, d_opt, g_avg, g_steps = carry
+    total = jnp.maximum(count, 1.0)
+    eval_key = jax.random.fold_in(self.model_key(seed, folds), _EVAL)
+    metrics = {"train": {k: v / total for k, v in sums.items()},
+               **{p: self.evaluate_part(g_avg, d, folds, data, p, eval_key)
+                  for p in ("val", "test")}}
+    val = metrics["val"]["cls_real"]
+    # without a validation part the last epoch is the best (best_val stays inf)
+    improved = (val < state.best_val) if self.has_val else jnp.array(True)
+    pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(improved, a, b),  # noqa
+                                         new, old)
+    new = GanState(g, d, g_opt, d_opt, pick(g_avg, state.best_g), pick(d, state.best_d),
+                   jnp.where(improved & self.has_val, val, state.best_val),
+                   jnp.where(improved, epoch, state.best_epoch).astype(jnp.int32), g_avg,
+                   g_steps)
+    return new, metrics, improved
+
+  def epoch_one(self, state: GanState, epoch, seed, folds, data):
+    idx, w, keys = self.batches_one(epoch, seed, folds)
+    carry, (sums, counts) = jax.lax.scan(
+        lambda c, i: self.step(c, i, folds, data),
+        step_carry(state), (idx, w, keys))
+    return self.finish_one(state, carry, jax.tree.map(lambda v: v.sum(), sums),
+                           counts.sum(), epoch, seed, folds, data)
+
+  def init_all(self, seeds, folds, data):
+    per_seed = jax.vmap(self.init_one, in_axes=(0, None, None))
+    return jax.vmap(per_seed, in_axes=(None, 0, None))(seeds, folds, data)
+
+  def epoch_all(self, state, epoch, seeds, folds, data):
+    per_seed = jax.vmap(self.epoch_one, in_axes=(0, None, 0, None, None))
+    return jax.vmap(per_seed, in_axes=(0, None, None, 0, None))(state, epoch, seeds, folds,
+                                                                data)
+
+
 class GanTrainer:
   """The GAN family of the training driver (`eegjax.train.driver`): compiles the GAN's
   init, epoch and evaluation programs once for a pair of models."""
@@ -105,150 +250,20 @@ class GanTrainer:
     self.epochs = cfg.epochs
     self.generator, self.discriminator, self.cfg = generator, discriminator, cfg
     self.to_images = to_images
-    semi = cfg.semi_supervised
     self.g_tx = optax.adam(cfg.g_learning_rate, b1=cfg.beta1)
     self.d_tx = optax.adam(cfg.d_learning_rate, b1=cfg.beta1)
-    g_model, d_model, g_tx, d_tx = generator, discriminator, self.g_tx, self.d_tx
-    noise_shape = tuple(generator.noise_shape)
-    def g_apply(g, z, y):
-      img = g_model.apply(g, z, y)
-      return img if output_fn is None else output_fn(img)
-
-    def images(data, idx, folds: FoldArrays):
-      x, y, _ = scale_rows((*data, None), idx, folds.lo, folds.scale)
-      return to_images(x), y
-
-    def model_key(seed, folds):
-      return driver.model_key(seed, folds.fold_id)
-
-    def init_one(seed, folds, data):
-      key = model_key(seed, folds)
-      xb, yb = images(data, folds.train_idx[:2], folds)
-      z = jnp.zeros((2,) + noise_shape)
-      g = g_model.init(jax.random.fold_in(key, _INIT_G), z, yb)
-      d = d_model.init(jax.random.fold_in(key, _INIT_D), xb)
-      return GanState(g, d, g_tx.init(g), d_tx.init(d), g, d,
-                      jnp.array(jnp.inf, jnp.float32), jnp.array(-1, jnp.int32), g,
-                      jnp.array(0, jnp.int32))
-
-    def step(carry, inputs, folds, data):
-      """One discriminator and one generator step on the batch of rows `ib` (weights
-      `wb`); returns the new (g, d, g_opt, d_opt, g_avg, g_steps) and the batch's
-      weighted terms."""
-      g, d, g_opt, d_opt, g_avg, g_steps = carry
-      ib, wb, key = inputs
-      xb, yb = images(data, ib, folds)
-      k_d, k_g = jax.random.split(key)
-      fake = jax.lax.stop_gradient(
-          g_apply(g, jax.random.normal(k_d, (xb.shape[0],) + noise_shape), yb))
-
-      def d_loss(dp):
-        t = batch_terms(d_model.apply(dp, xb), d_model.apply(dp, fake), yb, yb, wb, semi)
-        return t["D_total"], t
-
-      d_grads, terms = jax.grad(d_loss, has_aux=True)(d)
-      d_upd, new_d_opt = d_tx.update(d_grads, d_opt, d)
-      new_d = optax.apply_updates(d, d_upd)
-      z = jax.random.normal(k_g, (xb.shape[0],) + noise_shape)
-
-      def g_loss(gp):
-        out_f = d_model.apply(new_d, g_apply(gp, z, yb))
-        cls_f, adv_f = split_outputs(out_f, semi)
-        return bce(adv_f, 1.0, wb) + cfg.class_weight * cross_entropy(cls_f, yb, wb)
-
-      g_value, g_grads = jax.value_and_grad(g_loss)(g)
-      g_upd, new_g_opt = g_tx.update(g_grads, g_opt, g)
-      new_g = optax.apply_updates(g, g_upd)
-      a = jnp.minimum(cfg.g_average, (1.0 + g_steps) / (10.0 + g_steps))
-      new_avg = jax.tree.map(lambda m, v: a * m + (1.0 - a) * v, g_avg, new_g)
-      keep = jnp.sum(wb) > 0        # a batch of padding only changes nothing
-      sel = lambda a, b: jax.tree.map(lambda u, v: jnp.where(keep, u, v), a, b)  # noqa
-      # the training part's metrics: this batch's terms (D before its step, G after D's)
-      terms = {**terms, "G": g_value}
-      return ((sel(new_g, g), sel(new_d, d), sel(new_g_opt, g_opt), sel(new_d_opt, d_opt),
-               sel(new_avg, g_avg), jnp.where(keep, g_steps + 1, g_steps)),
-              ({k: v * wb.sum() for k, v in terms.items()}, wb.sum()))
-
-    def evaluate_part(g, d, folds, data, which, key):
-      idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
-      n = idx.shape[0]
-      chunk = min(cfg.eval_batch_size, n)
-      pad = (-n) % chunk
-      idx_p = jnp.concatenate([idx, jnp.zeros((pad,), idx.dtype)]).reshape(-1, chunk)
-      w_p = jnp.concatenate([w.astype(jnp.float32), jnp.zeros((pad,))]).reshape(-1, chunk)
-
-      def one(inputs):
-        ix, wb, i = inputs
-        xb, yb = images(data, ix, folds)
-        z = jax.random.normal(jax.random.fold_in(key, i), (chunk,) + noise_shape)
-        t = batch_terms(d_model.apply(d, xb), d_model.apply(d, g_apply(g, z, yb)),
-                        yb, yb, wb, semi)
-        return {k: v * wb.sum() for k, v in t.items()}, wb.sum()
-
-      # chunks unrolled (few: validation and test parts), not a loop: see `epoch_all`
-      outs = [one((idx_p[i], w_p[i], i)) for i in range(idx_p.shape[0])]
-      total = jnp.maximum(sum(c for _, c in outs), 1.0)
-      return {k: sum(o[k] for o, _ in outs) / total for k in outs[0][0]}
-
-    def batches_one(epoch, seed, folds):
-      """The epoch's shuffled training rows cut into batches, their weights and keys."""
-      ek = jax.random.fold_in(jax.random.fold_in(model_key(seed, folds), _EPOCH), epoch)
-      n_tr, bs = folds.train_idx.shape[0], cfg.batch_size
-      n_batches = math.ceil(n_tr / bs)
-      order = shuffle_order(jax.random.fold_in(ek, 0), folds.train_w)
-      pad = n_batches * bs - n_tr
-      idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
-      w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
-      keys = jax.random.split(jax.random.fold_in(ek, 1), n_batches)
-      return idx.reshape(n_batches, bs), w.reshape(n_batches, bs), keys
-
-    def finish_one(state: GanState, carry, sums, count, epoch, seed, folds, data):
-      """Training-part means, validation and test evaluation (of the averaged generator),
-      best-epoch bookkeeping."""
-      g, d, g_opt, d_opt, g_avg, g_steps = carry
-      total = jnp.maximum(count, 1.0)
-      eval_key = jax.random.fold_in(model_key(seed, folds), _EVAL)
-      metrics = {"train": {k: v / total for k, v in sums.items()},
-                 **{p: evaluate_part(g_avg, d, folds, data, p, eval_key)
-                    for p in ("val", "test")}}
-      val = metrics["val"]["cls_real"]
-      # without a validation part the last epoch is the best (best_val stays inf)
-      improved = (val < state.best_val) if has_val else jnp.array(True)
-      pick = lambda new, old: jax.tree.map(lambda a, b: jnp.where(improved, a, b),  # noqa
-                                           new, old)
-      new = GanState(g, d, g_opt, d_opt, pick(g_avg, state.best_g), pick(d, state.best_d),
-                     jnp.where(improved & has_val, val, state.best_val),
-                     jnp.where(improved, epoch, state.best_epoch).astype(jnp.int32), g_avg,
-                     g_steps)
-      return new, metrics, improved
-
-    def epoch_one(state: GanState, epoch, seed, folds, data):
-      idx, w, keys = batches_one(epoch, seed, folds)
-      carry, (sums, counts) = jax.lax.scan(
-          lambda c, i: step(c, i, folds, data),
-          step_carry(state), (idx, w, keys))
-      return finish_one(state, carry, jax.tree.map(lambda v: v.sum(), sums), counts.sum(),
-                        epoch, seed, folds, data)
-
-    def init_all(seeds, folds, data):
-      per_seed = jax.vmap(init_one, in_axes=(0, None, None))
-      return jax.vmap(per_seed, in_axes=(None, 0, None))(seeds, folds, data)
-
-    def epoch_all(state, epoch, seeds, folds, data):
-      per_seed = jax.vmap(epoch_one, in_axes=(0, None, 0, None, None))
-      return jax.vmap(per_seed, in_axes=(0, None, None, 0, None))(state, epoch, seeds, folds,
-                                                                  data)
-
-    self._init = jax.jit(init_all)
-    self._init_one = jax.jit(init_one)
-    self._epoch_all = lambda *args: _as_block(*epoch_all(*args))
+    progs = GanPrograms(generator, discriminator, cfg, to_images, has_val, output_fn,
+                        self.g_tx, self.d_tx)
+    self._init = jax.jit(progs.init_all)
+    self._init_one = jax.jit(progs.init_one)
+    self._epoch_all = lambda *args: _as_block(*progs.epoch_all(*args))
     self._blocks: dict = {}
     # the per-model pieces of the "loop" layout
-    self._batches = jax.jit(batches_one)
-    self._step = jax.jit(step)
-    self._finish = jax.jit(finish_one)
-    self.images = images
-    self._generate = jax.jit(g_apply)
+    self._batches = jax.jit(progs.batches_one)
+    self._step = jax.jit(progs.step)
+    self._finish = jax.jit(progs.finish_one)
+    self.images = progs.images
+    self._generate = jax.jit(progs.g_apply)
 
   def _models(self, folds: FoldArrays, num_seeds: int):
     """Where the vmap layout's models live (sharding.plan over num_devices)."""

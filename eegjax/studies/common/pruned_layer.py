@@ -71,6 +71,8 @@ class Programs:
   the test evaluation and the analysis of angles among living units."""
 
   def __init__(self, cfg, prep: Prepared):
+    """The study's pruning programs at the trained width. Long: the programs close over
+    one traced model, its data and the study's config; each of them is short."""
     c = cfg.classify
     self.model = model = c.build(prep.ds.num_classes)
     data = prep.data
@@ -260,7 +262,10 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
   size. Returns {rows, actions, stop, params, alive}: `params` are the last evaluated
   (smallest) networks. `cache` keeps the study's compiled programs (one set at the
   trained width) across variants. Each row keeps every test row's predicted class
-  (`predicted`, (folds, seeds, rows)) for predictions.npz and the paired tests."""
+  (`predicted`, (folds, seeds, rows)) for predictions.npz and the paired tests.
+
+  Long: it builds the sweep's measure and choose callbacks, which share this variant's
+  programs."""
   width = cfg.classify.hidden_sizes[cfg.layer]
   prog = programs(cache, cfg, prep)
   size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the network's width

@@ -118,7 +118,10 @@ def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
   activation vector is its feature map over the training images x positions. With
   beyond_thresholds it goes on with the least distinct pairs, up to max_pruned channels a
   layer. Every evaluated size is checkpointed (checkpoints/<variant>/pruned/<criterion>/
-  layer_k). Returns the table rows and the final params."""
+  layer_k). Returns the table rows and the final params.
+
+  Long: the per-layer loop's programs (Gram matrices, evaluation, keys) share the layer's
+  traced discriminator."""
   data, folds = (prep.data[0], prep.data[1]), prep.folds
   pcfg = dataclasses.replace(cfg.prune, criterion=criterion,
                              compensation=cfg.conv_compensation)
