@@ -84,6 +84,7 @@ def test_user_errors_exit_with_one_line(tmp_path, args, message):
   assert "Traceback" not in proc.stderr
 
 
+@pytest.mark.slow
 def test_train_mlp_on_smni_files_with_band_power_and_a_subject_holdout(binary, tmp_path):
   """The alcoholism study's direct classifier path: SMNI trial files (tar archives, one
   malformed trial skipped) -> 192 log band powers -> one 8:2 split by whole subjects."""

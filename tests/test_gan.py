@@ -203,7 +203,7 @@ def test_a_gan_interrupted_after_an_epoch_resumes_to_the_uninterrupted_state(tmp
   """Ctrl-C in epoch 2's after_block (where the study draws its image grids; it runs before
   that epoch's checkpoint), then the same fit again: epoch 1 is restored, not retrained,
   and the state and history equal an uninterrupted fit's."""
-  folds, data, to_images, seeds = _tiny_setup()
+  folds, data, to_images, seeds = _tiny_setup(num_seeds=1)
   tr = _trainer(to_images, "loop")
   whole = tr.fit(seeds, folds, data, log=lambda m: None)
   ck = Checkpoints(str(tmp_path / "ck"), log=lambda m: None)
@@ -504,6 +504,7 @@ def test_batch_stat_norm_generators_normalise_by_the_batch():
     assert img.shape == (3, 32, 32, 3) and float(jnp.abs(img).max()) <= 1.0
 
 
+@pytest.mark.slow
 def test_train_gan_selects_each_models_epoch_by_tstr_on_validation(binary, tmp_path):
   """--select_by=tstr: each model's best epoch is its quality epoch with the highest TSTR
   accuracy on the validation part (the later on a tie), and its figures are those of

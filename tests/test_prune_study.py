@@ -136,7 +136,7 @@ def test_prune_rnn_main_compensations(binary, tmp_path):
   assert meta["compensation"] == "merge"
 
 
-@pytest.mark.parametrize("cell", ["gru", "lstm"])
+@pytest.mark.parametrize("cell", ["lstm", pytest.param("gru", marks=pytest.mark.slow)])
 def test_prune_rnn_gated_cells_structural_and_masked(binary, tmp_path, cell):
   """--cell=gru|lstm trains flax cells and prunes them through discovered groups: the
   structural networks are smaller and equal their rebuilt module; with --masked they keep
