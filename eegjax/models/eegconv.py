@@ -16,6 +16,10 @@ written from their papers in flax.linen; input (batch, channels, time), output l
                   separable conv (depthwise 16 then pointwise F2, no bias) -> BatchNorm ->
                   ELU -> mean pool 8 -> dropout -> dense (max-norm 0.25).
 
+`lengths` is accepted for the training driver's sequence interface and not used: the
+trials a convolutional network sees are equal-length (eegjax cuts them to the shortest).
+`channels_last=True` takes eegjax's sequence layout (batch, time, channels) instead.
+
 BatchNorm keeps running statistics in the "batch_stats" collection (train=True updates them,
 `mutable=["batch_stats"]`; train=False uses them); dropout needs a "dropout" rng when
 train=True. BatchNorm's momentum is 0.9 in flax's convention (PyTorch's 0.1; Keras's 0.99 in
@@ -40,11 +44,15 @@ def _bn(train: bool, name: str):
   return nn.BatchNorm(use_running_average=not train, momentum=0.9, epsilon=1e-5, name=name)
 
 
-def _as_image(x: jax.Array) -> jax.Array:
-  """(batch, channels, time) -> (batch, channels, time, 1): electrodes x time as the
-  image's height x width, one input feature."""
+def _as_image(x: jax.Array, channels_last: bool) -> jax.Array:
+  """(batch, channels, time) -- or (batch, time, channels) when `channels_last`, eegjax's
+  sequence layout -- -> (batch, channels, time, 1): electrodes x time as the image's
+  height x width, one input feature."""
   if x.ndim != 3:
-    raise ValueError(f"expected trials as (batch, channels, time); got shape {x.shape}")
+    layout = "time, channels" if channels_last else "channels, time"
+    raise ValueError(f"expected trials as (batch, {layout}); got shape {x.shape}")
+  if channels_last:
+    x = jnp.swapaxes(x, 1, 2)
   return x[..., None]
 
 
@@ -57,10 +65,12 @@ class ShallowConvNet(nn.Module):
   pool_time_length: int = 75
   pool_time_stride: int = 15
   dropout: float = 0.5
+  channels_last: bool = False   # input (batch, time, channels)
+  convolutional = True          # the trainer's layout rule (eegjax.train.fit)
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
-    x = _as_image(x)
+  def __call__(self, x, lengths=None, train: bool = False):
+    x = _as_image(x, self.channels_last)
     c = x.shape[1]
     x = nn.Conv(self.n_filters_time, (1, self.filter_time_length), padding="VALID",
                 name="conv_time")(x)
@@ -82,10 +92,12 @@ class Deep4(nn.Module):
   filter_length: int = 10
   pool_length: int = 3
   dropout: float = 0.5
+  channels_last: bool = False   # input (batch, time, channels)
+  convolutional = True          # the trainer's layout rule (eegjax.train.fit)
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
-    x = _as_image(x)
+  def __call__(self, x, lengths=None, train: bool = False):
+    x = _as_image(x, self.channels_last)
     c = x.shape[1]
     x = nn.Conv(self.n_filters[0], (1, self.filter_length), padding="VALID",
                 name="conv_time")(x)
@@ -117,10 +129,13 @@ class EEGNet(nn.Module):
   pool_1: int = 4
   pool_2: int = 8
   dropout: float = 0.5
+  channels_last: bool = False   # input (batch, time, channels)
+  convolutional = True          # the trainer's layout rule (eegjax.train.fit)
+  max_norms = MAX_NORMS         # the paper's constraints, applied after each update
 
   @nn.compact
-  def __call__(self, x, train: bool = False):
-    x = _as_image(x)
+  def __call__(self, x, lengths=None, train: bool = False):
+    x = _as_image(x, self.channels_last)
     c = x.shape[1]
     f2 = self.f2 or self.f1 * self.d
     x = nn.Conv(self.f1, (1, self.kernel_length), padding="SAME", use_bias=False,
@@ -142,6 +157,59 @@ class EEGNet(nn.Module):
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     x = x.reshape(x.shape[0], -1)
     return nn.Dense(self.num_classes, name="classifier_dense")(x)
+
+
+NETWORKS = ("shallow", "eegnet", "deep4")
+# the sampling rates the papers' kernel and pool lengths are given at
+PAPER_RATE = {"shallow": 250.0, "deep4": 250.0, "eegnet": 128.0}
+
+
+def _deep4_fits(time: int, filter_length: int, pool: int) -> bool:
+  n = (time - filter_length + 1) // pool
+  for _ in range(3):
+    n = (n - filter_length + 1) // pool
+  return n >= 1
+
+
+def sized_for(network: str, num_classes: int, time: int, sampling_rate: float,
+              **overrides) -> nn.Module:
+  """`network` (shallow | eegnet | deep4) for trials of `time` samples at `sampling_rate`
+  Hz in eegjax's (batch, time, channels) layout: the papers' kernel and pool lengths are
+  durations (Schirrmeister et al. at 250 Hz, Lawhern et al. at 128 Hz), so they are scaled
+  to the data's rate; a pool longer than the trials allow is shortened to fit, and trials
+  too short for the network are refused. `overrides` replace any argument."""
+  from eegjax.errors import ConfigError
+  if network not in NETWORKS:
+    raise ConfigError(f"--model={network!r}: expected one of {list(NETWORKS)}")
+  r = (sampling_rate or PAPER_RATE[network]) / PAPER_RATE[network]
+  if network == "shallow":
+    k = max(2, round(25 * r))
+    pool = max(2, min(round(75 * r), time - k + 1))
+    kw = dict(filter_time_length=k, pool_time_length=pool,
+              pool_time_stride=max(1, min(round(15 * r), pool)))
+    if time - k + 1 < 2:
+      raise ConfigError(f"--model=shallow: trials of {time} samples are too short for its "
+                        f"{k}-sample temporal filters")
+  elif network == "deep4":
+    kw = dict(filter_length=max(2, round(10 * r)), pool_length=3)
+    while not _deep4_fits(time, kw["filter_length"], kw["pool_length"]):
+      if kw["pool_length"] > 2:
+        kw["pool_length"] -= 1
+      elif kw["filter_length"] > 2:
+        kw["filter_length"] -= 1
+      else:
+        raise ConfigError(f"--model=deep4: trials of {time} samples are too short for four "
+                          "conv-pool blocks (at least 46 samples with 2-sample filters and "
+                          "pools); expected longer trials or --model=shallow or eegnet")
+  else:
+    pool_2 = max(1, min(8, time // 4))
+    if time // 4 < 1:
+      raise ConfigError(f"--model=eegnet: trials of {time} samples are too short "
+                        "(at least 4)")
+    kw = dict(kernel_length=max(2, round(64 * r)), separable_length=max(2, round(16 * r)),
+              pool_2=pool_2)
+  cls = {"shallow": ShallowConvNet, "deep4": Deep4, "eegnet": EEGNet}[network]
+  return cls(num_classes=num_classes, channels_last=True, **{**kw, **overrides})
 
 
 def apply_max_norm(params, max_norms: dict = MAX_NORMS):

@@ -18,6 +18,7 @@ axis both computes and consumes it (tied weights).
 from __future__ import annotations
 
 import jax
+import jax.numpy as jnp
 from jax.extend import core as jcore
 
 from eegjax.pruning.surgery import Site, Slice, UnitGroup
@@ -34,6 +35,7 @@ class Program:
     leaves, self.params_def = jax.tree_util.tree_flatten_with_path(params)
     self.paths = [tuple(_key(k) for k in path) for path, _ in leaves]
     arg_leaves, self.args_def = jax.tree.flatten(args)
+    arg_leaves = _two_patterns(arg_leaves)
     n = len(leaves)
 
     def flat(*xs):
@@ -47,6 +49,20 @@ class Program:
     self.n_params, self.n_args = n, len(arg_leaves)
     self.trace = Trace(self.closed, n, len(arg_leaves))
     self.groups = _groups(self)
+
+
+def _two_patterns(arg_leaves):
+  """The inputs as shapes, with one example pattern made two: traced on a single
+  pattern, every size-1 axis (BatchNorm's broadcast statistics, a kept dimension) would be
+  indistinguishable from the patterns' axis, and the program could not run on another
+  batch size. Only shapes are traced, so no values are copied."""
+  def shape(x):
+    return jax.ShapeDtypeStruct(jnp.shape(x), jnp.result_type(x))
+  out = [shape(x) for x in arg_leaves]
+  if out and out[0].shape[:1] == (1,):
+    out = [jax.ShapeDtypeStruct((2,) + x.shape[1:], x.dtype) if x.shape[:1] == (1,) else x
+           for x in out]
+  return out
 
 
 def _key(k):

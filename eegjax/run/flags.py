@@ -23,7 +23,9 @@ IDENTITY: list[tuple[str, bool]] = []     # (name, left out while at its default
 RENAMED: dict[str, str] = {}
 
 
-def _define(kind, name, default, help_, omit_default: bool = False, **kw):
+def define_flag(kind, name, default, help_, omit_default: bool = False, **kw):
+  """One identity flag that no config setting declares (a binary's own choice, e.g.
+  train_cnn's --model)."""
   getattr(flags, f"DEFINE_{kind}")(name, default, help_, **kw)
   IDENTITY.append((name, omit_default))
 
@@ -57,7 +59,7 @@ def define(cls, *, only=None, skip=(), defaults: Optional[dict] = None) -> None:
     default = defaults.pop(name, st.default)
     if st.kind == "list":
       default = [str(v) for v in default]
-    _define(st.kind, name, default, st.help, st.omit_default)
+    define_flag(st.kind, name, default, st.help, st.omit_default)
 
 
 def build(cls, fv: flags.FlagValues, **given):

@@ -9,7 +9,9 @@ of `batch_size` (`shuffle_order`), and a batch holding no real example changes n
 state alike). Min-max statistics of the fold's training rows are applied after each gather.
 
 Randomness: the model key is `fold_in(key(seed), fold)`; initialisation uses
-`fold_in(model_key, 0)`, the shuffle of epoch e `fold_in(fold_in(model_key, 1), e)`. A run
+`fold_in(model_key, 0)`, the shuffle of epoch e `fold_in(fold_in(model_key, 1), e)`, and
+the dropout of its batch b (models that `trains_in_mode`: BatchNorm, dropout)
+`fold_in(fold_in(fold_in(model_key, 2), e), b)`. A run
 split into blocks of epochs (for logs, checkpoints, resumption) draws the same keys as one
 uninterrupted run.
 
@@ -36,7 +38,7 @@ from eegjax.train import driver, sharding
 from eegjax.train.config import TrainConfig, objective_loss, reconstruction_mse
 from eegjax.train.folds import FoldArrays, scale_rows
 
-_INIT, _SHUFFLE = 0, 1
+_INIT, _SHUFFLE, _DROPOUT = 0, 1, 2
 TrainingDiverged = driver.TrainingDiverged   # where callers have imported it from
 
 
@@ -73,18 +75,55 @@ def loss_fn(params, model, x, y, w, lengths, objective="classify"):
   return objective_loss(objective, _forward(model, params, x, lengths), x, y, w)
 
 
+def trains_in_mode(model: nn.Module) -> bool:
+  """Whether the model's `__call__` takes `train` (BatchNorm statistics, dropout): its
+  training steps then run it with train=True, a "dropout" rng and its "batch_stats"
+  mutable, and evaluation with train=False (the running statistics, no dropout)."""
+  import inspect
+  return "train" in inspect.signature(type(model).__call__).parameters
+
+
+def _train_mode_loss(params, model, x, y, w, lengths, objective, rng):
+  """The loss in training mode, and the updated collections (BatchNorm's running
+  statistics). Every row of the batch enters BatchNorm's batch statistics, padding rows
+  of a fold's last batch (weight 0) too; the loss counts only the weighted rows."""
+  kw = {} if lengths is None else {"lengths": lengths}
+  out, updated = model.apply(params, x, train=True, mutable=["batch_stats"],
+                             rngs={"dropout": rng}, **kw)
+  return objective_loss(objective, out, x, y, w), updated
+
+
+def _train_mode_step(model, tx, params, opt_state, x, y, w, lengths, objective, rng):
+  """One Adam step in training mode: gradients of the trainable "params" (the running
+  statistics get none: Adam leaves a leaf with zero gradients as it is), the new running
+  statistics, then the model's max-norm constraints (`model.max_norms`)."""
+  (loss, updated), grads = jax.value_and_grad(_train_mode_loss, has_aux=True)(
+      params, model, x, y, w, lengths, objective, rng)
+  updates, new_opt = tx.update(grads, opt_state, params)
+  new_params = {**optax.apply_updates(params, updates), **updated}
+  norms = getattr(model, "max_norms", None)
+  if norms:
+    from eegjax.models.eegconv import apply_max_norm
+    new_params["params"] = apply_max_norm(new_params["params"], norms)
+  return new_params, new_opt, loss
+
+
 def _select(cond, new, old):
   return jax.tree.map(lambda a, b: jnp.where(cond, a, b), new, old)
 
 
 def train_step(model, tx, params, opt_state, x, y, w, lengths=None, may_be_empty=True,
-               objective="classify"):
+               objective="classify", rng=None):
   """One Adam step on a weighted minibatch; a batch with no weight changes nothing (the
   check is left out when the caller knows no batch is empty). Returns (params, opt_state,
-  loss)."""
-  loss, grads = jax.value_and_grad(loss_fn)(params, model, x, y, w, lengths, objective)
-  updates, new_opt = tx.update(grads, opt_state, params)
-  new_params = optax.apply_updates(params, updates)
+  loss). A model that `trains_in_mode` needs `rng` (its dropout key)."""
+  if rng is not None:
+    new_params, new_opt, loss = _train_mode_step(model, tx, params, opt_state, x, y, w,
+                                                 lengths, objective, rng)
+  else:
+    loss, grads = jax.value_and_grad(loss_fn)(params, model, x, y, w, lengths, objective)
+    updates, new_opt = tx.update(grads, opt_state, params)
+    new_params = optax.apply_updates(params, updates)
   if not may_be_empty:
     return new_params, new_opt, loss
   keep = jnp.sum(w) > 0
@@ -125,8 +164,9 @@ def _scaled(data, folds: FoldArrays):
   return scale_rows(data, None, folds.lo, folds.scale)
 
 
-def predict_logits(model, params, data, norm, idx, chunk: int):
-  """Logits for rows `idx` (any length), computed at most `chunk` rows at a time."""
+def predict_logits(model, params, data, norm, idx, chunk: int, unrolled: bool = False):
+  """Logits for rows `idx` (any length), computed at most `chunk` rows at a time (in a
+  loop, or one after another in the program when `unrolled`)."""
   n = idx.shape[0]
   chunk = min(chunk, n)
   pad = (-n) % chunk
@@ -136,13 +176,20 @@ def predict_logits(model, params, data, norm, idx, chunk: int):
     xb, _, lb = _gather(data, ix, norm)
     return _forward(model, params, xb, lb)
 
-  return jax.lax.map(one, idx_p).reshape(n + pad, -1)[:n]
+  if unrolled:
+    out = jnp.stack([one(idx_p[i]) for i in range(idx_p.shape[0])])
+  else:
+    out = jax.lax.map(one, idx_p)
+  return out.reshape(n + pad, -1)[:n]
 
 
-def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
-  """Builds the per-model init / block / evaluate functions (not yet vmapped).
+def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = False):
+  """Builds the per-model init / epoch / block / evaluate functions (not yet vmapped).
+  `unrolled`: an epoch's batches (and evaluation chunks) one after another in the program
+  rather than in a loop (the "loop" layout's convolutions; see `Trainer`).
 
   Long: the functions close over one model, config and loss; each of them is short."""
+  in_mode = trains_in_mode(model)
 
   def init_one(seed, folds: FoldArrays, data):
     fold = folds.fold_id
@@ -167,23 +214,29 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
     w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
     # The epoch's batches in one gather, outside the step loop.
     xs, ys, ls = _gather(data, idx.reshape(n_batches, bs), norm)
+    drop_key = jax.random.fold_in(
+        jax.random.fold_in(driver.model_key(seed, fold), _DROPOUT), epoch)
 
     def batch(carry, inputs):
       params, opt_state = carry
-      xb, yb, lb, bw = inputs
+      xb, yb, lb, bw, b = inputs
+      rng = jax.random.fold_in(drop_key, b) if in_mode else None
       params, opt_state, loss = train_step(model, tx, params, opt_state, xb, yb, bw, lb,
                                            may_be_empty=empty_batches,
-                                           objective=cfg.objective)
+                                           objective=cfg.objective, rng=rng)
       return (params, opt_state), (loss * bw.sum(), bw.sum())
 
     (params, opt_state), (losses, counts) = jax.lax.scan(
-        batch, (state.params, state.opt_state), (xs, ys, ls, w.reshape(n_batches, bs)))
+        batch, (state.params, state.opt_state),
+        (xs, ys, ls, w.reshape(n_batches, bs), jnp.arange(n_batches)),
+        unroll=n_batches if unrolled else 1)
     train_loss = losses.sum() / jnp.maximum(counts.sum(), 1.0)
     # A stopped model (early stopping) keeps its state: one select per epoch.
     params = _select(state.stopped, state.params, params)
     opt_state = _select(state.stopped, state.opt_state, opt_state)
     if has_val:
-      logits = predict_logits(model, params, data, norm, folds.val_idx, cfg.eval_batch_size)
+      logits = predict_logits(model, params, data, norm, folds.val_idx, cfg.eval_batch_size,
+                              unrolled)
       val_loss = objective_loss(cfg.objective, logits, data[0][folds.val_idx],
                                 data[1][folds.val_idx], folds.val_w)
       improved = (val_loss < state.best_val) & ~state.stopped
@@ -209,7 +262,7 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
   def evaluate_one(params, folds: FoldArrays, data, which: str, predictions: bool = False):
     idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
     logits = predict_logits(model, params, data, (folds.lo, folds.scale), idx,
-                            cfg.eval_batch_size)
+                            cfg.eval_batch_size, unrolled)
     if cfg.objective == "reconstruct":
       x = _gather(data, idx, (folds.lo, folds.scale))[0]
       return {"loss": reconstruction_mse(logits, x, w)}
@@ -218,7 +271,12 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool):
       out["predicted"] = jnp.where(w, jnp.argmax(logits, -1), -1).astype(jnp.int32)
     return out
 
-  return init_one, block_one, evaluate_one
+  return init_one, epoch_one, block_one, evaluate_one
+
+
+def _stack(n_f: int, n_s: int, outs: list):
+  """Per-model pytrees (fold-major) stacked to (n_f, n_s, ...) leaves."""
+  return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
 
 
 def may_have_empty_batches(folds: FoldArrays, batch_size: int) -> bool:
@@ -240,22 +298,47 @@ def _pick_block(epochs: int, requested: int) -> int:
   return target
 
 
+LAYOUTS = ("vmap", "loop")
+
+
+def default_layout(model: nn.Module) -> str:
+  """"loop" for a convolutional model (`model.convolutional`) on CPU, else "vmap"."""
+  conv = getattr(model, "convolutional", False)
+  return "loop" if conv and jax.devices()[0].platform == "cpu" else "vmap"
+
+
 class Trainer:
   """The classifier / autoencoder family of the training driver (`eegjax.train.driver`):
   its programs are compiled once for a model, optimiser and fold layout."""
 
   history_keys = ("train_loss", "val_loss")
   loss_key = "train_loss"
-  vmapped = True
 
-  def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool, num_devices: int = 1):
+  def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool, num_devices: int = 1,
+               layout: str = "auto"):
     """`num_devices` > 1 spreads the (folds, seeds) models over that many of
-    `jax.devices()` (see `eegjax.train.sharding`); results do not depend on it."""
+    `jax.devices()` (see `eegjax.train.sharding`); results do not depend on it.
+
+    `layout`: "vmap" trains every (fold, seed) model side by side in one compiled block of
+    epochs (epochs and batches in lax.scan); "loop" trains model after model, one
+    compiled epoch at a time with its batches unrolled. XLA's CPU backend runs
+    convolutions vmapped (grouped, one group per model) or inside a loop several times
+    slower (2-core CPU, ShallowConvNet on 9 batches of scp1: 16 s in lax.scan, 2.2 s
+    unrolled), so "auto" is `default_layout`: loop for conv nets on CPU. The loop layout
+    runs on one device; both draw the same keys."""
     self.model, self.cfg, self.has_val = model, cfg, has_val
     self.epochs = cfg.epochs
     self.num_devices = num_devices
+    self.layout = default_layout(model) if layout == "auto" else layout
+    if self.layout not in LAYOUTS:
+      raise ValueError(f"layout {layout!r}: expected one of {LAYOUTS} or auto")
+    self.vmapped = self.layout == "vmap"
     self.tx = cfg.optimizer()
-    init_one, block_one, evaluate_one = _make_programs(model, self.tx, cfg, has_val)
+    init_one, epoch_one, block_one, evaluate_one = _make_programs(
+        model, self.tx, cfg, has_val, unrolled=not self.vmapped)
+    self._epoch_one = jax.jit(epoch_one, static_argnames=("empty_batches",))
+    self._scaled_one = jax.jit(_scaled)
+    self._evaluate_one = jax.jit(evaluate_one, static_argnames=("which", "predictions"))
 
     # axes: seeds inner, folds outer. FoldArrays map over folds only; data (x, y,
     # lengths) is shared by every model.
@@ -292,12 +375,34 @@ class Trainer:
     """The jitted block of n epochs for every model (compiled by the driver). No buffer
     donation: the state before a block must survive a diverged block."""
     empty = may_have_empty_batches(folds, self.cfg.batch_size)
+    if not self.vmapped:
+      return functools.partial(self._loop_block, n=n, empty_batches=empty)
     key = (layout, n, empty)
     if key not in self._blocks:
       fn = functools.partial(self._block_all, n_epochs=n, empty_batches=empty)
       self._blocks[key] = (jax.jit(fn) if layout.mesh is None else
                            jax.jit(fn, out_shardings=layout.models))
     return self._blocks[key]
+
+  def _loop_block(self, state, start, seeds, folds: FoldArrays, data, n: int,
+                  empty_batches: bool):
+    """The loop layout's block: for each (fold, seed) model, n epochs, each one compiled
+    call; returns what the vmapped block does ((F, S, ...) state, histories, active)."""
+    n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
+    outs = []
+    for f in range(n_f):
+      fa = jax.tree.map(lambda a: a[f], folds)
+      d = self._scaled_one(data, fa)
+      for s in range(n_s):
+        st, per_epoch = jax.tree.map(lambda a: a[f, s], state), []
+        for e in range(n):
+          st, out = self._epoch_one(st, start + e, seeds[s], fa, d,
+                                    empty_batches=empty_batches)
+          per_epoch.append(out)
+        outs.append((st, jax.tree.map(lambda *a: jnp.stack(a), *per_epoch)))
+    state = _stack(n_f, n_s, [o[0] for o in outs])
+    tl, vl, active = _stack(n_f, n_s, [o[1] for o in outs])
+    return state, {"train_loss": tl, "val_loss": vl}, active
 
   def stored(self, state: TrainState) -> TrainState:
     # without a validation part the best params are the params: not saved twice
@@ -343,6 +448,13 @@ class Trainer:
     numpy arrays shaped (folds, seeds, ...); the models spread over the trainer's devices.
     `predictions`: also "predicted", each row's predicted class (folds, seeds, rows),
     -1 on the part's padding (rows as in folds.<which>_idx)."""
+    if not self.vmapped:
+      n_f, n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
+      outs = [self._evaluate_one(jax.tree.map(lambda a: a[f, s], params),
+                                 jax.tree.map(lambda a: a[f], folds), data, which=which,
+                                 predictions=predictions)
+              for f in range(n_f) for s in range(n_s)]
+      return jax.tree.map(np.asarray, _stack(n_f, n_s, outs))
     layout = sharding.plan(len(np.asarray(folds.fold_id)),
                            jax.tree.leaves(params)[0].shape[1], self.num_devices)
     return layout.call(functools.partial(self._evaluate, which=which,

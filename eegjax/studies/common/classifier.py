@@ -24,7 +24,8 @@ from eegjax.errors import ConfigError
 from eegjax.settings import setting
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import CI_NOTE, summarize_metric
-from eegjax.models import MLP, ElmanRNN, count_params
+from eegjax.models import MLP, ElmanRNN, count_params, registry
+from eegjax.models.eegconv import NETWORKS, sized_for
 from eegjax.models.gated import CELLS, GatedRNN
 from eegjax.models.mlp import ACTIVATIONS
 from eegjax.run.workdir import Workdir
@@ -34,14 +35,14 @@ from eegjax.train import (TrainConfig, Trainer, carve_validation, device_data,
 from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import FoldArrays, has_validation
 
-MODELS = ("mlp", "rnn")
+MODELS = ("mlp", "rnn") + NETWORKS     # NETWORKS: the EEG conv nets on raw trials
 RNN_CELLS = ("elman",) + CELLS
 INPUTS = ("auto", "features", "raw", "band_power")   # MLP inputs for sequence data
 
 
 @dataclasses.dataclass(frozen=True)
 class ClassifyConfig:
-  model: str                                 # mlp | rnn
+  model: str                                 # mlp | rnn | shallow | eegnet | deep4
   data: DataSpec
   train: TrainConfig
   channels: tuple[str, ...] = setting((), "channels to use, by name or 0-based index "
@@ -75,7 +76,9 @@ class ClassifyConfig:
 
   def __post_init__(self):
     if self.model not in MODELS:
-      raise ConfigError(f"model {self.model!r}: expected one of {MODELS}")
+      raise ConfigError(f"--model={self.model}: expected one of {list(NETWORKS)}"
+                        if self.model not in ("mlp", "rnn") and self.model.isidentifier()
+                        else f"model {self.model!r}: expected one of {MODELS}")
     if not self.hidden_sizes or any(h < 1 for h in self.hidden_sizes):
       raise ConfigError(f"--hidden_sizes={list(self.hidden_sizes)}: expected one or more "
                        "positive layer widths")
@@ -106,8 +109,17 @@ class ClassifyConfig:
       raise ConfigError(f"--test_path with --split={self.split}: the test file is the "
                         "official test part; expected --split=official (or auto)")
 
-  def build(self, num_classes: int, hidden_sizes=None):
-    """This config's classifier (at other hidden sizes when given)."""
+  @property
+  def is_cnn(self) -> bool:
+    return self.model in NETWORKS
+
+  def build(self, num_classes: int, hidden_sizes=None, ds: Optional[Dataset] = None):
+    """This config's classifier (at other hidden sizes when given); a conv network is
+    sized for the prepared trials `ds` (their length and sampling rate)."""
+    if self.is_cnn:
+      if ds is None or not ds.is_sequence:
+        raise ConfigError(f"--model={self.model} needs the prepared trials to size it")
+      return sized_for(self.model, num_classes, ds.x.shape[1], ds.info.sampling_rate)
     return build_model(self.model, self.hidden_sizes if hidden_sizes is None else
                        hidden_sizes, num_classes, self.activation, self.cell)
 
@@ -139,6 +151,8 @@ def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
   ds = select_channels(ds, list(cfg.channels))
   if cfg.median_filter != 1:
     ds = median_filter(ds, cfg.median_filter)
+  if cfg.is_cnn:
+    return conv_inputs(cfg, ds)
   if cfg.model == "rnn":
     if not ds.is_sequence:
       raise DataError(f"the RNN needs sequences; dataset {ds.info.name!r} holds "
@@ -157,6 +171,24 @@ def prepare_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
   feats = trial_features(ds)
   return feats, (f"trial features: 25 per channel x {ds.x.shape[2]} channel(s) = "
                  f"{feats.x.shape[1]}")
+
+
+def conv_inputs(cfg: ClassifyConfig, ds: Dataset) -> tuple[Dataset, str]:
+  """A conv network's trials: raw sequences of equal length (unequal ones are cut to the
+  shortest trial, which the description says)."""
+  if not ds.is_sequence:
+    raise DataError(f"--model={cfg.model} needs raw trials (sequences); dataset "
+                    f"{ds.info.name!r} holds {ds.x.shape[1]} features per example (use "
+                    "train_mlp for features)")
+  lengths = ds.trial_lengths()
+  cut = ""
+  if (lengths != ds.x.shape[1]).any():
+    t = int(lengths.min())
+    ds = ds.replace(x=np.ascontiguousarray(ds.x[:, :t]), lengths=None)
+    cut = f", cut to the shortest trial's {t} samples"
+  rate = f" at {ds.info.sampling_rate:g} Hz" if ds.info.sampling_rate else ""
+  return ds, (f"raw trials, {ds.x.shape[2]} channel(s) x {ds.x.shape[1]} samples{rate}"
+              f"{cut}")
 
 
 def band_power_inputs(ds: Dataset) -> tuple[Dataset, str]:
@@ -223,7 +255,7 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
   prep = Prepared(raw=raw, ds=ds, inputs=inputs, split_kind=split_kind, parts=parts,
                   folds=make_fold_arrays(ds, parts), data=device_data(ds),
                   seeds=[cfg.seed + i for i in range(cfg.num_seeds)],
-                  model=cfg.build(ds.num_classes))
+                  model=cfg.build(ds.num_classes, ds=ds))
   layout = (f"the official split ({len(parts[0][0]) + len(parts[0][1])} training rows"
             f"{f', {len(parts[0][1])} of them validation' if len(parts[0][1]) else ''}; "
             f"{len(parts[0][2])} test rows)" if split_kind == "official" else
@@ -233,8 +265,7 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
             else f"{split_kind} {len(parts)}-fold")
   wd.log(f"{layout} x {cfg.num_seeds} seed(s) = "
          f"{len(parts) * cfg.num_seeds} models; "
-         f"{cfg.cell if cfg.model == 'rnn' and cfg.cell != 'elman' else cfg.model} "
-         f"{list(cfg.hidden_sizes)}; "
+         f"{describe_model(cfg, prep.model)}; "
          f"{cfg.train.epochs} epochs, batch {cfg.train.batch_size}, "
          f"lr {cfg.train.learning_rate}; devices {jax.devices()}")
   return prep
@@ -303,10 +334,7 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
   return {
       "study": study,
       "dataset": {**prep.raw.summary(), "data": prep.kind, "inputs": prep.inputs},
-      "model": {"family": cfg.model, "hidden_sizes": list(cfg.hidden_sizes),
-                "activation": cfg.activation if cfg.model == "mlp" else "tanh",
-                **({"cell": cfg.cell} if cfg.model == "rnn" and cfg.cell != "elman" else {}),
-                "num_params": count_params(jax.tree.map(lambda a: a[0, 0], fit.params))},
+      "model": model_summary(cfg, prep.model, jax.tree.map(lambda a: a[0, 0], fit.params)),
       "protocol": {"split": prep.split_kind, "test_part": test_part(prep),
                    "num_folds": len(prep.parts), "seeds": prep.seeds,
                    **({"repeats": cfg.repeats, "folds_per_repeat": cfg.num_folds}
@@ -320,6 +348,29 @@ def training_results(cfg: ClassifyConfig, prep: Prepared, trainer: Trainer, fit,
       "software": software_versions(),
       "runs": runs,
   }
+
+
+def describe_model(cfg: ClassifyConfig, model) -> str:
+  """The model in a log line."""
+  if cfg.is_cnn:
+    args = registry.spec(model)["args"]
+    return f"{type(model).__name__} " + ", ".join(
+        f"{k}={v}" for k, v in args.items() if k not in ("num_classes", "channels_last"))
+  return (f"{cfg.cell if cfg.model == 'rnn' and cfg.cell != 'elman' else cfg.model} "
+          f"{list(cfg.hidden_sizes)}")
+
+
+def model_summary(cfg: ClassifyConfig, model, one_params) -> dict:
+  """results.json's "model": the family, its sizes and its parameter count (trainable
+  parameters; a conv network's BatchNorm running statistics counted apart)."""
+  if cfg.is_cnn:
+    return {"family": "cnn", "network": cfg.model, "spec": registry.spec(model),
+            "num_params": count_params(one_params["params"]),
+            "num_batch_stats": count_params(one_params.get("batch_stats", {}))}
+  return {"family": cfg.model, "hidden_sizes": list(cfg.hidden_sizes),
+          "activation": cfg.activation if cfg.model == "mlp" else "tanh",
+          **({"cell": cfg.cell} if cfg.model == "rnn" and cfg.cell != "elman" else {}),
+          "num_params": count_params(one_params)}
 
 
 def software_versions() -> dict:

@@ -20,7 +20,9 @@ from absl import flags
 
 from eegjax.data.registry import DataSpec
 from eegjax.errors import ConfigError
-from eegjax.run.flags import IDENTITY, RENAMED, binary, build, define, identity_text
+from eegjax.models.eegconv import NETWORKS
+from eegjax.run.flags import (IDENTITY, RENAMED, binary, build, define, define_flag,
+                              identity_text)
 from eegjax.studies.common.classifier import ClassifyConfig
 from eegjax.train import TrainConfig
 
@@ -30,7 +32,8 @@ __all__ = ["binary", "build", "define_study", "identity_text", "study_config"]
 def define_study(model: str, study=(), rename: Optional[dict] = None,
                  **defaults) -> None:
   """Defines a binary's flags: the classification's (data, split, seeds, training and the
-  `model`'s own: mlp --activation/--inputs, rnn --cell), then each (config class, only)
+  `model`'s own: mlp --activation/--inputs, rnn --cell, cnn --model=shallow|eegnet|deep4),
+  then each (config class, only)
   of `study` (a study's settings, `only` None for all), then the device flags. `defaults`
   (flag=value) are this binary's defaults; a name that is not one of its flags is an
   error. `rename` {flag: name}: flags this binary spells otherwise (train_gan:
@@ -43,8 +46,12 @@ def define_study(model: str, study=(), rename: Optional[dict] = None,
     flags.DEFINE_string(old, None, f"not a flag of this binary: use --{new}")
   left = dict(defaults)
   define(DataSpec, defaults=left)
-  define(ClassifyConfig, defaults=left,
-         skip=("cell",) if model == "mlp" else ("activation", "inputs"))
+  if model == "cnn":
+    define_flag("string", "model", left.pop("model", NETWORKS[0]),
+                f"the network: {', '.join(NETWORKS)} (ShallowConvNet, EEGNet-8,2, Deep4)")
+  skip = {"mlp": ("cell",), "rnn": ("activation", "inputs"),
+          "cnn": ("cell", "activation", "inputs", "hidden_sizes")}[model]
+  define(ClassifyConfig, defaults=left, skip=skip)
   define(TrainConfig, defaults=left)
   for cls, only in study:
     define(cls, only=only, defaults=left)
@@ -54,14 +61,16 @@ def define_study(model: str, study=(), rename: Optional[dict] = None,
 
 
 def study_config(fv: flags.FlagValues, model: str, cls=None, **given):
-  """The binary's frozen config from its parsed flags: the ClassifyConfig of `model`, or
-  a `cls` study config around it. Starts JAX on the devices the flags ask for (see
+  """The binary's frozen config from its parsed flags: the ClassifyConfig of `model` (the
+  CNN binaries: the --model flag's network), or a `cls` study config around it. Starts JAX on the devices the flags ask for (see
   `setup_devices`)."""
   for old, new in RENAMED.items():
     if fv[old].value is not None:
       raise ConfigError(f"--{old}={fv[old].value}: not a flag of this binary; use --{new}"
                         + (" for the classifiers and --gan_epochs for the GANs"
                            if old == "epochs" else ""))
+  if model == "cnn":
+    model = fv.model
   num_devices = setup_devices(fv)
   classify = build(ClassifyConfig, fv, model=model, data=build(DataSpec, fv),
                    train=build(TrainConfig, fv), workdir=process_workdir(fv.workdir),
