@@ -114,6 +114,13 @@ def _names(prog, units, occurrences, roles) -> dict[int, str]:
         n += 1
       common = common[:n]
     common = tuple(k for k in common if k != "params")
+    plain = [_module(prog.paths[leaf]) for leaf, axis, exp in occurrences[u]
+             if "producer" in roles.get((leaf, axis), ()) and exp == [[u]]]
+    if not common and len(set(plain)) == 1:   # one layer's units, spread by grouped convs
+      common = tuple(k for k in plain[0] if k != "params")
+    elif not common and not plain and mods:   # only a factor of products: per-group filters
+      common = tuple(k for k in mods[0] if k != "params")[:-1] + (
+          "/".join(k for k in mods[0] if k != "params").split("/")[-1] + ".per_group",)
     name = "/".join(common) if common else "+".join(sorted({"/".join(
         k for k in m if k != "params") for m in mods}))
     while name in names.values():
@@ -156,7 +163,7 @@ def _group(prog, u, names, occurrences, roles) -> UnitGroup:
       outgoing.append(Slice(path, axis, segments, bias_of.get((leaf, axis))))
     else:
       incoming.append(Slice(path, axis, segments))
-  site, centre = _site(prog, u)
+  site, centre = _site(prog, u, names)
   notes = tuple(sorted(dims.notes.get(u, ())))
   return UnitGroup(incoming=tuple(incoming), outgoing=tuple(outgoing), centre=centre,
                    name=name, activation=site, prunable=not reasons,
@@ -183,7 +190,7 @@ def _biases(prog) -> dict:
   return out
 
 
-def _site(prog, u):
+def _site(prog, u, names):
   """Where unit class u's activation is: walking back from each consumer's data operand
   over ops that only carry it (reshape, slice, pooling, ...) to the op that computes it.
   A recurrent state (a scan carry) is preferred, then the last consumer."""
@@ -218,13 +225,21 @@ def _site(prog, u):
     if val is None or key not in tr.position or "body" in key[0] or "cond" in key[0]:
       continue               # a value inside a while loop is not captured step by step
     axes = [a for a, d in enumerate(val.dims) if dims.find(d) == u]
+    product = None
+    if not axes:          # u as one factor of a product axis (a grouped conv's channels)
+      for a, d in enumerate(val.dims):
+        e = dims.expand(d)
+        if len(e) == 1 and e[0].count(u) == 1 and len(e[0]) > 1:
+          axes.append(a)
+          product = tuple(names.get(f, dims.orig[f]) if f == u or f in names
+                          else dims.orig[f] for f in e[0])
     if len(axes) != 1:
       continue
     b = [a for a, d in enumerate(val.dims) if batch is not None and dims.find(d) == batch]
     what = ("the recurrent state carried by a scan" if prim == "carry" else
             f"the output of {prim}" if prim else "an input of the traced program")
     site = Site(key=tr.position[key], axis=axes[0], batch_axis=b[0] if b else None, scan=scan,
-                description=what)
+                description=what, product=product)
     return site, _centre(tr, key)
   return None, 0.0
 

@@ -44,10 +44,16 @@ jax.tree_util.register_dataclass(Stats, data_fields=["gram", "total", "count"],
                                  meta_fields=[])
 
 
-def _site_rows(group: UnitGroup, value, weights, lengths):
-  """(rows, units) activations and (rows,) weights from a captured site value."""
+def _site_rows(group: UnitGroup, value, weights, lengths, sizes=None):
+  """(rows, units) activations and (rows,) weights from a captured site value. A unit
+  that is one factor of a product axis (`site.product`; `sizes`: the groups' current
+  sizes) has every entry of its factor as its activation: the other factors become rows."""
   site = group.activation
   v = jnp.moveaxis(value, site.axis + (1 if site.scan else 0), -1)
+  if site.product is not None:
+    factors = [f if isinstance(f, int) else sizes[f] for f in site.product]
+    v = v.reshape(v.shape[:-1] + tuple(factors))
+    v = jnp.moveaxis(v, v.ndim - len(factors) + site.product.index(group.name), -1)
   batch = None if site.batch_axis is None else site.batch_axis + (1 if site.scan else 0)
   batch = None if batch is None else batch - (1 if batch > site.axis + (
       1 if site.scan else 0) else 0)
@@ -81,7 +87,8 @@ class Collector:
     _, got = self.run(params, *args, capture=[g.activation.key for g in self.groups])
     out = {}
     for g in self.groups:
-      rows, w = _site_rows(g, got[g.activation.key], weights, lengths)
+      sizes = g.sizes(params) if g.activation.product is not None else None
+      rows, w = _site_rows(g, got[g.activation.key], weights, lengths, sizes)
       a = (rows - g.centre) * w[:, None]
       out[g.name] = Stats(jnp.einsum("pu,pv->uv", a, a, precision=jax.lax.Precision.HIGHEST),
                           a.sum(axis=0), w.sum())

@@ -69,6 +69,7 @@ class Resized:
         elif table.setdefault(r, n) != n:
           raise ConfigError(f"resized_apply: {name} axis {a} has {n} entries but another "
                             f"array gives that axis {table[r]} (pruned inconsistently?)")
+    _solve_factors(dims, table, composite)
     memo = {}
     for r, n, name, a in composite:
       want = dims.current(r, table, memo)
@@ -143,6 +144,9 @@ class Resized:
       p["sizes"] = tuple(s[p["axis"]] for s in new)
     elif name == "slice":
       self._slice(p, eqn, path)
+    elif name == "conv_general_dilated" and here in self.trace.conv_groups:
+      p["feature_group_count"] = self.dims.current(self.trace.conv_groups[here], self.table,
+                                                   self.memo)
     elif name == "gather":
       p["slice_sizes"] = tuple(
           n if s == o else s for s, o, n in zip(p["slice_sizes"], in_old[0],
@@ -185,6 +189,27 @@ class Resized:
     body = lambda c: self.run(*_level_jaxpr(p["body_jaxpr"]), here + ("body",),  # noqa
                               list(ins[cn:cn + bn]) + list(c))
     return jax.lax.while_loop(cond, body, list(ins[cn + bn:]))
+
+
+def _solve_factors(dims, table, composite) -> None:
+  """Sizes of atoms that no array holds on an axis of their own (a grouped convolution's
+  per-group filters): read from an axis laid out as one product in which such an atom is
+  the only factor of unknown size."""
+  progress = True
+  while progress:
+    progress = False
+    for r, n, _, _ in composite:
+      e = dims.expand(r)
+      if len(e) != 1:
+        continue
+      unknown = [f for f in e[0] if dims.find(f) not in table and dims.find(f) not in dims.defn]
+      if len(unknown) == 1 and e[0].count(unknown[0]) == 1:
+        known = 1
+        for f in e[0]:
+          if f != unknown[0]:
+            known *= dims.current(f, table, {})
+        table[dims.find(unknown[0])] = n // max(known, 1)
+        progress = True
 
 
 def _move(pos, bounds):

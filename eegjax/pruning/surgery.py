@@ -58,6 +58,10 @@ class Site:
   batch_axis: Optional[int]     # the axis of the patterns (input 0's leading axis)
   scan: Optional[tuple]         # a recurrent state: the scan it is carried by
   description: str
+  # the axis as a row-major product (a grouped convolution's (groups, filters) channels):
+  # its factors as in Slice.segments; a unit's activation is then every entry of its own
+  # factor, the other factors joining the patterns. None: entry u of the axis is unit u.
+  product: Optional[tuple[Factor, ...]] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,13 +81,29 @@ class UnitGroup:
     return self.sizes(params)[self.name]
 
   def sizes(self, params) -> dict[str, int]:
-    """Current sizes of this group and of every group its layouts refer to."""
+    """Current sizes of this group and of every group its layouts refer to: read from an
+    axis that holds only that group (the probes), or solved from an axis laid out as one
+    product in which it is the one factor of unknown size (a grouped convolution's
+    per-group filters exist only as such factors)."""
     out = {name: int(_get(params, path).shape[axis]) for name, path, axis in self.probes}
     if self.name not in out:
       s = next((s for s in self.incoming + self.outgoing if s.segments is None), None)
-      if s is None:
-        raise ConfigError(f"unit group {self.name!r}: no parameter axis gives its size")
-      out[self.name] = int(_get(params, s.path).shape[s.axis])
+      if s is not None:
+        out[self.name] = int(_get(params, s.path).shape[s.axis])
+    products = [(s, s.segments[0]) for s in self.incoming + self.outgoing
+                if s.segments is not None and len(s.segments) == 1]
+    wanted = {f for _, seg in products for f in seg if isinstance(f, str)} | {self.name}
+    while wanted - set(out):
+      solved = False
+      for s, seg in products:
+        unknown = [f for f in seg if isinstance(f, str) and f not in out]
+        if len(unknown) == 1 and seg.count(unknown[0]) == 1:
+          known = math.prod(f if isinstance(f, int) else out[f] for f in seg if f != unknown[0])
+          out[unknown[0]] = int(_get(params, s.path).shape[s.axis]) // max(known, 1)
+          solved = True
+      if not solved:
+        raise ConfigError(f"unit group {self.name!r}: no parameter axis gives the size of "
+                          f"{sorted(wanted - set(out))}")
     return out
 
   def slices(self):

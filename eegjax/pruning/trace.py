@@ -76,6 +76,7 @@ class Trace(LayoutRules):
     self.roles: list = []          # (leaf, leaf_axis, kind), in program order
     self.consumers: list[Consumer] = []
     self.bias_add: dict = {}       # (path, var) -> the 1-D parameter leaf added to it
+    self.conv_groups: dict = {}    # eqn path -> dim whose size is its feature_group_count
     self._order = 0
     jaxpr = closed.jaxpr
     inputs = []
@@ -169,6 +170,7 @@ class Trace(LayoutRules):
     rule = getattr(self, "_" + name, None)
     if rule is None:
       return self.opaque(eqn, ins, f"{name} (no rule to follow its axes)")
+    self._here = here               # the equation's path, for rules that record it
     return rule(eqn, ins, path=path, depth=depth)
 
   def elementwise(self, eqn, ins, path=()):
@@ -234,9 +236,12 @@ class Trace(LayoutRules):
     dims = list(self.fresh(eqn.outvars[0].aval))
     dims[out_spec[0]] = lhs.dims[lhs_spec[0]]
     dims[out_spec[1]] = rhs.dims[rhs_spec[0]]
-    if p["feature_group_count"] != 1 or p["batch_group_count"] != 1:
+    if p["batch_group_count"] != 1:
       for d in (lhs.dims[lhs_spec[1]], rhs.dims[rhs_spec[0]], rhs.dims[rhs_spec[1]]):
-        self.dims.block(d, "grouped convolution (feature or batch groups)")
+        self.dims.block(d, "a convolution with batch groups (a gradient's form)")
+    elif p["feature_group_count"] != 1:
+      self._grouped(lhs.dims[lhs_spec[1]], rhs.dims[rhs_spec[1]], rhs.dims[rhs_spec[0]],
+                    p["feature_group_count"], self._here)
     else:
       self.dims.unify(lhs.dims[lhs_spec[1]], rhs.dims[rhs_spec[1]])
     for a in rhs_spec[2:]:
@@ -245,6 +250,23 @@ class Trace(LayoutRules):
       self.role(rhs, {rhs_spec[0]: "producer", rhs_spec[1]: "consumer"})
       self._consumers(rhs, eqn, 1, [rhs_spec[1]], [lhs_spec[1]], [rhs_spec[0]], path, depth)
     return [Val(tuple(dims))]
+
+  def _grouped(self, data_in, kernel_in, kernel_out, groups: int, here) -> None:
+    """A grouped convolution: input feature g * c_in + j feeds outputs g * c_out .. (g+1)
+    * c_out - 1 through kernel input j. The input features are laid out (groups, c_in) and
+    the outputs (groups, c_out), so a unit of the layer before spans the outputs of its
+    group: with c_in = 1 (depthwise) the groups are the input features themselves and the
+    group count follows their number; otherwise a fresh class of `groups` entries (pruned
+    as whole groups, so every group keeps its size)."""
+    c_in, c_out = self.dims.size(kernel_in), self.dims.size(kernel_out) // groups
+    per_group_out = [self.dims.new(c_out)] if c_out > 1 else []
+    if c_in == 1:
+      g = data_in
+    else:
+      g = self.dims.new(groups)
+      self.dims.unify(data_in, self.dims.new(groups * c_in, [(g, kernel_in)]))
+    self.dims.unify(kernel_out, self.dims.new(groups * c_out, [(g, *per_group_out)]))
+    self.conv_groups[here] = g
 
   # -- control flow ----------------------------------------------------------------------
 
