@@ -179,7 +179,38 @@ def gan_pruning(workdir: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-KINDS = {"prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
+def cnn(workdir: str) -> str:
+  """A prune_cnn run: the unpruned network (accuracy with its interval over seeds and
+  test rows, the published figure), then each percentage and variant: accuracy, the
+  paired difference from random (p raw and Holm), parameters, multiply-adds per trial
+  and one model's inference time on a batch of 64 test trials."""
+  res, timing = _json(workdir), _json(workdir, "timing.json")
+  pr, ds = res["pruning"], res["dataset"]["name"]
+  lat = {k: next(iter(v.values())) for k, v in timing["latency"].items()}
+  pub, _ = PUBLISHED.get(ds, (None, ""))
+  n = len(res["protocol"]["seeds"])
+
+  def ci(a, c):
+    return f"{a:.3f}" + (f" ({c[0]:.3f}-{c[1]:.3f})" if c else "")
+  u = pr["unpruned"]
+  lines = ["| pruned | criterion / compensation | test accuracy (95% CI) | vs random "
+           "(p, Holm p) | parameters | multiply-adds / trial | inference ms (64 trials) |",
+           "|---|---|---|---|---|---|---|",
+           f"| 0% ({res['model']['network']}, {ds}, {n} seeds; published best "
+           f"{pub if pub is not None else 'none cited'}) | - | {ci(u['accuracy'], u['ci95'])} "
+           f"| - | {pr['costs']['unpruned']['params']:,} | "
+           f"{pr['costs']['unpruned']['macs_per_trial']:,} | {lat['unpruned']:.1f} |"]
+  for label, v in pr["variants"].items():
+    key = f"{v['percent']}%"
+    vr = v.get("vs_random")
+    vs = (f"{vr['mean']:+.3f} (p {vr['p']:.3f}, {vr['p_holm']:.3f})" if vr else "-")
+    lines.append(f"| {v['percent']}% | {v['criterion']} / {v['compensation']} | "
+                 f"{ci(v['accuracy'], v['ci95'])} | {vs} | {pr['costs'][key]['params']:,} | "
+                 f"{pr['costs'][key]['macs_per_trial']:,} | {lat[key]:.1f} |")
+  return "\n".join(lines) + "\n"
+
+
+KINDS = {"cnn": cnn, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
          "gan_epochs": gan_epochs, "gan_pruning": gan_pruning}
 
 

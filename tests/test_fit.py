@@ -10,7 +10,7 @@ from eegjax.data.synthetic import music_features
 from eegjax.models import MLP, ElmanRNN
 from eegjax.train import (TrainConfig, Trainer, TrainingDiverged, carve_validation,
                           device_data, make_fold_arrays)
-from eegjax.train.fit import train_step
+from eegjax.train.step import train_step
 from eegjax.train.folds import fold_subset
 
 
@@ -129,7 +129,7 @@ def test_rnn_trains_on_padded_sequences():
 
 @pytest.mark.parametrize("n,real", [(40, 37), (5000, 4990)])   # packed keys; pair sort
 def test_shuffle_puts_a_permutation_of_real_rows_first(n, real):
-  from eegjax.train.fit import shuffle_order
+  from eegjax.train.step import shuffle_order
   mask = jnp.arange(n) < real
   orders = jax.vmap(lambda k: shuffle_order(k, mask))(jax.random.split(jax.random.key(0), 400))
   orders = np.asarray(orders)

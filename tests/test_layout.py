@@ -15,7 +15,8 @@ LAYERS = (
     ("run",),
     ("train", "pruning"),
     ("studies", "studies.common"),
-    ("studies.classify", "studies.prune", "studies.alcohol", "studies.gan"),
+    ("studies.classify", "studies.prune", "studies.prune_cnn", "studies.alcohol",
+     "studies.gan"),
 )
 RANK = {room: i for i, rooms in enumerate(LAYERS) for room in rooms}
 

@@ -17,7 +17,7 @@ from eegjax.data.dataset import DatasetInfo, make_dataset
 from eegjax.data.splits import stratified_kfold
 from eegjax.models.eegconv import EEGNet, ShallowConvNet
 from eegjax.train import TrainConfig, Trainer, carve_validation, device_data, make_fold_arrays
-from eegjax.train.fit import train_step, trains_in_mode
+from eegjax.train.step import train_step, trains_in_mode
 
 
 def _toy(n=24, steps=32, channels=3, seed=0):

@@ -47,7 +47,7 @@ from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
 from eegjax.models.gan import split_outputs
 from eegjax.train import driver, sharding
-from eegjax.train.fit import shuffle_order
+from eegjax.train.step import shuffle_order
 from eegjax.train.folds import FoldArrays, scale_rows
 from eegjax.train.gan_config import GanConfig, GanState, step_carry  # noqa: F401 (GanConfig)
 from eegjax.train.gan_losses import batch_terms, bce

@@ -80,13 +80,13 @@ def check_sweep(model, data, num_models: int, batch: int,
   leaves = jax.tree_util.tree_leaves_with_path(shapes)
   num_params = sum(math.prod(a.shape) for _, a in leaves)
   steps = x.shape[1] if x.ndim == 3 else 1
-  paths = {jax.tree_util.keystr(path): a for path, a in leaves}
-  # a unit per bias; a conv kernel without a bias (BatchNorm follows) counts its outputs
-  # once for each of the inputs' electrodes (a temporal conv runs over every electrode)
-  width = steps * sum(a.shape[-1] for p, a in paths.items() if "bias" in p)
-  width += steps * sum(a.shape[-1] * (x.shape[2] if x.ndim == 3 else 1)
-                       for p, a in paths.items() if p.endswith("['kernel']") and a.ndim == 4
-                       and p[:-len("['kernel']")] + "['bias']" not in paths)
+  width = steps * sum(a.shape[-1] for path, a in leaves
+                      if "bias" in jax.tree_util.keystr(path))
+  if getattr(model, "convolutional", False):
+    # a conv net's feature maps, counted from one row's layer outputs
+    _, inter = jax.eval_shape(lambda v, x: model.apply(
+        v, x, capture_intermediates=True, mutable=["intermediates"]), shapes, x[:1])
+    width = sum(math.prod(a.shape) for a in jax.tree.leaves(inter))
   need = estimate_bytes(num_models=num_models, num_params=num_params, num_rows=x.shape[0],
                         row_floats=math.prod(x.shape[1:]), batch=batch,
                         eval_batch=eval_batch, width=width)

@@ -1,0 +1,289 @@
+"""Pruning the EEG conv networks through the engine (prune_cnn.py): train every (fold,
+seed) network, then for each criterion x compensation and each percentage, prune that
+share of every prunable filter group of every model (`eegjax.pruning.prune`: progressive,
+`--prune_step` units at a time, group after group in program order), and measure the
+pruned networks: test accuracy with the interval and paired tests that fit the protocol,
+parameters, multiply-adds and inference time.
+
+Every criterion prunes the same number of units of each group (pair criteria go on past
+their angle thresholds: `beyond_thresholds`), so at a given percentage every pruned
+network has the same shape and the same cost; they differ only in which units went, and
+each comparison with random (same compensation, same percentage) is paired on the same
+models and test rows. A finished (criterion, compensation, percentage) is kept in
+pruned/<name>.npz, so a rerun after an interruption does not prune it again.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegjax.errors import ConfigError
+from eegjax.evaluate import stats
+from eegjax.evaluate.cost import count_trainable, multiply_adds
+from eegjax.evaluate.timing import latency_ms
+from eegjax.pruning import compensation as comp
+from eegjax.pruning import criteria as criteria_registry
+from eegjax.pruning import discover_groups, prune, resized_apply
+from eegjax.pruning.progressive import PruneConfig
+from eegjax.run.lifecycle import Results, run_study
+from eegjax.settings import setting
+from eegjax.studies.common.classifier import (ClassifyConfig, WrapsClassify, history_arrays,
+                                              prepare, run_table, train, training_results)
+from eegjax.train.folds import scale_rows
+
+TIMING_ROWS = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class PruneCnnConfig(WrapsClassify):
+  classify: ClassifyConfig
+  prune: PruneConfig = PruneConfig()
+  criteria: tuple[str, ...] = setting(
+      ("distinctiveness", "magnitude", "random"), "pruning criteria compared at equal size "
+      "(each only chooses which filter goes; eegjax.pruning.criteria)")
+  compensations: tuple[str, ...] = setting(
+      ("mean",), "what becomes of a removed filter's contribution, applied to every "
+      "criterion: none, mean, least_squares, merge", flag="compensation")
+  percents: tuple[int, ...] = setting((25, 50), "percent of each filter group's units "
+                                      "pruned (each from the trained network)",
+                                      flag="prune_percent")
+  activation_rows: int = setting(256, "training rows the activations are read on (the "
+                                 "first of each fold's training part)")
+
+  def __post_init__(self):
+    if not self.classify.is_cnn:
+      raise ConfigError(f"prune_cnn prunes the EEG conv networks; --model="
+                        f"{self.classify.model} is not one")
+    for name, given, known in (("criteria", self.criteria, criteria_registry.names()),
+                               ("compensation", self.compensations, comp.COMPENSATIONS)):
+      if not given or len(set(given)) != len(given):
+        raise ConfigError(f"--{name}={','.join(given)}: expected some of "
+                          f"{','.join(known)}, each once")
+      for g in given:
+        if g not in known:
+          raise ConfigError(f"--{name}: {g!r} is not one of {','.join(known)}")
+    if "taylor" in self.criteria:
+      raise ConfigError("--criteria=taylor is not offered by prune_cnn yet (it needs the "
+                        "training loss through the pruned program); expected others")
+    if not self.percents or any(not 0 < p < 100 for p in self.percents):
+      raise ConfigError(f"--prune_percent={','.join(map(str, self.percents))}: expected "
+                        "percentages between 1 and 99")
+    if self.activation_rows < 2:
+      raise ConfigError(f"--activation_rows={self.activation_rows}: expected at least 2")
+
+  def to_json(self) -> dict:
+    return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
+
+
+def run(cfg: PruneCnnConfig, flagfile_text: Optional[str] = None) -> dict:
+  """Trains, prunes and measures through the one runner; returns results."""
+  return run_study(cfg, flagfile_text, lambda wd: prune_cnn(cfg, wd))
+
+
+def units_to_prune(width: int, percent: int) -> int:
+  """Units of a group of `width` a percentage prunes (rounded down; one always stays)."""
+  return min(width - 1, int(width * percent / 100))
+
+
+class Models:
+  """The trained models of one study and what pruning them needs: the traced program
+  (which runs at every pruned size), each fold's scaled rows, the groups."""
+
+  def __init__(self, cfg: PruneCnnConfig, prep, params):
+    self.cfg, self.prep, self.params = cfg, prep, params
+    x, y, _ = prep.data
+    self.n_f, self.n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
+    one = self.one(0, 0)
+    self.model = prep.model
+    self.run = resized_apply(prep.model.apply, one, x[:2])
+    self.groups = [g for g in discover_groups(prep.model.apply, one, x[:2]) if g.prunable]
+    self.widths = {g.name: g.size(one) for g in self.groups}
+    self.forward = jax.jit(self.run)
+
+  def one(self, f: int, s: int):
+    return jax.tree.map(lambda a: jnp.asarray(a[f, s]), self.params)
+
+  def rows(self, f: int, which: str, limit: Optional[int] = None):
+    folds = self.prep.folds
+    idx = np.asarray(getattr(folds, f"{which}_idx")[f])
+    w = np.asarray(getattr(folds, f"{which}_w")[f])
+    idx = idx[w] if limit is None else idx[w][:limit]
+    x, y, _ = scale_rows(self.prep.data, jnp.asarray(idx), folds.lo[f], folds.scale[f])[:3]
+    return x, y, idx
+
+  def predict(self, params, x) -> np.ndarray:
+    out = [self.forward(params, x[i:i + 128]) for i in range(0, x.shape[0], 128)]
+    return np.asarray(jnp.argmax(jnp.concatenate(out), -1))
+
+
+def _prune_one(models: Models, params, f: int, criterion: str, compensation: str,
+               percent: int, seed: int):
+  """One model pruned `percent` of each group under one criterion and compensation."""
+  cfg = models.cfg
+  x, _, _ = models.rows(f, "train", cfg.activation_rows)
+  record = {}
+  for g in models.groups:
+    k = units_to_prune(models.widths[g.name], percent)
+    if k < 1:
+      record[g.name] = {"units_left": models.widths[g.name], "skipped": "0 units at this "
+                        "percentage"}
+      continue
+    params, rec = prune(models.run, params, x, groups=[g.name], criterion=criterion,
+                        compensation=compensation, rule=cfg.prune.rule,
+                        step=min(cfg.prune.step, k), max_pruned=k,
+                        similar_deg=cfg.prune.similar_deg,
+                        complementary_deg=cfg.prune.complementary_deg, order=cfg.prune.order,
+                        beyond_thresholds=True, seed=seed)
+    record.update(rec)
+  return params, record
+
+
+def prune_variant(wd, models: Models, criterion: str, compensation: str, percent: int):
+  """Every model pruned under one (criterion, compensation, percentage): predicted test
+  classes (folds, seeds, rows; -1 on padding) and the units each group kept, read from
+  pruned/ when a run before finished it."""
+  name = f"pruned/{criterion}_{compensation}_{percent}.npz"
+  if os.path.exists(wd.file(name)):
+    z = np.load(wd.file(name))
+    return z["predicted"], {k[len("kept/"):]: z[k] for k in z.files if k.startswith("kept/")}
+  rows = np.asarray(models.prep.folds.test_idx).shape[1]
+  predicted = np.full((models.n_f, models.n_s, rows), -1, np.int32)
+  kept: dict = {}
+  for f in range(models.n_f):
+    x, _, _ = models.rows(f, "test")
+    for s in range(models.n_s):
+      seed = models.prep.seeds[s]
+      small, record = _prune_one(models, models.one(f, s), f, criterion, compensation,
+                                 percent, seed)
+      predicted[f, s, :x.shape[0]] = models.predict(small, x)
+      for g, r in record.items():
+        kept.setdefault(g, np.full((models.n_f, models.n_s), -1, np.int32))[f, s] = \
+            r["units_left"]
+  os.makedirs(wd.file("pruned"), exist_ok=True)
+  wd.write_npz(name, predicted=predicted, **{f"kept/{g}": v for g, v in kept.items()})
+  wd.log(f"pruned {percent}% by {criterion}/{compensation}: test accuracy "
+         f"{_accuracy(models, predicted):.4f}")
+  return predicted, kept
+
+
+def _correct(models: Models, predicted) -> np.ndarray:
+  y = np.asarray(models.prep.data[1])[np.asarray(models.prep.folds.test_idx)]
+  return (predicted == y[:, None, :]).astype(np.float64)
+
+
+def _accuracy(models: Models, predicted) -> float:
+  w = np.asarray(models.prep.folds.test_w)[:, None, :]
+  return float((_correct(models, predicted) * w).sum() / (w.sum() * predicted.shape[1]))
+
+
+def cost(models: Models, percent: Optional[int]) -> dict:
+  """Parameters, multiply-adds per trial and inference time of the network pruned by
+  `percent` (None: unpruned); the same for every criterion (same shapes)."""
+  from eegjax.pruning import drop_units
+  params = models.one(0, 0)
+  if percent is not None:
+    for g in models.groups:
+      k = units_to_prune(models.widths[g.name], percent)
+      if k:
+        params = drop_units(params, g, range(k))
+  x, _, _ = models.rows(0, "test", TIMING_ROWS)
+  return {"params": count_trainable(params),
+          "macs_per_trial": multiply_adds(models.run, params, x[:1]),
+          f"inference_ms_batch_{x.shape[0]}": latency_ms(models.forward, params, x,
+                                                         repeats=10, warmup=2),
+          "units": {g.name: g.size(params) for g in models.groups}}
+
+
+def compare(models: Models, correct, reference) -> dict:
+  """The paired test that fits the protocol: one split -> the two-way bootstrap over seeds
+  and test rows; k folds -> the corrected repeated-CV t-test of per-fold differences."""
+  w = np.asarray(models.prep.folds.test_w)
+  if models.n_f == 1:
+    return stats.two_way_bootstrap(correct[0], reference[0], w[0])
+  per_fold = [((correct[f] - reference[f])[:, w[f]]).mean() for f in range(models.n_f)]
+  ratio = float(w.sum() / np.asarray(models.prep.folds.train_w).sum())
+  return stats.corrected_t(np.asarray(per_fold), ratio)
+
+
+def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
+  """Trains, prunes every variant at every percentage and measures. Long: the study's
+  sections in order (train, prune and measure, compare, tables), each a few lines."""
+  c = cfg.classify
+  prep = prepare(c, wd)
+  trainer, fit, _ = train(c, prep, wd)
+  results = training_results(c, prep, trainer, fit, "prune_cnn")
+  unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
+  models = Models(cfg, prep, fit.params)
+  wd.log("prunable groups: " + ", ".join(f"{n} ({w})" for n, w in models.widths.items()))
+  w = np.asarray(prep.folds.test_w)
+  base = _correct(models, np.asarray(unpruned["predicted"]))
+  arrays = {"labels": np.where(w, np.asarray(prep.data[1])[np.asarray(prep.folds.test_idx)],
+                               -1), "unpruned": np.asarray(unpruned["predicted"]),
+            "seeds": np.asarray(prep.seeds)}
+  table, costs, rows, pvals = {}, {"unpruned": cost(models, None)}, [], []
+  for percent in cfg.percents:
+    costs[f"{percent}%"] = cost(models, percent)
+    for compensation in cfg.compensations:
+      correct = {}
+      for criterion in cfg.criteria:
+        predicted, kept = prune_variant(wd, models, criterion, compensation, percent)
+        label = f"{criterion}/{compensation}/{percent}"
+        arrays[label] = predicted
+        correct[criterion] = _correct(models, predicted)
+        table[label] = {"criterion": criterion, "compensation": compensation,
+                        "percent": percent,
+                        "accuracy": float((correct[criterion] * w[:, None]).sum() /
+                                          (w.sum() * models.n_s)),
+                        "ci95": (stats.bootstrap_interval(correct[criterion][0], w[0])
+                                 if models.n_f == 1 else None),
+                        "vs_unpruned": compare(models, correct[criterion], base),
+                        "units_kept": {g: v.tolist() for g, v in kept.items()}}
+      for criterion in cfg.criteria:
+        if criterion != "random" and "random" in correct:
+          t = compare(models, correct[criterion], correct["random"])
+          table[f"{criterion}/{compensation}/{percent}"]["vs_random"] = t
+          pvals.append((f"{criterion}/{compensation}/{percent}", t["p"]))
+  adjusted = stats.holm([p for _, p in pvals]) if pvals else []
+  for (label, _), p in zip(pvals, adjusted):
+    table[label]["vs_random"]["p_holm"] = float(p)
+  for label, t in table.items():
+    vr = t.get("vs_random", {})
+    rows.append([t["percent"], t["criterion"], t["compensation"], t["accuracy"],
+                 *(t["ci95"] or ["", ""]), t["vs_unpruned"]["mean"], t["vs_unpruned"]["p"],
+                 vr.get("mean", ""), vr.get("p", ""), vr.get("p_holm", ""),
+                 costs[f"{t['percent']}%"]["params"],
+                 costs[f"{t['percent']}%"]["macs_per_trial"]])
+  timing = {k: {m: v for m, v in c_.items() if m.startswith("inference")}
+            for k, c_ in costs.items()}
+  for c_ in costs.values():
+    for m in [m for m in c_ if m.startswith("inference")]:
+      c_.pop(m)
+  results["pruning"] = {
+      "groups": models.widths, "costs": costs,
+      "unpruned": {"accuracy": float((base * w[:, None]).sum() / (w.sum() * models.n_s)),
+                   "ci95": (stats.bootstrap_interval(base[0], w[0]) if models.n_f == 1
+                            else None)},
+      "variants": table,
+      "protocol": ("every criterion prunes the same units per group (pair criteria past "
+                   "their thresholds), so the pruned networks at a percentage have one "
+                   "shape and cost; comparisons are paired on the same models and rows"),
+      "test": ("two-way bootstrap over seeds and test rows" if models.n_f == 1 else
+               "corrected repeated-CV t-test over folds"),
+      "family_correction": "Holm over the comparisons with random"}
+  header = ["percent", "criterion", "compensation", "accuracy", "ci95_low", "ci95_high",
+            "diff_vs_unpruned", "p_vs_unpruned", "diff_vs_random", "p_vs_random",
+            "p_holm", "params", "macs_per_trial"]
+  acc = results["summary"]["accuracy"]
+  return Results(
+      results, tables={"results.csv": run_table(results), "prune_table.csv": (header, rows)},
+      arrays={"history.npz": history_arrays(fit), "predictions.npz": arrays},
+      timing={"compile_s": fit.compile_s, "train_run_s": fit.run_s, "latency": timing},
+      lines=[f"unpruned test accuracy {acc['mean']:.4f}; pruned: " + ", ".join(
+          f"{k} {v['accuracy']:.4f}" for k, v in table.items())],
+      closing=f"train {fit.run_s:.1f}s")
