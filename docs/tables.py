@@ -219,7 +219,9 @@ def render(text: str, missing: list) -> str:
     head, kind, workdir, args, body, tail = m.groups()
     if kind not in KINDS:
       raise SystemExit(f"table kind {kind!r}: expected one of {sorted(KINDS)}")
-    if not os.path.exists(os.path.join(REPO, workdir)):
+    if not os.path.exists(os.path.join(REPO, workdir)) or (
+        kind != "criteria" and not os.path.exists(os.path.join(REPO, workdir,
+                                                               "results.json"))):
       missing.append(f"{kind} {workdir}")
       return m.group(0)
     kw = dict(a.split("=", 1) for a in args.split())

@@ -47,7 +47,9 @@ class Program:
         *[x for _, x in leaves], *arg_leaves)
     self.out_def = jax.tree.structure(out_shape)
     self.n_params, self.n_args = n, len(arg_leaves)
-    self.trace = Trace(self.closed, n, len(arg_leaves))
+    out_names = [jax.tree_util.keystr(path) for path, _ in
+                 jax.tree_util.tree_flatten_with_path(out_shape)[0]]
+    self.trace = Trace(self.closed, n, len(arg_leaves), out_names)
     self.groups = _groups(self)
 
 
@@ -123,6 +125,13 @@ def _names(prog, units, occurrences, roles) -> dict[int, str]:
           "/".join(k for k in mods[0] if k != "params").split("/")[-1] + ".per_group",)
     name = "/".join(common) if common else "+".join(sorted({"/".join(
         k for k in m if k != "params") for m in mods}))
+    if name in names.values():      # a second unit class of one layer: say which axis
+      prod = [(leaf, axis, exp) for leaf, axis, exp in occurrences[u]
+               if "producer" in roles.get((leaf, axis), ())]
+      if prod:
+        leaf, axis, exp = prod[0]
+        seg = next((seg for seg in exp if u in seg), [u])
+        name += f".axis{axis}" + (f".factor{seg.index(u)}" if exp != [[u]] else "")
     while name in names.values():
       name += "'"
     names[u] = name
@@ -236,8 +245,17 @@ def _site(prog, u, names):
     if len(axes) != 1:
       continue
     b = [a for a, d in enumerate(val.dims) if batch is not None and dims.find(d) == batch]
+    level = key[0]
+    scans = [level[:i] for i in range(1, len(level) + 1) if level[:i] in tr.scan_length]
+    if scan is None and scans:
+      # a value inside a scan body (not a carry): captured stacked over the scan's steps,
+      # read like a recurrent state; inside nested scans it is not read
+      if len(scans) > 1:
+        continue
+      scan = scans[0]
     what = ("the recurrent state carried by a scan" if prim == "carry" else
-            f"the output of {prim}" if prim else "an input of the traced program")
+            f"the output of {prim}" + (" in a scan's body" if scan else "") if prim else
+            "an input of the traced program")
     site = Site(key=tr.position[key], axis=axes[0], batch_axis=b[0] if b else None, scan=scan,
                 description=what, product=product)
     return site, _centre(tr, key)
@@ -271,5 +289,7 @@ def _carrier(tr, path, eqn, u):
   for v in ins:
     val = tr.vals.get((path, v))
     if val is not None and any(u in tr.dims.atoms(d) for d in val.dims):
+      if val.origin:        # read from a parameter (an embedding's rows): the activation
+        return None         # is this op's output
       return (path, v)
   return None

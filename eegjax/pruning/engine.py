@@ -180,7 +180,8 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
   unit's outgoing weights gives the Taylor importances. Returns (params, record):
   record[group] lists each step's actions in the study's notation, the minimum angle and
   the pairs within the thresholds before it, why pruning of that group stopped, the units
-  left and which."""
+  left and which. With the default groups, a group that cannot be scored or sized is
+  skipped: its record says {"skipped": why}, and the other groups are pruned."""
   cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order,
                     max_pruned=max_pruned or 0, compensation=compensation, masked=masked)
   if criterion == "taylor" and loss_fn is None:
@@ -189,12 +190,18 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
   program = Program(apply_fn, params, *args)
   record = {}
   for group in _select(program.groups, groups):
-    if group.activation is None and (cfg.chooses_pairs or cfg.needs):
-      raise ConfigError(f"unit group {group.name!r}: discovery found no per-unit activation "
-                        f"to read, which criterion {criterion} with compensation "
-                        f"{compensation} needs (magnitude or random with compensation none "
-                        "do not)")
-    width = group.size(params)
+    try:
+      if group.activation is None and (cfg.chooses_pairs or cfg.needs):
+        raise ConfigError(f"unit group {group.name!r}: discovery found no per-unit "
+                          f"activation to read, which criterion {criterion} with "
+                          f"compensation {compensation} needs (magnitude or random with "
+                          "compensation none do not)")
+      width = group.size(params)
+    except ConfigError as e:
+      if groups is not None:          # a group the caller named: its error is theirs
+        raise
+      record[group.name] = {"skipped": str(e)}   # the others are still pruned
+      continue
     if max_pruned is None:
       cfg = dataclasses.replace(cfg, max_pruned=0)
     elif max_pruned >= width:

@@ -40,6 +40,34 @@ class LayoutRules:
     return [Val(tuple(x.dims[a] for a in perm),
                 tuple((leaf, tuple(am[a] for a in perm)) for leaf, am in x.origin))]
 
+  def _rev(self, eqn, ins, **_):
+    """Reversal along some axes (a reversed or bidirectional RNN's time axis): the axes
+    keep their classes; units on a reversed axis would change places, so such a class is
+    blocked."""
+    x = ins[0]
+    for a in eqn.params["dimensions"]:
+      self.dims.block(x.dims[a], "reversed along this axis (lax.rev)")
+    return [Val(x.dims, x.origin)]
+
+  def _bitcast_convert_type(self, eqn, ins, **_):
+    """Reinterpreting bits of the same width (dropout's random mask): the axes are kept."""
+    x = ins[0]
+    if tuple(eqn.outvars[0].aval.shape) != tuple(self.dims.size(d) for d in x.dims):
+      for d in x.dims:
+        self.dims.block(d, "bitcast_convert_type to another width")
+      return [Val(self.fresh(eqn.outvars[0].aval))]
+    return [Val(x.dims)]
+
+  def _random_bits(self, eqn, ins, **_):
+    """Random bits of a given shape (dropout's mask): new axes that the ops using them tie
+    to the data's; resized programs draw them at the new shape."""
+    return [Val(self.fresh(eqn.outvars[0].aval))]
+
+  def _random_wrap(self, eqn, ins, **_):
+    return [Val(self.fresh(eqn.outvars[0].aval))]
+
+  _random_unwrap = _random_seed = _random_fold_in = _random_split = _random_wrap
+
   def _squeeze(self, eqn, ins, **_):
     x = ins[0]
     keep = [a for a in range(len(x.dims)) if a not in eqn.params["dimensions"]]
@@ -195,9 +223,13 @@ class LayoutRules:
       if a not in kept or a in dn.start_index_map or p["slice_sizes"][a] != \
           self.dims.size(x.dims[a]):
         self.dims.block(x.dims[a], "gathered along this axis")
+    taken = []
     for oa, a in zip(dn.offset_dims, kept):
       if a not in dn.start_index_map and p["slice_sizes"][a] == self.dims.size(x.dims[a]):
         dims[oa] = x.dims[a]
+        taken.append(a)
+    if x.origin and not idx.origin:   # rows of a parameter table (an embedding): each
+      self.role(x, {a: "producer" for a in taken})   # whole axis read is a unit class
     batch = [a for a in range(len(out_shape)) if a not in dn.offset_dims]
     for oa, d in zip(batch, idx.dims[:-1]):
       if self.dims.size(d) == out_shape[oa]:

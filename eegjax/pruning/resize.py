@@ -136,7 +136,7 @@ class Resized:
       p["sharding"] = None
     elif name == "reshape":
       p["new_sizes"], p["dimensions"] = new[0], None
-    elif name == "iota":
+    elif name in ("iota", "random_bits"):
       p["shape"] = new[0]
     elif name == "dynamic_slice":
       p["slice_sizes"] = new[0]

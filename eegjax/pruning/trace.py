@@ -31,14 +31,18 @@ add sub mul div max min pow integer_pow exp exp2 log log1p expm1 tanh logistic n
 sqrt rsqrt cbrt square select_n convert_element_type erf erfc erf_inv sin cos tan asin acos
 atan atan2 sinh cosh asinh acosh atanh ge gt lt le eq ne and or not xor clamp nextafter rem
 floor ceil round is_finite copy copy_p reduce_precision stop_gradient imag real conj lgamma
-digamma logistic_p optimization_barrier""".split())
+digamma logistic_p optimization_barrier shift_left shift_right_logical shift_right_arithmetic
+population_count""".split())
 LINEAR_ELEMENTWISE = frozenset("add sub neg convert_element_type copy copy_p".split())
 REDUCE = frozenset("reduce_sum reduce_max reduce_min reduce_prod reduce_and reduce_or argmax "
                    "argmin".split())
 WINDOW = frozenset("reduce_window_sum reduce_window_max reduce_window_min".split())
 CALLS = {"jit": "jaxpr", "pjit": "jaxpr", "closed_call": "call_jaxpr", "core_call":
          "call_jaxpr", "custom_jvp_call": "call_jaxpr", "custom_vjp_call": "call_jaxpr",
-         "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr", "checkpoint": "jaxpr"}
+         "custom_vjp_call_jaxpr": "fun_jaxpr", "remat": "jaxpr", "remat2": "jaxpr",
+         "checkpoint": "jaxpr"}
+TRAINING_BN = ("BatchNorm in training mode (the model returns updated batch_stats): trace "
+               "the model in inference mode (use_running_average=True, or train=False)")
 # Ops that carry a unit's value on unchanged (or linearly, per unit) when walking back
 # from a consumer to the activation.
 PASS = frozenset("reshape transpose squeeze broadcast_in_dim convert_element_type copy "
@@ -65,7 +69,8 @@ def _level_jaxpr(p):
 class Trace(LayoutRules):
   """One pass over `closed` whose first `n_params` inputs are parameter leaves."""
 
-  def __init__(self, closed: jcore.ClosedJaxpr, n_params: int, n_args: int):
+  def __init__(self, closed: jcore.ClosedJaxpr, n_params: int, n_args: int,
+               out_names=()):
     self.dims = Dims()
     self.vals: dict = {}           # (path, var) -> Val
     self.producer: dict = {}       # (path, var) -> eqn
@@ -90,9 +95,10 @@ class Trace(LayoutRules):
     self.leaf_dims = [v.dims for v in inputs[:n_params]]
     self.input_dims = [v.dims for v in inputs[n_params:]]
     outs = self.run(jaxpr, closed.consts, (), inputs, 0)
-    for o in outs:
+    for i, o in enumerate(outs):
+      name = out_names[i] if i < len(out_names) else ""
       for a, d in enumerate(o.dims):
-        self.dims.pin(d, f"model output axis {a}")
+        self.dims.pin(d, TRAINING_BN if "batch_stats" in name else f"model output axis {a}")
 
   # -- plumbing --------------------------------------------------------------------------
 
@@ -211,6 +217,13 @@ class Trace(LayoutRules):
             [rhs.dims[a] for a in rfree])
     if lhs.origin and rhs.origin:
       return [Val(tuple(dims))]      # weights times weights (a factorised kernel)
+    if not lhs.origin and not rhs.origin:
+      # activations times activations (attention's queries . keys): units contracted here
+      # act bilinearly, so removing or merging one is not exact
+      for a in lc:
+        self.dims.block(lhs.dims[a], "its units are multiplied by other activations and "
+                        "summed (e.g. attention's query-key head dimension): they act "
+                        "bilinearly, so pruning one is not exact")
     for w, w_index, wc, dc, wfree in ((rhs, 1, rc, lc, rfree), (lhs, 0, lc, rc, lfree)):
       if not w.origin:
         continue
