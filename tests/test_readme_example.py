@@ -21,3 +21,15 @@ def test_readme_pruning_example_runs_and_prunes():
   assert ns["run"](small, ns["x"]).shape == (64, 2)
   assert jnp.isfinite(ns["run"](small, ns["x"])).all()
   assert len(record["GRUCell_0"]["steps"]) == 2 and record["Dense_0"]["units_left"] == 4
+
+
+def test_readme_nnx_example_runs_and_prunes():
+  text = README.read_text()
+  section = text[text.index("## Prune your own Flax model"):]
+  first, second = re.findall(r"```python\n(.*?)```", section, re.S)[:2]
+  ns = {}
+  exec(compile(first.split("for g in")[0] + second, str(README), "exec"), ns)  # noqa: S102
+  net = ns["net"]
+  assert ns["small_nnx"]["layers"][0]["kernel"].shape == (4, 10)
+  assert net.layers[0].kernel[...].shape == (4, 10)
+  assert net(ns["x"][:, -1]).shape == (64, 2)

@@ -120,16 +120,25 @@ class UnitGroup:
       raise ConfigError(f"unit group {self.name!r} cannot be pruned: {self.reason}")
 
 
+def _key(tree, k):
+  """Key `k` of a path (paths are strings) as the tree spells it: an NNX state's list
+  entries are integers."""
+  if k not in tree and isinstance(k, str) and k.lstrip("-").isdigit() and int(k) in tree:
+    return int(k)
+  return k
+
+
 def _get(tree, path):
   for k in path:
-    tree = tree[k]
+    tree = tree[_key(tree, k)]
   return tree
 
 
 def _set(tree, path, value):
   if not path:
     return value
-  return {**tree, path[0]: _set(tree[path[0]], path[1:], value)}
+  k = _key(tree, path[0])
+  return {**tree, k: _set(tree[k], path[1:], value)}
 
 
 def _layout(s: Slice, group: UnitGroup, sizes: dict):
