@@ -193,3 +193,23 @@ def test_prune_cnn_main_prunes_every_group_at_equal_sizes_and_resumes(binary, tm
   assert (wd / "pruned" / "random_none_50.npz").stat().st_mtime_ns == before
   again = json.loads((wd / "results.json").read_text())
   assert again["pruning"]["variants"] == pr["variants"]
+
+
+def test_a_constant_filter_folds_into_the_next_batchnorm_exactly():
+  """Deep4's conv_2 has no bias: BatchNorm follows, so a removed conv_1 filter's constant
+  contribution goes into bn_2's running mean (subtracted: the shift's sign flips)."""
+  from eegjax.pruning.surgery import fold_into_bias
+  model, params, x, _ = setup("deep4")
+  g = {g.name: g for g in discover_groups(model.apply, params, x)}["conv_1"]
+  out = {s.path: s for s in g.outgoing}[("params", "conv_2", "kernel")]
+  assert out.bias == (("batch_stats", "bn_2", "mean"), 3, -1.0)
+  d = 2
+  kernel = params["params"]["conv_1"]["kernel"]
+  silent = {**params, "params": {**params["params"], "conv_1": {
+      "kernel": kernel.at[..., d].set(0.0)}}}    # filter d: a constant after bn_1 and ELU
+  st = pruning.activations(model.apply, silent, [g], x)[g.name]
+  value = float(st.total[d] / st.count) + g.centre
+  cut = remove_units(fold_into_bias(silent, g, d, value), g,
+                     jnp.asarray([u for u in range(5) if u != d]))
+  run = pruning.resized_apply(model.apply, params, x[:1])
+  chex.assert_trees_all_close(run(cut, x), model.apply(silent, x), atol=1e-5)

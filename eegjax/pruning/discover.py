@@ -193,9 +193,11 @@ def _biases(prog) -> dict:
   tr = prog.trace
   out = {}
   for c in tr.consumers:
-    leaf = tr.bias_add.get(c.out)
-    if leaf is not None and c.out_axis is not None:
-      out.setdefault((c.leaf, c.leaf_axis), (prog.paths[leaf], c.out_axis))
+    found = tr.bias_add.get(c.out)
+    if found is not None and c.out_axis is not None:
+      leaf, sign = found
+      out.setdefault((c.leaf, c.leaf_axis), (prog.paths[leaf], c.out_axis) +
+                     ((sign,) if sign != 1.0 else ()))
   return out
 
 

@@ -46,7 +46,9 @@ class Slice:
   path: tuple[str, ...]
   axis: int
   segments: Optional[tuple[tuple[Factor, ...], ...]] = None   # None: entry u is unit u
-  bias: Optional[tuple[tuple[str, ...], int]] = None   # outgoing: (bias path, output axis)
+  # outgoing: (bias path, output axis[, -1.0 when the value is subtracted: BatchNorm's
+  # running mean]) where a shift of the next layer's output goes
+  bias: Optional[tuple] = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -252,6 +254,13 @@ def fold_into_bias(params, group: UnitGroup, d, value):
   return _fold(params, group, d, d, 0.0, value)
 
 
+def _bias(s: Slice):
+  """(path, output axis, sign) of the value a slice's shift goes to: a bias (+1) or a
+  running mean subtracted from the layer's output (-1: BatchNorm in inference mode)."""
+  b_path, out_axis, *sign = s.bias
+  return b_path, out_axis, sign[0] if sign else 1.0
+
+
 def _fold(params, group: UnitGroup, d, k, c, shift_scale):
   """outgoing[k] += c * outgoing[d]; each fed bias += shift_scale * outgoing[d] summed
   over the other axes; outgoing[d] = 0."""
@@ -262,11 +271,11 @@ def _fold(params, group: UnitGroup, d, k, c, shift_scale):
     x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
     w_d = x[idx[0]]
     if s.bias is not None:
-      b_path, out_axis = s.bias
+      b_path, out_axis, sign = _bias(s)
       # out_axis counted on the original array; after moving s.axis to the front:
       moved = out_axis + (1 if out_axis < s.axis else 0)
       other = tuple(a for a in range(w_d.ndim) if a != moved)
-      shift = shift_scale * jnp.sum(w_d, axis=other)
+      shift = sign * shift_scale * jnp.sum(w_d, axis=other)
       params = _set(params, b_path, _get(params, b_path) + shift)
     x = x.at[idx[1]].add(c * w_d).at[idx[0]].set(0.0)
     params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
@@ -289,10 +298,11 @@ def spread_into(params, group: UnitGroup, d, coeffs, shift_scale):
     x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
     w_d = x[idx[d]]
     if s.bias is not None:
-      b_path, out_axis = s.bias
+      b_path, out_axis, sign = _bias(s)
       moved = out_axis + (1 if out_axis < s.axis else 0)
       other = tuple(a for a in range(w_d.ndim) if a != moved)
-      params = _set(params, b_path, _get(params, b_path) + shift_scale * jnp.sum(w_d, other))
+      params = _set(params, b_path,
+                    _get(params, b_path) + sign * shift_scale * jnp.sum(w_d, other))
     add = coeffs.reshape((units,) + (1,) * w_d.ndim).astype(x.dtype) * w_d[None]
     x = x.at[idx].add(add).at[idx[d]].set(0.0)
     params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))

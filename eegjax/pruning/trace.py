@@ -80,7 +80,7 @@ class Trace(LayoutRules):
     self.scan_length: dict = {}     # scan path -> dim of its length
     self.roles: list = []          # (leaf, leaf_axis, kind), in program order
     self.consumers: list[Consumer] = []
-    self.bias_add: dict = {}       # (path, var) -> the 1-D parameter leaf added to it
+    self.bias_add: dict = {}       # (path, var) -> (1-D parameter leaf added to it, sign)
     self.conv_groups: dict = {}    # eqn path -> dim whose size is its feature_group_count
     self._order = 0
     jaxpr = closed.jaxpr
@@ -196,12 +196,16 @@ class Trace(LayoutRules):
       return Val(tuple(dims), tuple(o for x in params for o in x.origin))
     for x in params:
       self.role(x, {a: "elementwise" for a in range(len(x.dims))})
-    if eqn.primitive.name == "add" and len(params) == 1 and len(params[0].origin) == 1:
+    name = eqn.primitive.name
+    if name in ("add", "sub") and len(params) == 1 and len(params[0].origin) == 1:
       leaf, _ = params[0].origin[0]
-      if len(self.leaf_dims[leaf]) == 1:              # a bias added to a layer's output
+      subtracted = name == "sub" and ins[1] is params[0]
+      if len(self.leaf_dims[leaf]) == 1 and (name == "add" or subtracted):
+        # a bias added to a layer's output, or a per-channel value subtracted from it
+        # (BatchNorm's running mean in inference mode: a shift of the input moves it)
         for v in eqn.invars:
           if not isinstance(v, jcore.Literal) and not self.read(path, v).origin:
-            self.bias_add[(path, v)] = leaf
+            self.bias_add.setdefault((path, v), (leaf, -1.0 if subtracted else 1.0))
     return Val(tuple(dims))
 
   def _dot_general(self, eqn, ins, path, depth):
