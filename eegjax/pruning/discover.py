@@ -235,15 +235,7 @@ def _site(prog, u, names):
     val = tr.vals.get(key)
     if val is None or key not in tr.position or "body" in key[0] or "cond" in key[0]:
       continue               # a value inside a while loop is not captured step by step
-    axes = [a for a, d in enumerate(val.dims) if dims.find(d) == u]
-    product = None
-    if not axes:          # u as one factor of a product axis (a grouped conv's channels)
-      for a, d in enumerate(val.dims):
-        e = dims.expand(d)
-        if len(e) == 1 and e[0].count(u) == 1 and len(e[0]) > 1:
-          axes.append(a)
-          product = tuple(names.get(f, dims.orig[f]) if f == u or f in names
-                          else dims.orig[f] for f in e[0])
+    axes, product = _unit_axes(dims, val, u, names)
     if len(axes) != 1:
       continue
     b = [a for a, d in enumerate(val.dims) if batch is not None and dims.find(d) == batch]
@@ -262,6 +254,21 @@ def _site(prog, u, names):
                 description=what, product=product)
     return site, _centre(tr, key)
   return None, 0.0
+
+
+def _unit_axes(dims, val, u, names):
+  """The axes of a value that hold unit class u: whole axes, or else axes laid out as one
+  product with u a factor (a grouped conv's channels), with that product's factors."""
+  axes = [a for a, d in enumerate(val.dims) if dims.find(d) == u]
+  product = None
+  if not axes:
+    for a, d in enumerate(val.dims):
+      e = dims.expand(d)
+      if len(e) == 1 and e[0].count(u) == 1 and len(e[0]) > 1:
+        axes.append(a)
+        product = tuple(names.get(f, dims.orig[f]) if f == u or f in names
+                        else dims.orig[f] for f in e[0])
+  return axes, product
 
 
 def _centre(tr, key, depth=0) -> float:
