@@ -189,11 +189,6 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = 
   return init_one, epoch_one, block_one, evaluate_one
 
 
-def _stack(n_f: int, n_s: int, outs: list):
-  """Per-model pytrees (fold-major) stacked to (n_f, n_s, ...) leaves."""
-  return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
-
-
 def may_have_empty_batches(folds: FoldArrays, batch_size: int) -> bool:
   """Whether some fold's shuffled, padded training indices leave a batch with no real
   example (padding sorts last, so only when a fold has fewer real rows than fill all but
@@ -315,8 +310,8 @@ class Trainer:
                                     empty_batches=empty_batches)
           per_epoch.append(out)
         outs.append((st, jax.tree.map(lambda *a: jnp.stack(a), *per_epoch)))
-    state = _stack(n_f, n_s, [o[0] for o in outs])
-    tl, vl, active = _stack(n_f, n_s, [o[1] for o in outs])
+    state = sharding.stack_models([o[0] for o in outs], n_f, n_s)
+    tl, vl, active = sharding.stack_models([o[1] for o in outs], n_f, n_s)
     return state, {"train_loss": tl, "val_loss": vl}, active
 
   def stored(self, state: TrainState) -> TrainState:
@@ -369,7 +364,7 @@ class Trainer:
                                  jax.tree.map(lambda a: a[f], folds), data, which=which,
                                  predictions=predictions)
               for f in range(n_f) for s in range(n_s)]
-      return jax.tree.map(np.asarray, _stack(n_f, n_s, outs))
+      return jax.tree.map(np.asarray, sharding.stack_models(outs, n_f, n_s))
     layout = sharding.plan(len(np.asarray(folds.fold_id)),
                            jax.tree.leaves(params)[0].shape[1], self.num_devices)
     return layout.call(functools.partial(self._evaluate, which=which,

@@ -67,11 +67,6 @@ def _as_block(state, metrics, improved):
   return state, values, jnp.ones(values["train/D_total"].shape, bool)
 
 
-def _stack_models(outs: list, n_f: int, n_s: int):
-  """Per-model results (fold-major, seed-minor) stacked into (F, S, ...) leaves."""
-  return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
-
-
 class GanPrograms:
   """The GAN's per-model pure functions (what `GanTrainer` compiles): initialisation, one
   training step on a batch, an epoch's batches, its evaluation and best-model
@@ -280,7 +275,7 @@ class GanTrainer:
     n_f = len(np.asarray(folds.fold_id))
     outs = [self._init_one(seeds_arr[s], jax.tree.map(lambda a: a[f], folds), data)
             for f in range(n_f) for s in range(len(seeds))]
-    return _stack_models(outs, n_f, len(seeds))
+    return sharding.stack_models(outs, n_f, len(seeds))
 
   def block(self, layout, n: int, folds: FoldArrays):
     """One epoch of every model: (state, {part/metric: (F, S, 1)}, active (F, S, 1))."""
@@ -327,7 +322,7 @@ class GanTrainer:
           count = count + c
         outs.append(self._finish(one, carry, sums, count, epoch, seeds[s], fa, data))
     n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
-    return _as_block(*_stack_models(outs, n_f, n_s))
+    return _as_block(*sharding.stack_models(outs, n_f, n_s))
 
   def map_models(self, fn: Callable, params, folds: FoldArrays):
     """fn(params of one model, its fold's FoldArrays) for every (fold, seed) model, the
@@ -342,7 +337,7 @@ class GanTrainer:
     n_f, n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
     outs = [one(jax.tree.map(lambda a: a[f, s], params), jax.tree.map(lambda a: a[f], folds))
             for f in range(n_f) for s in range(n_s)]
-    return _stack_models(outs, n_f, n_s)
+    return sharding.stack_models(outs, n_f, n_s)
 
   def classify(self, d_params, folds: FoldArrays, data, which: str = "test",
                discriminator=None) -> dict:

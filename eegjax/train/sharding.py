@@ -22,6 +22,7 @@ import os
 from typing import Any, Optional, Sequence
 
 import jax
+import jax.numpy as jnp
 import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
@@ -167,3 +168,9 @@ def plan(num_folds: int, num_seeds: int, num_devices: int,
     return ModelLayout(None, num_folds, num_seeds, num_folds, num_seeds)
   mesh = Mesh(np.array(devices[:a * b]).reshape(a, b), (FOLDS, SEEDS))
   return ModelLayout(mesh, num_folds, num_seeds, pf, ps)
+
+
+def stack_models(outs: list, n_f: int, n_s: int):
+  """Per-model results (fold-major, seed-minor) stacked into (F, S, ...) leaves: what a
+  layout that runs the models one by one returns in place of a vmapped program's."""
+  return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
