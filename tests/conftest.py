@@ -21,9 +21,12 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0")
 # run once or twice, so compiling dominates (about half the suite's time at the default
 # level) and optimised code buys nothing. The HLO, and so what is computed, is the same;
 # the binaries a user runs keep the default level.
-if "xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-  os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") +
-                             " --xla_backend_optimization_level=0").strip()
+# XLA's newer MLIR fusion emitters are off too: each compile of them builds an MLIR context
+# with every dialect, about 20 of the 50 ms a tiny program (most of the suite's eager ops
+# and test-sized models) takes to compile here; the classic emitters compute the same HLO.
+for _flag in ("--xla_backend_optimization_level=0", "--xla_cpu_use_fusion_emitters=false"):
+  if _flag.split("=")[0] not in os.environ.get("XLA_FLAGS", ""):
+    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " " + _flag).strip()
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_ENTRY_SIZE_BYTES", "0")
 import jax  # noqa: E402
 
