@@ -83,6 +83,36 @@ def binary():
     delattr(flags.FLAGS, flag)
 
 
+@pytest.fixture
+def reference_run(tmp_path_factory):
+  """reference_run(module, name, **flags) -> the workdir of a finished run of binary
+  `name` (its module, as the `binary` fixture loaded it) with those flags. Made once for
+  the whole session -- every xdist worker shares it, under a file lock -- so tests that
+  need an uninterrupted run to compare with, or a finished workdir to damage, do not each
+  compute one. Read it, or copy it (shutil.copytree) before changing anything."""
+  import fcntl
+  import hashlib
+  from absl.testing import flagsaver
+
+  root = tmp_path_factory.getbasetemp()
+  if os.environ.get("PYTEST_XDIST_WORKER"):
+    root = root.parent                         # shared by the workers of this session
+
+  def get(module, name, **flag_values):
+    key = hashlib.sha1(repr((name, sorted(flag_values.items()))).encode()).hexdigest()[:12]
+    wd, done = root / f"reference_{name}_{key}", root / f"reference_{name}_{key}.done"
+    with open(root / f"reference_{key}.lock", "w") as lock:
+      fcntl.flock(lock, fcntl.LOCK_EX)
+      if not done.exists():
+        shutil.rmtree(wd, ignore_errors=True)   # a run another worker did not finish
+        with flagsaver.flagsaver(workdir=str(wd), **flag_values):
+          module.main([f"{name}.py"])
+        done.write_text("")
+    return wd
+
+  return get
+
+
 # Modules whose tests run binaries or whole sweeps, heaviest first (measured with
 # --durations): collected before the rest, so xdist hands them out first and the many
 # quick tests fill the workers' ends.

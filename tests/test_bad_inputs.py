@@ -37,6 +37,10 @@ CASES = [
      r"u.ts:8: unknown label 'left'; expected one of \['up', 'down'\]"),
     ("train_rnn", ["--data_path={tmp}/z.ts"], {"z.ts": ts("1,2:up\n:down\n", eq="false")},
      r"z.ts:8: channel 0 is empty \(a zero-length series\)"),
+    # flags
+    ("train_mlp", ["--dataset=nope"], {}, r"--dataset='nope': unknown"),
+    ("train_mlp", ["--hidden_sizes=30,x"], {},
+     r"--hidden_sizes=30,x: expected comma-separated integers"),
     # loaders: CSV
     ("train_mlp", ["--data_path={tmp}/a.csv"], {"a.csv": "f1,cls\n1,x\n2,y\n"},
      r"a.csv:1: no label column 'label' \(set --label_column\)"),

@@ -95,8 +95,8 @@ def test_vmapped_pruning_equals_per_model():
   group = mlp_hidden_group(0)
   for crit in ("distinctiveness", "magnitude", "random"):
     cfg = PruneConfig(crit, rule="scaled", step=2, compensation="merge")
-    fn = lambda p, i, g, k: prune_step(p, i, g, k, group, cfg)  # noqa: E731
-    batched = jax.vmap(fn)(stacked, ids, grams, keys)
+    fn = jax.jit(lambda p, i, g, k: prune_step(p, i, g, k, group, cfg))
+    batched = jax.jit(jax.vmap(fn))(stacked, ids, grams, keys)
     for m, (p, g) in enumerate(((p0, g0), (p1, g1))):
       alone = fn(p, jnp.arange(8), g, keys[m])
       chex.assert_trees_all_close(jax.tree.map(lambda a: a[m], batched), alone, atol=1e-6)
@@ -170,8 +170,9 @@ def test_rnn_pruning_vmapped_equals_per_model():
                              ("distinctiveness", "none", True), ("random", "merge", False)):
     cfg = PruneConfig(crit, rule="scaled", step=2, similar_deg=60, complementary_deg=120,
                       compensation=comp, masked=masked)
-    fn = lambda p, g, k: prune_step(p, jnp.arange(6), g, k, rnn_hidden_group(), cfg)  # noqa
-    batched = jax.vmap(fn)(stacked, jnp.stack(grams), keys)
+    fn = jax.jit(lambda p, g, k: prune_step(p, jnp.arange(6), g, k, rnn_hidden_group(),
+                                            cfg))
+    batched = jax.jit(jax.vmap(fn))(stacked, jnp.stack(grams), keys)
     for m in range(2):
       chex.assert_trees_all_close(jax.tree.map(lambda a: a[m], batched),
                                   fn(ps[m], grams[m], keys[m]), atol=1e-6)

@@ -57,11 +57,10 @@ def test_a_busy_workdir_is_refused_at_once_naming_its_holder(tmp_path):
   Workdir(str(tmp_path / "run"))            # the holder is gone: its lock went with it
 
 
-def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, tmp_path, monkeypatch,
-                                                            capsys):
+def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, reference_run, tmp_path,
+                                                            monkeypatch, capsys):
   mod = binary("prune_mlp")
-  with flagsaver.flagsaver(workdir=str(tmp_path / "full"), **PRUNE):
-    mod.main(["prune_mlp.py"])
+  full = reference_run(mod, "prune_mlp", **PRUNE)
   real_save, saves = ocp.CheckpointManager.save, []
 
   def save(self, step, *a, **k):      # the device fills up at magnitude/mean's step 2
@@ -83,7 +82,7 @@ def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, tmp_path, mo
   monkeypatch.setattr(ocp.CheckpointManager, "save", real_save)   # space freed
   with flagsaver.flagsaver(workdir=str(wd), **PRUNE):
     mod.main(["prune_mlp.py"])
-  assert (wd / "results.json").read_bytes() == (tmp_path / "full" / "results.json").read_bytes()
+  assert (wd / "results.json").read_bytes() == (full / "results.json").read_bytes()
 
 
 def test_a_full_disk_while_writing_a_file_names_it(tmp_path, monkeypatch):
@@ -111,11 +110,11 @@ def test_a_full_disk_while_writing_a_file_names_it(tmp_path, monkeypatch):
   assert wd.read_json("results.json") == {"a": 1}          # the old file is whole
 
 
-def test_a_results_file_cut_short_is_named_and_redone_from_checkpoints(binary, tmp_path):
+def test_a_results_file_cut_short_is_named_and_redone_from_checkpoints(binary, reference_run,
+                                                                       tmp_path):
   mod = binary("train_mlp")
   wd = tmp_path / "run"
-  with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
-    mod.main(["train_mlp.py"])
+  shutil.copytree(reference_run(mod, "train_mlp", **TRAIN), wd)
   whole = (wd / "results.json").read_bytes()
   (wd / "results.json").write_bytes(whole[:len(whole) // 3])
   with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
@@ -126,10 +125,11 @@ def test_a_results_file_cut_short_is_named_and_redone_from_checkpoints(binary, t
   assert json.loads((wd / "timing.json").read_text())["checkpoints_saved"] == 0
 
 
-def test_a_moved_workdir_resumes_where_it_was(binary, tmp_path):
+def test_a_moved_workdir_resumes_where_it_was(binary, reference_run, tmp_path):
+  """A finished run's workdir, moved elsewhere (here: copied, as the shared reference run
+  stays), with its results and one criterion's checkpoints gone, resumes there."""
   mod = binary("prune_mlp")
-  with flagsaver.flagsaver(workdir=str(tmp_path / "a"), **PRUNE):
-    mod.main(["prune_mlp.py"])
+  shutil.copytree(reference_run(mod, "prune_mlp", **PRUNE), tmp_path / "a")
   whole = (tmp_path / "a" / "results.json").read_bytes()
   os.remove(tmp_path / "a" / "results.json")        # as if stopped before the end
   shutil.rmtree(tmp_path / "a" / "checkpoints" / "magnitude-mean")
@@ -184,13 +184,13 @@ def test_sigterm_says_where_it_stopped_like_ctrl_c(capsys, tmp_path):
   assert signal.getsignal(signal.SIGTERM) is not None     # the previous handler is back
 
 
-def test_a_run_stopped_between_its_results_files_writes_them_all_again(binary, tmp_path):
+def test_a_run_stopped_between_its_results_files_writes_them_all_again(binary, reference_run,
+                                                                       tmp_path):
   """results.json is not the last file a run writes: a run killed just after it is not
   finished (its pending mark), and the same command writes every file again."""
   mod = binary("train_mlp")
   wd = tmp_path / "run"
-  with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
-    mod.main(["train_mlp.py"])
+  shutil.copytree(reference_run(mod, "train_mlp", **TRAIN), wd)
   whole = (wd / "results.json").read_bytes()
   for name in ("results.csv", "history.npz", "timing.json"):
     os.remove(wd / name)                       # as if killed just after results.json
