@@ -23,7 +23,9 @@ the units.
 
 Paths are key paths from the root of the params pytree, e.g.
 ("params", "Dense_0", "kernel"). All functions accept traced unit indices of static count,
-so they work under jit and vmap.
+so they work under jit and vmap. Called on concrete arrays (outside jit and vmap), the
+edits run in numpy on the host and the edited leaves go back as jax arrays of the same
+dtype: one XLA program per operation and shape would cost far more than the edit.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ import dataclasses
 import math
 from typing import Optional, Sequence, Union
 
+import jax
 import jax.numpy as jnp
 import numpy as np
 
@@ -138,9 +141,35 @@ def _get(tree, path):
 
 def _set(tree, path, value):
   if not path:
-    return value
+    # a host (numpy) edit goes back as a jax array: callers get what the traced path gives
+    # (device_put is a copy, not a compiled program)
+    return jax.device_put(value) if isinstance(value, np.ndarray) else value
   k = _key(tree, path[0])
   return {**tree, k: _set(tree[k], path[1:], value)}
+
+
+def _xp(*trees):
+  """jax.numpy when any array is traced (under jit, vmap or grad), else numpy."""
+  traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
+  return jnp if traced else np
+
+
+def _add_at(xp, x, idx, value):
+  """x with value added at rows idx (distinct rows); numpy: on a copy."""
+  if xp is jnp:
+    return x.at[idx].add(value)
+  x = np.array(x)
+  x[idx] += np.asarray(value, x.dtype)
+  return x
+
+
+def _set_at(xp, x, idx, value):
+  """x with rows idx set to value; numpy: on a copy."""
+  if xp is jnp:
+    return x.at[idx].set(value)
+  x = np.array(x)
+  x[idx] = np.asarray(value, x.dtype)
+  return x
 
 
 def _layout(s: Slice, group: UnitGroup, sizes: dict):
@@ -156,7 +185,7 @@ def _layout(s: Slice, group: UnitGroup, sizes: dict):
   return out
 
 
-def _unit_index(s, group, sizes, units):
+def _unit_index(s, group, sizes, units, xp=jnp):
   """Axis entries of `units` (traced ints, (n,)) on slice s: (n, positions) int array."""
   cols = []
   for offset, dims, pos in _layout(s, group, sizes):
@@ -164,8 +193,8 @@ def _unit_index(s, group, sizes, units):
       continue
     grid = offset + np.arange(math.prod(dims)).reshape(dims)
     grid = np.moveaxis(grid, pos, 0).reshape(dims[pos], -1)
-    cols.append(jnp.asarray(grid)[units])
-  return jnp.concatenate(cols, axis=1)
+    cols.append(xp.asarray(grid)[units])
+  return xp.concatenate(cols, axis=1)
 
 
 def _kept_index(s, group, sizes, keep, xp=jnp):
@@ -178,15 +207,17 @@ def _kept_index(s, group, sizes, keep, xp=jnp):
   return xp.concatenate(parts)
 
 
-def remove_units(params, group: UnitGroup, keep, xp=jnp):
-  """Keeps only units `keep` (int array of static length, ascending) of `group`. With
-  xp=numpy and host arrays it runs on the host (no XLA program per width)."""
+def remove_units(params, group: UnitGroup, keep, xp=None):
+  """Keeps only units `keep` (int array of static length, ascending) of `group`. xp: the
+  array module (default: numpy for concrete arrays, see the module doc)."""
   group.check()
   sizes = group.sizes(params)
+  xp = xp or _xp(params, keep)
   keep = xp.asarray(keep)
   for s in group.slices():
     idx = _kept_index(s, group, sizes, keep, xp)
-    params = _set(params, s.path, xp.take(_get(params, s.path), idx, axis=s.axis))
+    params = _set(params, s.path, xp.take(xp.asarray(_get(params, s.path)), idx,
+                                          axis=s.axis))
   return params
 
 
@@ -195,13 +226,14 @@ def expand_units(small, group: UnitGroup, keep, full_sizes: dict):
   were `full_sizes` (`group.sizes` of the uncut params); the removed units come back as
   zeros, every other entry where it was."""
   group.check()
-  keep = jnp.asarray(keep)
+  xp = _xp(small, keep)
+  keep = xp.asarray(keep)
   for s in reversed(group.slices()):     # undo remove_units' takes, last first
-    idx = _kept_index(s, group, full_sizes, keep)
-    x = jnp.moveaxis(_get(small, s.path), s.axis, 0)
+    idx = _kept_index(s, group, full_sizes, keep, xp)
+    x = xp.moveaxis(xp.asarray(_get(small, s.path)), s.axis, 0)
     full_len = sum(math.prod(dims) for _, dims, _ in _layout(s, group, full_sizes))
-    out = jnp.zeros((full_len, *x.shape[1:]), x.dtype).at[idx].set(x)
-    small = _set(small, s.path, jnp.moveaxis(out, 0, s.axis))
+    out = _set_at(xp, xp.zeros((full_len, *x.shape[1:]), x.dtype), idx, x)
+    small = _set(small, s.path, xp.moveaxis(out, 0, s.axis))
   return small
 
 
@@ -218,20 +250,21 @@ def _scale_units(params, group: UnitGroup, slices, values):
   """Each unit's entries on `slices` times its value (values: (U,), bool or float); the
   entries that belong to no unit of the group are kept."""
   sizes = group.sizes(params)
-  values = jnp.asarray(values)
+  xp = _xp(params, values)
+  values = xp.asarray(values)
   for s in slices:
     parts = []
     for _, dims, pos in _layout(s, group, sizes):
       if pos is None:
-        parts.append(jnp.ones((math.prod(dims),), values.dtype))
+        parts.append(xp.ones((math.prod(dims),), values.dtype))
       else:
         shape = [1] * len(dims)
         shape[pos] = dims[pos]
-        parts.append(jnp.broadcast_to(values.reshape(shape), dims).ravel())
-    x = _get(params, s.path)
+        parts.append(xp.broadcast_to(values.reshape(shape), dims).ravel())
+    x = xp.asarray(_get(params, s.path))
     shape = [1] * x.ndim
     shape[s.axis] = x.shape[s.axis]
-    params = _set(params, s.path, x * jnp.concatenate(parts).reshape(shape).astype(x.dtype))
+    params = _set(params, s.path, x * xp.concatenate(parts).reshape(shape).astype(x.dtype))
   return params
 
 
@@ -265,20 +298,23 @@ def _fold(params, group: UnitGroup, d, k, c, shift_scale):
   """outgoing[k] += c * outgoing[d]; each fed bias += shift_scale * outgoing[d] summed
   over the other axes; outgoing[d] = 0."""
   sizes = group.sizes(params)
-  pair = jnp.stack([jnp.asarray(d), jnp.asarray(k)])
+  xp = _xp(params, d, k, c, shift_scale)
+  pair = xp.stack([xp.asarray(d), xp.asarray(k)])
+  c, shift_scale = xp.asarray(c), xp.asarray(shift_scale)
   for s in group.outgoing:
-    idx = _unit_index(s, group, sizes, pair)
-    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
+    idx = _unit_index(s, group, sizes, pair, xp)
+    x = xp.moveaxis(xp.asarray(_get(params, s.path)), s.axis, 0)
     w_d = x[idx[0]]
     if s.bias is not None:
       b_path, out_axis, sign = _bias(s)
       # out_axis counted on the original array; after moving s.axis to the front:
       moved = out_axis + (1 if out_axis < s.axis else 0)
       other = tuple(a for a in range(w_d.ndim) if a != moved)
-      shift = sign * shift_scale * jnp.sum(w_d, axis=other)
-      params = _set(params, b_path, _get(params, b_path) + shift)
-    x = x.at[idx[1]].add(c * w_d).at[idx[0]].set(0.0)
-    params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
+      shift = sign * shift_scale * xp.sum(w_d, axis=other)
+      bias = xp.asarray(_get(params, b_path))
+      params = _set(params, b_path, (bias + shift).astype(bias.dtype))
+    x = _set_at(xp, _add_at(xp, x, idx[1], c * w_d), idx[0], 0.0)
+    params = _set(params, s.path, xp.moveaxis(x, 0, s.axis))
   return params
 
 
@@ -292,20 +328,23 @@ def spread_into(params, group: UnitGroup, d, coeffs, shift_scale):
   group.check()
   sizes = group.sizes(params)
   units = sizes[group.name]
-  coeffs = jnp.asarray(coeffs).at[d].set(0.0)
+  xp = _xp(params, d, coeffs, shift_scale)
+  d, shift_scale = xp.asarray(d), xp.asarray(shift_scale)
+  coeffs = _set_at(xp, xp.asarray(coeffs), d, 0.0)
   for s in group.outgoing:
-    idx = _unit_index(s, group, sizes, jnp.arange(units))      # (U, positions)
-    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
+    idx = _unit_index(s, group, sizes, xp.arange(units), xp)      # (U, positions)
+    x = xp.moveaxis(xp.asarray(_get(params, s.path)), s.axis, 0)
     w_d = x[idx[d]]
     if s.bias is not None:
       b_path, out_axis, sign = _bias(s)
       moved = out_axis + (1 if out_axis < s.axis else 0)
       other = tuple(a for a in range(w_d.ndim) if a != moved)
-      params = _set(params, b_path,
-                    _get(params, b_path) + sign * shift_scale * jnp.sum(w_d, other))
+      bias = xp.asarray(_get(params, b_path))
+      params = _set(params, b_path, (bias + sign * shift_scale * xp.sum(w_d, other))
+                    .astype(bias.dtype))
     add = coeffs.reshape((units,) + (1,) * w_d.ndim).astype(x.dtype) * w_d[None]
-    x = x.at[idx].add(add).at[idx[d]].set(0.0)
-    params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
+    x = _set_at(xp, _add_at(xp, x, idx, add), idx[d], 0.0)
+    params = _set(params, s.path, xp.moveaxis(x, 0, s.axis))
   return params
 
 
@@ -316,15 +355,16 @@ def copy_unit(params, group: UnitGroup, src, dst):
   c = 1, remove dst, and the outputs must not change."""
   group.check()
   sizes = group.sizes(params)
-  pair = jnp.stack([jnp.asarray(src), jnp.asarray(dst)])
+  xp = _xp(params, src, dst)
+  pair = xp.stack([xp.asarray(src), xp.asarray(dst)])
   outgoing = {(s.path, s.axis) for s in group.outgoing}
   for s in group.incoming:
     if (s.path, s.axis) in outgoing:
       continue
-    idx = _unit_index(s, group, sizes, pair)
-    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)
-    x = x.at[idx[1]].set(x[idx[0]])
-    params = _set(params, s.path, jnp.moveaxis(x, 0, s.axis))
+    idx = _unit_index(s, group, sizes, pair, xp)
+    x = xp.moveaxis(xp.asarray(_get(params, s.path)), s.axis, 0)
+    x = _set_at(xp, x, idx[1], x[idx[0]])
+    params = _set(params, s.path, xp.moveaxis(x, 0, s.axis))
   return params
 
 
@@ -339,7 +379,7 @@ def drop_units(params, group: UnitGroup, drop: Sequence[int]):
     raise ConfigError(f"cannot prune {len(drop)} units from a layer of {size}: at least one "
                       "must remain")
   keep = [u for u in range(size) if u not in set(drop)]
-  return remove_units(params, group, jnp.asarray(keep, jnp.int32))
+  return remove_units(params, group, np.asarray(keep, np.int32))
 
 
 def incoming_vectors(params, group: UnitGroup):

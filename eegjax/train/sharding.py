@@ -172,5 +172,12 @@ def plan(num_folds: int, num_seeds: int, num_devices: int,
 
 def stack_models(outs: list, n_f: int, n_s: int):
   """Per-model results (fold-major, seed-minor) stacked into (F, S, ...) leaves: what a
-  layout that runs the models one by one returns in place of a vmapped program's."""
-  return jax.tree.map(lambda *a: jnp.stack(a).reshape((n_f, n_s) + a[0].shape), *outs)
+  layout that runs the models one by one returns in place of a vmapped program's. Stacked
+  on the host (numpy; typed PRNG keys with jax.numpy): an eager jnp.stack would compile
+  an XLA program per leaf shape."""
+  def stack(*a):
+    if jax.dtypes.issubdtype(a[0].dtype, jax.dtypes.prng_key) or \
+        any(isinstance(x, jax.core.Tracer) for x in a):
+      return jnp.stack(a).reshape((n_f, n_s) + a[0].shape)
+    return np.stack([np.asarray(x) for x in a]).reshape((n_f, n_s) + a[0].shape)
+  return jax.tree.map(stack, *outs)
