@@ -34,11 +34,11 @@ import dataclasses
 import math
 from typing import Optional, Sequence, Union
 
-import jax
 import jax.numpy as jnp
 import numpy as np
 
 from eegjax.errors import ConfigError
+from eegjax.pruning.tree_edit import add_at, array_module, get_leaf, set_at, set_leaf
 
 Factor = Union[int, str]        # a fixed size, or the name of a unit group (its size)
 
@@ -90,11 +90,11 @@ class UnitGroup:
     axis that holds only that group (the probes), or solved from an axis laid out as one
     product in which it is the one factor of unknown size (a grouped convolution's
     per-group filters exist only as such factors)."""
-    out = {name: int(_get(params, path).shape[axis]) for name, path, axis in self.probes}
+    out = {name: int(get_leaf(params, path).shape[axis]) for name, path, axis in self.probes}
     if self.name not in out:
       s = next((s for s in self.incoming + self.outgoing if s.segments is None), None)
       if s is not None:
-        out[self.name] = int(_get(params, s.path).shape[s.axis])
+        out[self.name] = int(get_leaf(params, s.path).shape[s.axis])
     products = [(s, s.segments[0]) for s in self.incoming + self.outgoing
                 if s.segments is not None and len(s.segments) == 1]
     wanted = {f for _, seg in products for f in seg if isinstance(f, str)} | {self.name}
@@ -104,7 +104,7 @@ class UnitGroup:
         unknown = [f for f in seg if isinstance(f, str) and f not in out]
         if len(unknown) == 1 and seg.count(unknown[0]) == 1:
           known = math.prod(f if isinstance(f, int) else out[f] for f in seg if f != unknown[0])
-          out[unknown[0]] = int(_get(params, s.path).shape[s.axis]) // max(known, 1)
+          out[unknown[0]] = int(get_leaf(params, s.path).shape[s.axis]) // max(known, 1)
           solved = True
       if not solved:
         raise ConfigError(f"unit group {self.name!r}: no parameter axis gives the size of "
@@ -123,53 +123,6 @@ class UnitGroup:
   def check(self):
     if not self.prunable:
       raise ConfigError(f"unit group {self.name!r} cannot be pruned: {self.reason}")
-
-
-def _key(tree, k):
-  """Key `k` of a path (paths are strings) as the tree spells it: an NNX state's list
-  entries are integers."""
-  if k not in tree and isinstance(k, str) and k.lstrip("-").isdigit() and int(k) in tree:
-    return int(k)
-  return k
-
-
-def _get(tree, path):
-  for k in path:
-    tree = tree[_key(tree, k)]
-  return tree
-
-
-def _set(tree, path, value):
-  if not path:
-    # a host (numpy) edit goes back as a jax array: callers get what the traced path gives
-    # (device_put is a copy, not a compiled program)
-    return jax.device_put(value) if isinstance(value, np.ndarray) else value
-  k = _key(tree, path[0])
-  return {**tree, k: _set(tree[k], path[1:], value)}
-
-
-def _xp(*trees):
-  """jax.numpy when any array is traced (under jit, vmap or grad), else numpy."""
-  traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
-  return jnp if traced else np
-
-
-def _add_at(xp, x, idx, value):
-  """x with value added at rows idx (distinct rows); numpy: on a copy."""
-  if xp is jnp:
-    return x.at[idx].add(value)
-  x = np.array(x)
-  x[idx] += np.asarray(value, x.dtype)
-  return x
-
-
-def _set_at(xp, x, idx, value):
-  """x with rows idx set to value; numpy: on a copy."""
-  if xp is jnp:
-    return x.at[idx].set(value)
-  x = np.array(x)
-  x[idx] = np.asarray(value, x.dtype)
-  return x
 
 
 def _layout(s: Slice, group: UnitGroup, sizes: dict):
@@ -212,11 +165,11 @@ def remove_units(params, group: UnitGroup, keep, xp=None):
   array module (default: numpy for concrete arrays, see the module doc)."""
   group.check()
   sizes = group.sizes(params)
-  xp = xp or _xp(params, keep)
+  xp = xp or array_module(params, keep)
   keep = xp.asarray(keep)
   for s in group.slices():
     idx = _kept_index(s, group, sizes, keep, xp)
-    params = _set(params, s.path, xp.take(xp.asarray(_get(params, s.path)), idx,
+    params = set_leaf(params, s.path, xp.take(xp.asarray(get_leaf(params, s.path)), idx,
                                           axis=s.axis))
   return params
 
@@ -226,14 +179,14 @@ def expand_units(small, group: UnitGroup, keep, full_sizes: dict):
   were `full_sizes` (`group.sizes` of the uncut params); the removed units come back as
   zeros, every other entry where it was."""
   group.check()
-  xp = _xp(small, keep)
+  xp = array_module(small, keep)
   keep = xp.asarray(keep)
   for s in reversed(group.slices()):     # undo remove_units' takes, last first
     idx = _kept_index(s, group, full_sizes, keep, xp)
-    x = xp.moveaxis(xp.asarray(_get(small, s.path)), s.axis, 0)
+    x = xp.moveaxis(xp.asarray(get_leaf(small, s.path)), s.axis, 0)
     full_len = sum(math.prod(dims) for _, dims, _ in _layout(s, group, full_sizes))
-    out = _set_at(xp, xp.zeros((full_len, *x.shape[1:]), x.dtype), idx, x)
-    small = _set(small, s.path, xp.moveaxis(out, 0, s.axis))
+    out = set_at(xp, xp.zeros((full_len, *x.shape[1:]), x.dtype), idx, x)
+    small = set_leaf(small, s.path, xp.moveaxis(out, 0, s.axis))
   return small
 
 
@@ -250,7 +203,7 @@ def _scale_units(params, group: UnitGroup, slices, values):
   """Each unit's entries on `slices` times its value (values: (U,), bool or float); the
   entries that belong to no unit of the group are kept."""
   sizes = group.sizes(params)
-  xp = _xp(params, values)
+  xp = array_module(params, values)
   values = xp.asarray(values)
   for s in slices:
     parts = []
@@ -261,10 +214,10 @@ def _scale_units(params, group: UnitGroup, slices, values):
         shape = [1] * len(dims)
         shape[pos] = dims[pos]
         parts.append(xp.broadcast_to(values.reshape(shape), dims).ravel())
-    x = xp.asarray(_get(params, s.path))
+    x = xp.asarray(get_leaf(params, s.path))
     shape = [1] * x.ndim
     shape[s.axis] = x.shape[s.axis]
-    params = _set(params, s.path, x * xp.concatenate(parts).reshape(shape).astype(x.dtype))
+    params = set_leaf(params, s.path, x * xp.concatenate(parts).reshape(shape).astype(x.dtype))
   return params
 
 
@@ -298,12 +251,12 @@ def _fold(params, group: UnitGroup, d, k, c, shift_scale):
   """outgoing[k] += c * outgoing[d]; each fed bias += shift_scale * outgoing[d] summed
   over the other axes; outgoing[d] = 0."""
   sizes = group.sizes(params)
-  xp = _xp(params, d, k, c, shift_scale)
+  xp = array_module(params, d, k, c, shift_scale)
   pair = xp.stack([xp.asarray(d), xp.asarray(k)])
   c, shift_scale = xp.asarray(c), xp.asarray(shift_scale)
   for s in group.outgoing:
     idx = _unit_index(s, group, sizes, pair, xp)
-    x = xp.moveaxis(xp.asarray(_get(params, s.path)), s.axis, 0)
+    x = xp.moveaxis(xp.asarray(get_leaf(params, s.path)), s.axis, 0)
     w_d = x[idx[0]]
     if s.bias is not None:
       b_path, out_axis, sign = _bias(s)
@@ -311,10 +264,10 @@ def _fold(params, group: UnitGroup, d, k, c, shift_scale):
       moved = out_axis + (1 if out_axis < s.axis else 0)
       other = tuple(a for a in range(w_d.ndim) if a != moved)
       shift = sign * shift_scale * xp.sum(w_d, axis=other)
-      bias = xp.asarray(_get(params, b_path))
-      params = _set(params, b_path, (bias + shift).astype(bias.dtype))
-    x = _set_at(xp, _add_at(xp, x, idx[1], c * w_d), idx[0], 0.0)
-    params = _set(params, s.path, xp.moveaxis(x, 0, s.axis))
+      bias = xp.asarray(get_leaf(params, b_path))
+      params = set_leaf(params, b_path, (bias + shift).astype(bias.dtype))
+    x = set_at(xp, add_at(xp, x, idx[1], c * w_d), idx[0], 0.0)
+    params = set_leaf(params, s.path, xp.moveaxis(x, 0, s.axis))
   return params
 
 
@@ -328,23 +281,23 @@ def spread_into(params, group: UnitGroup, d, coeffs, shift_scale):
   group.check()
   sizes = group.sizes(params)
   units = sizes[group.name]
-  xp = _xp(params, d, coeffs, shift_scale)
+  xp = array_module(params, d, coeffs, shift_scale)
   d, shift_scale = xp.asarray(d), xp.asarray(shift_scale)
-  coeffs = _set_at(xp, xp.asarray(coeffs), d, 0.0)
+  coeffs = set_at(xp, xp.asarray(coeffs), d, 0.0)
   for s in group.outgoing:
     idx = _unit_index(s, group, sizes, xp.arange(units), xp)      # (U, positions)
-    x = xp.moveaxis(xp.asarray(_get(params, s.path)), s.axis, 0)
+    x = xp.moveaxis(xp.asarray(get_leaf(params, s.path)), s.axis, 0)
     w_d = x[idx[d]]
     if s.bias is not None:
       b_path, out_axis, sign = _bias(s)
       moved = out_axis + (1 if out_axis < s.axis else 0)
       other = tuple(a for a in range(w_d.ndim) if a != moved)
-      bias = xp.asarray(_get(params, b_path))
-      params = _set(params, b_path, (bias + sign * shift_scale * xp.sum(w_d, other))
+      bias = xp.asarray(get_leaf(params, b_path))
+      params = set_leaf(params, b_path, (bias + sign * shift_scale * xp.sum(w_d, other))
                     .astype(bias.dtype))
     add = coeffs.reshape((units,) + (1,) * w_d.ndim).astype(x.dtype) * w_d[None]
-    x = _set_at(xp, _add_at(xp, x, idx, add), idx[d], 0.0)
-    params = _set(params, s.path, xp.moveaxis(x, 0, s.axis))
+    x = set_at(xp, add_at(xp, x, idx, add), idx[d], 0.0)
+    params = set_leaf(params, s.path, xp.moveaxis(x, 0, s.axis))
   return params
 
 
@@ -355,16 +308,16 @@ def copy_unit(params, group: UnitGroup, src, dst):
   c = 1, remove dst, and the outputs must not change."""
   group.check()
   sizes = group.sizes(params)
-  xp = _xp(params, src, dst)
+  xp = array_module(params, src, dst)
   pair = xp.stack([xp.asarray(src), xp.asarray(dst)])
   outgoing = {(s.path, s.axis) for s in group.outgoing}
   for s in group.incoming:
     if (s.path, s.axis) in outgoing:
       continue
     idx = _unit_index(s, group, sizes, pair, xp)
-    x = xp.moveaxis(xp.asarray(_get(params, s.path)), s.axis, 0)
-    x = _set_at(xp, x, idx[1], x[idx[0]])
-    params = _set(params, s.path, xp.moveaxis(x, 0, s.axis))
+    x = xp.moveaxis(xp.asarray(get_leaf(params, s.path)), s.axis, 0)
+    x = set_at(xp, x, idx[1], x[idx[0]])
+    params = set_leaf(params, s.path, xp.moveaxis(x, 0, s.axis))
   return params
 
 
@@ -394,7 +347,7 @@ def incoming_vectors(params, group: UnitGroup):
     if (s.path, s.axis) in outgoing:
       continue
     idx = _unit_index(s, group, sizes, units)
-    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)[idx]
+    x = jnp.moveaxis(get_leaf(params, s.path), s.axis, 0)[idx]
     cols.append(x.reshape(x.shape[0], -1))
   return jnp.concatenate(cols, axis=1)
 
@@ -414,7 +367,7 @@ def outgoing_norms(params, group: UnitGroup):
   total = 0.0
   for s in group.outgoing:
     idx = _unit_index(s, group, sizes, units)             # (U, positions)
-    x = jnp.moveaxis(_get(params, s.path), s.axis, 0)[idx]
+    x = jnp.moveaxis(get_leaf(params, s.path), s.axis, 0)[idx]
     total = total + jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
   return jnp.sqrt(total)
 
