@@ -94,11 +94,12 @@ def test_four_host_devices_give_one_devices_results(tmp_path):
   """train_mlp.py on 4 XLA host devices (--num_devices=4) writes the results.json of a
   one-device run (to float rounding)."""
   def run(n, name):
-    env = dict(os.environ, XLA_FLAGS="--xla_force_host_platform_device_count=4",
-               JAX_PLATFORMS="cpu")
+    # the session's compile-speed XLA flags (conftest) stay; four host devices are added
+    env = dict(os.environ, JAX_PLATFORMS="cpu", XLA_FLAGS=(
+        os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=4"))
     out = subprocess.run(
         [sys.executable, os.path.join(REPO, "experiments", "train_mlp.py"),
-         "--dataset=music_features", "--epochs=20", "--num_folds=5", "--num_seeds=2",
+         "--dataset=music_features", "--epochs=10", "--num_folds=5", "--num_seeds=2",
          "--hidden_sizes=8", "--split=group", f"--num_devices={n}",
          f"--workdir={tmp_path / name}"], env=env, capture_output=True, text=True,
         timeout=300)
@@ -131,8 +132,7 @@ def test_two_processes_give_one_processs_results(tmp_path):
   common = [sys.executable, os.path.join(REPO, "experiments", "train_mlp.py"),
             "--dataset=music_features", "--epochs=12", "--num_folds=3", "--num_seeds=2",
             "--hidden_sizes=8", "--split=group"]
-  env = dict(os.environ, JAX_PLATFORMS="cpu")
-  env.pop("XLA_FLAGS", None)
+  env = dict(os.environ, JAX_PLATFORMS="cpu")     # (the session's compile-speed XLA flags)
   procs = [subprocess.Popen(common + [f"--workdir={tmp_path / 'multi'}",
                                       f"--coordinator_address=localhost:{port}",
                                       "--num_processes=2", f"--process_id={i}"],
