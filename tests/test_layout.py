@@ -10,7 +10,7 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # lowest first; a package may import its own modules and any package of a lower layer
 LAYERS = (
-    ("eegjax", "errors", "settings", "jsonable"),
+    ("eegjax", "errors", "settings", "jsonable", "arrays"),
     ("data", "models", "evaluate"),
     ("run",),
     ("train", "pruning"),

@@ -8,6 +8,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eegjax.arrays import traced
+
 
 def tree_key(tree, k):
   """Key `k` of a path (paths are strings) as the tree spells it: an NNX state's list
@@ -34,8 +36,7 @@ def set_leaf(tree, path, value):
 
 def array_module(*trees):
   """jax.numpy when any array is traced (under jit, vmap or grad), else numpy."""
-  traced = any(isinstance(leaf, jax.core.Tracer) for leaf in jax.tree.leaves(trees))
-  return jnp if traced else np
+  return jnp if traced(*trees) else np
 
 
 def add_at(xp, x, idx, value):

@@ -27,6 +27,7 @@ import numpy as np
 from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
+from eegjax.arrays import traced
 from eegjax.errors import ConfigError
 
 FOLDS, SEEDS = "folds", "seeds"
@@ -173,11 +174,11 @@ def plan(num_folds: int, num_seeds: int, num_devices: int,
 def stack_models(outs: list, n_f: int, n_s: int):
   """Per-model results (fold-major, seed-minor) stacked into (F, S, ...) leaves: what a
   layout that runs the models one by one returns in place of a vmapped program's. Stacked
-  on the host (numpy; typed PRNG keys with jax.numpy): an eager jnp.stack would compile
-  an XLA program per leaf shape."""
+  on the host and put back as jax arrays (typed PRNG keys and traced values with
+  jax.numpy): an eager jnp.stack would compile an XLA program per leaf shape."""
   def stack(*a):
-    if jax.dtypes.issubdtype(a[0].dtype, jax.dtypes.prng_key) or \
-        any(isinstance(x, jax.core.Tracer) for x in a):
+    if jax.dtypes.issubdtype(a[0].dtype, jax.dtypes.prng_key) or traced(a):
       return jnp.stack(a).reshape((n_f, n_s) + a[0].shape)
-    return np.stack([np.asarray(x) for x in a]).reshape((n_f, n_s) + a[0].shape)
+    return jax.device_put(np.stack([np.asarray(x) for x in a]).reshape(
+        (n_f, n_s) + a[0].shape))
   return jax.tree.map(stack, *outs)
