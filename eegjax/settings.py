@@ -2,7 +2,8 @@
 its command-line flag's name and help; its validation is the dataclass's `__post_init__`.
 `eegjax.studies.common.cli` defines the absl flags from these fields (`cli.define`) and builds the
 frozen configs from parsed flags (`cli.build`); config.json is `dataclasses.asdict` of the
-config and flags.cfg (the run's identity) lists the flags so defined. Nothing here reads
+config (the run's identity: `eegjax.run.identity`) and flags.cfg lists the flags so
+defined, to replay the run. Nothing here reads
 flags, so the configs work the same from Python.
 
     @dataclasses.dataclass(frozen=True)
@@ -21,13 +22,11 @@ KINDS = {"int": "integer", "float": "float", "bool": "bool", "str": "string",
          "tuple[int, ...]": "list", "tuple[str, ...]": "list"}
 
 
-def setting(default: Any, help: str, *, flag: Optional[str] = None,  # noqa: A002
-            omit_default: bool = False) -> Any:
-  """A dataclass field that is also the flag `--flag` (default: the field's name).
-  omit_default: left out of flags.cfg while at its default (a flag added after runs were
-  made with it, so their workdirs still resume)."""
-  return dataclasses.field(default=default, metadata={
-      "help": help, "flag": flag, "omit_default": omit_default})
+def setting(default: Any, help: str, *, flag: Optional[str] = None) -> Any:  # noqa: A002
+  """A dataclass field that is also the flag `--flag` (default: the field's name). A
+  setting added later takes the default that keeps the code's earlier behaviour: a run
+  recorded before it existed is taken as made at its default (`eegjax.run.identity`)."""
+  return dataclasses.field(default=default, metadata={"help": help, "flag": flag})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -38,7 +37,6 @@ class Setting:
   type: str           # the field's type as written
   default: Any
   help: str
-  omit_default: bool
 
 
 def settings(cls) -> Iterator[Setting]:
@@ -51,4 +49,4 @@ def settings(cls) -> Iterator[Setting]:
       raise TypeError(f"{cls.__name__}.{f.name}: a setting's type must be one of "
                       f"{list(KINDS)}, not {t}")
     yield Setting(f.name, f.metadata["flag"] or f.name, KINDS[t], t, f.default,
-                  f.metadata["help"], f.metadata["omit_default"])
+                  f.metadata["help"])

@@ -23,7 +23,7 @@ cli.define_study("mlp", study=alcohol.FLAGS, **alcohol.BINARY_DEFAULTS,
 @cli.binary
 def main(fv):
   alcohol.run(cli.study_config(fv, "mlp", alcohol.AlcoholConfig),
-              flagfile_text=cli.identity_text(fv), study="classify_alcohol")
+              flagfile_text=cli.run_flags_text(fv), study="classify_alcohol")
 
 
 if __name__ == "__main__":

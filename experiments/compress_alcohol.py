@@ -28,7 +28,7 @@ def main(fv):
     raise ConfigError(f"--approaches={','.join(fv.approaches)}: compress_alcohol.py "
                       "trains the autoencoder; include codes (or use classify_alcohol.py)")
   alcohol.run(cli.study_config(fv, "mlp", alcohol.AlcoholConfig),
-              flagfile_text=cli.identity_text(fv), study="compress_alcohol")
+              flagfile_text=cli.run_flags_text(fv), study="compress_alcohol")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ cli.define_study("cnn", study=[(prune_cnn.PruneCnnConfig, None),
 @cli.binary
 def main(fv):
   prune_cnn.run(cli.study_config(fv, "cnn", prune_cnn.PruneCnnConfig),
-                flagfile_text=cli.identity_text(fv))
+                flagfile_text=cli.run_flags_text(fv))
 
 
 if __name__ == "__main__":

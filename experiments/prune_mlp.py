@@ -21,7 +21,7 @@ cli.define_study("mlp", study=[(prune.PruneStudyConfig, None), (PruneConfig, Non
 @cli.binary
 def main(fv):
   prune.run(cli.study_config(fv, "mlp", prune.PruneStudyConfig),
-                  flagfile_text=cli.identity_text(fv))
+                  flagfile_text=cli.run_flags_text(fv))
 
 
 if __name__ == "__main__":

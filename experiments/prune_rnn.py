@@ -26,7 +26,7 @@ cli.define_study("rnn", study=[(prune.PruneStudyConfig, None), (PruneConfig, Non
 @cli.binary
 def main(fv):
   prune.run(cli.study_config(fv, "rnn", prune.PruneStudyConfig),
-                  flagfile_text=cli.identity_text(fv))
+                  flagfile_text=cli.run_flags_text(fv))
 
 
 if __name__ == "__main__":

@@ -20,7 +20,7 @@ cli.define_study("cnn", epochs=100, learning_rate=0.001, num_folds=5)
 
 @cli.binary
 def main(fv):
-  classify.run(cli.study_config(fv, "cnn"), flagfile_text=cli.identity_text(fv),
+  classify.run(cli.study_config(fv, "cnn"), flagfile_text=cli.run_flags_text(fv),
                study="train_cnn")
 
 

@@ -29,7 +29,7 @@ cli.define_study("mlp", study=gan.FLAGS, rename={"epochs": "classifier_epochs"},
 def main(fv):
   gan_cfg = cli.build(GanConfig, fv)
   gan.run(cli.study_config(fv, "mlp", gan.GanStudyConfig, gan=gan_cfg),
-          flagfile_text=cli.identity_text(fv))
+          flagfile_text=cli.run_flags_text(fv))
 
 
 if __name__ == "__main__":

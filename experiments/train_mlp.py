@@ -17,7 +17,7 @@ cli.define_study("mlp", hidden_sizes=["30"], epochs=1500, learning_rate=0.01, nu
 
 @cli.binary
 def main(fv):
-  classify.run(cli.study_config(fv, "mlp"), flagfile_text=cli.identity_text(fv),
+  classify.run(cli.study_config(fv, "mlp"), flagfile_text=cli.run_flags_text(fv),
                      study="train_mlp")
 
 

@@ -17,7 +17,7 @@ cli.define_study("rnn", hidden_sizes=["50"], epochs=200, learning_rate=0.003, nu
 
 @cli.binary
 def main(fv):
-  classify.run(cli.study_config(fv, "rnn"), flagfile_text=cli.identity_text(fv),
+  classify.run(cli.study_config(fv, "rnn"), flagfile_text=cli.run_flags_text(fv),
                      study="train_rnn")
 
 

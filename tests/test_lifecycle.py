@@ -71,7 +71,7 @@ def test_the_runner_writes_every_file_results_first_and_the_mark_last(tmp_path):
   assert run_study(cfg, "--epochs=3\n", _study(calls, seen)) == out
   assert len(calls) == 1
   # another run's flags are refused before anything runs
-  with pytest.raises(WorkdirError, match=r"different flags: --epochs \(was '3', now '4'\)"):
+  with pytest.raises(WorkdirError, match=r"different settings: epochs \(was 3, now 4\)"):
     run_study(Cfg(str(run), epochs=4), "--epochs=4\n", _study(calls, seen))
   assert len(calls) == 1
 

@@ -17,6 +17,7 @@ import pytest
 from absl.testing import flagsaver
 
 from conftest import REPO
+from eegjax.run import identity
 from eegjax.run.workdir import DiskFull, Workdir, WorkdirError
 
 TRAIN = dict(dataset="music_features", epochs=4, num_folds=3, num_seeds=2,
@@ -125,6 +126,34 @@ def test_a_results_file_cut_short_is_named_and_redone_from_checkpoints(binary, r
   assert json.loads((wd / "timing.json").read_text())["checkpoints_saved"] == 0
 
 
+def test_a_binary_rerun_is_checked_against_the_runs_config_json(binary, reference_run,
+                                                                tmp_path, capsys):
+  """The one identity record: another setting is refused naming its flag (flags.cfg is
+  only the replay, so editing it changes nothing), and a config.json written before a
+  setting existed (here: --repeats and --cell, added later) is the run at their
+  defaults."""
+  mod = binary("train_mlp")
+  wd = tmp_path / "run"
+  shutil.copytree(reference_run(mod, "train_mlp", **TRAIN), wd)
+  (wd / "flags.cfg").write_text("--epochs=1\n")
+  with flagsaver.flagsaver(workdir=str(wd), **{**TRAIN, "learning_rate": 0.5}):
+    with pytest.raises(SystemExit):
+      mod.main(["train_mlp.py"])
+  assert ("holds a run made with different settings: --learning_rate (was 0.01, now 0.5). "
+          "Rerun with the same flags" in capsys.readouterr().err)
+  old = json.loads((wd / "config.json").read_text())
+  assert old["repeats"] == 1 and old["cell"] == "elman"
+  del old["repeats"], old["cell"]
+  (wd / "config.json").write_text(json.dumps(old))
+  with flagsaver.flagsaver(workdir=str(wd), **TRAIN):
+    mod.main(["train_mlp.py"])
+  assert "nothing to do" in (wd / "log.txt").read_text().splitlines()[-1]
+  with flagsaver.flagsaver(workdir=str(wd), **{**TRAIN, "repeats": 2}):
+    with pytest.raises(SystemExit):
+      mod.main(["train_mlp.py"])
+  assert "different settings: --repeats (was 1, now 2)." in capsys.readouterr().err
+
+
 def test_a_moved_workdir_resumes_where_it_was(binary, reference_run, tmp_path):
   """A finished run's workdir, moved elsewhere (here: copied, as the shared reference run
   stays), with its results and one criterion's checkpoints gone, resumes there."""
@@ -217,20 +246,21 @@ def test_overwrite_removes_what_runs_wrote_and_keeps_the_users_files(tmp_path):
   assert sorted(p.name for p in run.iterdir()) == [".lock", "my_data.csv"]
 
 
-def test_a_started_run_whose_flags_cfg_is_gone_is_checked_by_its_config(tmp_path):
+def test_a_started_run_whose_config_json_is_gone_or_damaged_is_refused(tmp_path):
+  """config.json is the run's one identity record: without it (flags.cfg is only the
+  replay) what made the run cannot be checked."""
   wd = Workdir(str(tmp_path / "run"), echo=False)
-  wd.write_json("config.json", {"model": "mlp", "train": {"epochs": 10},
-                                "workdir": "/old/place"})
+  cfg = {"model": "mlp", "train": {"epochs": 10}, "workdir": "/old/place"}
+  wd.write_json("config.json", cfg)
+  wd.write_text("flags.cfg", "--epochs=10\n")
   (tmp_path / "run" / "checkpoints" / "train").mkdir(parents=True)
-  wd.check_same_run("--epochs=10\n", {"model": "mlp", "train": {"epochs": 10},
-                                      "workdir": "/new/place"})     # same run: resumes
-  with pytest.raises(WorkdirError, match=r"flags.cfg is gone; config.json differs: "
-                                         r"train.epochs \(was 10, now 20\)"):
-    wd.check_same_run("--epochs=20\n", {"model": "mlp", "train": {"epochs": 20},
-                                        "workdir": "/old/place"})
+  wd.check_same_run(identity.of({**cfg, "workdir": "/new/place"}))   # same run: resumes
+  (tmp_path / "run" / "config.json").write_text('{"model": "ml')       # cut short
+  with pytest.raises(WorkdirError, match=r"config.json cannot be read \(JSONDecodeError"):
+    wd.check_same_run(identity.of(cfg))
   os.remove(tmp_path / "run" / "config.json")
-  with pytest.raises(WorkdirError, match=r"flags.cfg and config.json are gone"):
-    wd.check_same_run("--epochs=10\n", {"model": "mlp", "train": {"epochs": 10}})
+  with pytest.raises(WorkdirError, match=r"whose config.json is gone.*put config.json back"):
+    wd.check_same_run(identity.of(cfg))
 
 
 def test_a_workdir_that_cannot_be_written_ends_in_one_line(tmp_path, monkeypatch):

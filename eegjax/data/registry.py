@@ -72,7 +72,7 @@ class DataSpec:
   data_path: str = setting("", "a data file to load instead of a built-in dataset")
   test_path: str = setting("", "an official test file in --data_path's format: models are "
                            "trained and chosen on --data_path and tested on this file as "
-                           "given (--split=official, the default with it)", omit_default=True)
+                           "given (--split=official, the default with it)")
   data_format: str = setting("", f"format of --data_path: {', '.join(FORMATS)} (default: "
                              "from its extension)")
   label_column: str = setting("label", "CSV: the class label column")

@@ -1,6 +1,6 @@
 """Flags from settings: each config class's settings (declared once, with default, help and
 validation: `eegjax.settings`) become absl flags (`define`), parsed flags become the frozen
-config (`build`), the run's identity flags become flags.cfg (`identity_text`), and a
+config (`build`), the run's flags become flags.cfg (`run_flags_text`), and a
 binary's main ends a user's mistake, a full disk, Ctrl-C or SIGTERM in one line
 (`binary`). Library code never reads FLAGS: binaries pass their FlagValues in. A classifier study's flag set is
 `eegjax.studies.common.cli.define_study`."""
@@ -15,25 +15,24 @@ from absl import flags
 from eegjax.errors import ConfigError, UserError
 from eegjax.settings import settings
 
-# The flags that make a run what it is, in the order they were defined: every flag a
-# binary defines through this module, device and cache flags apart. flags.cfg holds them
-# (a rerun with other values is refused), so no binary keeps a list of its own.
-IDENTITY: list[tuple[str, bool]] = []     # (name, left out while at its default)
+# The flags of a run, in the order they were defined: every flag a binary defines through
+# this module, device and cache flags apart. flags.cfg lists them to replay the run, so no
+# binary keeps a list of its own (the run's identity is its config: eegjax.run.identity).
+RUN_FLAGS: list[str] = []
 # a setting's flag under another name in this binary (define_study's `rename`)
 RENAMED: dict[str, str] = {}
 
 
-def define_flag(kind, name, default, help_, omit_default: bool = False, **kw):
-  """One identity flag that no config setting declares (a binary's own choice, e.g.
+def define_flag(kind, name, default, help_, **kw):
+  """One run flag that no config setting declares (a binary's own choice, e.g.
   train_cnn's --model)."""
   getattr(flags, f"DEFINE_{kind}")(name, default, help_, **kw)
-  IDENTITY.append((name, omit_default))
+  RUN_FLAGS.append(name)
 
 
-def identity_text(fv: flags.FlagValues) -> str:
-  """The run's identity flags as a --flagfile (flags.cfg)."""
-  names = [n for n, omit in IDENTITY if not (omit and fv[n].value == fv[n].default)]
-  return flagfile_text(fv, names)
+def run_flags_text(fv: flags.FlagValues) -> str:
+  """The run's flags as a --flagfile (flags.cfg, which replays the run)."""
+  return flagfile_text(fv, RUN_FLAGS)
 
 
 def binary(run):
@@ -59,14 +58,14 @@ def define(cls, *, only=None, skip=(), defaults: Optional[dict] = None) -> None:
     default = defaults.pop(name, st.default)
     if st.kind == "list":
       default = [str(v) for v in default]
-    define_flag(st.kind, name, default, st.help, st.omit_default)
+    define_flag(st.kind, name, default, st.help)
 
 
 def build(cls, fv: flags.FlagValues, **given):
   """A `cls` config from the parsed flags this binary defined (settings it did not define
   keep their defaults); `given` fields are passed as they are. A nested config field (a
   dataclass default such as PruneConfig) is built from the flags the same way."""
-  defined = {name for name, _ in IDENTITY}
+  defined = set(RUN_FLAGS)
   kw = {}
   for f in dataclasses.fields(cls):
     if f.name in given:
@@ -150,7 +149,7 @@ def exit_on_user_error(fn):
       term = isinstance(e, Terminated)
       print(f"{'terminated (SIGTERM)' if term else 'interrupted'}{where}", file=sys.stderr,
             flush=True)
-      sys.exit(143 if term else 130)
+      _quiet_exit(143 if term else 130)
     except Exception as e:  # noqa: BLE001 - only a full disk is turned into one line
       if not workdir.disk_full(e):
         raise
@@ -159,8 +158,19 @@ def exit_on_user_error(fn):
             + (f"; files written before in {wd.path} are intact. Free some space and rerun "
                "the same command to resume" if wd is not None else ""),
             file=sys.stderr, flush=True)
-      sys.exit(1)
+      _quiet_exit(1)
     finally:
       if main_thread:
         signal.signal(signal.SIGTERM, previous)
   return wrapper
+
+
+def _quiet_exit(status: int) -> None:
+  """Exits after the one line said: an orbax save cut short leaves a coroutine that Python
+  reports as never awaited when it is collected at exit (two lines of RuntimeWarning on
+  stderr); that save's step is incomplete, so a rerun does not use it."""
+  import sys
+  import warnings
+  warnings.filterwarnings("ignore", message="coroutine .* was never awaited",
+                          category=RuntimeWarning)
+  sys.exit(status)

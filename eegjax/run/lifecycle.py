@@ -26,6 +26,7 @@ import time
 from typing import Callable, Optional, Sequence
 
 from eegjax.jsonable import to_json
+from eegjax.run import flags, identity
 from eegjax.run.workdir import Workdir
 
 
@@ -60,11 +61,12 @@ class Results:
 
 def open_run(cfg, flagfile_text: Optional[str]) -> tuple[Workdir, bool]:
   """Opens cfg.workdir (cfg: a study config with workdir, overwrite and to_json()),
-  refusing a started run made with other flags. Returns (workdir, finished): a finished
-  run is said and left as it is; otherwise flags.cfg and config.json are (re)written."""
+  refusing a started run made with other settings (its config.json is the run's identity:
+  `eegjax.run.identity`). Returns (workdir, finished): a finished run is said and left as
+  it is; otherwise config.json and flags.cfg (the flags that replay the run, when the
+  binary gives them) are (re)written."""
   wd = Workdir(cfg.workdir, overwrite=cfg.overwrite)
-  if flagfile_text is not None:
-    wd.check_same_run(flagfile_text, cfg.to_json())
+  wd.check_same_run(identity.of(cfg, flags.RENAMED))
   if wd.finished:
     wd.log(f"{wd.path} already holds this finished run (results.json); nothing to do. "
            "Pass --overwrite to run it afresh")

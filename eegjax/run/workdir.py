@@ -1,6 +1,7 @@
 """A run's working directory: its files, its log, and its safety rules: a finished run is
 never silently overwritten (a rerun reports it is done), an unfinished one is resumed, a
-run started with other flags is refused with the differing flags listed, and a workdir that
+run started with other settings is refused with the differing settings listed (its
+config.json is the run's identity: `eegjax.run.identity`), and a workdir that
 another process is using is refused at once, naming that process (`.lock`, an flock held
 for the process's lifetime: a killed process leaves no stale lock). Where the workdir lives
 is not part of a run's identity: a moved or renamed workdir resumes. Files are written
@@ -8,8 +9,8 @@ whole or not at all (write, flush to disk, rename); a results.json that cannot b
 (a copy cut short) is set aside and the run redone from its checkpoints.
 
 Layout written by the runners:
-  flags.cfg      the flags of the run, replayable with --flagfile
-  config.json    the resolved configuration
+  config.json    the resolved configuration: the run's identity (eegjax.run.identity)
+  flags.cfg      the flags of the run, replayable with --flagfile (not checked)
   log.txt        progress lines (also printed)
   results.json   metrics per seed and fold, summaries, dataset provenance (deterministic)
   results.csv    one row per (seed, fold) and summary rows
@@ -37,6 +38,8 @@ import numpy as np
 from eegjax.jsonable import to_json  # noqa: F401  (studies import it from here)
 
 from eegjax.errors import UserError
+from eegjax.run import identity
+from eegjax.run.identity import Identity
 
 
 class WorkdirError(UserError, RuntimeError):
@@ -57,7 +60,6 @@ MANIFEST = ".files"
 RUN_FILES = ("flags.cfg", "config.json", "log.txt", "results.json", "results.json.damaged",
              "results.csv", "timing.json", "history.npz", "predictions.npz", "checkpoints",
              PENDING, MANIFEST)
-IDENTITY_EXEMPT = ("workdir", "overwrite")   # flags that do not make a run what it is
 _TEMPORARY = (".tmp", ".tmp.npz")    # a file being written (renamed when whole)
 _held: dict[tuple, int] = {}    # (device, inode) of a lock file -> fd: locks this process
                                 # holds (for its lifetime; a moved workdir keeps its lock)
@@ -100,12 +102,6 @@ def disk_full(e: BaseException) -> bool:
       return True
     e = e.__cause__ or e.__context__
   return False
-
-
-def _differences(old: dict, new: dict, exempt=()) -> list[str]:
-  """'key (was .., now ..)' for every key whose value differs (unset on one side counts)."""
-  return [f"{k} (was {old.get(k, 'unset')!r}, now {new.get(k, 'unset')!r})"
-          for k in sorted(set(old) | set(new)) if old.get(k) != new.get(k) and k not in exempt]
 
 
 class Workdir:
@@ -203,44 +199,28 @@ class Workdir:
     ck = self.file("checkpoints")
     return self.finished or (os.path.isdir(ck) and any(os.scandir(ck)))
 
-  def check_same_run(self, flagfile_text: str, config: Optional[dict] = None) -> None:
-    """Refuses a started run whose flags.cfg differs from `flagfile_text`. Without its
-    flags.cfg, the run's config.json is compared with `config` (this run's resolved
-    config); without either, a started run is refused: what made it cannot be checked."""
+  def check_same_run(self, ident: Identity) -> None:
+    """Refuses a started run whose config.json differs from this run's (`ident`, see
+    `eegjax.run.identity`), listing the settings that differ; a started run without its
+    config.json is refused too: what made it cannot be checked."""
     if not self.started:
       return
-    old_path = self.file("flags.cfg")
-    if not os.path.exists(old_path):
-      self._check_config(config)
-      return
-    parse = lambda t: dict(line.split("=", 1) for line in t.splitlines()  # noqa: E731
-                           if line.startswith("--") and "=" in line)
-    with open(old_path, encoding="utf-8") as f:
-      old = parse(f.read())
-    new = parse(flagfile_text)
-    diffs = _differences(old, new, exempt={f"--{k}" for k in IDENTITY_EXEMPT})
+    if not os.path.exists(self.file("config.json")):
+      raise WorkdirError(f"--workdir={self.path} holds a started run whose config.json is "
+                         "gone, so the settings that made it cannot be checked; put "
+                         "config.json back, pass --overwrite to start afresh, or choose "
+                         "another --workdir")
+    try:
+      recorded = self.read_json("config.json")
+    except (ValueError, UnicodeDecodeError) as e:
+      raise WorkdirError(f"{self.file('config.json')} cannot be read ({type(e).__name__}: "
+                         f"{str(e)[:80]}), so the settings that made the run cannot be "
+                         "checked; put a whole config.json back, pass --overwrite to start "
+                         "afresh, or choose another --workdir") from None
+    diffs = identity.differences(recorded, ident)
     if diffs:
-      raise WorkdirError(f"--workdir={self.path} holds a run made with different flags: "
+      raise WorkdirError(f"--workdir={self.path} holds a run made with different settings: "
                          f"{'; '.join(diffs)}. Rerun with the same flags to resume it, pass "
-                         "--overwrite to start afresh, or choose another --workdir")
-
-  def _check_config(self, config: Optional[dict]) -> None:
-    """The identity check of a started run whose flags.cfg is gone: its config.json."""
-    if not os.path.exists(self.file("config.json")) or config is None:
-      raise WorkdirError(f"--workdir={self.path} holds a started run whose flags.cfg "
-                         f"{'and config.json are' if config is not None else 'is'} gone, so "
-                         "the flags that made it cannot be checked; put flags.cfg back, pass "
-                         "--overwrite to start afresh, or choose another --workdir")
-    flat = lambda d, pre="": {k2: v2 for k, v in d.items() for k2, v2 in  # noqa: E731
-                              (flat(v, f"{pre}{k}.").items() if isinstance(v, dict)
-                               else [(f"{pre}{k}", v)])
-                              if k not in IDENTITY_EXEMPT}
-    diffs = _differences(flat(self.read_json("config.json")),
-                         flat(json.loads(json.dumps(to_json(config)))))
-    if diffs:
-      raise WorkdirError(f"--workdir={self.path} holds a run made with a different "
-                         f"configuration (its flags.cfg is gone; config.json differs: "
-                         f"{'; '.join(diffs)}). Rerun with the same flags to resume it, pass "
                          "--overwrite to start afresh, or choose another --workdir")
 
   def read_json(self, name: str):

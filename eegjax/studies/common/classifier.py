@@ -50,10 +50,9 @@ class ClassifyConfig:
   split: str = setting("auto", f"cross-validation: {', '.join(SPLIT_KINDS)} (auto = group "
                        "if groups exist, else stratified)")
   num_folds: int = setting(10, "number of cross-validation folds")
-  # left out of flags.cfg while 1, so earlier runs' workdirs still resume
   repeats: int = setting(1, "repeated k-fold: this many k-fold partitions, each drawn anew "
                          "(seed + r); models = folds x repeats x seeds, and pruning's "
-                         "paired tests count folds x repeats", omit_default=True)
+                         "paired tests count folds x repeats")
   num_seeds: int = setting(1, "number of seeds (each trains every fold)")
   seed: int = setting(0, "first seed; seeds are seed .. seed+num_seeds-1; also seeds the "
                       "fold assignment")
@@ -64,9 +63,8 @@ class ClassifyConfig:
   inputs: str = setting("auto", "MLP inputs for sequence data: features (25 per channel; "
                         "auto), raw (flattened samples) or band_power (log10 theta, alpha, "
                         "beta power per channel: the alcoholism study's 192 for SMNI)")
-  # left out of flags.cfg while elman, so earlier runs' workdirs still resume
   cell: str = setting("elman", "recurrent cell: elman (the study's tanh RNN), gru or lstm "
-                      "(flax.linen cells)", omit_default=True)
+                      "(flax.linen cells)")
   workdir: str = setting("", "folder the run writes into (required)")
   overwrite: bool = setting(False, "replace a finished run in --workdir")
   # Devices the (fold, seed) models are spread over. Results do not depend on it, so it
@@ -125,10 +123,6 @@ class ClassifyConfig:
   def to_json(self) -> dict:
     d = dataclasses.asdict(self)
     d.pop("num_devices")
-    if self.cell == "elman":      # the default, left out so earlier runs' files still match
-      d.pop("cell")
-    if self.repeats == 1:         # likewise
-      d.pop("repeats")
     return d
 
 

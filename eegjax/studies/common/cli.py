@@ -9,7 +9,7 @@ one module:
     cli.define_study("mlp", study=[(PruneStudyConfig, None), (PruneConfig, None)],
                      hidden_sizes=["30"], epochs=1500)
     main = cli.binary(lambda fv: prune.run(cli.study_config(fv, "mlp", PruneStudyConfig),
-                                           flagfile_text=cli.identity_text(fv)))
+                                           flagfile_text=cli.run_flags_text(fv)))
 """
 
 from __future__ import annotations
@@ -21,12 +21,12 @@ from absl import flags
 from eegjax.data.registry import DataSpec
 from eegjax.errors import ConfigError
 from eegjax.models.eegconv import NETWORKS
-from eegjax.run.flags import (IDENTITY, RENAMED, binary, build, define, define_flag,
-                              identity_text)
+from eegjax.run.flags import (RUN_FLAGS, RENAMED, binary, build, define, define_flag,
+                              run_flags_text)
 from eegjax.studies.common.classifier import ClassifyConfig
 from eegjax.train import TrainConfig
 
-__all__ = ["binary", "build", "define_study", "identity_text", "study_config"]
+__all__ = ["binary", "build", "define_study", "run_flags_text", "study_config"]
 
 
 def define_study(model: str, study=(), rename: Optional[dict] = None,
@@ -39,7 +39,7 @@ def define_study(model: str, study=(), rename: Optional[dict] = None,
   error. `rename` {flag: name}: flags this binary spells otherwise (train_gan:
   epochs -> classifier_epochs, beside --gan_epochs); the old name is then refused with
   the new one named (by `study_config`)."""
-  IDENTITY.clear()
+  RUN_FLAGS.clear()
   RENAMED.clear()
   RENAMED.update(rename or {})
   for old, new in RENAMED.items():
