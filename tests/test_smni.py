@@ -61,6 +61,37 @@ def test_csv_export_parses_back(tmp_path, trials):
   _assert_same(smni_csv.read_csv_export(path), trials)
 
 
+@pytest.mark.parametrize("variant", ["as written", "crlf", "tabs", "blank lines",
+                                     "indented", "a '#' in a row", "sample as 1.0"])
+def test_the_bulk_reader_and_the_line_reader_agree(trials, variant):
+  """The fast reader (numpy over whole columns) reads UCI's files; whatever else the line
+  reader accepts it leaves to it, so a file reads the same either way or fails naming its
+  line."""
+  text = smni.format_trial(trials[0])
+  text = {"as written": text, "crlf": text.replace("\n", "\r\n"),
+          "tabs": text.replace(" ", "\t"), "blank lines": text.replace("\n", "\n\n"),
+          "indented": "  " + text.replace("\n", "\n  "),
+          "a '#' in a row": text.replace(" FP1 3 ", " FP1 3 # ", 1),
+          "sample as 1.0": text.replace(" FP1 0 ", " FP1 0.0 ", 1)}[variant]
+  try:
+    by_line = smni._parse_trial_lines(text, "f")
+  except DataError:
+    by_line = None
+  bulk = smni._parse_trial_bulk(text, "f")
+  if by_line is None:
+    assert bulk is None
+    with pytest.raises(DataError, match=r"f, line \d+: expected"):
+      smni.parse_trial(text, "f")
+    return
+  got = smni.parse_trial(text, "f")
+  np.testing.assert_array_equal(got.x, by_line.x)
+  assert (got.subject, got.condition, got.trial) == (by_line.subject, by_line.condition,
+                                                     by_line.trial)
+  if variant == "as written":
+    assert bulk is not None          # UCI's own layout takes the fast path
+    np.testing.assert_array_equal(bulk.x, by_line.x)
+
+
 def _trial_lines(trials):
   return smni.format_trial(trials[0]).splitlines()
 

@@ -130,22 +130,32 @@ _CHAN_HEADER = re.compile(r"^#\s*(\S+)\s+chan\s+(\d+)\s*$")
 def parse_trial(text: str, source: str) -> Trial:
   """One trial file's text -> Trial; errors name `source` and the line.
 
-  One set of checks, run in bulk (numpy over all data rows at once): headers, electrode
-  order, four fields a row, integer trial and sample, finite values, every sample of every
-  electrode exactly once. A file that fails any of them goes through the line-by-line
-  reader only to find and name the offending line."""
+  A file as UCI writes it is read in bulk (`_parse_trial_bulk`: numpy's C reader over all
+  data rows at once, then the checks over whole columns: headers, electrode order, four
+  fields a row, integer trial and sample, finite values, every sample of every electrode
+  exactly once). Any other file goes through the line-by-line reader, which reads what it
+  accepts and otherwise names the offending line."""
   trial = _parse_trial_bulk(text, source)
   if trial is not None:
     return trial
-  _parse_trial_lines(text, source)       # raises, naming the line
-  raise DataError(f"{source}: not a well-formed SMNI trial file")
+  return _parse_trial_lines(text, source)       # a trial, or a DataError naming the line
+
+
+_COMMENT = re.compile(r"^[ \t]*#.*$", re.M)
+_ROW = np.dtype([("trial", np.int64), ("name", "U8"), ("sample", np.int64),
+                 ("value", np.float64)])
 
 
 def _parse_trial_bulk(text: str, source: str) -> Optional[Trial]:
-  """The trial, or None when any check fails (the line reader then says which)."""
-  lines = text.splitlines()
+  """The trial, or None when it is not read here (the line reader then reads it or says
+  which line is wrong). Only '#' lines are comments: a '#' inside a data row is left to
+  the line reader, as are rows that numpy's reader would coerce (an integer written 1.0)."""
+  import warnings
+  comments = _COMMENT.findall(text)
+  if sum(c.count("#") for c in comments) != text.count("#"):
+    return None
   subject = condition = trial_no = None
-  for ln in (ln.strip() for ln in lines if ln.lstrip().startswith("#")):
+  for ln in (c.strip() for c in comments):
     m = _TRIAL_HEADER.match(ln)
     if m:
       try:
@@ -161,25 +171,22 @@ def _parse_trial_bulk(text: str, source: str) -> Optional[Trial]:
       return None
   if subject is None or condition is None or len(subject) < 4 or subject[3] not in "ac":
     return None
-  rows = [ln for ln in lines if ln.strip() and not ln.lstrip().startswith("#")]
-  if len(rows) != len(CHANNELS) * NUM_SAMPLES:
-    return None
-  fields = [r.split() for r in rows]
-  if any(len(f) != 4 for f in fields):
-    return None
-  table = np.array(fields, dtype=object)
   try:
-    table[:, 0].astype(np.int64)
-    samples = table[:, 2].astype(np.int64)
-    values = table[:, 3].astype(np.float64)
-  except ValueError:
+    with warnings.catch_warnings():
+      warnings.simplefilter("error")         # numpy's coercions warn: not read here
+      table = np.loadtxt(io.StringIO(text), dtype=_ROW, comments="#", ndmin=1)
+  except (ValueError, Warning):
     return None
-  chan = np.array([CHANNEL_INDEX.get(n, -1) for n in table[:, 1]])
+  if table.shape != (len(CHANNELS) * NUM_SAMPLES,):
+    return None
+  names, where = np.unique(table["name"], return_inverse=True)
+  chan = np.array([CHANNEL_INDEX.get(str(n), -1) for n in names])[where]
+  samples, values = table["sample"], table["value"]
   if (chan < 0).any() or (samples < 0).any() or (samples >= NUM_SAMPLES).any() or \
       not np.isfinite(values).all():
     return None
   flat = chan * NUM_SAMPLES + samples
-  if np.unique(flat).size != flat.size:
+  if np.bincount(flat, minlength=flat.size).max() != 1:
     return None
   x = np.empty(len(CHANNELS) * NUM_SAMPLES, np.float32)
   x[flat] = values
