@@ -296,7 +296,7 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   models, the samples' quality, each pruned size) is restored from its checkpoint, nothing
   is recomputed, and the results are the same. (A GAN stopped mid-training resuming to the
   uninterrupted state is the trainer-level test above.)"""
-  from eegjax.studies.gan import figures as gan_figures
+  from eegjax.studies.gan import figures as gan_figures, quality as gan_quality
   files = _smni_files(tmp_path)
   mod = binary("train_gan")
   full = tmp_path / "full"
@@ -317,6 +317,11 @@ def test_train_gan_writes_logs_tables_and_grids_and_resumes(binary, tmp_path, mo
   assert sorted(int(p.name) for p in layer.iterdir() if p.name.isdigit()) == [0, 2]
   assert any(k[-3:] == ("random", "layer_2", "2") for k in before)
   monkeypatch.setattr(gan_figures, "gan_curves", real_curves)
+
+  def measured_again(*args, **kw):
+    raise AssertionError("the samples' quality was measured again on resume")
+
+  monkeypatch.setattr(gan_quality.Judge, "measure", measured_again)
   with flagsaver.flagsaver(data_path=str(files), workdir=str(full), **GAN_ARGS):
     mod.main(["train_gan.py"])
   # nothing recomputed: every checkpoint (training, best models, each pruned size) is the

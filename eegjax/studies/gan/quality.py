@@ -317,7 +317,7 @@ def line(q: dict, part: str = "test") -> str:
 class EpochQuality:
   """The quality of one variant's current generators at chosen epochs, kept in the
   workdir (quality_<variant>.json) so a resumed run still has the epochs measured before
-  its interruption."""
+  its interruption; and of its best generators once trained (`best`)."""
 
   def __init__(self, wd, variant: str, judge: Judge, parts):
     self.wd, self.name, self.judge, self.parts = wd, f"quality_{variant}.json", judge, parts
@@ -328,6 +328,18 @@ class EpochQuality:
 
   def measure(self, generate, g_params, folds, seeds) -> dict:
     return self.judge.measure(generate, g_params, folds, seeds, self.parts)
+
+  def best(self, generate, g_params, folds, seeds) -> dict:
+    """The quality of the trained variant's best generators (`g_params`), measured once:
+    kept in quality_<variant>_best.json, so a rerun after training (stopped while pruning
+    or writing the results) reads it instead of measuring again. Its figures are float64
+    arrays, which JSON keeps exactly."""
+    name = self.name.replace(".json", "_best.json")
+    if os.path.exists(self.wd.file(name)):
+      return {k: np.asarray(v, np.float64) for k, v in self.wd.read_json(name).items()}
+    q = self.measure(generate, g_params, folds, seeds)
+    self.wd.write_json(name, q)
+    return q
 
   def record(self, epoch: int, q: dict) -> None:
     """Keeps epoch's figures (call after whatever depends on them is saved: a resumed run

@@ -307,7 +307,7 @@ def compare(cfg: GanStudyConfig, wd: Workdir) -> Results:
     by_epoch = gan_quality.EpochQuality(wd, variant, judge, parts)
     state, history, run_s = train_variant(cfg, prep, wd, variant, trainer, real, by_epoch)
     test = trainer.classify(state.best_d, prep.folds, data, "test")
-    quality = judge.measure(trainer.generate, state.best_g, prep.folds, prep.seeds, parts)
+    quality = by_epoch.best(trainer.generate, state.best_g, prep.folds, prep.seeds)
     wd.log(f"{variant}: best generators' samples: {gan_quality.line(quality)}")
     best_epoch = np.asarray(state.best_epoch)
     one_g = jax.tree.map(lambda a: a[0, 0], state.best_g)
