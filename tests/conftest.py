@@ -83,6 +83,15 @@ def binary():
     delattr(flags.FLAGS, flag)
 
 
+# The flags of the shared tiny train_mlp / prune_mlp reference runs (`reference_run`): the
+# tests that need a finished run of either use these, so one run serves them all.
+TRAIN_MLP = dict(dataset="music_features", epochs=4, num_folds=3, num_seeds=2,
+                 hidden_sizes=["6"], split="group", epochs_per_call=2)
+PRUNE_MLP = dict(TRAIN_MLP, max_pruned=4, criteria=["distinctiveness", "magnitude"],
+                 beyond_thresholds=True)
+TRAIN_RNN = dict(dataset="eyes", epochs=2, num_folds=2, hidden_sizes=["6"], channels=["0"])
+
+
 @pytest.fixture
 def reference_run(tmp_path_factory):
   """reference_run(module, name, **flags) -> the workdir of a finished run of binary

@@ -2,6 +2,7 @@
 command line's handling of a user's mistake."""
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -9,19 +10,19 @@ import numpy as np
 import pytest
 from absl.testing import flagsaver
 
-from conftest import REPO
+from conftest import REPO, TRAIN_MLP, TRAIN_RNN
 
 
 def read(workdir, name):
   return json.loads((workdir / name).read_text())
 
 
-def test_train_mlp_main_on_music_features(binary, tmp_path):
+def test_train_mlp_main_on_music_features(binary, tmp_path, reference_run):
+  """The shared reference run (conftest.TRAIN_MLP), copied: its files, then the same
+  command again (done: nothing rerun) and another (refused, nothing touched)."""
   mod = binary("train_mlp")
   wd = tmp_path / "mlp"
-  with flagsaver.flagsaver(dataset="music_features", epochs=2, num_folds=3, num_seeds=2,
-                           split="group", workdir=str(wd)):
-    mod.main(["train_mlp.py"])
+  shutil.copytree(reference_run(mod, "train_mlp", **TRAIN_MLP), wd)
   res = read(wd, "results.json")
   assert res["dataset"]["name"] == "music_features" and res["dataset"]["data"] == "synthetic"
   assert res["protocol"]["split"] == "group" and res["protocol"]["seeds"] == [0, 1]
@@ -30,17 +31,16 @@ def test_train_mlp_main_on_music_features(binary, tmp_path):
       res["runs"][0]["test"])
   for f in ("flags.cfg", "results.csv", "timing.json", "history.npz", "log.txt"):
     assert (wd / f).exists(), f
-  assert np.load(wd / "history.npz")["train_loss"].shape == (3, 2, 2)
+  assert np.load(wd / "history.npz")["train_loss"].shape == (3, 2, 4)
   assert "--dataset=music_features" in (wd / "flags.cfg").read_text()
   assert "--overwrite" not in (wd / "flags.cfg").read_text()
   before = (wd / "results.json").read_bytes()
   timing = (wd / "timing.json").stat().st_mtime_ns
-  with flagsaver.flagsaver(dataset="music_features", epochs=2, num_folds=3, num_seeds=2,
-                           split="group", workdir=str(wd)):
+  with flagsaver.flagsaver(workdir=str(wd), **TRAIN_MLP):
     mod.main(["train_mlp.py"])                   # same flags: it is done, nothing rerun
   assert (wd / "results.json").read_bytes() == before
   assert (wd / "timing.json").stat().st_mtime_ns == timing
-  with flagsaver.flagsaver(dataset="music_features", epochs=3, workdir=str(wd)):
+  with flagsaver.flagsaver(workdir=str(wd), **{**TRAIN_MLP, "epochs": 3}):
     with pytest.raises(SystemExit):              # other flags: refused, nothing touched
       mod.main(["train_mlp.py"])
   assert (wd / "results.json").read_bytes() == before
@@ -58,12 +58,8 @@ def test_train_mlp_main_on_real_eeg_features(binary, tmp_path):
   assert res["model"]["num_params"] == 50 * 30 + 30 + 30 * 2 + 2
 
 
-def test_train_rnn_main(binary, tmp_path):
-  mod = binary("train_rnn")
-  wd = tmp_path / "rnn"
-  with flagsaver.flagsaver(dataset="eyes", epochs=2, num_folds=2, hidden_sizes=["8"],
-                           channels=["0"], workdir=str(wd)):
-    mod.main(["train_rnn.py"])
+def test_train_rnn_main(binary, reference_run):
+  wd = reference_run(binary("train_rnn"), "train_rnn", **TRAIN_RNN)
   res = read(wd, "results.json")
   assert res["model"]["family"] == "rnn" and len(res["runs"]) == 2
   assert res["dataset"]["inputs"].startswith("raw sequences, 1 channel")

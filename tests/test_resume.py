@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 from absl.testing import flagsaver
 
-from conftest import REPO
+from conftest import REPO, TRAIN_MLP, TRAIN_RNN
 from eegjax.run.checkpoints import Checkpoints
 
 
@@ -45,26 +45,22 @@ def run_killed(cmd, ready, timeout=120):
 
 
 def test_train_mlp_interrupted_then_resumed_matches_uninterrupted(binary, tmp_path,
-                                                                 interrupt_after_save):
-  """Stopped (in process) just after the checkpoint of epoch 30, rerun: the same
-  results.json and histories as an uninterrupted run, only the blocks after 30 trained."""
-  import pytest
+                                                                 interrupt_after_save,
+                                                                 reference_run):
+  """Stopped (in process) just after the checkpoint of epoch 2 (of 4, blocks of 2), rerun:
+  the same results.json and histories as the uninterrupted reference run, only the block
+  after epoch 2 trained."""
   mod = binary("train_mlp")
-  flags_of = lambda wd: dict(dataset="music_features", epochs=60,  # noqa: E731
-                             epochs_per_call=10, num_folds=3, num_seeds=2,
-                             hidden_sizes=["8"], split="group", workdir=str(wd))
-  full, cut = tmp_path / "full", tmp_path / "cut"
-  with flagsaver.flagsaver(**flags_of(full)):
-    mod.main(["train_mlp.py"])
-  interrupt_after_save(lambda directory, step: step == 30)
-  with flagsaver.flagsaver(**flags_of(cut)), pytest.raises(SystemExit) as stop:
+  full, cut = reference_run(mod, "train_mlp", **TRAIN_MLP), tmp_path / "cut"
+  interrupt_after_save(lambda directory, step: step == 2)
+  with flagsaver.flagsaver(workdir=str(cut), **TRAIN_MLP), pytest.raises(SystemExit) as stop:
     mod.main(["train_mlp.py"])
   assert stop.value.code == 130 and not (cut / "results.json").exists()
-  assert max(steps_in(cut / "checkpoints" / "train")) == 30
-  with flagsaver.flagsaver(**flags_of(cut)):
+  assert steps_in(cut / "checkpoints" / "train") == [2]
+  with flagsaver.flagsaver(workdir=str(cut), **TRAIN_MLP):
     mod.main(["train_mlp.py"])
-  # the rerun trained only what no checkpoint held: one save per block after epoch 30
-  assert json.loads((cut / "timing.json").read_text())["checkpoints_saved"] == 3
+  # the rerun trained only what no checkpoint held: the one block after epoch 2
+  assert json.loads((cut / "timing.json").read_text())["checkpoints_saved"] == 1
   assert (cut / "results.json").read_bytes() == (full / "results.json").read_bytes()
   a, b = np.load(full / "history.npz"), np.load(cut / "history.npz")
   np.testing.assert_array_equal(a["train_loss"], b["train_loss"])
@@ -157,15 +153,14 @@ def test_a_save_that_fails_ends_in_one_line_naming_the_checkpoint(tmp_path, monk
                  for f in logging.getLogger().filters)
 
 
-def test_same_command_twice_gives_identical_results(binary, tmp_path):
+def test_same_command_twice_gives_identical_results(binary, tmp_path, reference_run):
+  """The same command as the shared reference run, in another workdir: byte-identical."""
   mod = binary("train_rnn")
-  out = []
-  for name in ("a", "b"):
-    with flagsaver.flagsaver(dataset="eyes", epochs=2, num_folds=2, hidden_sizes=["6"],
-                             channels=["0"], workdir=str(tmp_path / name)):
-      mod.main(["train_rnn.py"])
-    out.append((tmp_path / name / "results.json").read_bytes())
-  assert out[0] == out[1]
+  first = reference_run(mod, "train_rnn", **TRAIN_RNN)
+  with flagsaver.flagsaver(workdir=str(tmp_path / "again"), **TRAIN_RNN):
+    mod.main(["train_rnn.py"])
+  assert ((tmp_path / "again" / "results.json").read_bytes()
+          == (first / "results.json").read_bytes())
 
 
 def test_divergence_after_resume_keeps_the_last_good_checkpoint(tmp_path):

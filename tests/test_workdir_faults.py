@@ -16,14 +16,11 @@ import orbax.checkpoint as ocp
 import pytest
 from absl.testing import flagsaver
 
-from conftest import REPO
+from conftest import PRUNE_MLP, REPO, TRAIN_MLP
 from eegjax.run import identity
 from eegjax.run.workdir import DiskFull, Workdir, WorkdirError
 
-TRAIN = dict(dataset="music_features", epochs=4, num_folds=3, num_seeds=2,
-             hidden_sizes=["6"], split="group", epochs_per_call=2)
-PRUNE = dict(TRAIN, max_pruned=4, criteria=["distinctiveness", "magnitude"],
-             beyond_thresholds=True)
+TRAIN, PRUNE = TRAIN_MLP, PRUNE_MLP
 # what tensorstore raises when the device is full (as seen on a full tmpfs)
 ENOSPC = ("RESOURCE_EXHAUSTED: Error writing \"ids/.zarray\" in OCDBT database: Failed to "
           "write 200 bytes to file 16: No space left on device [os_error_code='28']")
