@@ -32,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eegjax.arrays import take
 from eegjax.evaluate.metrics import classification_metrics
 from eegjax.train import driver, sharding
 from eegjax.train.config import TrainConfig, objective_loss, reconstruction_mse
@@ -301,10 +302,10 @@ class Trainer:
     n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
     outs = []
     for f in range(n_f):
-      fa = jax.tree.map(lambda a: a[f], folds)
+      fa = take(folds, f)
       d = self._scaled_one(data, fa)
       for s in range(n_s):
-        st, per_epoch = jax.tree.map(lambda a: a[f, s], state), []
+        st, per_epoch = take(state, f, s), []
         for e in range(n):
           st, out = self._epoch_one(st, start + e, seeds[s], fa, d,
                                     empty_batches=empty_batches)
@@ -360,8 +361,7 @@ class Trainer:
     -1 on the part's padding (rows as in folds.<which>_idx)."""
     if not self.vmapped:
       n_f, n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
-      outs = [self._evaluate_one(jax.tree.map(lambda a: a[f, s], params),
-                                 jax.tree.map(lambda a: a[f], folds), data, which=which,
+      outs = [self._evaluate_one(take(params, f, s), take(folds, f), data, which=which,
                                  predictions=predictions)
               for f in range(n_f) for s in range(n_s)]
       return jax.tree.map(np.asarray, sharding.stack_models(outs, n_f, n_s))

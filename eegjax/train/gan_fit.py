@@ -43,6 +43,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from eegjax.arrays import take
 from eegjax.errors import ConfigError
 from eegjax.evaluate.metrics import classification_metrics, cross_entropy
 from eegjax.models.gan import split_outputs
@@ -273,7 +274,7 @@ class GanTrainer:
     if self.vmapped:
       return self._init(seeds_arr, folds, data)
     n_f = len(np.asarray(folds.fold_id))
-    outs = [self._init_one(seeds_arr[s], jax.tree.map(lambda a: a[f], folds), data)
+    outs = [self._init_one(seeds_arr[s], take(folds, f), data)
             for f in range(n_f) for s in range(len(seeds))]
     return sharding.stack_models(outs, n_f, len(seeds))
 
@@ -311,9 +312,9 @@ class GanTrainer:
     """The loop layout's epoch: model after model, one compiled call per batch."""
     outs = []
     for f in range(len(np.asarray(folds.fold_id))):
-      fa = jax.tree.map(lambda a: a[f], folds)
+      fa = take(folds, f)
       for s in range(len(seeds)):
-        one = jax.tree.map(lambda a: a[f, s], state)
+        one = take(state, f, s)
         idx, w, keys = self._batches(epoch, seeds[s], fa)
         carry, sums, count = step_carry(one), None, 0.0
         for b in range(idx.shape[0]):
@@ -335,7 +336,7 @@ class GanTrainer:
           "mf")
     one = jax.jit(fn)
     n_f, n_s = np.asarray(jax.tree.leaves(params)[0]).shape[:2]
-    outs = [one(jax.tree.map(lambda a: a[f, s], params), jax.tree.map(lambda a: a[f], folds))
+    outs = [one(take(params, f, s), take(folds, f))
             for f in range(n_f) for s in range(n_s)]
     return sharding.stack_models(outs, n_f, n_s)
 

@@ -46,6 +46,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eegjax.arrays import take
 from eegjax.data.dataset import DatasetInfo, make_dataset
 from eegjax.evaluate.summary import summarize
 from eegjax.models.mlp import MLP
@@ -229,7 +230,7 @@ class Judge:
     n_f = len(np.asarray(folds.fold_id))
     out = {p: np.zeros((n_f, len(seeds))) for p in parts}
     for f in range(n_f):
-      fa = jax.tree.map(lambda a: a[f], folds)
+      fa = take(folds, f)
       for s, seed in enumerate(seeds):
         key = (f, int(seed), parts)
         if key not in self._trtr:
@@ -251,11 +252,11 @@ class Judge:
       res[m] = np.zeros((n_f, len(seeds)))
     trtr = self.trtr(folds, seeds, parts)
     for f in range(n_f):
-      fa = jax.tree.map(lambda a: a[f], folds)
+      fa = take(folds, f)
       real_x, real_y = (np.asarray(a) for a in self.images(fa, "train"))
       test_x, test_y = (np.asarray(a) for a in self.images(fa, "test"))
       for s, seed in enumerate(seeds):
-        g_one = jax.tree.map(lambda a: a[f, s], g_params)
+        g_one = take(g_params, f, s)
         key = jax.random.fold_in(model_key(jnp.uint32(int(seed)), f), _FAKES)
         fake = np.asarray(generate(g_one, real_y, jax.random.fold_in(key, 0)))
         tstr = self._fit_and_test(self.classifier, int(seed), f, fake, real_y,
