@@ -3,6 +3,7 @@ that learns, conv-channel merging that changes nothing, checkpoints, the two tra
 layouts agreeing, and train_gan.py end to end (resumed after an interruption)."""
 
 import csv
+import functools
 import json
 import os
 
@@ -138,27 +139,37 @@ def test_map_gram_is_the_gram_over_patterns_and_positions():
   np.testing.assert_allclose(map_gram(maps, w), gram(rows, 0.0), rtol=1e-5, atol=1e-5)
 
 
+_NAMES = ("FP1", "FP2", "F7", "F8", "C3", "C4", "P3", "P4", "O1", "O2")
+
+
+@functools.lru_cache(maxsize=None)
+def _to_images():
+  """One images function for the module's tiny GANs, so `_trainer` can be shared."""
+  from eegjax.data.scalp_images import fit_grid
+  grid = fit_grid(list(_NAMES), log=lambda m: None)
+
+  def to_images(rows):
+    return grid.signed_images(rows.reshape(rows.shape[0], -1, 3))
+  return to_images
+
+
 def _tiny_setup(num_seeds=2):
   rng = np.random.default_rng(0)
-  names = ("FP1", "FP2", "F7", "F8", "C3", "C4", "P3", "P4", "O1", "O2")
   n = 40
   y = np.arange(n) % 2
-  x = rng.normal(size=(n, 3 * len(names))) + 0.5 * y[:, None]
-  info = DatasetInfo(name="tiny", source="test", real=False, channel_names=names)
+  x = rng.normal(size=(n, 3 * len(_NAMES))) + 0.5 * y[:, None]
+  info = DatasetInfo(name="tiny", source="test", real=False, channel_names=_NAMES)
   ds = make_dataset(x.astype(np.float32), y, ("control", "alcoholic"), info,
                     groups=np.repeat(np.arange(8), 5))
   folds = make_fold_arrays(ds, carve_validation(ds, group_kfold(ds.groups, 4, seed=0)[:1],
                                                 0.25))
-  from eegjax.data.scalp_images import fit_grid
-  grid = fit_grid(list(names), log=lambda m: None)
-
-  def to_images(rows):
-    return grid.signed_images(rows.reshape(rows.shape[0], -1, 3))
-
-  return folds, (jnp.asarray(ds.x), jnp.asarray(ds.y)), to_images, list(range(num_seeds))
+  return folds, (jnp.asarray(ds.x), jnp.asarray(ds.y)), _to_images(), list(range(num_seeds))
 
 
+@functools.lru_cache(maxsize=None)
 def _trainer(to_images, layout, num_devices=1):
+  """A tiny GAN trainer, one per (layout, devices) for the module: a trainer holds no run
+  state (fit takes and returns it), and sharing it lets tests reuse its compiled programs."""
   return GanTrainer(DeconvGenerator(noise_dim=8, features=(8, 4, 4)),
                     Discriminator(features=(4, 8, 8)), GanConfig(epochs=2, batch_size=8),
                     to_images, layout=layout, num_devices=num_devices)
