@@ -157,7 +157,7 @@ def test_prune_cnn_main_prunes_every_group_at_equal_sizes_and_resumes(binary, tm
   wd = tmp_path / "run"
   flags_ = dict(data_path=str(tmp_path / "trials.npz"), model="eegnet", epochs=2,
                 num_folds=4, split="holdout", num_seeds=2, prune_percent=["50"],
-                criteria=["distinctiveness", "random"], compensation=["mean", "none"],
+                criteria=["distinctiveness", "random", "taylor"], compensation=["mean"],
                 workdir=str(wd))
   with flagsaver.flagsaver(**flags_):
     mod.main(["prune_cnn.py"])
@@ -169,24 +169,24 @@ def test_prune_cnn_main_prunes_every_group_at_equal_sizes_and_resumes(binary, tm
                                          "separable_pointwise": 8}
   assert pr["costs"]["50%"]["params"] < pr["costs"]["unpruned"]["params"]
   assert pr["costs"]["50%"]["macs_per_trial"] < pr["costs"]["unpruned"]["macs_per_trial"]
-  assert sorted(pr["variants"]) == sorted(f"{c}/{m}/50" for c in ("distinctiveness", "random")
-                                          for m in ("mean", "none"))
+  assert sorted(pr["variants"]) == sorted(f"{c}/mean/50" for c in ("distinctiveness",
+                                                                    "random", "taylor"))
   for label, v in pr["variants"].items():
     assert v["units_kept"]["conv_time"] == [[4, 4]], label    # every model, equal sizes
-    assert ("vs_random" in v) == label.startswith("distinctiveness")
+    assert ("vs_random" in v) == (not label.startswith("random"))
   assert "p_holm" in pr["variants"]["distinctiveness/mean/50"]["vs_random"]
   z = np.load(wd / "predictions.npz")
   assert z["distinctiveness/mean/50"].shape == z["unpruned"].shape
   labels = z["labels"]
-  acc = ((z["random/none/50"] == labels[:, None]) & (labels[:, None] >= 0)).sum() / (
+  acc = ((z["taylor/mean/50"] == labels[:, None]) & (labels[:, None] >= 0)).sum() / (
       2 * (labels >= 0).sum())
-  assert acc == pytest.approx(pr["variants"]["random/none/50"]["accuracy"])
+  assert acc == pytest.approx(pr["variants"]["taylor/mean/50"]["accuracy"])
   # an interrupted run (results gone, pruned variants kept) does not prune again
-  before = (wd / "pruned" / "random_none_50.npz").stat().st_mtime_ns
+  before = (wd / "pruned" / "random_mean_50.npz").stat().st_mtime_ns
   (wd / "results.json").unlink()
   with flagsaver.flagsaver(**flags_):
     mod.main(["prune_cnn.py"])
-  assert (wd / "pruned" / "random_none_50.npz").stat().st_mtime_ns == before
+  assert (wd / "pruned" / "random_mean_50.npz").stat().st_mtime_ns == before
   again = json.loads((wd / "results.json").read_text())
   assert again["pruning"]["variants"] == pr["variants"]
 

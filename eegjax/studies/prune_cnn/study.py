@@ -22,6 +22,7 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 
 from eegjax.errors import ConfigError
 from eegjax.evaluate import stats
@@ -68,9 +69,6 @@ class PruneCnnConfig(WrapsClassify):
       for g in given:
         if g not in known:
           raise ConfigError(f"--{name}: {g!r} is not one of {','.join(known)}")
-    if "taylor" in self.criteria:
-      raise ConfigError("--criteria=taylor is not offered by prune_cnn yet (it needs the "
-                        "training loss through the pruned program); expected others")
     if not self.percents or any(not 0 < p < 100 for p in self.percents):
       raise ConfigError(f"--prune_percent={','.join(map(str, self.percents))}: expected "
                         "percentages between 1 and 99")
@@ -126,7 +124,10 @@ def _prune_one(models: Models, params, f: int, criterion: str, compensation: str
                percent: int, seed: int):
   """One model pruned `percent` of each group under one criterion and compensation."""
   cfg = models.cfg
-  x, _, _ = models.rows(f, "train", cfg.activation_rows)
+  x, y, _ = models.rows(f, "train", cfg.activation_rows)
+  # taylor: the mean cross-entropy of those rows through the (pruned) network
+  loss_fn = (lambda out: optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
+             if criterion == "taylor" else None)
   record = {}
   for g in models.groups:
     k = units_to_prune(models.widths[g.name], percent)
@@ -139,7 +140,7 @@ def _prune_one(models: Models, params, f: int, criterion: str, compensation: str
                         step=min(cfg.prune.step, k), max_pruned=k,
                         similar_deg=cfg.prune.similar_deg,
                         complementary_deg=cfg.prune.complementary_deg, order=cfg.prune.order,
-                        beyond_thresholds=True, seed=seed)
+                        beyond_thresholds=True, seed=seed, loss_fn=loss_fn)
     record.update(rec)
   return params, record
 
