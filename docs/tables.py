@@ -183,10 +183,11 @@ def cnn(workdir: str) -> str:
   """A prune_cnn run: the unpruned network (accuracy with its interval over seeds and
   test rows, the published figure), then each percentage and variant: accuracy, the
   paired difference from random (p raw and Holm), parameters, multiply-adds per trial
-  and one model's inference time on a batch of 64 test trials."""
+  and one model's inference time on a batch of (up to 64) test trials."""
   res, timing = _json(workdir), _json(workdir, "timing.json")
   pr, ds = res["pruning"], res["dataset"]["name"]
   lat = {k: next(iter(v.values())) for k, v in timing["latency"].items()}
+  batch = next(iter(timing["latency"]["unpruned"])).rsplit("_", 1)[-1]   # test trials timed
   pub, _ = PUBLISHED.get(ds, (None, ""))
   n = len(res["protocol"]["seeds"])
 
@@ -194,7 +195,7 @@ def cnn(workdir: str) -> str:
     return f"{a:.3f}" + (f" ({c[0]:.3f}-{c[1]:.3f})" if c else "")
   u = pr["unpruned"]
   lines = ["| pruned | criterion / compensation | test accuracy (95% CI) | vs random "
-           "(p, Holm p) | parameters | multiply-adds / trial | inference ms (64 trials) |",
+           f"(p, Holm p) | parameters | multiply-adds / trial | inference ms ({batch} trials) |",
            "|---|---|---|---|---|---|---|",
            f"| 0% ({res['model']['network']}, {ds}, {n} seeds; published best "
            f"{pub if pub is not None else 'none cited'}) | - | {ci(u['accuracy'], u['ci95'])} "
