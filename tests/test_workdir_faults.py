@@ -68,7 +68,12 @@ def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, reference_ru
     return real_save(self, step, *a, **k)
 
   monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+  # the reference run as if stopped before magnitude's pruning: training and
+  # distinctiveness resume from their checkpoints, magnitude is pruned afresh
   wd = tmp_path / "cut"
+  shutil.copytree(full, wd)
+  os.remove(wd / "results.json")
+  shutil.rmtree(wd / "checkpoints" / "magnitude-mean")
   with flagsaver.flagsaver(workdir=str(wd), **PRUNE), pytest.raises(SystemExit) as stop:
     mod.main(["prune_mlp.py"])
   assert stop.value.code == 1
