@@ -14,7 +14,8 @@ Kinds: `prune` (a prune_mlp / prune_rnn run: `eegjax.evaluate.prune_tables.resul
 `prune_tables.criteria_rows`), `alcohol` (a classify_alcohol / compress_alcohol run: its
 approaches from results.json, their timings from timing.json), `gan`, `gan_epochs` and
 `gan_pruning` (a train_gan run: the best models and their samples, the samples at each
-quality epoch, the discriminators' conv-channel pruning). A table whose workdir is
+quality epoch, the discriminators' conv-channel pruning), `cnn` (a prune_cnn run) and
+`cnn_sets` (every network x set's unpruned accuracy from the prune_cnn runs under a folder). A table whose workdir is
 not on this machine is left as it is and reported. Run from the repository root.
 """
 
@@ -211,7 +212,32 @@ def cnn(workdir: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-KINDS = {"cnn": cnn, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
+def cnn_sets(workdir: str) -> str:
+  """Each EEG conv network's unpruned test accuracy on each built-in set's official split
+  (mean, 95% interval, seeds), from the prune_cnn runs `workdir`/<set>_prune_<network>,
+  beside the set's published figure; a cell without a finished run says so."""
+  nets = (("shallow", "ShallowConvNet"), ("eegnet", "EEGNet-8,2"), ("deep4", "Deep4"))
+  lines = ["| set | " + " | ".join(n for _, n in nets) + " | published |",
+           "|---|" + "---|" * (len(nets) + 1)]
+  for ds in ("scp1", "scp2", "finger", "eyes"):
+    cells = []
+    for net, _ in nets:
+      run = os.path.join(workdir, f"{ds}_prune_{net}")
+      if not os.path.exists(os.path.join(REPO, run, "results.json")):
+        cells.append("not run")
+        continue
+      res = _json(run)
+      u = res["pruning"]["unpruned"]
+      c = u["ci95"]
+      cells.append(f"{u['accuracy']:.3f}" + (f" ({c[0]:.3f}-{c[1]:.3f})" if c else "")
+                   + f", {len(res['protocol']['seeds'])} seeds")
+    pub, _ = PUBLISHED.get(ds, (None, ""))
+    lines.append(f"| {ds} | " + " | ".join(cells)
+                 + f" | {pub if pub is not None else 'none cited'} |")
+  return "\n".join(lines) + "\n"
+
+
+KINDS = {"cnn": cnn, "cnn_sets": cnn_sets, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
          "gan_epochs": gan_epochs, "gan_pruning": gan_pruning}
 
 
@@ -221,8 +247,8 @@ def render(text: str, missing: list) -> str:
     if kind not in KINDS:
       raise SystemExit(f"table kind {kind!r}: expected one of {sorted(KINDS)}")
     if not os.path.exists(os.path.join(REPO, workdir)) or (
-        kind != "criteria" and not os.path.exists(os.path.join(REPO, workdir,
-                                                               "results.json"))):
+        kind not in ("criteria", "cnn_sets")
+        and not os.path.exists(os.path.join(REPO, workdir, "results.json"))):
       missing.append(f"{kind} {workdir}")
       return m.group(0)
     kw = dict(a.split("=", 1) for a in args.split())

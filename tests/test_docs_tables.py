@@ -45,3 +45,18 @@ def test_a_table_is_rewritten_from_its_run_and_drift_is_seen(tmp_path, monkeypat
   assert tables.render(out, missing) == out          # rendered once: nothing to change
   gone = tables.render(typed.replace("workdirs/run", "workdirs/gone"), missing)
   assert "typed by hand" in gone and missing == ["prune workdirs/gone"]
+
+
+def test_the_networks_by_sets_table_reads_each_finished_prune_cnn_run(tmp_path, monkeypatch):
+  run = tmp_path / "workdirs" / "scp1_prune_deep4"
+  run.mkdir(parents=True)
+  (run / "results.json").write_text(json.dumps({
+      "protocol": {"seeds": [0, 1, 2]},
+      "pruning": {"unpruned": {"accuracy": 0.8412, "ci95": [0.8, 0.88]}}}))
+  (tmp_path / "workdirs" / "eyes_prune_eegnet").mkdir()       # started, not finished
+  monkeypatch.setattr(tables, "REPO", str(tmp_path))
+  missing = []
+  out = tables.render("<!-- table: cnn_sets workdirs -->\n<!-- /table -->\n", missing)
+  assert ("| scp1 | not run | not run | 0.841 (0.800-0.880), 3 seeds | "
+          f"{tables.PUBLISHED['scp1'][0]} |") in out
+  assert "| eyes | not run | not run | not run | none cited |" in out and not missing
