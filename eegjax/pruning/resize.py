@@ -6,7 +6,9 @@ Flax modules check their parameters against the sizes written in the module
 `resized_apply` re-evaluates the traced jaxpr instead: every axis's size is recomputed from
 the axis classes of `trace.Trace` and the actual shapes of the parameters and inputs, and
 the few primitives that carry sizes in their parameters (broadcast_in_dim, reshape, iota,
-slice, split, dynamic_slice, gather, scan lengths) are bound with the new ones. Nested
+slice, split, dynamic_slice, gather, scan lengths) are bound with the new ones, and a mean
+over resized axes (a reduce_sum divided by its count: jnp.mean, LayerNorm's statistics)
+divides by the count at the new sizes. Nested
 jit calls and custom_jvp / custom_vjp calls are evaluated through their primal; scans,
 while loops and conds through lax. Under jit this compiles to the same program a module of
 the smaller sizes would give.
@@ -17,12 +19,19 @@ axes must keep their traced sizes.
 
 from __future__ import annotations
 
+import math
+
 import jax
+import numpy as np
 import jax.numpy as jnp
 from jax.extend import core as jcore
 
 from eegjax.errors import ConfigError
 from eegjax.pruning.trace import CALLS, _level_jaxpr
+
+
+# shape-only operations a sum passes through on its way to its division (keepdims)
+_KEEPS_SUM = ("broadcast_in_dim", "reshape", "squeeze", "expand_dims", "convert_element_type")
 
 
 class Resized:
@@ -41,7 +50,7 @@ class Resized:
                         f"{self.prog.n_args} input arrays (the traced structure), got "
                         f"{len(p_leaves)} and {len(a_leaves)}")
     flat = p_leaves + a_leaves
-    self.table, self.memo = self._table(flat), {}
+    self.table, self.memo, self.sums = self._table(flat), {}, {}
     self.capture, self.captured = set(capture), {}
     closed = self.prog.closed
     outs = self.run(closed.jaxpr, closed.consts, (), flat)
@@ -95,6 +104,12 @@ class Resized:
     for i, eqn in enumerate(jaxpr.eqns):
       here = path + (i,)
       outs = self.eqn(eqn, [read(v) for v in eqn.invars], path, here)
+      if eqn.primitive.name == "reduce_sum":
+        self._count_sum(eqn, path)
+      elif (eqn.primitive.name in _KEEPS_SUM and self.sums
+            and not isinstance(eqn.invars[0], jcore.Literal)
+            and (path, eqn.invars[0]) in self.sums):
+        self.sums[(path, eqn.outvars[0])] = self.sums[(path, eqn.invars[0])]
       if not eqn.primitive.multiple_results and eqn.primitive.name not in CALLS and \
           eqn.primitive.name not in ("scan", "while", "cond"):
         outs = [outs]
@@ -110,8 +125,32 @@ class Resized:
           self.captured[(path, i, j)] = x
     return [read(v) for v in jaxpr.outvars]
 
+  def _count_sum(self, eqn, path):
+    """Remembers how many entries a reduce_sum added up, and over which traced axes, so a
+    division of it by that count (a mean: jnp.mean, LayerNorm's statistics) divides by
+    the count at the new sizes (`_mean_count`)."""
+    dims = self.trace.vals[(path, eqn.invars[0])].dims
+    axes = eqn.params["axes"]
+    old = math.prod(eqn.invars[0].aval.shape[a] for a in axes)
+    self.sums[(path, eqn.outvars[0])] = (old, [dims[a] for a in axes])
+
+  def _mean_count(self, eqn, ins, path):
+    """`div(sum, count)` where sum is a reduce_sum over `count` entries at the traced
+    sizes: the count at the new sizes (else the divisor as it is)."""
+    num, den = eqn.invars
+    if (not isinstance(den, jcore.Literal) or isinstance(num, jcore.Literal)
+        or (path, num) not in self.sums):
+      return ins[1]
+    old, dims = self.sums[(path, num)]
+    if np.ndim(den.val) != 0 or float(den.val) != old:
+      return ins[1]
+    new = math.prod(self.dims.current(d, self.table, self.memo) for d in dims)
+    return ins[1] if new == old else np.asarray(new, np.asarray(den.val).dtype)
+
   def eqn(self, eqn, ins, path, here):
     name, p = eqn.primitive.name, dict(eqn.params)
+    if name == "div":
+      ins = [ins[0], self._mean_count(eqn, ins, path)]
     if name in CALLS and CALLS[name] in p:
       jaxpr, consts = _level_jaxpr(p[CALLS[name]])
       return self.run(jaxpr, consts, here, ins[len(ins) - len(jaxpr.invars):])
