@@ -36,6 +36,7 @@ import io
 import os
 import re
 import tarfile
+import warnings
 from typing import Callable, Iterator, Optional, Sequence
 
 import numpy as np
@@ -150,7 +151,6 @@ def _parse_trial_bulk(text: str, source: str) -> Optional[Trial]:
   """The trial, or None when it is not read here (the line reader then reads it or says
   which line is wrong). Only '#' lines are comments: a '#' inside a data row is left to
   the line reader, as are rows that numpy's reader would coerce (an integer written 1.0)."""
-  import warnings
   comments = _COMMENT.findall(text)
   if sum(c.count("#") for c in comments) != text.count("#"):
     return None
