@@ -191,9 +191,13 @@ def _biases(prog) -> dict:
   """(kernel leaf, consumed axis) -> (bias path, output axis): the 1-D parameter added
   right after the product through which that kernel axis acts, if any."""
   tr = prog.trace
+  outer = {inner: key for key, inner in tr.outvar_src.items()}
   out = {}
   for c in tr.consumers:
-    found = tr.bias_add.get(c.out)
+    key, found = c.out, tr.bias_add.get(c.out)
+    while found is None and key in outer:      # the product is what a call returns (e.g.
+      key = outer[key]                          # a custom_vjp conv): the bias added after
+      found = tr.bias_add.get(key)
     if found is not None and c.out_axis is not None:
       leaf, sign = found
       out.setdefault((c.leaf, c.leaf_axis), (prog.paths[leaf], c.out_axis) +
