@@ -15,7 +15,6 @@ sums in another order).
 import argparse
 import os
 import sys
-import time
 from unittest import mock
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -26,17 +25,8 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 import optax  # noqa: E402
 
+from eegjax.evaluate.timing import latency_ms  # noqa: E402
 from eegjax.models import cpu_grads, eegconv  # noqa: E402
-
-
-def median_ms(fn, args, repeats):
-  jax.block_until_ready(fn(*args))
-  times = []
-  for _ in range(repeats):
-    t = time.perf_counter()
-    jax.block_until_ready(fn(*args))
-    times.append(time.perf_counter() - t)
-  return 1e3 * float(np.median(times))
 
 
 def xla_gradients():
@@ -69,17 +59,17 @@ def main():
                          rngs={"dropout": jax.random.PRNGKey(2)})
       return optax.softmax_cross_entropy_with_integer_labels(out, y).mean()
 
-    forward = median_ms(jax.jit(lambda p, x, net=net, rest=rest: net.apply(
-        {**rest, "params": p}, x)), (v["params"], x), args.repeats)
+    forward = latency_ms(jax.jit(lambda p, x, net=net, rest=rest: net.apply(
+        {**rest, "params": p}, x)), v["params"], x, repeats=args.repeats)
     fast_fn = jax.jit(jax.value_and_grad(loss))
-    fast = median_ms(fast_fn, (v["params"], x, y), args.repeats)
+    fast = latency_ms(fast_fn, v["params"], x, y, repeats=args.repeats)
     g_fast = fast_fn(v["params"], x, y)[1]
     patches = xla_gradients()
     for p in patches:
       p.start()
     try:
       xla_fn = jax.jit(jax.value_and_grad(loss))
-      xla = median_ms(xla_fn, (v["params"], x, y), args.repeats)
+      xla = latency_ms(xla_fn, v["params"], x, y, repeats=args.repeats)
       g_xla = xla_fn(v["params"], x, y)[1]
     finally:
       for p in patches:

@@ -1,8 +1,8 @@
 """Convolutions and average pools whose gradients XLA's CPU backend computes quickly, for
-the EEG conv networks (`eegjax.models.eegconv`) on the CPU; see also `avg_pool` below.
+the EEG conv networks (`eegjax.models.eegconv`) on the CPU (`conv`, and `avg_pool` below).
 
 XLA's CPU backend computes the forward convolutions of these networks well, but their
-gradients -- the kernel gradient of a long temporal kernel (25-64 taps) or of a spatial
+gradients -- the kernel gradient of a long temporal kernel (10-128 taps) or of a spatial
 kernel spanning every electrode, and the input gradient of the latter -- as convolutions
 with the activations as the "kernel", 3-10x slower than the forward pass (ShallowConvNet on
 scp1's trials: forward 36 ms, forward and backward 360-390 ms a batch of 32; see
@@ -130,7 +130,7 @@ def _avg_pool(x, window_shape, strides):
 
 
 def _avg_pool_fwd(x, window_shape, strides):
-  return _avg_pool(x, window_shape, strides), x.shape
+  return nn.avg_pool(x, window_shape, strides=strides), x.shape
 
 
 def _avg_pool_bwd(window_shape, strides, shape, g):

@@ -80,9 +80,9 @@ class ShallowConvNet(nn.Module):
     x = _as_image(x, self.channels_last)
     c = x.shape[1]
     x = Conv(self.n_filters_time, (1, self.filter_time_length), padding="VALID",
-                name="conv_time")(x)
+             name="conv_time")(x)
     x = Conv(self.n_filters_spat, (c, 1), padding="VALID", use_bias=False,
-                name="conv_spat")(x)                           # (batch, 1, time, filters)
+             name="conv_spat")(x)                           # (batch, 1, time, filters)
     x = _bn(train, "bn")(x)
     x = jnp.square(x)
     x = cpu_grads.avg_pool(x, (1, self.pool_time_length), strides=(1, self.pool_time_stride))
@@ -107,15 +107,15 @@ class Deep4(nn.Module):
     x = _as_image(x, self.channels_last)
     c = x.shape[1]
     x = Conv(self.n_filters[0], (1, self.filter_length), padding="VALID",
-                name="conv_time")(x)
+             name="conv_time")(x)
     x = Conv(self.n_filters[0], (c, 1), padding="VALID", use_bias=False,
-                name="conv_spat")(x)
+             name="conv_spat")(x)
     x = nn.elu(_bn(train, "bn_0")(x))
     x = nn.max_pool(x, (1, self.pool_length), strides=(1, self.pool_length))
     for i, f in enumerate(self.n_filters[1:], 1):
       x = nn.Dropout(self.dropout, deterministic=not train)(x)
       x = Conv(f, (1, self.filter_length), padding="VALID", use_bias=False,
-                  name=f"conv_{i}")(x)
+               name=f"conv_{i}")(x)
       x = nn.elu(_bn(train, f"bn_{i}")(x))
       x = nn.max_pool(x, (1, self.pool_length), strides=(1, self.pool_length))
     if x.shape[2] < 1:
@@ -146,18 +146,18 @@ class EEGNet(nn.Module):
     c = x.shape[1]
     f2 = self.f2 or self.f1 * self.d
     x = Conv(self.f1, (1, self.kernel_length), padding="SAME", use_bias=False,
-                name="conv_time")(x)
+             name="conv_time")(x)
     x = _bn(train, "bn_0")(x)
     # depthwise: D spatial filters for each temporal filter (groups = F1)
     x = Conv(self.f1 * self.d, (c, 1), padding="VALID", feature_group_count=self.f1,
-                use_bias=False, name="depthwise")(x)
+             use_bias=False, name="depthwise")(x)
     x = nn.elu(_bn(train, "bn_1")(x))
     x = cpu_grads.avg_pool(x, (1, self.pool_1), strides=(1, self.pool_1))
     x = nn.Dropout(self.dropout, deterministic=not train)(x)
     # separable: a temporal filter per channel, then a 1 x 1 mix into F2
     x = Conv(self.f1 * self.d, (1, self.separable_length), padding="SAME",
-                feature_group_count=self.f1 * self.d, use_bias=False,
-                name="separable_depthwise")(x)
+             feature_group_count=self.f1 * self.d, use_bias=False,
+             name="separable_depthwise")(x)
     x = Conv(f2, (1, 1), use_bias=False, name="separable_pointwise")(x)
     x = nn.elu(_bn(train, "bn_2")(x))
     x = cpu_grads.avg_pool(x, (1, self.pool_2), strides=(1, self.pool_2))
