@@ -1,3 +1,5 @@
+import os
+
 import chex
 import jax
 import jax.numpy as jnp
@@ -66,6 +68,45 @@ def test_blocks_do_not_change_the_result(study):
   ra = a.fit([0], folds, data, log=lambda m: None)
   rb = b.fit([0], folds, data, log=lambda m: None)
   chex.assert_trees_all_close(ra.params, rb.params, atol=1e-6)
+
+
+def test_a_resumed_run_only_traces_its_initial_state(study, tmp_path, monkeypatch):
+  """Resuming, the initial state is only the restore's template (traced, not compiled
+  and run); when every checkpoint is unreadable the run starts from a real initial state
+  and ends where an uninterrupted run does."""
+  from eegjax.run.checkpoints import Checkpoints
+  folds, data = study
+  cfg = TrainConfig(epochs=6, batch_size=16, learning_rate=0.01, epochs_per_call=4)
+  full = Trainer(MLP((8,), 3), cfg, False).fit([0], folds, data, log=lambda m: None,
+                                               checkpoints=Checkpoints(str(tmp_path / "ck")))
+  ck = Checkpoints(str(tmp_path / "ck"))
+  assert ck.steps() == [4, 6]
+  ck.delete(6)                        # as if stopped after the block that ends at epoch 4
+  ck.close()
+  traced = []
+  trainer = Trainer(MLP((8,), 3), cfg, False)
+  real_init = trainer.init
+
+  def spy(*args, **kw):
+    out = real_init(*args, **kw)
+    traced.append(isinstance(jax.tree.leaves(out)[0], jax.core.Tracer))
+    return out
+
+  monkeypatch.setattr(trainer, "init", spy)
+  resumed = trainer.fit([0], folds, data, log=lambda m: None,
+                        checkpoints=Checkpoints(str(tmp_path / "ck")))
+  assert traced == [True]
+  chex.assert_trees_all_close(resumed.params, full.params, atol=1e-6)
+  for root, _, files in os.walk(tmp_path / "ck"):       # every checkpoint unreadable
+    for name in files:
+      if name != "_CHECKPOINT_METADATA":
+        open(os.path.join(root, name), "wb").close()
+  traced.clear()
+  again = trainer.fit([0], folds, data, log=lambda m: None,
+                      checkpoints=Checkpoints(str(tmp_path / "ck")))
+  assert traced == [True, False]
+  chex.assert_trees_all_close(again.params, full.params, atol=1e-6)
+  np.testing.assert_allclose(again.train_loss, full.train_loss, rtol=1e-6)
 
 
 def test_training_learns_and_evaluates(study):

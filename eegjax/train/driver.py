@@ -110,13 +110,19 @@ def train(family: Family, seeds, folds: FoldArrays, data, *, num_devices: int = 
   prefix = f"{label}: " if label else ""
   if layout.mesh is not None:
     log(f"{prefix}models spread over {layout.describe()}")
+  # With a checkpoint to resume from, the initial state is only the restore's template:
+  # its shapes and dtypes are traced (jax.eval_shape), not compiled and run.
+  fresh = lambda: family.init(seeds, folds, data, layout)  # noqa: E731
+  template_only = state is None and checkpoints is not None and bool(checkpoints.steps())
   if state is None:
-    state = family.init(seeds, folds, data, layout)
+    state = jax.eval_shape(fresh) if template_only else fresh()
   history = {k: np.full((n_f, n_s, family.epochs), np.nan, np.float32)
              for k in family.history_keys}
   run_s, epoch = 0.0, start_epoch
   if checkpoints is not None:
     restored = checkpoints.restore_latest({"state": family.stored(state), **history})
+    if restored is None and template_only:     # every checkpoint was unreadable
+      state = fresh()
     if restored is not None:
       epoch, arrays, meta = restored
       run_s = float(meta.get("run_s", 0.0))
