@@ -5,9 +5,10 @@ machine that swaps for an hour, or an allocator's traceback after the compile).
 The estimate is deliberately generous (measured on a 2-core CPU, a 25-30-3 MLP over 576
 rows used about 240 KB per model; the estimate says about 400 KB): per model, 4-byte floats
 for its parameters six times over (weights, gradients, Adam's two moments, the best epoch's
-copy, the update), its scaled copies of the data rows it reads (training, validation and
-test parts), and the activations of the larger of a training and an evaluation batch
-forward and backward; the data once.
+copy, the update); per model in flight, its scaled copies of the data rows it reads
+(training, validation and test parts) and the activations of the larger of a training and
+an evaluation batch forward and backward; the data once. Every model is in flight in the
+vmapped layout; one at a time in the loop layout (conv nets on a CPU, `fit.Trainer`).
 """
 
 from __future__ import annotations
@@ -21,13 +22,15 @@ FLOAT = 4
 
 
 def estimate_bytes(*, num_models: int, num_params: int, num_rows: int, row_floats: int,
-                   batch: int, eval_batch: int, width: int) -> int:
+                   batch: int, eval_batch: int, width: int,
+                   in_flight: int | None = None) -> int:
   """Bytes a sweep of `num_models` needs: `num_params` per model, `num_rows` rows of
   `row_floats` values (a sequence row: time x channels), `width` activations per row and
-  layer summed over the layers (a sequence model: times the steps)."""
-  per_model = (6 * num_params + 3 * num_rows * row_floats
-               + 3 * max(batch, eval_batch) * width)
-  return FLOAT * (num_models * per_model + num_rows * row_floats)
+  layer summed over the layers (a sequence model: times the steps); `in_flight` models
+  (default all) computing at once."""
+  in_flight = num_models if in_flight is None else min(in_flight, num_models)
+  working = 3 * num_rows * row_floats + 3 * max(batch, eval_batch) * width
+  return FLOAT * (num_models * 6 * num_params + in_flight * working + num_rows * row_floats)
 
 
 def available_bytes() -> int | None:
@@ -69,11 +72,12 @@ def fits(need: int, have: int | None) -> bool:
   return have is None or need <= have
 
 
-def check_sweep(model, data, num_models: int, batch: int,
-                eval_batch: int) -> tuple[int, int | None]:
+def check_sweep(model, data, num_models: int, batch: int, eval_batch: int,
+                in_flight: int | None = None) -> tuple[int, int | None]:
   """(bytes needed, bytes available) for `num_models` copies of `model` training on
-  `data` (x, y, lengths); the activations per row are read from the parameters' bias
-  widths (times the steps of a sequence model)."""
+  `data` (x, y, lengths), `in_flight` of them at once (default all: the vmapped layout);
+  the activations per row are read from the parameters' bias widths (times the steps of a
+  sequence model), a conv net's from its layers' outputs."""
   x, _, lengths = data
   example = (x[:2],) if lengths is None else (x[:2], lengths[:2])
   shapes = jax.eval_shape(model.init, jax.random.key(0), *example)
@@ -89,5 +93,5 @@ def check_sweep(model, data, num_models: int, batch: int,
     width = sum(math.prod(a.shape) for a in jax.tree.leaves(inter))
   need = estimate_bytes(num_models=num_models, num_params=num_params, num_rows=x.shape[0],
                         row_floats=math.prod(x.shape[1:]), batch=batch,
-                        eval_batch=eval_batch, width=width)
+                        eval_batch=eval_batch, width=width, in_flight=in_flight)
   return need, available_bytes()

@@ -31,6 +31,7 @@ from eegjax.train import memory
 from eegjax.train import (TrainConfig, Trainer, carve_validation, device_data,
                           make_fold_arrays)
 from eegjax.run.checkpoints import Checkpoints
+from eegjax.train.fit import default_layout
 from eegjax.train.folds import FoldArrays, has_validation
 from eegjax.studies.common.inputs import prepare_inputs
 
@@ -228,10 +229,12 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
 def check_memory(cfg: ClassifyConfig, prep: Prepared, model, train_cfg: TrainConfig,
                  num_folds: int, wd: Workdir, name: str = "train") -> None:
   """Refuses, in one line, a sweep whose estimated memory (`eegjax.train.memory`) exceeds
-  what the machine has, before anything is compiled."""
+  what the machine has, before anything is compiled. The loop layout (`default_layout`)
+  computes one model at a time."""
   models = num_folds * len(prep.seeds)
   need, have = memory.check_sweep(model, prep.data, models, train_cfg.batch_size,
-                                  train_cfg.eval_batch_size)
+                                  train_cfg.eval_batch_size,
+                                  in_flight=1 if default_layout(model) == "loop" else None)
   if not memory.fits(need, have):
     raise ConfigError(
         f"{name}: {num_folds} folds x {len(prep.seeds)} seeds (--num_seeds) = {models} "
