@@ -68,7 +68,9 @@ def test_the_loop_layout_counts_one_model_in_flight(monkeypatch):
   Prep.data = data
   cfg = TrainConfig(batch_size=32, eval_batch_size=512)
   monkeypatch.setattr(memory, "available_bytes", lambda: (loop + ten) // 2)
-  classifier.check_memory(None, Prep, model, cfg, 1, None)      # one at a time: it fits
-  monkeypatch.setattr(classifier, "default_layout", lambda m: "vmap")
+  from eegjax.train import Trainer
+  trainer = Trainer(model, cfg, has_val=False)          # the layout check_memory is given
+  classifier.check_memory(None, Prep, model, cfg, 1, None,
+                          vmapped=trainer.vmapped)      # one at a time: it fits
   with pytest.raises(ConfigError, match="10 models of this size need"):
-    classifier.check_memory(None, Prep, model, cfg, 1, None)
+    classifier.check_memory(None, Prep, model, cfg, 1, None, vmapped=True)

@@ -31,7 +31,6 @@ from eegjax.train import memory
 from eegjax.train import (TrainConfig, Trainer, carve_validation, device_data,
                           make_fold_arrays)
 from eegjax.run.checkpoints import Checkpoints
-from eegjax.train.fit import default_layout
 from eegjax.train.folds import FoldArrays, has_validation
 from eegjax.studies.common.inputs import prepare_inputs
 
@@ -216,9 +215,10 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
   model = prep.model if model is None else model
   train_cfg = cfg.train if train_cfg is None else train_cfg
   folds = prep.folds if folds is None else folds
-  check_memory(cfg, prep, model, train_cfg, len(folds.fold_id), wd, name)
   trainer = Trainer(model, train_cfg, has_val=has_validation(folds),
                     num_devices=cfg.num_devices)
+  check_memory(cfg, prep, model, train_cfg, len(folds.fold_id), wd, name,
+               vmapped=trainer.vmapped)
   ckpt = Checkpoints(wd.file(os.path.join("checkpoints", name)), log=wd.log)
   state = None if init is None else init(trainer)
   fit = trainer.fit(prep.seeds, folds, prep.data, state=state, log=wd.log, checkpoints=ckpt,
@@ -227,14 +227,15 @@ def train(cfg: ClassifyConfig, prep: Prepared, wd: Workdir, *, model=None,
 
 
 def check_memory(cfg: ClassifyConfig, prep: Prepared, model, train_cfg: TrainConfig,
-                 num_folds: int, wd: Workdir, name: str = "train") -> None:
+                 num_folds: int, wd: Workdir, name: str = "train", *,
+                 vmapped: bool = True) -> None:
   """Refuses, in one line, a sweep whose estimated memory (`eegjax.train.memory`) exceeds
-  what the machine has, before anything is compiled. The loop layout (`default_layout`)
-  computes one model at a time."""
+  what the machine has, before anything is compiled. `vmapped`: the trainer's layout (the
+  loop layout computes one model at a time)."""
   models = num_folds * len(prep.seeds)
   need, have = memory.check_sweep(model, prep.data, models, train_cfg.batch_size,
                                   train_cfg.eval_batch_size,
-                                  in_flight=1 if default_layout(model) == "loop" else None)
+                                  in_flight=None if vmapped else 1)
   if not memory.fits(need, have):
     raise ConfigError(
         f"{name}: {num_folds} folds x {len(prep.seeds)} seeds (--num_seeds) = {models} "
