@@ -212,19 +212,27 @@ def cnn(workdir: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-def cnn_sets(workdir: str) -> str:
+def cnn_sets(workdir: str, old: str = "", missing: list | None = None) -> str:
   """Each EEG conv network's unpruned test accuracy on each built-in set's official split
   (mean, 95% interval, seeds), from the prune_cnn runs `workdir`/<set>_prune_<network>,
-  beside the set's published figure; a cell without a finished run says so."""
+  beside the set's published figure. A cell whose run is not on this machine keeps its text
+  in the table as it stands (`old`; as a whole table whose run is absent does) and is
+  appended to `missing`; a cell no run ever filled says "not run"."""
   nets = (("shallow", "ShallowConvNet"), ("eegnet", "EEGNet-8,2"), ("deep4", "Deep4"))
   lines = ["| set | " + " | ".join(n for _, n in nets) + " | published |",
            "|---|" + "---|" * (len(nets) + 1)]
+  kept = {row[0]: row[1:] for row in
+          ([c.strip() for c in line.strip().strip("|").split("|")]
+           for line in old.splitlines()[2:]) if len(row) == len(nets) + 2}
   for ds in ("scp1", "scp2", "finger", "eyes"):
     cells = []
-    for net, _ in nets:
+    for i, (net, _) in enumerate(nets):
       run = os.path.join(workdir, f"{ds}_prune_{net}")
       if not os.path.exists(os.path.join(REPO, run, "results.json")):
-        cells.append("not run")
+        before = kept.get(ds, ["not run"] * len(nets))[i]
+        if before != "not run" and missing is not None:
+          missing.append(f"cnn_sets cell {run}")
+        cells.append(before)
         continue
       res = _json(run)
       u = res["pruning"]["unpruned"]
@@ -252,6 +260,8 @@ def render(text: str, missing: list) -> str:
       missing.append(f"{kind} {workdir}")
       return m.group(0)
     kw = dict(a.split("=", 1) for a in args.split())
+    if kind == "cnn_sets":
+      kw.update(old=body, missing=missing)
     return head + KINDS[kind](workdir, **kw) + tail
   return MARK.sub(one, text)
 
