@@ -186,19 +186,29 @@ def _accuracy(models: Models, predicted) -> float:
 def cost(models: Models, percent: Optional[int]) -> dict:
   """Parameters, multiply-adds per trial and inference time of the network pruned by
   `percent` (None: unpruned); the same for every criterion (same shapes)."""
+  x, _, _ = models.rows(0, "test", TIMING_ROWS)
+  return pruned_cost(models.run, models.forward, models.groups, models.one(0, 0), x,
+                     percent)
+
+
+def pruned_cost(run, forward, groups, params, x, percent: Optional[int], *,
+                repeats: int = 10, warmup: int = 2) -> dict:
+  """The cost of `params`' network with `percent` of each of `groups` cut (the first units:
+  the cost depends on the shapes only): trainable parameters, multiply-adds per trial of
+  `run` (the traced program at any size), median ms of `forward` (its jit) on the trials
+  `x` (also `benchmarks/pruned_cnn.py`'s measure), and each group's width."""
   from eegjax.pruning import drop_units
-  params = models.one(0, 0)
+  widths = {g.name: g.size(params) for g in groups}       # before any is cut
   if percent is not None:
-    for g in models.groups:
-      k = units_to_prune(models.widths[g.name], percent)
+    for g in groups:
+      k = units_to_prune(widths[g.name], percent)
       if k:
         params = drop_units(params, g, range(k))
-  x, _, _ = models.rows(0, "test", TIMING_ROWS)
   return {"params": count_trainable(params),
-          "macs_per_trial": multiply_adds(models.run, params, x[:1]),
-          f"inference_ms_batch_{x.shape[0]}": latency_ms(models.forward, params, x,
-                                                         repeats=10, warmup=2),
-          "units": {g.name: g.size(params) for g in models.groups}}
+          "macs_per_trial": multiply_adds(run, params, x[:1]),
+          f"inference_ms_batch_{x.shape[0]}": latency_ms(forward, params, x,
+                                                         repeats=repeats, warmup=warmup),
+          "units": {g.name: g.size(params) for g in groups}}
 
 
 def compare(models: Models, correct, reference) -> dict:
