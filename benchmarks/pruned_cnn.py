@@ -1,16 +1,18 @@
 """What pruning buys at inference: each EEG conv network, sized for each built-in set's
 trials, unpruned and with 25% and 50% of every filter group cut, in one sitting.
 
-    python benchmarks/pruned_cnn.py [--sets=scp1,scp2,finger,eyes] [--repeats=30]
+    python benchmarks/pruned_cnn.py [--sets=scp1,scp2,finger,eyes] [--rounds=10]
 
-For each (network, set): trainable parameters, multiply-adds per trial (counted from the
-traced program) and the median milliseconds of one model's jitted inference on 64 trials,
-and the speedup against the unpruned network, through the same `pruned_cost` prune_cnn's
-results use (`eegjax.studies.prune_cnn.study`). Costs depend on the shapes alone, so the
-networks are freshly initialised (no training) and the trials are the set's first 64
-(scaled to [-1, 1] per channel); prune_cnn's own timings are taken once, beside its
-training, on whatever else the machine runs, and are noisier than these. Prints a table;
-`--out` also writes it as JSON.
+For each (network, set): trainable parameters and multiply-adds per trial (counted from
+the traced program), through the `pruned_cost` prune_cnn's results use
+(`eegjax.studies.prune_cnn.study`), and one model's jitted inference on 64 trials: the
+three sizes are timed in turn, `--rounds` rounds of `--repeats` calls each, so a spell of
+load on this shared machine falls on all three alike; each size's time is the median of
+its round medians, and the speedup is against the unpruned network. Costs depend on the
+shapes alone, so the networks are freshly initialised (no training) and the trials are the
+set's first 64 (scaled to [-1, 1] per channel); prune_cnn's own timings are taken once,
+beside its training, and are noisier than these. Prints a table; `--out` also writes it
+as JSON.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ import numpy as np  # noqa: E402
 from eegjax.data.registry import DataSpec, load  # noqa: E402
 from eegjax.models.eegconv import NETWORKS, sized_for  # noqa: E402
 from eegjax.pruning import discover_groups, resized_apply  # noqa: E402
-from eegjax.studies.prune_cnn.study import TIMING_ROWS, pruned_cost  # noqa: E402
+from eegjax.evaluate.timing import latency_ms  # noqa: E402
+from eegjax.studies.prune_cnn.study import TIMING_ROWS, cut_percent, pruned_cost  # noqa: E402
 
 SETS = ("scp1", "scp2", "finger", "eyes")
 PERCENTS = (None, 25, 50)
@@ -45,23 +48,32 @@ def trials(name: str):
   return jnp.asarray(x), ds.num_classes, ds.info.sampling_rate
 
 
-def measure(network: str, name: str, repeats: int) -> dict:
+def measure(network: str, name: str, rounds: int, repeats: int) -> dict:
   x, num_classes, rate = trials(name)
   model = sized_for(network, num_classes, x.shape[1], rate)
   variables = model.init(jax.random.PRNGKey(0), x[:2])
   run = resized_apply(model.apply, variables, x[:2])
   forward = jax.jit(run)
   groups = [g for g in discover_groups(model.apply, variables, x[:2]) if g.prunable]
-  return {("0%" if p is None else f"{p}%"): pruned_cost(run, forward, groups, variables, x, p,
-                                                      repeats=repeats, warmup=3)
-          for p in PERCENTS}
+  label = {p: "0%" if p is None else f"{p}%" for p in PERCENTS}
+  res = {label[p]: pruned_cost(run, forward, groups, variables, x, p, repeats=1, warmup=1)
+         for p in PERCENTS}
+  params = {p: cut_percent(groups, variables, p) for p in PERCENTS}
+  times = {p: [] for p in PERCENTS}
+  for _ in range(rounds):
+    for p in PERCENTS:
+      times[p].append(latency_ms(forward, params[p], x, repeats=repeats, warmup=1))
+  for p in PERCENTS:
+    res[label[p]][f"inference_ms_batch_{x.shape[0]}"] = float(np.median(times[p]))
+  return res
 
 
 def main() -> int:
   ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
   ap.add_argument("--sets", default=",".join(SETS))
   ap.add_argument("--networks", default=",".join(NETWORKS))
-  ap.add_argument("--repeats", type=int, default=30)
+  ap.add_argument("--rounds", type=int, default=10)
+  ap.add_argument("--repeats", type=int, default=5, help="calls per size and round")
   ap.add_argument("--out", default="")
   args = ap.parse_args()
   sets = [s for s in args.sets.split(",") if s]
@@ -80,13 +92,14 @@ def main() -> int:
   print("|---|---|---|---|---|---|---|")
   for name in sets:
     for network in networks:
-      res = measure(network, name, args.repeats)
+      res = measure(network, name, args.rounds, args.repeats)
       out[f"{network}/{name}"] = res
       base = res["0%"][ms_key]
       for pct, r in res.items():
         print(f"| {network} | {name} | {pct} | {r['params']:,} | {r['macs_per_trial']:,} | "
               f"{r[ms_key]:.1f} | {base / r[ms_key]:.2f}x |", flush=True)
-  print(f"({jax.devices()[0].platform}, median of {args.repeats}, "
+  print(f"({jax.devices()[0].platform}, medians of {args.rounds} rounds x {args.repeats} "
+        f"calls, "
         f"{time.perf_counter() - t0:.0f} s in all)")
   if args.out:
     with open(args.out, "w", encoding="utf-8") as f:

@@ -14,8 +14,10 @@ Kinds: `prune` (a prune_mlp / prune_rnn run: `eegjax.evaluate.prune_tables.resul
 `prune_tables.criteria_rows`), `alcohol` (a classify_alcohol / compress_alcohol run: its
 approaches from results.json, their timings from timing.json), `gan`, `gan_epochs` and
 `gan_pruning` (a train_gan run: the best models and their samples, the samples at each
-quality epoch, the discriminators' conv-channel pruning), `cnn` (a prune_cnn run) and
-`cnn_sets` (every network x set's unpruned accuracy from the prune_cnn runs under a folder). A table whose workdir is
+quality epoch, the discriminators' conv-channel pruning), `cnn` (a prune_cnn run),
+`cnn_sets` (every network x set's unpruned accuracy from the prune_cnn runs under a folder)
+and `cnn_summary` (one row per network x set: unpruned, and each criterion at 25% / 50%
+with the costs, condensed from the runs' `cnn` tables). A table whose workdir is
 not on this machine is left as it is and reported. Run from the repository root.
 """
 
@@ -245,7 +247,61 @@ def cnn_sets(workdir: str, old: str = "", missing: list | None = None) -> str:
   return "\n".join(lines) + "\n"
 
 
-KINDS = {"cnn": cnn, "cnn_sets": cnn_sets, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
+def cnn_summary(workdir: str, missing: list | None = None) -> str:
+  """One row per network x set: the unpruned accuracy, and at each percentage each
+  criterion's accuracy (bold where it differs from random at Holm p < 0.05), parameters,
+  multiply-adds and inference time, condensed from the run's `cnn` table: rendered from
+  `workdir`/<set>_prune_<network> when that run is on this machine, else read from its
+  table in docs/cnn.md (generated from the run before; appended to `missing`). Criteria
+  are shown under the first compensation a run used."""
+  crits = ("distinctiveness", "magnitude", "random")
+  nets = (("shallow", "ShallowConvNet"), ("eegnet", "EEGNet-8,2"), ("deep4", "Deep4"))
+  docs = open(os.path.join(REPO, "docs", "cnn.md"), encoding="utf-8").read()
+  lines = ["| set | network | unpruned (95% CI) | published | 25%: " + " / ".join(crits)
+           + " | 50%: " + " / ".join(crits) + " | parameters 0 / 25 / 50% | multiply-adds "
+           "per trial 0 / 25 / 50% | inference ms 0 / 25 / 50% |", "|---|" + "---|" * 8]
+  for ds in ("scp1", "scp2", "finger", "eyes"):
+    for net, title in nets:
+      run = os.path.join(workdir, f"{ds}_prune_{net}")
+      if os.path.exists(os.path.join(REPO, run, "results.json")):
+        md = cnn(run)
+      else:
+        m = re.search(rf"<!-- table: cnn {re.escape(run)} -->\n(.*?)<!-- /table -->", docs,
+                      re.S)
+        if not m:
+          continue
+        md = m.group(1)
+        if missing is not None:
+          missing.append(f"cnn_summary row {run} (from docs/cnn.md)")
+      rows = [[c.strip() for c in line.strip().strip("|").split("|")]
+              for line in md.splitlines()[2:]]
+      base, by_pct = rows[0], {}
+      for r in rows[1:]:
+        crit, comp = (t.strip() for t in r[1].split("/"))
+        by_pct.setdefault(r[0], {}).setdefault(comp, {})[crit] = r
+
+      def acc(r):
+        if r is None:
+          return "-"
+        holm = re.search(r", ([0-9.]+)\)$", r[3])
+        a = r[2].split(" ")[0]
+        return f"**{a}**" if holm and float(holm.group(1)) < 0.05 else a
+      cells, sizes = [], [base]
+      for pct in ("25%", "50%"):
+        comps = by_pct.get(pct, {})
+        first = next(iter(comps.values()), {})
+        cells.append(" / ".join(acc(first.get(c)) for c in crits))
+        sizes.append(next(iter(first.values()), None))
+      macs = [f"{int(r[5].replace(',', '')) / 1e6:.2f}M" if r else "-" for r in sizes]
+      cost = [" / ".join(r[4] if r else "-" for r in sizes), " / ".join(macs),
+              " / ".join(r[6] if r else "-" for r in sizes)]
+      pub = PUBLISHED.get(ds, (None, ""))[0]
+      lines.append(f"| {ds} | {title} | {base[2]} | {pub if pub is not None else '-'} | "
+                   + " | ".join(cells + cost) + " |")
+  return "\n".join(lines) + "\n"
+
+
+KINDS = {"cnn": cnn, "cnn_sets": cnn_sets, "cnn_summary": cnn_summary, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
          "gan_epochs": gan_epochs, "gan_pruning": gan_pruning}
 
 
@@ -255,13 +311,15 @@ def render(text: str, missing: list) -> str:
     if kind not in KINDS:
       raise SystemExit(f"table kind {kind!r}: expected one of {sorted(KINDS)}")
     if not os.path.exists(os.path.join(REPO, workdir)) or (
-        kind not in ("criteria", "cnn_sets")
+        kind not in ("criteria", "cnn_sets", "cnn_summary")
         and not os.path.exists(os.path.join(REPO, workdir, "results.json"))):
       missing.append(f"{kind} {workdir}")
       return m.group(0)
     kw = dict(a.split("=", 1) for a in args.split())
     if kind == "cnn_sets":
       kw.update(old=body, missing=missing)
+    elif kind == "cnn_summary":
+      kw.update(missing=missing)
     return head + KINDS[kind](workdir, **kw) + tail
   return MARK.sub(one, text)
 

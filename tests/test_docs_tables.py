@@ -69,3 +69,54 @@ def test_the_networks_by_sets_table_reads_each_finished_prune_cnn_run(tmp_path, 
   assert "| eyes | 0.455 (0.329-0.588), 10 seeds | not run | not run |" in again
   assert "0.841 (0.800-0.880), 3 seeds" in again and "stale" not in again
   assert missing == ["cnn_sets cell workdirs/eyes_prune_shallow"]
+
+
+def _cnn_run(path, network, ds, acc, variants):
+  """A prune_cnn run's results.json and timing.json, as docs/tables.py's `cnn` reads them."""
+  path.mkdir(parents=True)
+  costs = {k: {"params": p, "macs_per_trial": m}
+           for k, p, m in (("unpruned", 1000, 2_000_000), ("25%", 700, 1_500_000),
+                           ("50%", 400, 1_000_000))}
+  res = {"dataset": {"name": ds}, "model": {"network": network},
+         "protocol": {"seeds": [0, 1]},
+         "pruning": {"unpruned": {"accuracy": acc, "ci95": [acc - 0.05, acc + 0.05]},
+                     "costs": costs, "variants": {
+                         f"{c}/mean/{pct}": {"percent": pct, "criterion": c,
+                                             "compensation": "mean", "accuracy": a,
+                                             "ci95": [a - 0.1, a + 0.1],
+                                             **({"vs_random": {"mean": d, "p": p / 2,
+                                                               "p_holm": p}}
+                                                if c != "random" else {})}
+                         for (c, pct), (a, d, p) in variants.items()}}}
+  (path / "results.json").write_text(json.dumps(res))
+  (path / "timing.json").write_text(json.dumps({"latency": {
+      k: {"inference_ms_batch_64": ms} for k, ms in (("unpruned", 10.0), ("25%", 8.0),
+                                                     ("50%", 5.0))}}))
+
+
+def test_the_conv_summary_condenses_each_run_and_falls_back_to_its_docs_table(tmp_path,
+                                                                             monkeypatch):
+  """One row per network x set: each criterion's accuracy per percentage (bold where Holm
+  p < 0.05 against random), parameters, multiply-adds and inference time; a run not on
+  this machine is read from its table in docs/cnn.md and reported; none at all: no row."""
+  variants = {("distinctiveness", 25): (0.6, -0.1, 0.01), ("magnitude", 25): (0.68, -0.02, 0.4),
+              ("random", 25): (0.7, 0, 0), ("distinctiveness", 50): (0.5, 0.0, 1.0),
+              ("magnitude", 50): (0.52, 0.02, 0.9), ("random", 50): (0.5, 0, 0)}
+  _cnn_run(tmp_path / "workdirs" / "scp1_prune_deep4", "deep4", "scp1", 0.84, variants)
+  _cnn_run(tmp_path / "elsewhere" / "eyes_prune_eegnet", "eegnet", "eyes", 0.5, variants)
+  monkeypatch.setattr(tables, "REPO", str(tmp_path))
+  eyes_table = tables.cnn("elsewhere/eyes_prune_eegnet")
+  (tmp_path / "docs").mkdir()
+  (tmp_path / "docs" / "cnn.md").write_text(
+      "<!-- table: cnn workdirs/eyes_prune_eegnet -->\n" + eyes_table + "<!-- /table -->\n")
+  missing = []
+  out = tables.render("<!-- table: cnn_summary workdirs -->\n<!-- /table -->\n", missing)
+  rows = [line for line in out.splitlines() if line.startswith("| scp1") or
+          line.startswith("| eyes") or line.startswith("| scp2")]
+  assert rows == [
+      f"| scp1 | Deep4 | 0.840 (0.790-0.890) | {tables.PUBLISHED['scp1'][0]} | "
+      "**0.600** / 0.680 / 0.700 | 0.500 / 0.520 / 0.500 | 1,000 / 700 / 400 | "
+      "2.00M / 1.50M / 1.00M | 10.0 / 8.0 / 5.0 |",
+      "| eyes | EEGNet-8,2 | 0.500 (0.450-0.550) | - | **0.600** / 0.680 / 0.700 | "
+      "0.500 / 0.520 / 0.500 | 1,000 / 700 / 400 | 2.00M / 1.50M / 1.00M | 10.0 / 8.0 / 5.0 |"]
+  assert missing == ["cnn_summary row workdirs/eyes_prune_eegnet (from docs/cnn.md)"]

@@ -191,12 +191,9 @@ def cost(models: Models, percent: Optional[int]) -> dict:
                      percent)
 
 
-def pruned_cost(run, forward, groups, params, x, percent: Optional[int], *,
-                repeats: int = 10, warmup: int = 2) -> dict:
-  """The cost of `params`' network with `percent` of each of `groups` cut (the first units:
-  the cost depends on the shapes only): trainable parameters, multiply-adds per trial of
-  `run` (the traced program at any size), median ms of `forward` (its jit) on the trials
-  `x` (also `benchmarks/pruned_cnn.py`'s measure), and each group's width."""
+def cut_percent(groups, params, percent: Optional[int]):
+  """`params` with `percent` of each of `groups` cut (None: as they are); the first units,
+  as a network's cost depends on its shapes only."""
   from eegjax.pruning import drop_units
   widths = {g.name: g.size(params) for g in groups}       # before any is cut
   if percent is not None:
@@ -204,6 +201,15 @@ def pruned_cost(run, forward, groups, params, x, percent: Optional[int], *,
       k = units_to_prune(widths[g.name], percent)
       if k:
         params = drop_units(params, g, range(k))
+  return params
+
+
+def pruned_cost(run, forward, groups, params, x, percent: Optional[int], *,
+                repeats: int = 10, warmup: int = 2) -> dict:
+  """The cost of `params`' network with `percent` of each of `groups` cut (`cut_percent`):
+  trainable parameters, multiply-adds per trial of `run` (the traced program at any
+  size), median ms of `forward` (its jit) on the trials `x`, and each group's width."""
+  params = cut_percent(groups, params, percent)
   return {"params": count_trainable(params),
           "macs_per_trial": multiply_adds(run, params, x[:1]),
           f"inference_ms_batch_{x.shape[0]}": latency_ms(forward, params, x,
