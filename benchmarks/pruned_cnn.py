@@ -4,15 +4,16 @@ trials, unpruned and with 25% and 50% of every filter group cut, in one sitting.
     python benchmarks/pruned_cnn.py [--sets=scp1,scp2,finger,eyes] [--rounds=10]
 
 For each (network, set): trainable parameters and multiply-adds per trial (counted from
-the traced program), through the `pruned_cost` prune_cnn's results use
-(`eegjax.studies.prune_cnn.study`), and one model's jitted inference on 64 trials: the
-three sizes are timed in turn, `--rounds` rounds of `--repeats` calls each, so a spell of
+the traced program) and one model's jitted inference on 64 trials, through the
+`pruned_costs` prune_cnn's results use (`eegjax.studies.prune_cnn.study`): the three
+sizes are timed in turn, `--rounds` rounds of `--repeats` calls each, so a spell of
 load on this shared machine falls on all three alike; each size's time is the median of
 its round medians, and the speedup is against the unpruned network. Costs depend on the
 shapes alone, so the networks are freshly initialised (no training) and the trials are the
-set's first 64 (scaled to [-1, 1] per channel); prune_cnn's own timings are taken once,
-beside its training, and are noisier than these. Prints a table; `--out` also writes it
-as JSON.
+set's first 64 (scaled to [-1, 1] per channel). prune_cnn times its networks the same
+way with fewer calls (5 rounds of 2), once, at the end of its run and beside whatever else
+the machine runs; runs made before 2026-12-04 timed each size alone. Prints a table;
+`--out` also writes it as JSON.
 """
 
 from __future__ import annotations
@@ -32,11 +33,10 @@ import numpy as np  # noqa: E402
 from eegjax.data.registry import DataSpec, load  # noqa: E402
 from eegjax.models.eegconv import NETWORKS, sized_for  # noqa: E402
 from eegjax.pruning import discover_groups, resized_apply  # noqa: E402
-from eegjax.evaluate.timing import latency_ms  # noqa: E402
-from eegjax.studies.prune_cnn.study import TIMING_ROWS, cut_percent, pruned_cost  # noqa: E402
+from eegjax.studies.prune_cnn.study import TIMING_ROWS, pruned_costs  # noqa: E402
 
 SETS = ("scp1", "scp2", "finger", "eyes")
-PERCENTS = (None, 25, 50)
+PERCENTS = (25, 50)
 
 
 def trials(name: str):
@@ -53,19 +53,9 @@ def measure(network: str, name: str, rounds: int, repeats: int) -> dict:
   model = sized_for(network, num_classes, x.shape[1], rate)
   variables = model.init(jax.random.PRNGKey(0), x[:2])
   run = resized_apply(model.apply, variables, x[:2])
-  forward = jax.jit(run)
   groups = [g for g in discover_groups(model.apply, variables, x[:2]) if g.prunable]
-  label = {p: "0%" if p is None else f"{p}%" for p in PERCENTS}
-  res = {label[p]: pruned_cost(run, forward, groups, variables, x, p, repeats=1, warmup=1)
-         for p in PERCENTS}
-  params = {p: cut_percent(groups, variables, p) for p in PERCENTS}
-  times = {p: [] for p in PERCENTS}
-  for _ in range(rounds):
-    for p in PERCENTS:
-      times[p].append(latency_ms(forward, params[p], x, repeats=repeats, warmup=1))
-  for p in PERCENTS:
-    res[label[p]][f"inference_ms_batch_{x.shape[0]}"] = float(np.median(times[p]))
-  return res
+  return pruned_costs(run, jax.jit(run), groups, variables, x, PERCENTS, rounds=rounds,
+                      repeats=repeats)
 
 
 def main() -> int:
@@ -94,7 +84,7 @@ def main() -> int:
     for network in networks:
       res = measure(network, name, args.rounds, args.repeats)
       out[f"{network}/{name}"] = res
-      base = res["0%"][ms_key]
+      base = res["unpruned"][ms_key]
       for pct, r in res.items():
         print(f"| {network} | {name} | {pct} | {r['params']:,} | {r['macs_per_trial']:,} | "
               f"{r[ms_key]:.1f} | {base / r[ms_key]:.2f}x |", flush=True)

@@ -183,12 +183,12 @@ def _accuracy(models: Models, predicted) -> float:
   return float((_correct(models, predicted) * w).sum() / (w.sum() * predicted.shape[1]))
 
 
-def cost(models: Models, percent: Optional[int]) -> dict:
-  """Parameters, multiply-adds per trial and inference time of the network pruned by
-  `percent` (None: unpruned); the same for every criterion (same shapes)."""
+def cost(models: Models, percents) -> dict:
+  """Parameters, multiply-adds per trial and inference time of the unpruned network and of
+  each percentage's (the same for every criterion: same shapes), keyed "unpruned", "25%"."""
   x, _, _ = models.rows(0, "test", TIMING_ROWS)
-  return pruned_cost(models.run, models.forward, models.groups, models.one(0, 0), x,
-                     percent)
+  return pruned_costs(models.run, models.forward, models.groups, models.one(0, 0), x,
+                      percents)
 
 
 def cut_percent(groups, params, percent: Optional[int]):
@@ -204,17 +204,25 @@ def cut_percent(groups, params, percent: Optional[int]):
   return params
 
 
-def pruned_cost(run, forward, groups, params, x, percent: Optional[int], *,
-                repeats: int = 10, warmup: int = 2) -> dict:
-  """The cost of `params`' network with `percent` of each of `groups` cut (`cut_percent`):
-  trainable parameters, multiply-adds per trial of `run` (the traced program at any
-  size), median ms of `forward` (its jit) on the trials `x`, and each group's width."""
-  params = cut_percent(groups, params, percent)
-  return {"params": count_trainable(params),
-          "macs_per_trial": multiply_adds(run, params, x[:1]),
-          f"inference_ms_batch_{x.shape[0]}": latency_ms(forward, params, x,
-                                                         repeats=repeats, warmup=warmup),
-          "units": {g.name: g.size(params) for g in groups}}
+def pruned_costs(run, forward, groups, params, x, percents, *, rounds: int = 5,
+                 repeats: int = 2) -> dict:
+  """The cost of `params`' network unpruned ("unpruned") and with each of `percents` of
+  each of `groups` cut ("25%", ...; `cut_percent`): trainable parameters, multiply-adds per
+  trial of `run` (the traced program at any size), each group's width, and the median ms
+  of `forward` (its jit) on the trials `x`. The sizes are timed in turn, `rounds` rounds
+  of `repeats` calls after one warm-up, and each size's time is the median of its round
+  medians, so a spell of load on the machine falls on every size alike
+  (`benchmarks/pruned_cnn.py` times the same way)."""
+  sizes = {"unpruned": cut_percent(groups, params, None),
+           **{f"{p}%": cut_percent(groups, params, p) for p in percents}}
+  times = {k: [] for k in sizes}
+  for _ in range(rounds):
+    for k, q in sizes.items():
+      times[k].append(latency_ms(forward, q, x, repeats=repeats, warmup=1))
+  return {k: {"params": count_trainable(q), "macs_per_trial": multiply_adds(run, q, x[:1]),
+              f"inference_ms_batch_{x.shape[0]}": float(np.median(times[k])),
+              "units": {g.name: g.size(q) for g in groups}}
+          for k, q in sizes.items()}
 
 
 def compare(models: Models, correct, reference) -> dict:
@@ -243,9 +251,8 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
   arrays = {"labels": np.where(w, np.asarray(prep.data[1])[np.asarray(prep.folds.test_idx)],
                                -1), "unpruned": np.asarray(unpruned["predicted"]),
             "seeds": np.asarray(prep.seeds)}
-  table, costs, rows, pvals = {}, {"unpruned": cost(models, None)}, [], []
+  table, costs, rows, pvals = {}, cost(models, cfg.percents), [], []
   for percent in cfg.percents:
-    costs[f"{percent}%"] = cost(models, percent)
     for compensation in cfg.compensations:
       correct = {}
       for criterion in cfg.criteria:
