@@ -10,7 +10,7 @@ sizes are timed in turn, `--rounds` rounds of `--repeats` calls each, so a spell
 load on this shared machine falls on all three alike; each size's time is the median of
 its round medians, and the speedup is against the unpruned network. Costs depend on the
 shapes alone, so the networks are freshly initialised (no training) and the trials are the
-set's first 64 (scaled to [-1, 1] per channel). prune_cnn times its networks the same
+set's first 64 (min-max scaled per channel, as the studies scale them). prune_cnn times its networks the same
 way with fewer calls (5 rounds of 2), once, at the end of its run and beside whatever else
 the machine runs; runs made before 2026-12-04 timed each size alone. Prints a table;
 `--out` also writes it as JSON.
@@ -30,6 +30,7 @@ import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
+from eegjax.data.preprocess import fit_minmax  # noqa: E402
 from eegjax.data.registry import DataSpec, load  # noqa: E402
 from eegjax.models.eegconv import NETWORKS, sized_for  # noqa: E402
 from eegjax.pruning import discover_groups, resized_apply  # noqa: E402
@@ -40,12 +41,12 @@ PERCENTS = (25, 50)
 
 
 def trials(name: str):
-  """The set's first TIMING_ROWS trials, each channel scaled to [-1, 1], and its rate."""
+  """The set's first TIMING_ROWS trials, min-max scaled per channel as the studies scale
+  their inputs, and its sampling rate."""
   ds = load(DataSpec(dataset=name))
-  x = np.asarray(ds.x[:TIMING_ROWS], np.float32)
-  lo, hi = x.min(axis=(0, 1)), x.max(axis=(0, 1))
-  x = 2 * (x - lo) / np.maximum(hi - lo, 1e-12) - 1
-  return jnp.asarray(x), ds.num_classes, ds.info.sampling_rate
+  rows = np.arange(min(TIMING_ROWS, ds.num_examples))
+  x = fit_minmax(ds.x, rows).apply(np.asarray(ds.x)[rows])
+  return jnp.asarray(x, jnp.float32), ds.num_classes, ds.info.sampling_rate
 
 
 def measure(network: str, name: str, rounds: int, repeats: int) -> dict:

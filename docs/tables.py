@@ -214,19 +214,27 @@ def cnn(workdir: str) -> str:
   return "\n".join(lines) + "\n"
 
 
+CNN_SETS = ("scp1", "scp2", "finger", "eyes")
+CNN_NETS = (("shallow", "ShallowConvNet"), ("eegnet", "EEGNet-8,2"), ("deep4", "Deep4"))
+
+
+def _md_rows(md: str) -> list:
+  """The cells of a markdown table's body rows (after its header and rule)."""
+  return [[c.strip() for c in line.strip().strip("|").split("|")]
+          for line in md.splitlines()[2:]]
+
+
 def cnn_sets(workdir: str, old: str = "", missing: list | None = None) -> str:
   """Each EEG conv network's unpruned test accuracy on each built-in set's official split
   (mean, 95% interval, seeds), from the prune_cnn runs `workdir`/<set>_prune_<network>,
   beside the set's published figure. A cell whose run is not on this machine keeps its text
   in the table as it stands (`old`; as a whole table whose run is absent does) and is
   appended to `missing`; a cell no run ever filled says "not run"."""
-  nets = (("shallow", "ShallowConvNet"), ("eegnet", "EEGNet-8,2"), ("deep4", "Deep4"))
+  nets = CNN_NETS
   lines = ["| set | " + " | ".join(n for _, n in nets) + " | published |",
            "|---|" + "---|" * (len(nets) + 1)]
-  kept = {row[0]: row[1:] for row in
-          ([c.strip() for c in line.strip().strip("|").split("|")]
-           for line in old.splitlines()[2:]) if len(row) == len(nets) + 2}
-  for ds in ("scp1", "scp2", "finger", "eyes"):
+  kept = {row[0]: row[1:] for row in _md_rows(old) if len(row) == len(nets) + 2}
+  for ds in CNN_SETS:
     cells = []
     for i, (net, _) in enumerate(nets):
       run = os.path.join(workdir, f"{ds}_prune_{net}")
@@ -255,13 +263,12 @@ def cnn_summary(workdir: str, missing: list | None = None) -> str:
   table in docs/cnn.md (generated from the run before; appended to `missing`). Criteria
   are shown under the first compensation a run used."""
   crits = ("distinctiveness", "magnitude", "random")
-  nets = (("shallow", "ShallowConvNet"), ("eegnet", "EEGNet-8,2"), ("deep4", "Deep4"))
   docs = open(os.path.join(REPO, "docs", "cnn.md"), encoding="utf-8").read()
   lines = ["| set | network | unpruned (95% CI) | published | 25%: " + " / ".join(crits)
            + " | 50%: " + " / ".join(crits) + " | parameters 0 / 25 / 50% | multiply-adds "
            "per trial 0 / 25 / 50% | inference ms 0 / 25 / 50% |", "|---|" + "---|" * 8]
-  for ds in ("scp1", "scp2", "finger", "eyes"):
-    for net, title in nets:
+  for ds in CNN_SETS:
+    for net, title in CNN_NETS:
       run = os.path.join(workdir, f"{ds}_prune_{net}")
       if os.path.exists(os.path.join(REPO, run, "results.json")):
         md = cnn(run)
@@ -273,8 +280,7 @@ def cnn_summary(workdir: str, missing: list | None = None) -> str:
         md = m.group(1)
         if missing is not None:
           missing.append(f"cnn_summary row {run} (from docs/cnn.md)")
-      rows = [[c.strip() for c in line.strip().strip("|").split("|")]
-              for line in md.splitlines()[2:]]
+      rows = _md_rows(md)
       base, by_pct = rows[0], {}
       for r in rows[1:]:
         crit, comp = (t.strip() for t in r[1].split("/"))
