@@ -5,15 +5,15 @@ trials, unpruned and with 25% and 50% of every filter group cut, in one sitting.
 
 For each (network, set): trainable parameters and multiply-adds per trial (counted from
 the traced program) and one model's jitted inference on 64 trials, through the
-`pruned_costs` prune_cnn's results use (`eegjax.studies.prune_cnn.study`): the three
-sizes are timed in turn, `--rounds` rounds of `--repeats` calls each, so a spell of
-load on this shared machine falls on all three alike; each size's time is the median of
-its round medians, and the speedup is against the unpruned network. Costs depend on the
-shapes alone, so the networks are freshly initialised (no training) and the trials are the
-set's first 64 (min-max scaled per channel, as the studies scale them). prune_cnn times its networks the same
-way with fewer calls (5 rounds of 2), once, at the end of its run and beside whatever else
-the machine runs; runs made before 2026-12-04 timed each size alone. Prints a table;
-`--out` also writes it as JSON.
+`pruned_costs` prune_cnn's results use (`eegjax.studies.prune_cnn.study`): the three sizes
+are timed in turn, `--rounds` rounds of `--repeats` calls each, so a spell of load on this
+shared machine falls on all three alike; each size's time is the median of its round
+medians, and the speedup is against the unpruned network. Costs depend on the shapes
+alone, so the networks are freshly initialised (no training) and the trials are the set's
+first 64 (min-max scaled per channel, as the studies scale them). prune_cnn times its
+networks the same way with fewer calls (5 rounds of 2), once, at the end of its run and
+beside whatever else the machine runs; runs made on earlier code timed each size alone.
+Prints a table; `--out` also writes it as JSON.
 """
 
 from __future__ import annotations
