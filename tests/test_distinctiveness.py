@@ -5,8 +5,9 @@ import numpy as np
 import pytest
 
 from eegjax.errors import ConfigError
-from eegjax.pruning.distinctiveness import (angle_matrix, check_thresholds, complementary_mask,
-                                            gram, min_angle, similar_mask)
+from eegjax.pruning.distinctiveness import (ANGLE_RESOLUTION_DEG, angle_matrix, angles_from_gram,
+                                            check_thresholds, complementary_mask, gram,
+                                            min_angle, similar_mask)
 
 
 def test_hand_computed_angles():
@@ -24,6 +25,31 @@ def test_hand_computed_angles():
 def test_sigmoid_centring():
   acts = jnp.array([[0.9, 0.1], [0.1, 0.9]])           # centred: (0.4,-0.4), (-0.4, 0.4)
   np.testing.assert_allclose(angle_matrix(acts)[0, 1], 180.0, atol=1e-4)
+
+
+def test_equal_gram_entries_give_exactly_0_and_180_degrees():
+  """A unit and its duplicate (equal Gram entries) are at exactly 0 degrees, and a unit and
+  its negation at exactly 180, for any squared norm: the cosine is one rounding, g_uv /
+  sqrt(g_uu * g_vv). With sqrt(g_uu) * sqrt(g_vv) it came out 0.0198 for 0.9788746 on an
+  AVX2 CPU, a float32 step that arccos magnifies (0 on AVX-512)."""
+  g = jnp.concatenate([jnp.array([0.9788746, 8.406083, 1e-6, 3e20], jnp.float32),
+                       jax.random.uniform(jax.random.key(0), (200,), minval=1e-3, maxval=1e4)])
+  for sign, expect in ((1.0, 0.0), (-1.0, 180.0)):
+    grams = jnp.stack([jnp.stack([g, sign * g]), jnp.stack([sign * g, g])]).transpose(2, 0, 1)
+    ang = jax.vmap(angles_from_gram)(grams)
+    assert np.asarray(ang[:, 0, 1] == expect).all(), np.asarray(ang[:, 0, 1])
+
+
+def test_duplicated_units_are_within_float32_resolution_of_0_and_180():
+  """Duplicates and mirror images in real activations: the Gram matrix's sums round
+  differently, so the angle is off the end by at most a few float32 steps of the cosine
+  (ANGLE_RESOLUTION_DEG = 0.0198 degrees is one)."""
+  for s in range(20):
+    a = jax.random.uniform(jax.random.key(s), (50 + 7 * s, 5))
+    ang = np.asarray(angle_matrix(jnp.concatenate([a, a[:, :2], 1.0 - a[:, 2:3]], axis=1)),
+                     np.float64)
+    assert np.all(np.array([ang[0, 5], ang[1, 6], 180.0 - ang[2, 7]]) <= 2 * ANGLE_RESOLUTION_DEG)
+    assert 1.0 - np.cos(np.radians(ang[0, 5])) <= 4 * 2.0 ** -24
 
 
 def test_gram_accumulates_in_chunks_and_ignores_padding():

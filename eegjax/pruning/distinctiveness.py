@@ -66,13 +66,31 @@ def angles_from_gram(g):
   output) has no direction: its angles are reported as 90 (orthogonal to everything).
   The Gram matrix is symmetrised first (a matrix product need not round both triangles
   alike), so the two units of a pair see one angle and a tie between them is a true tie,
-  broken by unit order whatever the layer's layout."""
+  broken by unit order whatever the layer's layout.
+
+  Near 0 and 180 degrees arccos magnifies one float32 rounding of the cosine to about
+  0.02 degrees (ANGLE_RESOLUTION_DEG), so the cosine is formed with as few roundings as
+  possible: the matrix is scaled by a power of two (exact) and divided by
+  sqrt(g_uu * g_vv), one rounding, rather than by sqrt(g_uu) * sqrt(g_vv), three. Two units
+  whose Gram entries are equal (a unit and its exact duplicate) then get exactly 0 degrees
+  (sqrt(fl(x * x)) == x in IEEE arithmetic) on every CPU, instead of 0 or 0.0198 depending
+  on how the instruction set rounds."""
   g = 0.5 * (g + jnp.swapaxes(g, -1, -2))
-  norms = jnp.sqrt(jnp.clip(jnp.diagonal(g), 0.0))
-  denom = norms[:, None] * norms[None, :]
-  ok = denom > 1e-12
-  cos = jnp.where(ok, g / jnp.where(ok, denom, 1.0), 0.0)
+  diag = jnp.clip(jnp.diagonal(g, axis1=-2, axis2=-1), 0.0)
+  _, exponent = jnp.frexp(jnp.max(diag, axis=-1, keepdims=True))
+  scale = jnp.ldexp(jnp.ones_like(diag[..., :1]), -exponent)   # 2**-e: exact, no overflow
+  d = diag * scale
+  denom = jnp.sqrt(d[..., :, None] * d[..., None, :])
+  ok = denom > 1e-12 * scale[..., None]
+  cos = jnp.where(ok, (g * scale[..., None]) / jnp.where(ok, denom, 1.0), 0.0)
   return jnp.degrees(jnp.arccos(jnp.clip(cos, -1.0, 1.0)))
+
+
+# arccos(1 - 2**-24) in degrees: the smallest nonzero angle a float32 cosine can express,
+# and so the resolution of any angle computed from a float32 Gram matrix near 0 or 180
+# degrees (elsewhere it is far finer). Comparisons of angles between two computations
+# (another layout, another instruction set) hold to a few of these near the ends.
+ANGLE_RESOLUTION_DEG = 0.0198
 
 
 def angle_matrix(acts, centre: float = 0.5, weights=None):
