@@ -13,6 +13,9 @@ from jax import lax
 
 from eegjax.models import cpu_grads, eegconv
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 DIMS = ("NHWC", "HWIO", "NHWC")
 
 

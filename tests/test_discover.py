@@ -16,6 +16,9 @@ from eegjax.models.gan import Discriminator, discriminator_features
 from eegjax.pruning import (copy_unit, discover_groups, merge_into, remove_units,
                             resized_apply, zero_units)
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 KEY = jax.random.key(0)
 
 

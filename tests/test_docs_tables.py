@@ -120,3 +120,23 @@ def test_the_conv_summary_condenses_each_run_and_falls_back_to_its_docs_table(tm
       "| eyes | EEGNet-8,2 | 0.500 (0.450-0.550) | - | **0.600** / 0.680 / 0.700 | "
       "0.500 / 0.520 / 0.500 | 1,000 / 700 / 400 | 2.00M / 1.50M / 1.00M | 10.0 / 8.0 / 5.0 |"]
   assert missing == ["cnn_summary row workdirs/eyes_prune_eegnet (from docs/cnn.md)"]
+
+
+def test_check_takes_a_run_on_another_cpu_within_its_tolerance_and_nothing_more():
+  """docs/tables.py --check: a table regenerated from a run on another instruction set moves
+  by float rounding (accuracies, p-values); that passes, and any change of a verdict, a count
+  or a word, or an accuracy past CPU_TOLERANCE, does not."""
+  docs = ("| none | 16 | **0.759** | 0.689 (-0.069, p 0.06 / 1) | 0.749 (-0.010, p 0.79 / 1) |\n"
+          "Unpruned: 0.862 over 50 models; 15,002 parameters.")
+  ok = docs.replace("0.759", "0.758").replace("p 0.79", "p 0.81").replace("-0.010", "-0.014")
+  assert tables.within_cpu_tolerance(docs, ok)
+  assert tables.within_cpu_tolerance(docs, docs)
+  tol = tables.CPU_TOLERANCE
+  for bad in (docs.replace("0.749", f"{0.749 + tol + 0.001:.3f}"),       # past the tolerance
+              docs.replace("p 0.06", "p 0.04"),                          # p crosses 0.05
+              docs.replace("**0.759**", "0.759"),                        # a bold mark
+              docs.replace("| 16 |", "| 14 |"),                          # a count
+              docs.replace("15,002", "15,003"),                          # a size
+              docs.replace("50 models", "49 models"),
+              docs.replace("none", "mean")):
+    assert not tables.within_cpu_tolerance(docs, bad), bad

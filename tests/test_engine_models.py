@@ -12,6 +12,9 @@ import pytest
 from eegjax import pruning
 from eegjax.pruning import copy_unit, merge_into, remove_units
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 K = jax.random.key(0)
 
 

@@ -3,9 +3,13 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+import pytest
 
 from eegjax.evaluate.metrics import (classification_metrics, confusion_matrix,
                                      cross_entropy, from_confusion)
+
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
 
 
 def test_confusion_and_metrics_hand_computed():

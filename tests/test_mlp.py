@@ -1,8 +1,12 @@
 import chex
 import jax
 import jax.numpy as jnp
+import pytest
 
 from eegjax.models import MLP, count_params, mlp_from_params, mlp_sizes
+
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
 
 
 def test_shapes_names_and_activations():

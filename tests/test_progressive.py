@@ -14,6 +14,9 @@ from eegjax.pruning.progressive import (MERGED, MERGED_COMPLEMENT, REMOVED, REMO
 from declared_groups import mlp_hidden_group, rnn_hidden_group
 from eegjax.pruning.surgery import scale_outgoing
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 
 def planted(duplicate=True, complement=True, hidden=8):
   """An MLP whose unit 5 duplicates unit 1 and unit 6 computes -(unit 2's input)."""

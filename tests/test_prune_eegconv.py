@@ -14,6 +14,9 @@ from eegjax import pruning
 from eegjax.models.eegconv import EEGNet, Deep4, ShallowConvNet
 from eegjax.pruning import copy_unit, discover_groups, merge_into, remove_units
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 KEY = jax.random.key(0)
 MODELS = {
     "eegnet": (EEGNet(num_classes=2, f1=4, d=2, kernel_length=8, separable_length=4,

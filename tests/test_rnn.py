@@ -6,6 +6,9 @@ import pytest
 
 from eegjax.models import ElmanRNN, rnn_from_params, rnn_sizes
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 
 def setup(hidden=6, channels=2, steps=40):
   model = ElmanRNN(hidden_size=hidden, num_classes=3)

@@ -8,6 +8,9 @@ import scipy.stats
 
 from eegjax.evaluate import prune_tables, stats
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 
 def test_corrected_t_is_the_plain_paired_t_test_without_correction():
   rng = np.random.default_rng(0)

@@ -10,6 +10,9 @@ from declared_groups import mlp_hidden_group, rnn_hidden_group
 from eegjax.pruning.surgery import (drop_units, merge_into, merge_scale,
                                     remove_units)
 
+# Numerically sensitive: CI runs this module again under XLA_FLAGS=--xla_cpu_max_isa=AVX2
+pytestmark = pytest.mark.numeric
+
 
 def mlp_setup(hidden=(6, 5)):
   model = MLP(hidden_sizes=hidden, num_classes=3)
