@@ -394,3 +394,24 @@ def test_a_pending_partner_that_turned_constant_is_removed_once():
   removed = rec2["removed"].tolist()
   assert removed[0] == partner and int(rec2["kind"][0]) == REMOVED_CONSTANT
   assert len(set(removed)) == 2 and int(alive2.sum()) == 1
+
+
+@pytest.mark.parametrize("criterion", ["variance", "magnitude", "taylor"])
+def test_each_score_criterion_removes_its_lowest_scoring_units_first(criterion):
+  """On a network with no constant unit (a constant unit goes first under every criterion,
+  so it cannot tell a criterion's direction), a score criterion removes its three lowest
+  scoring units, lowest first: a criterion ranking the wrong way (variance keeping the
+  least varying unit) fails here."""
+  model, params, x, _ = planted(duplicate=False, complement=False)
+  st = stats_of(model.apply(params, x, return_activations=True)[1][0])
+  assert float(st["var"].min()) > 1e-4                         # no constant unit
+  st["taylor"] = jnp.array([0.3, 0.05, 0.9, 0.2, 0.7, 0.01, 0.5, 0.4])
+  out_norms = jnp.linalg.norm(params["params"]["Dense_1"]["kernel"], axis=1)
+  score = {"variance": st["var"], "magnitude": out_norms, "taylor": st["taylor"]}[criterion]
+  assert len(set(np.round(np.asarray(score), 6).tolist())) == 8   # no ties
+  cfg = PruneConfig(criterion, step=3, compensation="none")
+  _, ids, _, rec, _ = prune_step(params, jnp.arange(8), st, jax.random.key(0),
+                                 mlp_hidden_group(0), cfg)
+  lowest = np.argsort(np.asarray(score))[:3].tolist()
+  assert rec["removed"].tolist() == lowest, (criterion, np.asarray(score))
+  assert sorted(ids.tolist()) == sorted(set(range(8)) - set(lowest))

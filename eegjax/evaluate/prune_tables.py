@@ -38,7 +38,7 @@ def method_of(protocol: dict, predictions: bool = True) -> str:
   return stats.BOOTSTRAP.format(B=stats.NUM_BOOTSTRAP) if predictions else NO_TEST
 
 
-def _compare(row: dict, ref: dict, protocol: dict) -> dict:
+def compare(row: dict, ref: dict, protocol: dict) -> dict:
   """One variant's row minus the reference's at the same size, by the test that fits."""
   if protocol["folds"] == 1 and "predicted" in row and "predicted" in ref:
     labels = protocol["labels"][0]
@@ -76,7 +76,7 @@ def paired_differences(per_variant: dict, protocol: dict, reference: str = REFER
       continue
     by_size = {r["units_pruned"]: r for r in per_variant[ref]["rows"]}
     out[name] = [{"units_pruned": r["units_pruned"], "reference": ref,
-                  **_compare(r, by_size[r["units_pruned"]], protocol)}
+                  **compare(r, by_size[r["units_pruned"]], protocol)}
                  for r in o["rows"] if r["units_pruned"] in by_size]
   cells = [d["accuracy"] for rows in out.values() for d in rows]
   for cell, adj in zip(cells, stats.holm([c["p"] for c in cells])):

@@ -40,6 +40,7 @@ from eegjax.train.folds import FoldArrays, scale_rows
 from eegjax.train.step import _forward, _select, shuffle_order, train_step, trains_in_mode
 
 _INIT, _SHUFFLE, _DROPOUT = 0, 1, 2
+FRESH_INIT = 3      # init_tag of a network trained from scratch beside the study's own
 TrainingDiverged = driver.TrainingDiverged   # where callers have imported it from
 
 
@@ -99,17 +100,19 @@ def predict_logits(model, params, data, norm, idx, chunk: int, unrolled: bool = 
   return out.reshape(n + pad, -1)[:n]
 
 
-def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = False):
+def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = False,
+                   init_tag: int = _INIT):
   """Builds the per-model init / epoch / block / evaluate functions (not yet vmapped).
   `unrolled`: an epoch's batches (and evaluation chunks) one after another in the program
-  rather than in a loop (the "loop" layout's convolutions; see `Trainer`).
+  rather than in a loop (the "loop" layout's convolutions; see `Trainer`). `init_tag`: the
+  stream of the initialisation's key, fold_in(model_key, init_tag).
 
   Long: the functions close over one model, config and loss; each of them is short."""
   in_mode = trains_in_mode(model)
 
   def init_one(seed, folds: FoldArrays, data):
     fold = folds.fold_id
-    key = jax.random.fold_in(driver.model_key(seed, fold), _INIT)
+    key = jax.random.fold_in(driver.model_key(seed, fold), init_tag)
     xb, _, lb = _gather(data, folds.train_idx[:1], (folds.lo, folds.scale))
     params = (model.init(key, xb) if lb is None else model.init(key, xb, lengths=lb))
     return TrainState(params=params, opt_state=tx.init(params), best_params=params,
@@ -226,7 +229,7 @@ class Trainer:
   loss_key = "train_loss"
 
   def __init__(self, model: nn.Module, cfg: TrainConfig, has_val: bool, num_devices: int = 1,
-               layout: str = "auto"):
+               layout: str = "auto", init_tag: int = _INIT):
     """`num_devices` > 1 spreads the (folds, seeds) models over that many of
     `jax.devices()` (see `eegjax.train.sharding`); results do not depend on it.
 
@@ -236,7 +239,11 @@ class Trainer:
     convolutions vmapped (grouped, one group per model) or inside a loop several times
     slower (2-core CPU, ShallowConvNet on 9 batches of scp1: 16 s in lax.scan, 2.2 s
     unrolled), so "auto" is `default_layout`: loop for conv nets on CPU. The loop layout
-    runs on one device; both draw the same keys."""
+    runs on one device; both draw the same keys.
+
+    `init_tag`: the key stream of `init` (module docstring: 0). Another one gives every
+    (fold, seed) model an initialisation independent of the study's trained network's, as
+    a network "trained from scratch" beside it needs (`FRESH_INIT`)."""
     self.model, self.cfg, self.has_val = model, cfg, has_val
     self.epochs = cfg.epochs
     self.num_devices = num_devices
@@ -246,7 +253,7 @@ class Trainer:
     self.vmapped = self.layout == "vmap"
     self.tx = cfg.optimizer()
     init_one, epoch_one, block_one, evaluate_one = _make_programs(
-        model, self.tx, cfg, has_val, unrolled=not self.vmapped)
+        model, self.tx, cfg, has_val, unrolled=not self.vmapped, init_tag=init_tag)
     self._epoch_one = jax.jit(epoch_one, static_argnames=("empty_batches",))
     self._scaled_one = jax.jit(_scaled)
     self._evaluate_one = jax.jit(evaluate_one, static_argnames=("which", "predictions"))

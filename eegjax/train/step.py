@@ -27,6 +27,7 @@ def trains_in_mode(model: nn.Module) -> bool:
   training steps then run it with train=True, a "dropout" rng and its "batch_stats"
   mutable, and evaluation with train=False (the running statistics, no dropout)."""
   import inspect
+  model = getattr(model, "model", model)        # eegjax.models.masked.Masked: the wrapped
   return "train" in inspect.signature(type(model).__call__).parameters
 
 

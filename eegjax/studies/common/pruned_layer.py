@@ -34,7 +34,6 @@ from eegjax.evaluate.summary import summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import registry
 from eegjax.pruning.discover import Program, discover_groups
-from eegjax.evaluate import stats
 from eegjax.pruning import compensation as comp
 from eegjax.pruning import criteria as criteria_registry
 from eegjax.pruning.progressive import PruneConfig
@@ -44,6 +43,8 @@ from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.engine import Collector
 from eegjax.pruning.surgery import scale_outgoing
 from eegjax.pruning import sweep
+from eegjax.studies.common import regimes
+from eegjax.studies.common.regimes import tested_row
 from eegjax.studies.common.classifier import ClassifyConfig, Prepared, WrapsClassify, build_model
 from eegjax.train import Trainer, sharding
 from eegjax.run.checkpoints import Checkpoints
@@ -80,7 +81,8 @@ class Programs:
     example = (x[:2],) if lengths is None else (x[:2], lengths[:2])
     program = Program(model.apply, jax.jit(model.init)(jax.random.key(0), *example),
                       *example)
-    self.group = group = [g for g in program.groups if g.prunable][cfg.layer]
+    self.groups = [g for g in program.groups if g.prunable]   # one per hidden layer
+    self.group = group = self.groups[cfg.layer]
     collect = Collector(program, [group])
     chunk = 16 if c.model == "rnn" else 4096
 
@@ -213,6 +215,17 @@ class PruneStudyConfig(WrapsClassify):
   layer: int = setting(0, "hidden layer to prune (0-based)", flag="prune_layer")
   finetune_epochs: int = setting(0, "retrain this many epochs after every step (0 = "
                                  "evaluate as-is only)")
+  regimes: tuple[str, ...] = setting(
+      ("oneshot",), "how the small networks are got, compared at each --regime_macs level "
+      "on the same folds, seeds and test rows (eegjax.studies.common.regimes): oneshot "
+      "(pruned, not retrained), finetune (pruned, then retrained --regime_epochs), scratch "
+      "(the pruned architecture trained from a fresh initialisation), uniform (every hidden "
+      "layer narrowed evenly to the same multiply-adds, trained from scratch)")
+  regime_macs: tuple[int, ...] = setting(
+      (75, 50, 25), "compute levels where the regimes are compared: percent of the trained "
+      "network's multiply-adds per trial (the nearest evaluated size of each)")
+  regime_epochs: int = setting(30, "fine-tuning epochs of the finetune regime (Adam "
+                               "re-initialised)")
 
   def __post_init__(self):
     c = self.classify
@@ -234,6 +247,10 @@ class PruneStudyConfig(WrapsClassify):
                           "zeroed weights (masked updates are not implemented); drop one "
                           "of them")
     self.prune.check_width(c.hidden_sizes[self.layer])
+    regimes.check(self.regimes, self.regime_macs, self.regime_epochs)
+    if self.masked and len(self.regimes) > 1:
+      raise ConfigError(f"--regimes={','.join(self.regimes)} with --masked: the masked "
+                        "variant keeps its width; expected --regimes=oneshot")
     if self.finetune_epochs < 0:
       raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
 
@@ -270,29 +287,18 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
   prog = programs(cache, cfg, prep)
   size = (lambda n: width) if pcfg.masked else (lambda n: width - n)   # the network's width
   label = pcfg.label
-  one_split = len(prep.parts) == 1
-  labels = np.where(np.asarray(prep.folds.test_w),
-                    np.asarray(prep.ds.y)[np.asarray(prep.folds.test_idx)], -1)
 
   def measure(params, alive, n):
     t0 = time.perf_counter()
     grams = prog.analysis(params, pcfg)
     _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams["gram"], alive))
-    test = prog.trainer.evaluate(params, prep.folds, prep.data, "test", predictions=True)
+    row = tested_row(prog, prep, params, {"pairs": pairs}, {"min_angle": min_ang})
     analyse_ms = 1e3 * (time.perf_counter() - t0)
     exec_ms = prog.timer(params, None if pcfg.masked else alive)   # the cut network
-    values = {"pairs": pairs, **{k: test[k] for k in SCALARS}, "min_angle": min_ang}
     row = {"criterion": pcfg.criterion, "compensation": pcfg.compensation,
            **({"masked": True} if pcfg.masked else {}),
-           "units_pruned": n, "hidden_units": width - n,
-           "summary": _summaries(values), "exec_ms": exec_ms, "analyse_ms": analyse_ms,
-           # each (fold, seed) model's figures: the paired comparisons of criteria
-           "per_model": {k: test[k] for k in prune_tables.PAIRED_METRICS},
-           "predicted": np.asarray(test["predicted"])}
-    if one_split:    # one given split: the interval includes the test rows' sampling
-      correct = (row["predicted"][0] == labels[0][None, :]).astype(np.float64)
-      row["summary"]["accuracy"]["ci95_seeds_x_rows"] = stats.bootstrap_interval(
-          correct, labels[0] >= 0)
+           "units_pruned": n, "hidden_units": width - n, **row,
+           "exec_ms": exec_ms, "analyse_ms": analyse_ms}
     if cfg.finetune_epochs and n > 0:
       params, grams = _finetune(cfg, prep, prog, params, alive), None   # activations moved
       tuned = prog.trainer.evaluate(params, prep.folds, prep.data, "test")

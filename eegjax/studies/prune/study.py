@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.evaluate import prune_tables, stats
-from eegjax.studies.common import classifier, pruned_layer
+from eegjax.studies.common import classifier, pruned_layer, regimes
 from eegjax.studies.prune import figures
 from eegjax.studies.common.pruned_layer import PruneStudyConfig, restore_pruned
 from eegjax.run.checkpoints import Checkpoints, median_save_ms
@@ -37,10 +37,15 @@ PREDICTIONS_LAYOUT = (
     "its index in the dataset; unpruned (folds, seeds, rows): the trained models' predicted "
     "class; '<criterion>/<compensation>[/masked]/<units pruned>' (folds, seeds, rows): the "
     "pruned models' predicted class, -1 on padding; folds are the outer (fold x repetition) "
-    "axis of results.json, seeds its seeds in order")
+    "axis of results.json, seeds its seeds in order; with --regimes also "
+    "'finetune/<criterion>/<compensation>/<units pruned>' (the pruned network retrained), "
+    "'scratch/<units pruned>' (that architecture trained from a fresh initialisation) and "
+    "'uniform/<units pruned>' (every layer narrowed evenly to its multiply-adds; absent "
+    "where it is the scratch network)")
 
 
-def predictions(protocol: dict, prep, fit, trainer, per_variant: dict) -> dict:
+def predictions(protocol: dict, prep, fit, trainer, per_variant: dict,
+                controls=None) -> dict:
   """predictions.npz's arrays: every test row's label and, per variant and size, every
   model's predicted class (PREDICTIONS_LAYOUT), so any statistic can be recomputed."""
   unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
@@ -52,6 +57,13 @@ def predictions(protocol: dict, prep, fit, trainer, per_variant: dict) -> dict:
   for name, o in per_variant.items():
     for r in o["rows"]:
       arrays[f"{name}/{r['units_pruned']}"] = np.asarray(r["predicted"], np.int32)
+  for regime, by_name in ({} if controls is None else controls["rows"]).items():
+    for name, rows in by_name.items():
+      for r in rows:
+        if regime != "oneshot" and not r.get("same_as"):
+          key = f"{regime}/{r['units_pruned']}" if name == regime else \
+              f"{regime}/{name}/{r['units_pruned']}"
+          arrays[key] = np.asarray(r["predicted"], np.int32)
   return arrays
 
 
@@ -65,6 +77,9 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
   """The study itself (see the module's docstring): its results, tables, predictions,
   figures and timing, for the runner to write."""
   prep = classifier.prepare(cfg.classify, wd)
+  controls = len(cfg.regimes) > 1
+  if controls:    # the primary comparisons, declared before any number exists
+    wd.write_json("primary_comparisons.json", regimes.primary_plan(cfg))
   trainer, fit, train_ckpt = classifier.train(cfg.classify, prep, wd)
   study = f"prune_{cfg.classify.model}"
   results = classifier.training_results(cfg.classify, prep, trainer, fit, study)
@@ -73,17 +88,14 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
          f"thresholds {cfg.prune.similar_deg}/{cfg.prune.complementary_deg} degrees, "
          f"criteria {list(cfg.criteria)}")
 
-  per_criterion, cache, t_prune, save_s = {}, {}, time.perf_counter(), []
-  for pcfg in cfg.variants():
-    ckpt = Checkpoints(os.path.join(wd.file("checkpoints"), pruned_layer.checkpoint_dir(pcfg)),
-                       keep=None, log=wd.log)
-    per_criterion[pcfg.label] = pruned_layer.run_criterion(cfg, prep, fit.params, pcfg,
-                                                             wd, ckpt, cache)
-    ckpt.close()
-    save_s += ckpt.save_seconds
+  cache, t_prune = {}, time.perf_counter()
+  per_criterion, ckpt_dirs, save_s = prune_every_variant(cfg, prep, fit, wd, cache)
   prune_s = time.perf_counter() - t_prune
   width = cfg.classify.hidden_sizes[cfg.layer]
   full = pruned_layer.programs(cache, cfg, prep)
+  t_regimes = time.perf_counter()
+  controls = regimes.run(cfg, prep, wd, full, per_criterion, ckpt_dirs) if controls else None
+  regimes_s = time.perf_counter() - t_regimes
   everyone = jnp.ones((len(prep.parts), len(prep.seeds), width), bool)
   trained_angles = np.asarray(full.analyse(full.gram(fit.params)["gram"], everyone)[0])
 
@@ -91,17 +103,50 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
                                 prep.folds.test_w)
   paired = prune_tables.paired_differences(per_criterion, protocol)
   arrays = {"history.npz": classifier.history_arrays(fit),
-            "predictions.npz": predictions(protocol, prep, fit, trainer, per_criterion)}
+            "predictions.npz": predictions(protocol, prep, fit, trainer, per_criterion,
+                                           controls)}
   prune_table = prune_tables.prune_table(per_criterion, cfg.classify.train.grad_clip,
                                          bool(cfg.finetune_epochs), paired)
+  tables = {"prune_table.csv": prune_table}
 
   results["pruning"] = pruning_section(cfg, per_criterion, protocol, paired)
+  if controls is not None:
+    controls["comparisons"] = regimes.comparisons(cfg, controls, protocol)
+    results["pruning"]["regimes"] = regimes.results_section(cfg, controls)
+    tables["regimes_table.csv"] = regimes.table(controls)
   results["predictions"] = {"file": "predictions.npz", "layout": PREDICTIONS_LAYOUT}
   results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
                                 "findings about EEG") if prep.kind == "synthetic" else ""
   timing = prune_timing(cfg, fit, train_ckpt, prune_s, save_s, per_criterion)
   title = f"{prep.raw.info.name} ({prep.kind})"
   drawn = prune_figures(cfg, per_criterion, paired, timing, trained_angles, title)
+  lines = summary_lines(paired, protocol)
+  if controls is not None:
+    timing["regimes_s"] = regimes_s
+    lines += regimes.summary_lines(controls)
+  return Results(results, tables={**tables, "results.csv": classifier.run_table(results)},
+                 arrays=arrays, figures=drawn, timing=timing, lines=lines,
+                 closing=f"training {fit.run_s:.1f}s, pruning {prune_s:.1f}s")
+
+
+def prune_every_variant(cfg: PruneStudyConfig, prep, fit, wd, cache: dict):
+  """Each (criterion, compensation) variant pruned from the trained networks through the
+  one pruning loop, checkpointed under checkpoints/<variant>: ({variant: its rows,
+  actions, ...}, {variant: its checkpoint folder}, checkpoint save seconds)."""
+  per_criterion, ckpt_dirs, save_s = {}, {}, []
+  for pcfg in cfg.variants():
+    ckpt_dirs[pcfg.label] = os.path.join(wd.file("checkpoints"),
+                                         pruned_layer.checkpoint_dir(pcfg))
+    ckpt = Checkpoints(ckpt_dirs[pcfg.label], keep=None, log=wd.log)
+    per_criterion[pcfg.label] = pruned_layer.run_criterion(cfg, prep, fit.params, pcfg,
+                                                           wd, ckpt, cache)
+    ckpt.close()
+    save_s += ckpt.save_seconds
+  return per_criterion, ckpt_dirs, save_s
+
+
+def summary_lines(paired: dict, protocol: dict) -> list[str]:
+  """Each criterion minus distinctiveness at its middle size, one log line each."""
   test_name = "two-way bootstrap" if protocol["folds"] == 1 else "corrected repeated-CV t"
   lines = []
   for crit, rows in paired.items():
@@ -110,10 +155,7 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
     lines.append(f"{crit} minus {mid['reference']} at {mid['units_pruned']} pruned: accuracy "
                  f"{a['mean']:+.4f} [{a['ci95'][0]:+.4f}, {a['ci95'][1]:+.4f}], p = "
                  f"{a['p']:.3g}, Holm {a['p_holm']:.3g} ({test_name})")
-  return Results(results, tables={"prune_table.csv": prune_table,
-                                  "results.csv": classifier.run_table(results)},
-                 arrays=arrays, figures=drawn, timing=timing, lines=lines,
-                 closing=f"training {fit.run_s:.1f}s, pruning {prune_s:.1f}s")
+  return lines
 
 
 def pruning_section(cfg: PruneStudyConfig, per_criterion: dict, protocol: dict,

@@ -1,0 +1,379 @@
+"""Controls beside one-shot pruning: is a pruned network better than the same small network
+got another way? (Liu et al. 2019, "Rethinking the value of network pruning"; Blalock et
+al. 2020, "What is the state of neural network pruning?")
+
+At each compute level of --regime_macs (percent of the trained network's multiply-adds per
+trial), the evaluated size whose multiply-adds are nearest is taken, and there:
+
+  oneshot   each pruned network as the pruning loop left it, not retrained (the sweep's rows)
+  finetune  each pruned network (every criterion x compensation) retrained --regime_epochs
+            epochs, Adam re-initialised, its pruned units held at zero
+  scratch   the pruned architecture (its layer widths) trained from a fresh initialisation
+            (an init key independent of the trained network's) for the trained network's
+            epochs
+  uniform   the dense network with every hidden layer narrowed by one factor to the nearest
+            multiply-adds, trained from scratch the same way; where that is the pruned
+            architecture itself (one hidden layer), it is the scratch network and is not
+            trained twice
+
+All run on the same folds, seeds, batch order and test rows as the pruned networks, so every
+comparison pairs model by model. Every variant keeps the trained width with its pruned units
+masked (`eegjax.models.masked`): all variants of a regime are one vmapped program through
+the one training driver (seeds repeated along the seed axis), checkpointed under
+checkpoints/regime-<name> and resumed like the study's own training.
+
+The primary comparisons are fixed from the configuration before anything is trained
+(`primary_plan`): at each level, the best network of each pruning regime against scratch,
+and each criterion against random within each pruning regime (best compensation of each
+criterion). The best is the variant with the highest mean test accuracy, chosen on the test
+rows, which favours pruning; Holm's correction runs over that family only. Every other
+comparison is exploratory (raw p).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from eegjax.errors import ConfigError
+from eegjax.evaluate import prune_tables, stats
+from eegjax.evaluate.cost import count_trainable, multiply_adds
+from eegjax.evaluate.metrics import SCALARS
+from eegjax.evaluate.summary import summarize_metric
+from eegjax.models.masked import Masked, masked_variables, unmasked
+from eegjax.pruning.surgery import zero_units
+from eegjax.run.checkpoints import Checkpoints
+from eegjax.studies.common import classifier
+from eegjax.train.fit import FRESH_INIT, Trainer
+
+REGIMES = ("oneshot", "finetune", "scratch", "uniform")
+PRUNING_REGIMES = ("oneshot", "finetune")
+
+
+def check(regimes, levels, epochs: int) -> None:
+  """One line for a bad --regimes, --regime_macs or --regime_epochs."""
+  bad = [r for r in regimes if r not in REGIMES]
+  if bad or not regimes or "oneshot" not in regimes or len(set(regimes)) != len(regimes):
+    raise ConfigError(f"--regimes={','.join(regimes)}: expected oneshot and any of "
+                      f"{','.join(REGIMES[1:])}, each once")
+  if not levels or any(not 0 < v < 100 for v in levels) or len(set(levels)) != len(levels):
+    raise ConfigError(f"--regime_macs={','.join(map(str, levels))}: expected distinct "
+                      "percentages of the trained network's multiply-adds, each in 1..99")
+  if epochs < 1 and "finetune" in regimes:
+    raise ConfigError(f"--regime_epochs={epochs}: expected >= 1 fine-tuning epochs")
+
+
+def _example(prep):
+  x, _, lengths = prep.data
+  return (x[:1],) if lengths is None else (x[:1], lengths[:1])
+
+
+def cost(cfg, prep, widths) -> dict:
+  """Multiply-adds per trial and trainable parameters of the study's classifier with
+  hidden layers `widths`, read from its traced program (`eegjax.evaluate.cost`)."""
+  model = cfg.classify.build(prep.ds.num_classes, tuple(widths))
+  example = _example(prep)
+  params = jax.eval_shape(model.init, jax.random.key(0), *example)
+  apply = (model.apply if len(example) == 1 else
+           (lambda p, x, l: model.apply(p, x, lengths=l)))
+  return {"macs": int(multiply_adds(apply, params, *example)),
+          "params": count_trainable(params)}
+
+
+def levels(cfg, prep) -> list[dict]:
+  """Where the regimes are compared: for each --regime_macs percentage, the evaluated size
+  (a whole number of pruning steps) whose multiply-adds are nearest; its pruned widths,
+  the uniform widths nearest the same multiply-adds, and both costs."""
+  hidden = tuple(cfg.classify.hidden_sizes)
+  full = cost(cfg, prep, hidden)
+  sizes = range(cfg.prune.step, cfg.limit + 1, cfg.prune.step)
+  pruned = {n: cost(cfg, prep, _widths(hidden, cfg.layer, hidden[cfg.layer] - n))
+            for n in sizes}
+  out = []
+  for pct in cfg.regime_macs:
+    n = min(pruned, key=lambda k: (abs(pruned[k]["macs"] - pct / 100 * full["macs"]), k))
+    uniform = _uniform(cfg, prep, hidden, pruned[n]["macs"])
+    out.append({"percent": pct, "units_pruned": n,
+                "widths": list(_widths(hidden, cfg.layer, hidden[cfg.layer] - n)),
+                "macs": pruned[n]["macs"], "params": pruned[n]["params"],
+                "macs_fraction": pruned[n]["macs"] / full["macs"],
+                "uniform_widths": list(uniform[0]), "uniform_macs": uniform[1]["macs"],
+                "uniform_params": uniform[1]["params"]})
+  if len({o["units_pruned"] for o in out}) != len(out):
+    raise ConfigError(f"--regime_macs={','.join(map(str, cfg.regime_macs))}: two levels "
+                      f"fall on one size of the {hidden[cfg.layer]}-unit layer pruned "
+                      f"{cfg.prune.step} at a time; expected levels further apart")
+  return out
+
+
+def _widths(hidden, layer, width):
+  out = list(hidden)
+  out[layer] = width
+  return tuple(out)
+
+
+def _uniform(cfg, prep, hidden, target):
+  """Every hidden layer times one factor (at least one unit each), the factor whose
+  multiply-adds are nearest `target`: (widths, cost)."""
+  best = None
+  for k in range(1, max(hidden) + 1):
+    widths = tuple(max(1, round(h * k / max(hidden))) for h in hidden)
+    c = cost(cfg, prep, widths)
+    if best is None or abs(c["macs"] - target) < abs(best[1]["macs"] - target):
+      best = (widths, c)
+  return best
+
+
+def primary_plan(cfg) -> dict:
+  """The primary comparisons, named from the configuration alone, before any number
+  exists (module docstring); the rest is exploratory."""
+  pruning = [r for r in cfg.regimes if r in PRUNING_REGIMES]
+  family = []
+  for pct in cfg.regime_macs:
+    if "scratch" in cfg.regimes:
+      family += [{"level": pct, "compare": f"best {r}", "against": "scratch"}
+                 for r in pruning]
+    if "random" in cfg.criteria:
+      family += [{"level": pct, "compare": f"{r}: best {c}", "against": f"{r}: best random"}
+                 for r in pruning for c in cfg.criteria if c != "random"]
+  return {"family": family,
+          "best": "the variant (criterion x compensation) with the highest mean test "
+                  "accuracy at that level; chosen on the test rows, which favours pruning",
+          "correction": f"{stats.HOLM}, over these {len(family)} comparisons only",
+          "exploratory": "every other difference (each variant against scratch, against "
+                         "uniform, oneshot against finetune): raw p, not corrected"}
+
+
+def masks(prog, params, alive):
+  """(F, S, ...) masks of the params tree: 0 on the slices of the dead units (alive (F, S,
+  U)) of the pruned layer, 1 elsewhere."""
+  ones = jax.tree.map(lambda a: jnp.ones_like(a[0, 0]), params["params"])
+  one = lambda a: zero_units({"params": ones}, prog.group, a)["params"]  # noqa: E731
+  return jax.vmap(jax.vmap(one))(jnp.asarray(alive))
+
+
+def uniform_masks(prog, params, widths):
+  """The mask keeping the first `widths[i]` units of every hidden layer's group, for
+  (F, S, ...) `params` (every model the same)."""
+  m = {"params": jax.tree.map(lambda a: jnp.ones_like(a[0, 0]), params["params"])}
+  for g, w in zip(prog.groups, widths):
+    m = zero_units(m, g, jnp.arange(g.size(m)) < w)
+  return jax.tree.map(lambda a, p: jnp.broadcast_to(a, p.shape), m["params"],
+                      params["params"])
+
+
+def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: int,
+                 name: str):
+  """Trains V (F, S, ...) variable trees, each held to its mask, `epochs` epochs side by
+  side (the V variants along the seed axis: one vmapped program), checkpointed under
+  checkpoints/`name`; returns the V trained trees (unmasked, pruned entries zero)."""
+  v, s = len(variables), len(prep.seeds)
+  cat = lambda trees: jax.tree.map(lambda *a: jnp.concatenate(a, axis=1), *trees)  # noqa
+  start = masked_variables(cat(variables), cat(mask_list))
+  tiled = dataclasses.replace(prep, seeds=[int(x) for x in prep.seeds] * v)
+  train_cfg = dataclasses.replace(cfg.classify.train, epochs=epochs)
+  _, fit, ckpt = classifier.train(cfg.classify, tiled, wd, model=Masked(prog.model),
+                                  train_cfg=train_cfg, name=name,
+                                  init=lambda tr: tr.start_from(start))
+  ckpt.close()
+  out = jax.tree.map(np.asarray, unmasked(fit.params))
+  return [jax.tree.map(lambda a: a[:, i * s:(i + 1) * s], out) for i in range(v)], fit
+
+
+def fresh_init(cfg, prep):
+  """(F, S, ...) variables of the study's classifier from an initialisation independent of
+  its trained networks' (`FRESH_INIT`), one per (fold, seed) model."""
+  tr = Trainer(prep.model, cfg.classify.train, has_val=False, init_tag=FRESH_INIT)
+  return jax.tree.map(np.asarray, tr.init(prep.seeds, prep.folds, prep.data).params)
+
+
+def restore_at(ckpt_dir: str, n: int):
+  """(params, alive) of a pruning variant's checkpoint at `n` pruned units."""
+  ckpt = Checkpoints(ckpt_dir, keep=None)
+  arrays, _ = ckpt.restore(n)
+  ckpt.close()
+  return arrays["params"], np.asarray(arrays["alive"])
+
+
+def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
+  """Every regime's networks at every level (module docstring). Returns {levels, rows}:
+  rows {regime: {variant or architecture name: [row per level]}}, each row as the
+  sweep's (summary, per_model, predicted) plus regime, level, widths and cost."""
+  lv = levels(cfg, prep)
+  rows = {r: {} for r in cfg.regimes}
+  for name, o in per_variant.items():
+    by_n = {r["units_pruned"]: r for r in o["rows"]}
+    rows["oneshot"][name] = [{**by_n[x["units_pruned"]], "regime": "oneshot",
+                              "level": x["percent"], "macs": x["macs"],
+                              "params": x["params"]}
+                             for x in lv if x["units_pruned"] in by_n]
+  if "finetune" in cfg.regimes:
+    todo = [(name, x) for name in per_variant for x in lv
+            if any(r["units_pruned"] == x["units_pruned"] for r in per_variant[name]["rows"])]
+    params, alive = zip(*[restore_at(ckpt_dirs[name], x["units_pruned"]) for name, x in todo])
+    ms = [masks(prog, p, a) for p, a in zip(params, alive)]
+    wd.log(f"finetune: {len(todo)} pruned variants x {len(prep.parts) * len(prep.seeds)} "
+           f"models, {cfg.regime_epochs} epochs, side by side")
+    tuned, fit = train_masked(cfg, prep, wd, prog, list(params), ms, cfg.regime_epochs,
+                              "regime-finetune")
+    for (name, x), p in zip(todo, tuned):
+      rows["finetune"].setdefault(name, []).append(
+          _row(prog, prep, p, "finetune", x, fit, cfg.regime_epochs))
+  arch = [("scratch", x, x["widths"]) for x in lv] if "scratch" in cfg.regimes else []
+  arch += [("uniform", x, x["uniform_widths"]) for x in lv if "uniform" in cfg.regimes
+           and ("scratch" not in cfg.regimes or x["uniform_widths"] != x["widths"])]
+  if arch:
+    init = fresh_init(cfg, prep)
+    ms = [uniform_masks(prog, init, w) for _, _, w in arch]
+    wd.log(f"from scratch: {len(arch)} architectures x "
+           f"{len(prep.parts) * len(prep.seeds)} models, {cfg.classify.train.epochs} epochs")
+    nets, fit = train_masked(cfg, prep, wd, prog, [init] * len(arch), ms,
+                             cfg.classify.train.epochs, "regime-scratch")
+    for (regime, x, widths), p in zip(arch, nets):
+      row = _row(prog, prep, p, regime, x, fit, cfg.classify.train.epochs)
+      row["widths"] = list(widths)
+      if regime == "uniform":
+        row.update(macs=x["uniform_macs"], params=x["uniform_params"])
+      rows[regime].setdefault(regime, []).append(row)
+  if "uniform" in cfg.regimes and "scratch" in cfg.regimes:
+    for x in lv:
+      if x["uniform_widths"] == x["widths"]:
+        same = next(r for r in rows["scratch"]["scratch"] if r["level"] == x["percent"])
+        rows["uniform"].setdefault("uniform", []).append(
+            {**same, "regime": "uniform", "same_as": "scratch (the uniform widths are the "
+             "pruned architecture's)"})
+  return {"levels": lv, "rows": rows}
+
+
+def tested_row(prog, prep, params, before=None, after=None) -> dict:
+  """Every (fold, seed) model of `params` on its test part: the summaries over models of
+  the metrics (between the `before` and `after` per-model values, e.g. the layer's pairs
+  and min angle), each model's figures for the paired tests (`per_model`) and each test
+  row's predicted class (`predicted`, (folds, seeds, rows)). On one given split the
+  accuracy's interval also resamples the test rows (`ci95_seeds_x_rows`)."""
+  test = prog.trainer.evaluate(params, prep.folds, prep.data, "test", predictions=True)
+  values = {**(before or {}), **{k: test[k] for k in SCALARS}, **(after or {})}
+  row = {"summary": {k: summarize_metric(k, v) for k, v in values.items()},
+         # each (fold, seed) model's figures: the paired comparisons
+         "per_model": {k: test[k] for k in prune_tables.PAIRED_METRICS},
+         "predicted": np.asarray(test["predicted"])}
+  if len(prep.parts) == 1:    # one given split: the interval includes the test rows' sampling
+    labels = np.where(np.asarray(prep.folds.test_w),
+                      np.asarray(prep.ds.y)[np.asarray(prep.folds.test_idx)], -1)
+    correct = (row["predicted"][0] == labels[0][None, :]).astype(np.float64)
+    row["summary"]["accuracy"]["ci95_seeds_x_rows"] = stats.bootstrap_interval(
+        correct, labels[0] >= 0)
+  return row
+
+
+def _row(prog, prep, params, regime: str, x: dict, fit, epochs: int) -> dict:
+  return {"regime": regime, "level": x["percent"], "units_pruned": x["units_pruned"],
+          "macs": x["macs"], "params": x["params"], "epochs": epochs,
+          **tested_row(prog, prep, params)}
+
+
+def _best(rows_by_variant: dict, level: int, criterion=None):
+  cands = [(name, r) for name, rs in rows_by_variant.items() for r in rs
+           if r["level"] == level and (criterion is None or name.split("/")[0] == criterion)]
+  if not cands:
+    return None, None
+  return max(cands, key=lambda c: (c[1]["summary"]["accuracy"]["mean"], c[0]))
+
+
+def comparisons(cfg, out: dict, protocol: dict) -> dict:
+  """The declared primary family (`primary_plan`), each with its paired test and Holm
+  over the family; and the exploratory differences of every variant from scratch (raw p)."""
+  rows = out["rows"]
+  primary = []
+  for item in primary_plan(cfg)["family"]:
+    level = item["level"]
+    regime = item["compare"].split(":")[0].replace("best ", "")
+    if item["against"] == "scratch":
+      name, row = _best(rows[regime], level)
+      ref_name, ref = _best(rows.get("scratch", {}), level)
+    else:
+      crit = item["compare"].split("best ")[-1]
+      name, row = _best(rows[regime], level, crit)
+      ref_name, ref = _best(rows[regime], level, "random")
+    if row is None or ref is None:
+      primary.append({**item, "note": "not reached (a curve stopped before this size)"})
+      continue
+    primary.append({**item, "variant": name, "reference": ref_name,
+                    **prune_tables.compare(row, ref, protocol)})
+  cells = [c["accuracy"] for c in primary if "accuracy" in c]
+  for cell, adj in zip(cells, stats.holm([c["p"] for c in cells])):
+    cell["p_holm"] = float(adj)
+  exploratory = []
+  scratch = {r["level"]: r for r in rows.get("scratch", {}).get("scratch", [])}
+  for regime in cfg.regimes:
+    if regime == "scratch":
+      continue
+    for name, rs in rows[regime].items():
+      for r in rs:
+        if r["level"] in scratch and not r.get("same_as"):
+          exploratory.append({"level": r["level"], "regime": regime, "variant": name,
+                              "against": "scratch",
+                              **prune_tables.compare(r, scratch[r["level"]], protocol)})
+  return {"primary": primary, "exploratory": exploratory,
+          "method": prune_tables.method_of(protocol)}
+
+
+def _name(regime: str, name: str) -> tuple[str, str]:
+  """(criterion, compensation) of a row's variant name; '-' for the architectures."""
+  if name in ("scratch", "uniform"):
+    return "-", "-"
+  crit, compensation = name.split("/")[:2]
+  return crit, compensation
+
+
+def results_section(cfg, out: dict) -> dict:
+  """results.json's "regimes": the declared plan, the levels and their costs, every
+  regime's rows (summaries and per-model figures; predictions in predictions.npz) and the
+  comparisons."""
+  rows = {regime: {name: [{k: v for k, v in r.items()
+                           if k not in ("predicted", "exec_ms", "analyse_ms")} for r in rs]
+                   for name, rs in by_name.items()}
+          for regime, by_name in out["rows"].items()}
+  return {"plan": primary_plan(cfg), "levels": out["levels"],
+          "finetune_epochs": cfg.regime_epochs, "scratch_epochs": cfg.classify.train.epochs,
+          "optimizer_state": "re-initialised (finetune); fresh initialisation, key stream "
+                             "fold_in(model_key, 3) (scratch, uniform)",
+          "rows": rows, "comparisons": out["comparisons"], "timing": out.get("timing")}
+
+
+def table(out: dict):
+  """(header, rows) of regimes_table.csv: one row per regime x variant x level, with its
+  cost, training epochs, accuracy and difference from scratch (exploratory, raw p)."""
+  vs = {(e["level"], e["regime"], e["variant"]): e["accuracy"]
+        for e in out["comparisons"]["exploratory"]}
+  header = ["regime", "criterion", "compensation", "level_percent", "units_pruned",
+            "macs_per_trial", "params", "training_epochs", "accuracy_mean", "accuracy_ci_low",
+            "accuracy_ci_high", "f1_mean", "accuracy_minus_scratch", "p_raw"]
+  lines = []
+  for regime, by_name in out["rows"].items():
+    for name, rs in by_name.items():
+      crit, compensation = _name(regime, name)
+      for r in rs:
+        a = r["summary"]["accuracy"]
+        d = vs.get((r["level"], regime, name), {})
+        lines.append([regime, crit, compensation, r["level"], r["units_pruned"], r["macs"],
+                      r["params"], r.get("epochs", 0), a["mean"], a["ci95"][0], a["ci95"][1],
+                      r["summary"]["f1"]["mean"], d.get("mean", ""), d.get("p", "")])
+  return header, lines
+
+
+def summary_lines(out: dict) -> list[str]:
+  """The primary comparisons, one line each, for the log."""
+  lines = []
+  for c in out["comparisons"]["primary"]:
+    if "accuracy" not in c:
+      lines.append(f"{c['level']}% MACs: {c['compare']} vs {c['against']}: {c['note']}")
+      continue
+    a = c["accuracy"]
+    lines.append(f"{c['level']}% MACs: {c['compare']} ({c['variant']}) minus {c['against']} "
+                 f"({c['reference']}): accuracy {a['mean']:+.4f} [{a['ci95'][0]:+.4f}, "
+                 f"{a['ci95'][1]:+.4f}], p {a['p']:.3g}, Holm {a['p_holm']:.3g} (primary)")
+  return lines
