@@ -67,6 +67,13 @@ def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
   assert len(actions) == 2 and len(actions[0]["actions"]) == 3       # steps x folds
   assert all(len(a) == 2 for a in actions[0]["actions"][0])          # 2 units per step
 
+  # a curve this short is one checkpoint block (sweep.run's save_every_s): sizes 0 and 2
+  # ride in the checkpoint of size 4, and each one is restored with its own metadata
+  from eegjax.run.checkpoints import Checkpoints
+  assert Checkpoints(str(wd / "checkpoints" / "distinctiveness-mean")).steps() == [4]
+  _, small2, meta2 = restore_pruned(str(wd), "distinctiveness", 2)
+  assert meta2["units_pruned"] == 2 and meta2["hidden_sizes"] == [4]
+  assert small2["params"]["Dense_0"]["kernel"].shape[-1] == 4
   model, params, meta = restore_pruned(str(wd), "distinctiveness", 4)
   assert meta["hidden_sizes"] == [2] and model.hidden_sizes == (2,)
   assert params["params"]["Dense_0"]["kernel"].shape == (3, 2, 25, 2)   # fold, seed, in, out

@@ -68,7 +68,7 @@ def test_train_mlp_interrupted_then_resumed_matches_uninterrupted(binary, tmp_pa
 
 PRUNE_ARGS = ["--dataset=music_features", "--epochs=10", "--num_folds=3", "--num_seeds=2",
               "--hidden_sizes=8", "--split=group", "--max_pruned=4", "--beyond_thresholds",
-              "--criteria=distinctiveness,magnitude"]
+              "--criteria=distinctiveness,magnitude,random"]
 
 
 @pytest.mark.slow
@@ -84,10 +84,10 @@ def test_prune_mlp_killed_then_resumed_matches_uninterrupted(tmp_path):
                  capture_output=True)
   after = checkpoint_stamps(cut / "checkpoints")
   # nothing a checkpoint held was recomputed: every checkpoint written before the kill is
-  # still the same file (the finished criterion's all of them), and the run went on
+  # still the same file, and the run went on. A curve this short is one block: its sizes
+  # 0, 2 and 4 in one checkpoint, numbered by the last
   assert {k: after[k] for k in before} == before
-  assert [k for k in before if k[0] == "distinctiveness-mean"] == [
-      ("distinctiveness-mean", n) for n in (0, 2, 4)]
+  assert [k for k in before if k[0] == "distinctiveness-mean"] == [("distinctiveness-mean", 4)]
   assert len(after) > len(before)
   assert (cut / "results.json").read_bytes() == (full / "results.json").read_bytes()
 

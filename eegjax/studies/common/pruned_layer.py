@@ -142,6 +142,13 @@ class Programs:
     self.timer = Timer(cfg, prep, group)
 
 
+  def steps(self, cfg) -> dict:
+    """The vmapped pruning step of each of the study's variants, one compiled program
+    shared by those that read the same statistics (`sweep.shared_steps`)."""
+    if not hasattr(self, "_steps"):
+      self._steps = sweep.shared_steps(cfg.variants(), self.group)
+    return self._steps
+
   def analysis(self, params, pcfg: PruneConfig) -> dict:
     """What a pruning step of `pcfg`'s criterion and compensation reads, for every model:
     the Gram matrix, each unit's mean and variance, the count of patterns and (taylor) the
@@ -273,7 +280,7 @@ def _summaries(values: dict) -> dict:
 
 
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConfig,
-                  wd, ckpt: Checkpoints, cache: dict) -> dict:
+                  wd, ckpt: Checkpoints, cache: dict, save_every_s: float = 0.0) -> dict:
   """Progressive pruning of every model under one variant (`pcfg`: criterion,
   compensation, masking) through the one pruning loop (`sweep.run`); one row per
   size. Returns {rows, actions, stop, params, alive}: `params` are the last evaluated
@@ -327,9 +334,10 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
                                                            sizes(cfg, size(n)))),
           "leading_axes": ["fold", "seed"]},
       log=wd.log, call=lambda fn, args: layout.call(fn, args, "mmmmmm"),
+      step=prog.steps(cfg).get(pcfg.label),
       model_name=lambda f, s: f"seed {prep.seeds[s]}, fold {f}")
   return sweep.run(family, pcfg, params, width, cfg.limit, cfg.prune.beyond_thresholds,
-                        ckpt, label)
+                   ckpt, label, save_every_s)
 
 
 def _finetune(cfg: PruneStudyConfig, prep: Prepared, prog, params, alive):
@@ -361,12 +369,12 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int,
   path = os.path.join(os.path.abspath(workdir), "checkpoints", checkpoint_dir(PruneConfig(
       criterion=criterion, compensation=compensation, masked=masked)))
   ckpt = Checkpoints(path, keep=None)
-  if units_pruned not in ckpt.steps():
+  found = sweep.restore_size(ckpt, units_pruned)
+  if found is None:
     raise ConfigError(f"{path}: no checkpoint for {units_pruned} pruned units; have "
-                      f"{ckpt.steps()}")
-  arrays, meta = ckpt.restore(units_pruned)
+                      f"{sweep.saved_sizes(ckpt)}")
+  params, alive, meta = found
   ckpt.close()
-  params = arrays["params"]
   if "model" in meta:           # the models' specs (eegjax.models.registry)
     full, pruned = registry.from_spec(meta["model"]), registry.from_spec(meta["model_pruned"])
   else:                         # checkpoints written before the registry: read the sizes
@@ -383,5 +391,5 @@ def restore_pruned(workdir: str, criterion: str, units_pruned: int,
       example += (jnp.full((2,), meta["input_shape"][0]),)
     group = [g for g in discover_groups(full.apply, jax.tree.map(lambda a: a[0, 0], params),
                                         *example) if g.prunable][meta["layer"]]
-    params = sweep.cut(params, arrays["alive"], group)
+    params = sweep.cut(params, alive, group)
   return pruned, params, meta

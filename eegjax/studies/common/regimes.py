@@ -44,6 +44,7 @@ from eegjax.evaluate.cost import count_trainable, multiply_adds
 from eegjax.evaluate.metrics import SCALARS
 from eegjax.evaluate.summary import summarize_metric
 from eegjax.models.masked import Masked, masked_variables, unmasked
+from eegjax.pruning import sweep
 from eegjax.pruning.surgery import zero_units
 from eegjax.run.checkpoints import Checkpoints
 from eegjax.studies.common import classifier
@@ -193,9 +194,9 @@ def fresh_init(cfg, prep):
 def restore_at(ckpt_dir: str, n: int):
   """(params, alive) of a pruning variant's checkpoint at `n` pruned units."""
   ckpt = Checkpoints(ckpt_dir, keep=None)
-  arrays, _ = ckpt.restore(n)
+  params, alive, _ = sweep.restore_size(ckpt, n)
   ckpt.close()
-  return arrays["params"], np.asarray(arrays["alive"])
+  return params, np.asarray(alive)
 
 
 def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
