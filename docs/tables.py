@@ -29,7 +29,9 @@ Kinds: `prune` (a prune_mlp / prune_rnn run: `eegjax.evaluate.prune_tables.resul
 approaches from results.json, their timings from timing.json), `gan`, `gan_epochs` and
 `gan_pruning` (a train_gan run: the best models and their samples, the samples at each
 quality epoch, the discriminators' conv-channel pruning), `cnn` (a prune_cnn run),
-`cnn_sets` (every network x set's unpruned accuracy from the prune_cnn runs under a folder)
+`regimes` (a prune_mlp / prune_rnn run's controls: scratch, uniform, best oneshot and best
+finetune at each compute level), `cnn_sets` (every network x set's unpruned accuracy from the
+prune_cnn runs under a folder)
 and `cnn_summary` (one row per network x set: unpruned, and each criterion at 25% / 50%
 with the costs, condensed from the runs' `cnn` tables). A table whose workdir is
 not on this machine is left as it is and reported. Run from the repository root.
@@ -321,7 +323,53 @@ def cnn_summary(workdir: str, missing: list | None = None) -> str:
   return "\n".join(lines) + "\n"
 
 
-KINDS = {"cnn": cnn, "cnn_sets": cnn_sets, "cnn_summary": cnn_summary, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
+def regimes(workdir: str) -> str:
+  """A prune_mlp / prune_rnn run's controls (--regimes): at each compute level, scratch,
+  uniform, and the best oneshot and best finetune variants, accuracy with its 95% interval;
+  and the declared primary comparison of each pruning regime's best against scratch."""
+  sec = _json(workdir)["pruning"]["regimes"]
+  rows, prim = sec["rows"], sec["comparisons"]["primary"]
+
+  def cell(r):
+    a = r["summary"]["accuracy"]
+    ci = a.get("ci95_seeds_x_rows", a["ci95"])
+    return f"{a['mean']:.3f} ({ci[0]:.3f}-{ci[1]:.3f})"
+
+  def best(regime, level):
+    cands = [(n, r) for n, rs in rows.get(regime, {}).items() for r in rs if r["level"] == level]
+    return max(cands, key=lambda c: (c[1]["summary"]["accuracy"]["mean"], c[0]), default=None)
+
+  def vs(regime, level):
+    c = next((c for c in prim if c["level"] == level and c["compare"] == f"best {regime}"
+              and c["against"] == "scratch" and "accuracy" in c), None)
+    if c is None:
+      return "-"
+    a = c["accuracy"]
+    return f"{a['mean']:+.3f} (p {a['p']:.2g} / {a['p_holm']:.2g})"
+
+  head = ("| MACs level | units pruned (width) | multiply-adds / parameters | scratch | uniform | "
+          "best oneshot | best finetune | oneshot - scratch (p raw / Holm) | "
+          "finetune - scratch (p raw / Holm) |\n|---|---|---|---|---|---|---|---|---|\n")
+  lines = []
+  for lv in sec["levels"]:
+    level = lv["percent"]
+    out = []
+    for regime in ("scratch", "uniform"):
+      b = best(regime, level)
+      out.append(cell(b[1]) if b else "not run")
+    for regime in ("oneshot", "finetune"):
+      b = best(regime, level)
+      out.append(f"{cell(b[1])} {b[0]}" if b else "not run")
+    lines.append(f"| {level}% ({lv['macs_fraction']:.0%}) | {lv['units_pruned']} "
+                 f"({'-'.join(map(str, lv['widths']))}) | {lv['macs']:,} / {lv['params']:,} | "
+                 + " | ".join(out) + f" | {vs('oneshot', level)} | {vs('finetune', level)} |")
+  note = (f"\nFine-tuning: {sec['finetune_epochs']} epochs; scratch and uniform: "
+          f"{sec['scratch_epochs']} epochs. p: {sec['comparisons']['method']}; Holm over the "
+          f"{len(sec['plan']['family'])} primary comparisons declared before the run.\n")
+  return head + "\n".join(lines) + "\n" + note
+
+
+KINDS = {"cnn": cnn, "regimes": regimes, "cnn_sets": cnn_sets, "cnn_summary": cnn_summary, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
          "gan_epochs": gan_epochs, "gan_pruning": gan_pruning}
 
 

@@ -78,8 +78,11 @@ def test_prune_mlp_regimes_declare_their_comparisons_and_keep_their_rows_predict
   wd = tmp_path / "regimes"
   with flagsaver.flagsaver(workdir=str(wd), **FLAGS):
     mod.main(["prune_mlp.py"])
+  for f in ("regimes_macs.png", "regimes_params.png", "regimes_table.csv"):
+    assert (wd / f).exists(), f
   res = json.loads((wd / "results.json").read_text())
   section = res["pruning"]["regimes"]
+  assert section["costs"]["0"]["macs"] > section["levels"][0]["macs"]
   declared = json.loads((wd / "primary_comparisons.json").read_text())
   assert section["plan"] == declared
   # 2 levels x (oneshot, finetune vs scratch; distinctiveness vs random in each)

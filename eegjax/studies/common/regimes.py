@@ -84,10 +84,11 @@ def cost(cfg, prep, widths) -> dict:
           "params": count_trainable(params)}
 
 
-def levels(cfg, prep) -> list[dict]:
+def levels(cfg, prep) -> tuple[list[dict], dict]:
   """Where the regimes are compared: for each --regime_macs percentage, the evaluated size
   (a whole number of pruning steps) whose multiply-adds are nearest; its pruned widths,
-  the uniform widths nearest the same multiply-adds, and both costs."""
+  the uniform widths nearest the same multiply-adds, and both costs. Also the cost of
+  every size, {str(units pruned): {macs, params}}."""
   hidden = tuple(cfg.classify.hidden_sizes)
   full = cost(cfg, prep, hidden)
   sizes = range(cfg.prune.step, cfg.limit + 1, cfg.prune.step)
@@ -107,7 +108,7 @@ def levels(cfg, prep) -> list[dict]:
     raise ConfigError(f"--regime_macs={','.join(map(str, cfg.regime_macs))}: two levels "
                       f"fall on one size of the {hidden[cfg.layer]}-unit layer pruned "
                       f"{cfg.prune.step} at a time; expected levels further apart")
-  return out
+  return out, {"0": full, **{str(n): c for n, c in pruned.items()}}
 
 
 def _widths(hidden, layer, width):
@@ -203,7 +204,7 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
   """Every regime's networks at every level (module docstring). Returns {levels, rows}:
   rows {regime: {variant or architecture name: [row per level]}}, each row as the
   sweep's (summary, per_model, predicted) plus regime, level, widths and cost."""
-  lv = levels(cfg, prep)
+  lv, costs = levels(cfg, prep)
   rows = {r: {} for r in cfg.regimes}
   for name, o in per_variant.items():
     by_n = {r["units_pruned"]: r for r in o["rows"]}
@@ -246,7 +247,7 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
         rows["uniform"].setdefault("uniform", []).append(
             {**same, "regime": "uniform", "same_as": "scratch (the uniform widths are the "
              "pruned architecture's)"})
-  return {"levels": lv, "rows": rows}
+  return {"levels": lv, "costs": costs, "rows": rows}
 
 
 def tested_row(prog, prep, params, before=None, after=None) -> dict:
@@ -338,11 +339,11 @@ def results_section(cfg, out: dict) -> dict:
                            if k not in ("predicted", "exec_ms", "analyse_ms")} for r in rs]
                    for name, rs in by_name.items()}
           for regime, by_name in out["rows"].items()}
-  return {"plan": primary_plan(cfg), "levels": out["levels"],
+  return {"plan": primary_plan(cfg), "levels": out["levels"], "costs": out["costs"],
           "finetune_epochs": cfg.regime_epochs, "scratch_epochs": cfg.classify.train.epochs,
           "optimizer_state": "re-initialised (finetune); fresh initialisation, key stream "
                              "fold_in(model_key, 3) (scratch, uniform)",
-          "rows": rows, "comparisons": out["comparisons"], "timing": out.get("timing")}
+          "rows": rows, "comparisons": out["comparisons"]}
 
 
 def table(out: dict):

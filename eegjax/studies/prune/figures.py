@@ -116,3 +116,54 @@ def angles(angle_mats: np.ndarray, path: str, title: str, similar_deg: float,
   fig.tight_layout()
   fig.savefig(path, dpi=100)
   plt.close(fig)
+
+
+def accuracy_vs_cost(per_criterion: dict, controls: dict, path: str, title: str,
+                     cost: str = "macs") -> None:
+  """Test accuracy (mean, 95% band over the models) against the network's cost (`cost`:
+  "macs", multiply-adds per trial, or "params"): one line per criterion x regime (oneshot
+  at every evaluated size, finetune at the regimes' levels; each criterion under the
+  compensation with the best mean accuracy over those points, named in the legend), the
+  scratch networks (and uniform ones where they differ) and the unpruned network."""
+  costs = controls["costs"]
+  fig, ax = plt.subplots(figsize=(8, 5.5))
+
+  def line(points, label, style):
+    points = sorted(points)
+    x = np.array([p[0] for p in points], float)
+    mean = np.array([p[1]["mean"] for p in points])
+    lo = np.array([p[1]["ci95"][0] for p in points])
+    hi = np.array([p[1]["ci95"][1] for p in points])
+    (h,) = ax.plot(x, mean, style, label=label)
+    ax.fill_between(x, lo, hi, color=h.get_color(), alpha=0.12)
+
+  def best(by_variant, criterion):
+    names = [n for n in by_variant if n.split("/")[0] == criterion]
+    return max(names, key=lambda n: np.mean([r["summary"]["accuracy"]["mean"]
+                                             for r in by_variant[n]]), default=None)
+  criteria = list(dict.fromkeys(n.split("/")[0] for n in per_criterion))
+  oneshot = {n: o["rows"] for n, o in per_criterion.items()}
+  for regime, by_variant, style in (("oneshot", oneshot, "o-"),
+                                    ("finetune", controls["rows"].get("finetune", {}), "s--")):
+    for c in criteria:
+      name = best(by_variant, c)
+      if name is not None:
+        line([(costs[str(r["units_pruned"])][cost], r["summary"]["accuracy"])
+              for r in by_variant[name]], f"{regime}: {name}", style)
+  for regime, style in (("scratch", "k^-"), ("uniform", "kv:")):
+    rows = [r for r in controls["rows"].get(regime, {}).get(regime, []) if not r.get("same_as")]
+    if rows:
+      key = "macs" if cost == "macs" else "params"
+      line([(r[key], r["summary"]["accuracy"]) for r in rows], regime, style)
+  first = next(iter(per_criterion.values()))["rows"][0]
+  ax.errorbar([costs["0"][cost]], [first["summary"]["accuracy"]["mean"]], fmt="k*",
+              markersize=12, label="unpruned")
+  ax.set_xlabel("multiply-adds per trial" if cost == "macs" else "parameters")
+  ax.set_ylabel("test accuracy")
+  ax.grid(alpha=0.3)
+  ax.legend(fontsize=7, ncol=2)
+  ax.set_title(f"accuracy against {'compute' if cost == 'macs' else 'size'} (mean, 95% band) "
+               f"— {title}", fontsize=9)
+  fig.tight_layout()
+  fig.savefig(path, dpi=100)
+  plt.close(fig)

@@ -124,6 +124,9 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
   timing = prune_timing(cfg, fit, train_ckpt, prune_s, save_s, per_criterion)
   title = f"{prep.raw.info.name} ({prep.kind})"
   drawn = prune_figures(cfg, per_criterion, paired, timing, trained_angles, title)
+  if controls is not None:
+    drawn += [(f"regimes_{cost}.png", lambda path, cost=cost: figures.accuracy_vs_cost(
+        per_criterion, controls, path, title, cost)) for cost in ("macs", "params")]
   lines = summary_lines(paired, protocol)
   if controls is not None:
     timing["regimes_s"] = regimes_s
