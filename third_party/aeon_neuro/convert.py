@@ -47,6 +47,15 @@ SETS = {
         description="BCI Competition II data set Ib (Tuebingen): slow cortical potential "
                     "self-regulation by an artificially respirated ALS patient, 7 channels "
                     "(one vertical EOG), 4.5 s feedback periods at 256 Hz."),
+    "HandMovementDirection": dict(
+        sampling_rate=400.0,
+        channel_names=tuple(f"MEG{i:02d}" for i in range(1, 11)),
+        class_names=("right", "forward", "left", "backward"),
+        description="BCI Competition IV data set 3 (Freiburg / Tuebingen): MEG, not EEG; "
+                    "two subjects (merged upstream, no subject ids) moving a joystick with "
+                    "the right wrist in one of four self-chosen directions; ten MEG channels "
+                    "above the motor areas, 0.4 s before to 0.6 s after movement onset, "
+                    "band-passed 0.5-100 Hz and resampled to 400 Hz."),
 }
 
 
