@@ -161,6 +161,7 @@ def test_prune_cnn_main_prunes_every_group_at_equal_sizes_and_resumes(binary, tm
   flags_ = dict(data_path=str(tmp_path / "trials.npz"), model="eegnet", epochs=2,
                 num_folds=4, split="holdout", num_seeds=2, prune_percent=["50"],
                 criteria=["distinctiveness", "random", "taylor"], compensation=["mean"],
+                regimes=["oneshot", "finetune", "scratch"], regime_epochs=1,
                 workdir=str(wd))
   with flagsaver.flagsaver(**flags_):
     mod.main(["prune_cnn.py"])
@@ -184,6 +185,19 @@ def test_prune_cnn_main_prunes_every_group_at_equal_sizes_and_resumes(binary, tm
   acc = ((z["taylor/mean/50"] == labels[:, None]) & (labels[:, None] >= 0)).sum() / (
       2 * (labels >= 0).sum())
   assert acc == pytest.approx(pr["variants"]["taylor/mean/50"]["accuracy"])
+  # the controls: the pruned nets back at full width score as the cut ones; the retrained
+  # regimes' predictions are their rows'
+  reg = pr["regimes"]
+  for name, rows in reg["rows"]["oneshot"].items():
+    assert rows[0]["summary"]["accuracy"]["mean"] == pytest.approx(
+        pr["variants"][f"{name}/50"]["accuracy"]), name
+  for key, row in [(f"finetune/{n}/50", rs[0]) for n, rs in reg["rows"]["finetune"].items()] \
+      + [("scratch/50", reg["rows"]["scratch"]["scratch"][0])]:
+    real = labels >= 0
+    per_model = [[(z[key][f, s][real[f]] == labels[f][real[f]]).mean() for s in range(2)]
+                 for f in range(labels.shape[0])]
+    np.testing.assert_allclose(per_model, row["per_model"]["accuracy"], atol=1e-6)
+  assert len(reg["comparisons"]["primary"]) == len(reg["plan"]["family"]) == 2 + 2 * 2
   # an interrupted run (results gone, pruned variants kept) does not prune again
   before = (wd / "pruned" / "random_mean_50.npz").stat().st_mtime_ns
   (wd / "results.json").unlink()
@@ -212,3 +226,35 @@ def test_a_constant_filter_folds_into_the_next_batchnorm_exactly():
                      jnp.asarray([u for u in range(5) if u != d]))
   run = pruning.resized_apply(model.apply, params, x[:1])
   chex.assert_trees_all_close(run(cut, x), model.apply(silent, x), atol=1e-5)
+
+
+@pytest.mark.parametrize("name", sorted(MODELS))
+def test_a_pruned_conv_net_back_at_its_trained_width_computes_the_cut_one(name):
+  """prune_cnn's controls retrain pruned conv nets at the trained width with the pruned
+  filters zero (`controls.expand`, every group cut in turn, undone last first): that
+  network computes what the cut one does, in inference mode, and its zeros are exactly
+  where the mask of the kept units says."""
+  import types
+  from eegjax.studies.common import regimes
+  from eegjax.studies.prune_cnn import controls
+  model, params, x, _ = setup(name)
+  groups = [g for g in discover_groups(model.apply, params, x) if g.prunable]
+  run = pruning.resized_apply(model.apply, params, x[:1])
+  models = types.SimpleNamespace(groups=groups, widths={g.name: g.size(params) for g in groups},
+                                 one=lambda f, s: params, n_f=1, n_s=1)
+  small, kept = params, {}
+  for g in groups:
+    k = controls.units_to_prune(models.widths[g.name], 50)
+    small, rec = pruning.prune(run, small, x, groups=[g.name], criterion="random",
+                               compensation="mean", max_pruned=k, step=1,
+                               beyond_thresholds=True, seed=3)
+    kept[g.name] = rec[g.name]["kept_units"]
+  wide = controls.expand(models, small, kept, 50)
+  chex.assert_trees_all_equal_shapes(wide, params)
+  chex.assert_trees_all_close(model.apply(wide, x), run(small, x), atol=1e-5)
+  keep = {g: np.asarray(v)[None, None] for g, v in kept.items()}
+  mask = regimes.masks(groups, jax.tree.map(lambda a: a[None, None], params),
+                       controls.alive_of(models, keep))
+  for w, m in zip(jax.tree.leaves(wide["params"]), jax.tree.leaves(mask)):
+    m = np.asarray(m)[0, 0]
+    assert np.all(np.asarray(w)[m == 0] == 0)

@@ -261,6 +261,11 @@ class PruneStudyConfig(WrapsClassify):
     if self.finetune_epochs < 0:
       raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
 
+  @property
+  def regime_levels(self) -> tuple[int, ...]:
+    """Where the regimes are compared: percent of the trained network's multiply-adds."""
+    return self.regime_macs
+
   def variants(self) -> list[PruneConfig]:
     """Every (criterion, compensation) run, criteria outer."""
     return [dataclasses.replace(self.prune, criterion=c, compensation=m, masked=self.masked)

@@ -134,7 +134,7 @@ def primary_plan(cfg) -> dict:
   exists (module docstring); the rest is exploratory."""
   pruning = [r for r in cfg.regimes if r in PRUNING_REGIMES]
   family = []
-  for pct in cfg.regime_macs:
+  for pct in cfg.regime_levels:
     if "scratch" in cfg.regimes:
       family += [{"level": pct, "compare": f"best {r}", "against": "scratch"}
                  for r in pruning]
@@ -149,18 +149,23 @@ def primary_plan(cfg) -> dict:
                          "uniform, oneshot against finetune): raw p, not corrected"}
 
 
-def masks(prog, params, alive):
-  """(F, S, ...) masks of the params tree: 0 on the slices of the dead units (alive (F, S,
-  U)) of the pruned layer, 1 elsewhere."""
-  ones = jax.tree.map(lambda a: jnp.ones_like(a[0, 0]), params["params"])
-  one = lambda a: zero_units({"params": ones}, prog.group, a)["params"]  # noqa: E731
-  return jax.vmap(jax.vmap(one))(jnp.asarray(alive))
+def masks(groups, params, alive):
+  """(F, S, ...) masks of the params tree: 0 on the slices of the dead units of each group
+  (`alive`: one (F, S, U) array per group of `groups`), 1 elsewhere."""
+  ones = jax.tree.map(lambda a: jnp.ones_like(a[0, 0]), params)   # every collection: a
+                                                                  # group may span batch_stats
+  def one(*alives):
+    m = ones
+    for g, a in zip(groups, alives):
+      m = zero_units(m, g, a)
+    return m["params"]
+  return jax.vmap(jax.vmap(one))(*[jnp.asarray(a) for a in alive])
 
 
 def uniform_masks(prog, params, widths):
   """The mask keeping the first `widths[i]` units of every hidden layer's group, for
   (F, S, ...) `params` (every model the same)."""
-  m = {"params": jax.tree.map(lambda a: jnp.ones_like(a[0, 0]), params["params"])}
+  m = jax.tree.map(lambda a: jnp.ones_like(a[0, 0]), params)
   for g, w in zip(prog.groups, widths):
     m = zero_units(m, g, jnp.arange(g.size(m)) < w)
   return jax.tree.map(lambda a, p: jnp.broadcast_to(a, p.shape), m["params"],
@@ -169,9 +174,11 @@ def uniform_masks(prog, params, widths):
 
 def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: int,
                  name: str):
-  """Trains V (F, S, ...) variable trees, each held to its mask, `epochs` epochs side by
-  side (the V variants along the seed axis: one vmapped program), checkpointed under
-  checkpoints/`name`; returns the V trained trees (unmasked, pruned entries zero)."""
+  """Trains V (F, S, ...) variable trees of `prog.model` (the study's classifier), each held
+  to its mask, `epochs` epochs side by side (the V variants along the seed axis: one
+  vmapped program, or the loop layout's model after model), checkpointed under
+  checkpoints/`name`; returns (the V trained trees, unmasked with the pruned entries zero,
+  and the fit)."""
   v, s = len(variables), len(prep.seeds)
   cat = lambda trees: jax.tree.map(lambda *a: jnp.concatenate(a, axis=1), *trees)  # noqa
   start = masked_variables(cat(variables), cat(mask_list))
@@ -216,14 +223,14 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
     todo = [(name, x) for name in per_variant for x in lv
             if any(r["units_pruned"] == x["units_pruned"] for r in per_variant[name]["rows"])]
     params, alive = zip(*[restore_at(ckpt_dirs[name], x["units_pruned"]) for name, x in todo])
-    ms = [masks(prog, p, a) for p, a in zip(params, alive)]
+    ms = [masks([prog.group], p, [a]) for p, a in zip(params, alive)]
     wd.log(f"finetune: {len(todo)} pruned variants x {len(prep.parts) * len(prep.seeds)} "
            f"models, {cfg.regime_epochs} epochs, side by side")
-    tuned, fit = train_masked(cfg, prep, wd, prog, list(params), ms, cfg.regime_epochs,
-                              "regime-finetune")
+    tuned, _ = train_masked(cfg, prep, wd, prog, list(params), ms, cfg.regime_epochs,
+                            "regime-finetune")
     for (name, x), p in zip(todo, tuned):
       rows["finetune"].setdefault(name, []).append(
-          _row(prog, prep, p, "finetune", x, fit, cfg.regime_epochs))
+          regime_row(prog, prep, p, "finetune", x, cfg.regime_epochs))
   arch = [("scratch", x, x["widths"]) for x in lv] if "scratch" in cfg.regimes else []
   arch += [("uniform", x, x["uniform_widths"]) for x in lv if "uniform" in cfg.regimes
            and ("scratch" not in cfg.regimes or x["uniform_widths"] != x["widths"])]
@@ -232,10 +239,10 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
     ms = [uniform_masks(prog, init, w) for _, _, w in arch]
     wd.log(f"from scratch: {len(arch)} architectures x "
            f"{len(prep.parts) * len(prep.seeds)} models, {cfg.classify.train.epochs} epochs")
-    nets, fit = train_masked(cfg, prep, wd, prog, [init] * len(arch), ms,
-                             cfg.classify.train.epochs, "regime-scratch")
+    nets, _ = train_masked(cfg, prep, wd, prog, [init] * len(arch), ms,
+                           cfg.classify.train.epochs, "regime-scratch")
     for (regime, x, widths), p in zip(arch, nets):
-      row = _row(prog, prep, p, regime, x, fit, cfg.classify.train.epochs)
+      row = regime_row(prog, prep, p, regime, x, cfg.classify.train.epochs)
       row["widths"] = list(widths)
       if regime == "uniform":
         row.update(macs=x["uniform_macs"], params=x["uniform_params"])
@@ -247,7 +254,7 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
         rows["uniform"].setdefault("uniform", []).append(
             {**same, "regime": "uniform", "same_as": "scratch (the uniform widths are the "
              "pruned architecture's)"})
-  return {"levels": lv, "costs": costs, "rows": rows}
+  return {"levels": lv, "costs": costs, "rows": rows, "level_unit": "% MACs"}
 
 
 def tested_row(prog, prep, params, before=None, after=None) -> dict:
@@ -271,7 +278,8 @@ def tested_row(prog, prep, params, before=None, after=None) -> dict:
   return row
 
 
-def _row(prog, prep, params, regime: str, x: dict, fit, epochs: int) -> dict:
+def regime_row(prog, prep, params, regime: str, x: dict, epochs: int) -> dict:
+  """A regime's row at level `x`: its cost, training epochs and test figures."""
   return {"regime": regime, "level": x["percent"], "units_pruned": x["units_pruned"],
           "macs": x["macs"], "params": x["params"], "epochs": epochs,
           **tested_row(prog, prep, params)}
@@ -340,6 +348,7 @@ def results_section(cfg, out: dict) -> dict:
                    for name, rs in by_name.items()}
           for regime, by_name in out["rows"].items()}
   return {"plan": primary_plan(cfg), "levels": out["levels"], "costs": out["costs"],
+          "level": "percent" + out["level_unit"],
           "finetune_epochs": cfg.regime_epochs, "scratch_epochs": cfg.classify.train.epochs,
           "optimizer_state": "re-initialised (finetune); fresh initialisation, key stream "
                              "fold_in(model_key, 3) (scratch, uniform)",
@@ -369,13 +378,13 @@ def table(out: dict):
 
 def summary_lines(out: dict) -> list[str]:
   """The primary comparisons, one line each, for the log."""
-  lines = []
+  lines, unit = [], out["level_unit"]
   for c in out["comparisons"]["primary"]:
     if "accuracy" not in c:
-      lines.append(f"{c['level']}% MACs: {c['compare']} vs {c['against']}: {c['note']}")
+      lines.append(f"{c['level']}{unit}: {c['compare']} vs {c['against']}: {c['note']}")
       continue
     a = c["accuracy"]
-    lines.append(f"{c['level']}% MACs: {c['compare']} ({c['variant']}) minus {c['against']} "
+    lines.append(f"{c['level']}{unit}: {c['compare']} ({c['variant']}) minus {c['against']} "
                  f"({c['reference']}): accuracy {a['mean']:+.4f} [{a['ci95'][0]:+.4f}, "
                  f"{a['ci95'][1]:+.4f}], p {a['p']:.3g}, Holm {a['p_holm']:.3g} (primary)")
   return lines

@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from eegjax.errors import ConfigError
-from eegjax.evaluate import stats
+from eegjax.evaluate import prune_tables, stats
 from eegjax.evaluate.cost import count_trainable, multiply_adds
 from eegjax.evaluate.timing import latency_ms
 from eegjax.pruning import compensation as comp
@@ -34,6 +34,9 @@ from eegjax.pruning import discover_groups, prune, resized_apply
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.run.lifecycle import Results, run_study
 from eegjax.settings import setting
+from eegjax.studies.common import regimes
+from eegjax.studies.prune_cnn import controls
+from eegjax.studies.prune_cnn.controls import units_to_prune
 from eegjax.studies.common.classifier import (ClassifyConfig, WrapsClassify, history_arrays,
                                               prepare, run_table, train, training_results)
 from eegjax.train.folds import scale_rows
@@ -56,6 +59,14 @@ class PruneCnnConfig(WrapsClassify):
                                       flag="prune_percent")
   activation_rows: int = setting(256, "training rows the activations are read on (the "
                                  "first of each fold's training part)")
+  regimes: tuple[str, ...] = setting(
+      ("oneshot",), "how the small networks are got, compared at each --prune_percent on the "
+      "same seeds and test rows (eegjax.studies.common.regimes): oneshot (pruned, not "
+      "retrained), finetune (pruned, then retrained --regime_epochs), scratch (the pruned "
+      "architecture trained from a fresh initialisation), uniform (here the scratch "
+      "network: a percentage prunes every filter group alike)")
+  regime_epochs: int = setting(10, "fine-tuning epochs of the finetune regime (Adam "
+                               "re-initialised)")
 
   def __post_init__(self):
     if not self.classify.is_cnn:
@@ -74,6 +85,12 @@ class PruneCnnConfig(WrapsClassify):
                         "percentages between 1 and 99")
     if self.activation_rows < 2:
       raise ConfigError(f"--activation_rows={self.activation_rows}: expected at least 2")
+    regimes.check(self.regimes, self.percents, self.regime_epochs)
+
+  @property
+  def regime_levels(self) -> tuple[int, ...]:
+    """Where the regimes are compared: the pruned percentages of every filter group."""
+    return self.percents
 
   def to_json(self) -> dict:
     return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
@@ -82,11 +99,6 @@ class PruneCnnConfig(WrapsClassify):
 def run(cfg: PruneCnnConfig, flagfile_text: Optional[str] = None) -> dict:
   """Trains, prunes and measures through the one runner; returns results."""
   return run_study(cfg, flagfile_text, lambda wd: prune_cnn(cfg, wd))
-
-
-def units_to_prune(width: int, percent: int) -> int:
-  """Units of a group of `width` a percentage prunes (rounded down; one always stays)."""
-  return min(width - 1, int(width * percent / 100))
 
 
 class Models:
@@ -145,17 +157,22 @@ def _prune_one(models: Models, params, f: int, criterion: str, compensation: str
   return params, record
 
 
-def prune_variant(wd, models: Models, criterion: str, compensation: str, percent: int):
+def prune_variant(wd, models: Models, criterion: str, compensation: str, percent: int,
+                  full: bool = False):
   """Every model pruned under one (criterion, compensation, percentage): predicted test
-  classes (folds, seeds, rows; -1 on padding) and the units each group kept, read from
-  pruned/ when a run before finished it."""
+  classes (folds, seeds, rows; -1 on padding), the units each group kept and, with `full`
+  (for the regimes that retrain them), the pruned networks at the trained width (pruned
+  filters zero, (F, S, ...)) with the kept units' indices per group; read from pruned/
+  when a run before finished it."""
   name = f"pruned/{criterion}_{compensation}_{percent}.npz"
   if os.path.exists(wd.file(name)):
     z = np.load(wd.file(name))
-    return z["predicted"], {k[len("kept/"):]: z[k] for k in z.files if k.startswith("kept/")}
+    if not full or any(k.startswith("leaf/") for k in z.files):
+      kept = {k[len("kept/"):]: z[k] for k in z.files if k.startswith("kept/")}
+      return z["predicted"], kept, _full_of(models, z) if full else None
   rows = np.asarray(models.prep.folds.test_idx).shape[1]
   predicted = np.full((models.n_f, models.n_s, rows), -1, np.int32)
-  kept: dict = {}
+  kept, keep, wide = {}, {}, []
   for f in range(models.n_f):
     x, _, _ = models.rows(f, "test")
     for s in range(models.n_s):
@@ -166,11 +183,33 @@ def prune_variant(wd, models: Models, criterion: str, compensation: str, percent
       for g, r in record.items():
         kept.setdefault(g, np.full((models.n_f, models.n_s), -1, np.int32))[f, s] = \
             r["units_left"]
+        if "kept_units" in r and r["units_left"] < models.widths[g]:
+          keep.setdefault(g, []).append(r["kept_units"])
+      if full:
+        wide.append(controls.expand(models, small, {g: r.get("kept_units") for g, r in
+                                                    record.items()}, percent))
+  extra = {}
+  if full:
+    leaves = jax.tree.leaves(controls.stack(models, wide))
+    extra = {**{f"leaf/{i}": np.asarray(a) for i, a in enumerate(leaves)},
+             **{f"keep/{g}": np.asarray(v, np.int32).reshape(models.n_f, models.n_s, -1)
+                for g, v in keep.items()}}
   os.makedirs(wd.file("pruned"), exist_ok=True)
-  wd.write_npz(name, predicted=predicted, **{f"kept/{g}": v for g, v in kept.items()})
+  wd.write_npz(name, predicted=predicted, **{f"kept/{g}": v for g, v in kept.items()},
+               **extra)
   wd.log(f"pruned {percent}% by {criterion}/{compensation}: test accuracy "
          f"{_accuracy(models, predicted):.4f}")
-  return predicted, kept
+  return predicted, kept, _full_of(models, extra) if full else None
+
+
+def _full_of(models: Models, z):
+  """(params (F, S, ...) at the trained width, {group: kept indices (F, S, k)}) of a
+  pruned/ file written with `full`."""
+  treedef = jax.tree.structure(models.params)
+  n = treedef.num_leaves
+  params = jax.tree.unflatten(treedef, [np.asarray(z[f"leaf/{i}"]) for i in range(n)])
+  keep = {k[len("keep/"):]: np.asarray(z[k]) for k in z if k.startswith("keep/")}
+  return params, keep
 
 
 def _correct(models: Models, predicted) -> np.ndarray:
@@ -252,11 +291,16 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
                                -1), "unpruned": np.asarray(unpruned["predicted"]),
             "seeds": np.asarray(prep.seeds)}
   table, costs, rows, pvals = {}, cost(models, cfg.percents), [], []
+  retrain = "finetune" in cfg.regimes
+  pruned = {}                  # (criterion, compensation, percent) -> full-width params
   for percent in cfg.percents:
     for compensation in cfg.compensations:
       correct = {}
       for criterion in cfg.criteria:
-        predicted, kept = prune_variant(wd, models, criterion, compensation, percent)
+        predicted, kept, wide = prune_variant(wd, models, criterion, compensation, percent,
+                                              full=retrain or len(cfg.regimes) > 1)
+        if wide is not None:
+          pruned[(criterion, compensation, percent)] = wide
         label = f"{criterion}/{compensation}/{percent}"
         arrays[label] = predicted
         correct[criterion] = _correct(models, predicted)
@@ -300,14 +344,25 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
       "test": ("two-way bootstrap over seeds and test rows" if models.n_f == 1 else
                "corrected repeated-CV t-test over folds"),
       "family_correction": "Holm over the comparisons with random"}
+  tables, lines = {}, []
+  if len(cfg.regimes) > 1:
+    out = controls.run(cfg, prep, wd, models, trainer, pruned, costs)
+    protocol = prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
+                                        prep.folds.test_w)
+    out["comparisons"] = regimes.comparisons(cfg, out, protocol)
+    results["pruning"]["regimes"] = regimes.results_section(cfg, out)
+    tables["regimes_table.csv"] = regimes.table(out)
+    arrays.update(controls.prediction_arrays(out))
+    lines = regimes.summary_lines(out)
   header = ["percent", "criterion", "compensation", "accuracy", "ci95_low", "ci95_high",
             "diff_vs_unpruned", "p_vs_unpruned", "diff_vs_random", "p_vs_random",
             "p_holm", "params", "macs_per_trial"]
   acc = results["summary"]["accuracy"]
   return Results(
-      results, tables={"results.csv": run_table(results), "prune_table.csv": (header, rows)},
+      results, tables={"results.csv": run_table(results), "prune_table.csv": (header, rows),
+                       **tables},
       arrays={"history.npz": history_arrays(fit), "predictions.npz": arrays},
       timing={"compile_s": fit.compile_s, "train_run_s": fit.run_s, "latency": timing},
       lines=[f"unpruned test accuracy {acc['mean']:.4f}; pruned: " + ", ".join(
-          f"{k} {v['accuracy']:.4f}" for k, v in table.items())],
+          f"{k} {v['accuracy']:.4f}" for k, v in table.items())] + lines,
       closing=f"train {fit.run_s:.1f}s")
