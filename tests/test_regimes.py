@@ -73,9 +73,12 @@ FLAGS = dict(dataset="music_features", epochs=3, num_folds=3, num_seeds=2, split
 
 
 def test_prune_mlp_regimes_declare_their_comparisons_and_keep_their_rows_predictions(
-    binary, tmp_path):
+    binary, tmp_path, monkeypatch):
   mod = binary("prune_mlp")
   wd = tmp_path / "regimes"
+  # as if memory held only 3 variants' models at once: the 8 fine-tuned variants train in
+  # three parts (3, 3, 2), each its own checkpointed run, and every row is still its own
+  monkeypatch.setattr(regimes, "_variants_that_fit", lambda cfg, prep, model, tc, v: min(v, 3))
   with flagsaver.flagsaver(workdir=str(wd), **FLAGS):
     mod.main(["prune_mlp.py"])
   for f in ("regimes_macs.png", "regimes_params.png", "regimes_table.csv"):
@@ -119,6 +122,23 @@ def test_prune_mlp_regimes_declare_their_comparisons_and_keep_their_rows_predict
         checked += 1
   assert checked == 4 * 2 + 4 * 2 + 2     # oneshot, finetune (4 variants x 2 levels), scratch
   # the fine-tuned networks start from the pruned ones: pruning's own rows are untouched
+  assert sorted(p.name for p in (wd / "checkpoints").iterdir() if "regime" in p.name) == [
+      "regime-finetune-0", "regime-finetune-1", "regime-finetune-2", "regime-scratch"]
   table = (wd / "regimes_table.csv").read_text().splitlines()
   assert table[0].startswith("regime,criterion,compensation,level_percent")
   assert len(table) == 1 + checked + 2
+
+
+def test_as_many_variants_train_at_once_as_the_memory_estimate_lets(monkeypatch):
+  """Halving from all the variants until the estimate fits (here: 40 models at most)."""
+  import types
+  from eegjax.train import memory
+  monkeypatch.setattr(memory, "check_sweep", lambda model, data, n, *a, **k: (n, 40))
+  monkeypatch.setattr(memory, "fits", lambda need, have: need <= have)
+  prep = types.SimpleNamespace(parts=[0] * 5, seeds=[0], data=None)
+  tc = types.SimpleNamespace(batch_size=32, eval_batch_size=64)
+  model = Masked(MLP(hidden_sizes=(4,), num_classes=2))
+  assert regimes._variants_that_fit(None, prep, model, tc, 27) == 7      # 27 -> 14 -> 7
+  assert regimes._variants_that_fit(None, prep, model, tc, 8) == 8
+  monkeypatch.setattr(memory, "fits", lambda need, have: False)
+  assert regimes._variants_that_fit(None, prep, model, tc, 27) == 1

@@ -175,21 +175,49 @@ def uniform_masks(prog, params, widths):
 def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: int,
                  name: str):
   """Trains V (F, S, ...) variable trees of `prog.model` (the study's classifier), each held
-  to its mask, `epochs` epochs side by side (the V variants along the seed axis: one
-  vmapped program, or the loop layout's model after model), checkpointed under
-  checkpoints/`name`; returns (the V trained trees, unmasked with the pruned entries zero,
-  and the fit)."""
+  to its mask, `epochs` epochs side by side (the variants along the seed axis: one vmapped
+  program, or the loop layout's model after model), checkpointed under checkpoints/`name`
+  (`name`-0, -1, ... when the variants are trained in parts: as many at once as the
+  memory estimate lets, `eegjax.train.memory`); returns (the V trained trees, unmasked
+  with the pruned entries zero, and the last fit)."""
   v, s = len(variables), len(prep.seeds)
   cat = lambda trees: jax.tree.map(lambda *a: jnp.concatenate(a, axis=1), *trees)  # noqa
-  start = masked_variables(cat(variables), cat(mask_list))
-  tiled = dataclasses.replace(prep, seeds=[int(x) for x in prep.seeds] * v)
   train_cfg = dataclasses.replace(cfg.classify.train, epochs=epochs)
-  _, fit, ckpt = classifier.train(cfg.classify, tiled, wd, model=Masked(prog.model),
-                                  train_cfg=train_cfg, name=name,
-                                  init=lambda tr: tr.start_from(start))
-  ckpt.close()
-  out = jax.tree.map(np.asarray, unmasked(fit.params))
-  return [jax.tree.map(lambda a: a[:, i * s:(i + 1) * s], out) for i in range(v)], fit
+  model = Masked(prog.model)
+  per_run = _variants_that_fit(cfg, prep, model, train_cfg, v)
+  out, fit = [], None
+  for i in range(0, v, per_run):
+    part = range(i, min(v, i + per_run))
+    start = masked_variables(cat([variables[j] for j in part]),
+                             cat([mask_list[j] for j in part]))
+    tiled = dataclasses.replace(prep, seeds=[int(x) for x in prep.seeds] * len(part))
+    _, fit, ckpt = classifier.train(cfg.classify, tiled, wd, model=model,
+                                    train_cfg=train_cfg,
+                                    name=name if per_run >= v else f"{name}-{i // per_run}",
+                                    init=lambda tr, start=start: tr.start_from(start))
+    ckpt.close()
+    trained = jax.tree.map(np.asarray, unmasked(fit.params))
+    out += [jax.tree.map(lambda a, k=k: a[:, k * s:(k + 1) * s], trained)
+            for k in range(len(part))]
+  return out, fit
+
+
+def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
+  """How many of `v` variants train side by side within the memory estimate (halving from
+  all of them; at least one, which `classifier.train` refuses in one line if it does not
+  fit either)."""
+  from eegjax.train import memory
+  from eegjax.train.fit import default_layout
+  models = len(prep.parts) * len(prep.seeds)
+  in_flight = None if default_layout(model) == "vmap" else 1
+  n = v
+  while n > 1:
+    need, have = memory.check_sweep(model, prep.data, models * n, train_cfg.batch_size,
+                                    train_cfg.eval_batch_size, in_flight=in_flight)
+    if memory.fits(need, have):
+      break
+    n = (n + 1) // 2
+  return n
 
 
 def fresh_init(cfg, prep):
