@@ -174,7 +174,8 @@ def prepare(cfg: ClassifyConfig, wd: Workdir) -> Prepared:
   raw = load(cfg.data)
   kind = "real" if raw.info.real else "synthetic"
   wd.provenance = (raw.info.name, kind)
-  wd.log(f"dataset {raw.info.name} ({kind} EEG): {raw.num_examples} examples, "
+  signal = "MEG" if "MEG, not EEG" in raw.info.description else "EEG"   # hmd says so
+  wd.log(f"dataset {raw.info.name} ({kind} {signal}): {raw.num_examples} examples, "
          f"shape {raw.x.shape}, classes {list(raw.class_names)}, source {raw.info.source}")
   ds, inputs = prepare_inputs(cfg, raw)
   wd.log(f"inputs: {inputs}")
