@@ -356,7 +356,7 @@ def regimes(workdir: str) -> str:
     out = []
     for regime in ("scratch", "uniform"):
       b = best(regime, level)
-      out.append(cell(b[1]) if b else "not run")
+      out.append("not run" if not b else "= scratch" if b[1].get("same_as") else cell(b[1]))
     for regime in ("oneshot", "finetune"):
       b = best(regime, level)
       out.append(f"{cell(b[1])} {b[0]}" if b else "not run")

@@ -280,6 +280,8 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
   sections in order (train, prune and measure, compare, tables), each a few lines."""
   c = cfg.classify
   prep = prepare(c, wd)
+  if len(cfg.regimes) > 1:    # the primary comparisons, declared before any number exists
+    wd.write_json("primary_comparisons.json", regimes.primary_plan(cfg))
   trainer, fit, _ = train(c, prep, wd)
   results = training_results(c, prep, trainer, fit, "prune_cnn")
   unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
