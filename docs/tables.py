@@ -363,9 +363,23 @@ def regimes(workdir: str) -> str:
     lines.append(f"| {level}% ({lv['macs_fraction']:.0%}) | {lv['units_pruned']} "
                  f"({'-'.join(map(str, lv['widths']))}) | {lv['macs']:,} / {lv['params']:,} | "
                  + " | ".join(out) + f" | {vs('oneshot', level)} | {vs('finetune', level)} |")
-  note = (f"\nFine-tuning: {sec['finetune_epochs']} epochs; scratch and uniform: "
-          f"{sec['scratch_epochs']} epochs. p: {sec['comparisons']['method']}; Holm over the "
-          f"{len(sec['plan']['family'])} primary comparisons declared before the run.\n")
+  try:
+    spent = _json(workdir, "timing.json").get("regimes_training", {})
+  except OSError:
+    spent = {}
+
+  def cost(regime, epochs):
+    t = spent.get(regime)
+    if not t:
+      return f"{epochs} epochs"
+    return (f"{t['epochs']} epochs, {t['train_s']:.0f} s for {t['variants']} variants x "
+            f"{t['models'] // t['variants']} models side by side "
+            f"({t['train_s'] / t['variants']:.1f} s a variant)")
+  note = (f"\nTraining cost (this CPU, timing.json): fine-tuning "
+          f"{cost('finetune', sec['finetune_epochs'])}; scratch and uniform "
+          f"{cost('scratch', sec['scratch_epochs'])}; one-shot pruning retrains nothing. "
+          f"p: {sec['comparisons']['method']}; Holm over the {len(sec['plan']['family'])} "
+          "primary comparisons declared before the run.\n")
   return head + "\n".join(lines) + "\n" + note
 
 

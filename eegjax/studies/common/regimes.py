@@ -179,13 +179,14 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
   program, or the loop layout's model after model), checkpointed under checkpoints/`name`
   (`name`-0, -1, ... when the variants are trained in parts: as many at once as the
   memory estimate lets, `eegjax.train.memory`); returns (the V trained trees, unmasked
-  with the pruned entries zero, and the last fit)."""
+  with the pruned entries zero, and the cost: epochs, models, seconds of compiling and
+  training over every part, this process's)."""
   v, s = len(variables), len(prep.seeds)
   cat = lambda trees: jax.tree.map(lambda *a: jnp.concatenate(a, axis=1), *trees)  # noqa
   train_cfg = dataclasses.replace(cfg.classify.train, epochs=epochs)
   model = Masked(prog.model)
   per_run = _variants_that_fit(cfg, prep, model, train_cfg, v)
-  out, fit = [], None
+  out, seconds = [], 0.0
   for i in range(0, v, per_run):
     part = range(i, min(v, i + per_run))
     start = masked_variables(cat([variables[j] for j in part]),
@@ -196,10 +197,12 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
                                     name=name if per_run >= v else f"{name}-{i // per_run}",
                                     init=lambda tr, start=start: tr.start_from(start))
     ckpt.close()
+    seconds += fit.compile_s + fit.run_s
     trained = jax.tree.map(np.asarray, unmasked(fit.params))
     out += [jax.tree.map(lambda a, k=k: a[:, k * s:(k + 1) * s], trained)
             for k in range(len(part))]
-  return out, fit
+  return out, {"epochs": epochs, "variants": v, "models": v * len(prep.parts) * s,
+               "train_s": seconds}
 
 
 def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
@@ -240,7 +243,7 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
   rows {regime: {variant or architecture name: [row per level]}}, each row as the
   sweep's (summary, per_model, predicted) plus regime, level, widths and cost."""
   lv, costs = levels(cfg, prep)
-  rows = {r: {} for r in cfg.regimes}
+  rows, timing = {r: {} for r in cfg.regimes}, {}
   for name, o in per_variant.items():
     by_n = {r["units_pruned"]: r for r in o["rows"]}
     rows["oneshot"][name] = [{**by_n[x["units_pruned"]], "regime": "oneshot",
@@ -254,8 +257,8 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
     ms = [masks([prog.group], p, [a]) for p, a in zip(params, alive)]
     wd.log(f"finetune: {len(todo)} pruned variants x {len(prep.parts) * len(prep.seeds)} "
            f"models, {cfg.regime_epochs} epochs, side by side")
-    tuned, _ = train_masked(cfg, prep, wd, prog, list(params), ms, cfg.regime_epochs,
-                            "regime-finetune")
+    tuned, timing["finetune"] = train_masked(cfg, prep, wd, prog, list(params), ms,
+                                             cfg.regime_epochs, "regime-finetune")
     for (name, x), p in zip(todo, tuned):
       rows["finetune"].setdefault(name, []).append(
           regime_row(prog, prep, p, "finetune", x, cfg.regime_epochs))
@@ -267,8 +270,8 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
     ms = [uniform_masks(prog, init, w) for _, _, w in arch]
     wd.log(f"from scratch: {len(arch)} architectures x "
            f"{len(prep.parts) * len(prep.seeds)} models, {cfg.classify.train.epochs} epochs")
-    nets, _ = train_masked(cfg, prep, wd, prog, [init] * len(arch), ms,
-                           cfg.classify.train.epochs, "regime-scratch")
+    nets, timing["scratch"] = train_masked(cfg, prep, wd, prog, [init] * len(arch), ms,
+                                           cfg.classify.train.epochs, "regime-scratch")
     for (regime, x, widths), p in zip(arch, nets):
       row = regime_row(prog, prep, p, regime, x, cfg.classify.train.epochs)
       row["widths"] = list(widths)
@@ -282,7 +285,8 @@ def run(cfg, prep, wd, prog, per_variant: dict, ckpt_dirs: dict) -> dict:
         rows["uniform"].setdefault("uniform", []).append(
             {**same, "regime": "uniform", "same_as": "scratch (the uniform widths are the "
              "pruned architecture's)"})
-  return {"levels": lv, "costs": costs, "rows": rows, "level_unit": "% MACs"}
+  return {"levels": lv, "costs": costs, "rows": rows, "level_unit": "% MACs",
+          "training": timing}
 
 
 def tested_row(prog, prep, params, before=None, after=None) -> dict:
@@ -311,108 +315,3 @@ def regime_row(prog, prep, params, regime: str, x: dict, epochs: int) -> dict:
   return {"regime": regime, "level": x["percent"], "units_pruned": x["units_pruned"],
           "macs": x["macs"], "params": x["params"], "epochs": epochs,
           **tested_row(prog, prep, params)}
-
-
-def _best(rows_by_variant: dict, level: int, criterion=None):
-  cands = [(name, r) for name, rs in rows_by_variant.items() for r in rs
-           if r["level"] == level and (criterion is None or name.split("/")[0] == criterion)]
-  if not cands:
-    return None, None
-  return max(cands, key=lambda c: (c[1]["summary"]["accuracy"]["mean"], c[0]))
-
-
-def comparisons(cfg, out: dict, protocol: dict) -> dict:
-  """The declared primary family (`primary_plan`), each with its paired test and Holm
-  over the family; and the exploratory differences of every variant from scratch (raw p)."""
-  rows = out["rows"]
-  primary = []
-  for item in primary_plan(cfg)["family"]:
-    level = item["level"]
-    regime = item["compare"].split(":")[0].replace("best ", "")
-    if item["against"] == "scratch":
-      name, row = _best(rows[regime], level)
-      ref_name, ref = _best(rows.get("scratch", {}), level)
-    else:
-      crit = item["compare"].split("best ")[-1]
-      name, row = _best(rows[regime], level, crit)
-      ref_name, ref = _best(rows[regime], level, "random")
-    if row is None or ref is None:
-      primary.append({**item, "note": "not reached (a curve stopped before this size)"})
-      continue
-    primary.append({**item, "variant": name, "reference": ref_name,
-                    **prune_tables.compare(row, ref, protocol)})
-  cells = [c["accuracy"] for c in primary if "accuracy" in c]
-  for cell, adj in zip(cells, stats.holm([c["p"] for c in cells])):
-    cell["p_holm"] = float(adj)
-  exploratory = []
-  scratch = {r["level"]: r for r in rows.get("scratch", {}).get("scratch", [])}
-  for regime in cfg.regimes:
-    if regime == "scratch":
-      continue
-    for name, rs in rows[regime].items():
-      for r in rs:
-        if r["level"] in scratch and not r.get("same_as"):
-          exploratory.append({"level": r["level"], "regime": regime, "variant": name,
-                              "against": "scratch",
-                              **prune_tables.compare(r, scratch[r["level"]], protocol)})
-  return {"primary": primary, "exploratory": exploratory,
-          "method": prune_tables.method_of(protocol)}
-
-
-def _name(regime: str, name: str) -> tuple[str, str]:
-  """(criterion, compensation) of a row's variant name; '-' for the architectures."""
-  if name in ("scratch", "uniform"):
-    return "-", "-"
-  crit, compensation = name.split("/")[:2]
-  return crit, compensation
-
-
-def results_section(cfg, out: dict) -> dict:
-  """results.json's "regimes": the declared plan, the levels and their costs, every
-  regime's rows (summaries and per-model figures; predictions in predictions.npz) and the
-  comparisons."""
-  rows = {regime: {name: [{k: v for k, v in r.items()
-                           if k not in ("predicted", "exec_ms", "analyse_ms")} for r in rs]
-                   for name, rs in by_name.items()}
-          for regime, by_name in out["rows"].items()}
-  return {"plan": primary_plan(cfg), "levels": out["levels"], "costs": out["costs"],
-          "level": "percent" + out["level_unit"],
-          "finetune_epochs": cfg.regime_epochs, "scratch_epochs": cfg.classify.train.epochs,
-          "optimizer_state": "re-initialised (finetune); fresh initialisation, key stream "
-                             "fold_in(model_key, 3) (scratch, uniform)",
-          "rows": rows, "comparisons": out["comparisons"]}
-
-
-def table(out: dict):
-  """(header, rows) of regimes_table.csv: one row per regime x variant x level, with its
-  cost, training epochs, accuracy and difference from scratch (exploratory, raw p)."""
-  vs = {(e["level"], e["regime"], e["variant"]): e["accuracy"]
-        for e in out["comparisons"]["exploratory"]}
-  header = ["regime", "criterion", "compensation", "level_percent", "units_pruned",
-            "macs_per_trial", "params", "training_epochs", "accuracy_mean", "accuracy_ci_low",
-            "accuracy_ci_high", "f1_mean", "accuracy_minus_scratch", "p_raw"]
-  lines = []
-  for regime, by_name in out["rows"].items():
-    for name, rs in by_name.items():
-      crit, compensation = _name(regime, name)
-      for r in rs:
-        a = r["summary"]["accuracy"]
-        d = vs.get((r["level"], regime, name), {})
-        lines.append([regime, crit, compensation, r["level"], r["units_pruned"], r["macs"],
-                      r["params"], r.get("epochs", 0), a["mean"], a["ci95"][0], a["ci95"][1],
-                      r["summary"]["f1"]["mean"], d.get("mean", ""), d.get("p", "")])
-  return header, lines
-
-
-def summary_lines(out: dict) -> list[str]:
-  """The primary comparisons, one line each, for the log."""
-  lines, unit = [], out["level_unit"]
-  for c in out["comparisons"]["primary"]:
-    if "accuracy" not in c:
-      lines.append(f"{c['level']}{unit}: {c['compare']} vs {c['against']}: {c['note']}")
-      continue
-    a = c["accuracy"]
-    lines.append(f"{c['level']}{unit}: {c['compare']} ({c['variant']}) minus {c['against']} "
-                 f"({c['reference']}): accuracy {a['mean']:+.4f} [{a['ci95'][0]:+.4f}, "
-                 f"{a['ci95'][1]:+.4f}], p {a['p']:.3g}, Holm {a['p_holm']:.3g} (primary)")
-  return lines

@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.evaluate import prune_tables, stats
-from eegjax.studies.common import classifier, pruned_layer, regimes
+from eegjax.studies.common import classifier, pruned_layer, regimes, regimes_report
 from eegjax.studies.prune import figures
 from eegjax.studies.common.pruned_layer import PruneStudyConfig, restore_pruned
 from eegjax.run.checkpoints import Checkpoints, median_save_ms
@@ -115,9 +115,9 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
 
   results["pruning"] = pruning_section(cfg, per_criterion, protocol, paired)
   if controls is not None:
-    controls["comparisons"] = regimes.comparisons(cfg, controls, protocol)
-    results["pruning"]["regimes"] = regimes.results_section(cfg, controls)
-    tables["regimes_table.csv"] = regimes.table(controls)
+    controls["comparisons"] = regimes_report.comparisons(cfg, controls, protocol)
+    results["pruning"]["regimes"] = regimes_report.results_section(cfg, controls)
+    tables["regimes_table.csv"] = regimes_report.table(controls)
   results["predictions"] = {"file": "predictions.npz", "layout": PREDICTIONS_LAYOUT}
   results["dataset"]["note"] = ("synthetic data: figures test the method, they are not "
                                 "findings about EEG") if prep.kind == "synthetic" else ""
@@ -130,7 +130,8 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
   lines = summary_lines(paired, protocol)
   if controls is not None:
     timing["regimes_s"] = regimes_s
-    lines += regimes.summary_lines(controls)
+    timing["regimes_training"] = controls["training"]
+    lines += regimes_report.summary_lines(controls)
   return Results(results, tables={**tables, "results.csv": classifier.run_table(results)},
                  arrays=arrays, figures=drawn, timing=timing, lines=lines,
                  closing=f"training {fit.run_s:.1f}s, pruning {prune_s:.1f}s")

@@ -82,10 +82,10 @@ def levels(cfg, costs: dict, models) -> list[dict]:
 def run(cfg, prep, wd, models, trainer, pruned: dict, costs: dict) -> dict:
   """Every regime at every percentage. `pruned`: {(criterion, compensation, percent):
   (full-width params (F, S, ...), keep {group: (F, S, k)})}. Returns what
-  `regimes.comparisons`, `results_section` and `table` read."""
+  `regimes_report.comparisons`, `results_section` and `table` read."""
   prog = Adapter(models, trainer)
   lv = {x["percent"]: x for x in levels(cfg, costs, models)}
-  rows = {r: {} for r in cfg.regimes}
+  rows, timing = {r: {} for r in cfg.regimes}, {}
   for (crit, compensation, p), (params, _) in pruned.items():
     rows["oneshot"].setdefault(f"{crit}/{compensation}", []).append(
         regimes.regime_row(prog, prep, params, "oneshot", lv[p], 0))
@@ -95,8 +95,9 @@ def run(cfg, prep, wd, models, trainer, pruned: dict, costs: dict) -> dict:
           for _, (params, keep) in todo]
     wd.log(f"finetune: {len(todo)} pruned variants x {models.n_f * models.n_s} models, "
            f"{cfg.regime_epochs} epochs")
-    tuned, _ = regimes.train_masked(cfg, prep, wd, prog, [p for _, (p, _) in todo], ms,
-                                    cfg.regime_epochs, "regime-finetune")
+    tuned, timing["finetune"] = regimes.train_masked(
+        cfg, prep, wd, prog, [p for _, (p, _) in todo], ms, cfg.regime_epochs,
+        "regime-finetune")
     for ((crit, compensation, p), _), params in zip(todo, tuned):
       rows["finetune"].setdefault(f"{crit}/{compensation}", []).append(
           regimes.regime_row(prog, prep, params, "finetune", lv[p], cfg.regime_epochs))
@@ -105,8 +106,9 @@ def run(cfg, prep, wd, models, trainer, pruned: dict, costs: dict) -> dict:
     ms = [regimes.uniform_masks(prog, init, lv[p]["widths"]) for p in cfg.percents]
     wd.log(f"from scratch: {len(ms)} architectures x {models.n_f * models.n_s} models, "
            f"{cfg.classify.train.epochs} epochs")
-    nets, _ = regimes.train_masked(cfg, prep, wd, prog, [init] * len(ms), ms,
-                                   cfg.classify.train.epochs, "regime-scratch")
+    nets, timing["scratch"] = regimes.train_masked(cfg, prep, wd, prog, [init] * len(ms),
+                                                   ms, cfg.classify.train.epochs,
+                                                   "regime-scratch")
     for p, params in zip(cfg.percents, nets):
       row = regimes.regime_row(prog, prep, params, "scratch", lv[p],
                                cfg.classify.train.epochs)
@@ -121,7 +123,7 @@ def run(cfg, prep, wd, models, trainer, pruned: dict, costs: dict) -> dict:
                **{str(p): {"macs": lv[p]["macs"], "params": lv[p]["params"]}
                   for p in cfg.percents}}
   return {"levels": list(lv.values()), "costs": cost_rows, "rows": rows,
-          "level_unit": "% of every filter group pruned"}
+          "level_unit": "% of every filter group pruned", "training": timing}
 
 
 def stack(models, per_model: list) -> object:

@@ -34,7 +34,7 @@ from eegjax.pruning import discover_groups, prune, resized_apply
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.run.lifecycle import Results, run_study
 from eegjax.settings import setting
-from eegjax.studies.common import regimes
+from eegjax.studies.common import regimes, regimes_report
 from eegjax.studies.prune_cnn import controls
 from eegjax.studies.prune_cnn.controls import units_to_prune
 from eegjax.studies.common.classifier import (ClassifyConfig, WrapsClassify, history_arrays,
@@ -351,11 +351,11 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
     out = controls.run(cfg, prep, wd, models, trainer, pruned, costs)
     protocol = prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
                                         prep.folds.test_w)
-    out["comparisons"] = regimes.comparisons(cfg, out, protocol)
-    results["pruning"]["regimes"] = regimes.results_section(cfg, out)
-    tables["regimes_table.csv"] = regimes.table(out)
+    out["comparisons"] = regimes_report.comparisons(cfg, out, protocol)
+    results["pruning"]["regimes"] = regimes_report.results_section(cfg, out)
+    tables["regimes_table.csv"] = regimes_report.table(out)
     arrays.update(controls.prediction_arrays(out))
-    lines = regimes.summary_lines(out)
+    lines = regimes_report.summary_lines(out)
   header = ["percent", "criterion", "compensation", "accuracy", "ci95_low", "ci95_high",
             "diff_vs_unpruned", "p_vs_unpruned", "diff_vs_random", "p_vs_random",
             "p_holm", "params", "macs_per_trial"]
@@ -364,7 +364,8 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
       results, tables={"results.csv": run_table(results), "prune_table.csv": (header, rows),
                        **tables},
       arrays={"history.npz": history_arrays(fit), "predictions.npz": arrays},
-      timing={"compile_s": fit.compile_s, "train_run_s": fit.run_s, "latency": timing},
+      timing={"compile_s": fit.compile_s, "train_run_s": fit.run_s, "latency": timing,
+              **({"regimes_training": out["training"]} if len(cfg.regimes) > 1 else {})},
       lines=[f"unpruned test accuracy {acc['mean']:.4f}; pruned: " + ", ".join(
           f"{k} {v['accuracy']:.4f}" for k, v in table.items())] + lines,
       closing=f"train {fit.run_s:.1f}s")
