@@ -123,14 +123,15 @@ def test_prune_mlp_regimes_declare_their_comparisons_and_keep_their_rows_predict
   assert checked == 4 * 2 + 4 * 2 + 2     # oneshot, finetune (4 variants x 2 levels), scratch
   # the fine-tuned networks start from the pruned ones: pruning's own rows are untouched
   assert sorted(p.name for p in (wd / "checkpoints").iterdir() if "regime" in p.name) == [
-      "regime-finetune-0", "regime-finetune-1", "regime-finetune-2", "regime-scratch"]
+      "regime-finetune-0-2", "regime-finetune-3-5", "regime-finetune-6-7", "regime-scratch"]
   table = (wd / "regimes_table.csv").read_text().splitlines()
   assert table[0].startswith("regime,criterion,compensation,level_percent")
   assert len(table) == 1 + checked + 2
 
 
 def test_as_many_variants_train_at_once_as_the_memory_estimate_lets(monkeypatch):
-  """Halving from all the variants until the estimate fits (here: 40 models at most)."""
+  """Halving from all the variants until twice the estimate fits (here: 40 models at
+  most, so parts of at most 20)."""
   import types
   from eegjax.train import memory
   monkeypatch.setattr(memory, "check_sweep", lambda model, data, n, *a, **k: (n, 40))
@@ -138,7 +139,7 @@ def test_as_many_variants_train_at_once_as_the_memory_estimate_lets(monkeypatch)
   prep = types.SimpleNamespace(parts=[0] * 5, seeds=[0], data=None)
   tc = types.SimpleNamespace(batch_size=32, eval_batch_size=64)
   model = Masked(MLP(hidden_sizes=(4,), num_classes=2))
-  assert regimes._variants_that_fit(None, prep, model, tc, 27) == 7      # 27 -> 14 -> 7
-  assert regimes._variants_that_fit(None, prep, model, tc, 8) == 8
+  assert regimes._variants_that_fit(None, prep, model, tc, 27) == 4  # 27 -> 14 -> 7 -> 4
+  assert regimes._variants_that_fit(None, prep, model, tc, 4) == 4
   monkeypatch.setattr(memory, "fits", lambda need, have: False)
   assert regimes._variants_that_fit(None, prep, model, tc, 27) == 1

@@ -177,8 +177,8 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
   """Trains V (F, S, ...) variable trees of `prog.model` (the study's classifier), each held
   to its mask, `epochs` epochs side by side (the variants along the seed axis: one vmapped
   program, or the loop layout's model after model), checkpointed under checkpoints/`name`
-  (`name`-0, -1, ... when the variants are trained in parts: as many at once as the
-  memory estimate lets, `eegjax.train.memory`); returns (the V trained trees, unmasked
+  (`name`-<first>-<last variant> when the variants are trained in parts: as many at once
+  as half the free memory holds by `eegjax.train.memory`'s estimate); returns (the V trained trees, unmasked
   with the pruned entries zero, and the cost: epochs, models, seconds of compiling and
   training over every part, this process's)."""
   v, s = len(variables), len(prep.seeds)
@@ -192,9 +192,11 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
     start = masked_variables(cat([variables[j] for j in part]),
                              cat([mask_list[j] for j in part]))
     tiled = dataclasses.replace(prep, seeds=[int(x) for x in prep.seeds] * len(part))
+    # a part is named by its variants, so a rerun that splits them otherwise (memory
+    # differs) never resumes a part from another part's checkpoint
+    part_name = name if per_run >= v else f"{name}-{part[0]}-{part[-1]}"
     _, fit, ckpt = classifier.train(cfg.classify, tiled, wd, model=model,
-                                    train_cfg=train_cfg,
-                                    name=name if per_run >= v else f"{name}-{i // per_run}",
+                                    train_cfg=train_cfg, name=part_name,
                                     init=lambda tr, start=start: tr.start_from(start))
     ckpt.close()
     seconds += fit.compile_s + fit.run_s
@@ -206,9 +208,10 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
 
 
 def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
-  """How many of `v` variants train side by side within the memory estimate (halving from
-  all of them; at least one, which `classifier.train` refuses in one line if it does not
-  fit either)."""
+  """How many of `v` variants train side by side within half the free memory, by the
+  memory estimate (halving from all of them; at least one, which `classifier.train`
+  refuses in one line if it does not fit either). Half: the free memory moves while the
+  parts train one after another, and other work may be running."""
   from eegjax.train import memory
   from eegjax.train.fit import default_layout
   models = len(prep.parts) * len(prep.seeds)
@@ -217,7 +220,7 @@ def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
   while n > 1:
     need, have = memory.check_sweep(model, prep.data, models * n, train_cfg.batch_size,
                                     train_cfg.eval_batch_size, in_flight=in_flight)
-    if memory.fits(need, have):
+    if memory.fits(2 * need, have):
       break
     n = (n + 1) // 2
   return n
