@@ -68,6 +68,10 @@ def test_a_full_disk_ends_with_one_line_and_the_run_resumes(binary, reference_ru
     return real_save(self, step, *a, **k)
 
   monkeypatch.setattr(ocp.CheckpointManager, "save", save)
+  # every size its own checkpoint (not one block per short curve), so the disk fills up
+  # after a good one
+  from eegjax.studies.prune import study
+  monkeypatch.setattr(study, "SAVE_EVERY_S", 0.0)
   # the reference run as if stopped before magnitude's pruning: training and
   # distinctiveness resume from their checkpoints, magnitude is pruned afresh
   wd = tmp_path / "cut"
