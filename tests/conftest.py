@@ -125,9 +125,10 @@ def reference_run(tmp_path_factory):
 # Modules whose tests run binaries or whole sweeps, heaviest first (measured with
 # --durations): collected before the rest, so xdist hands them out first and the many
 # quick tests fill the workers' ends.
-HEAVY_FIRST = ("test_gan.py", "test_alcohol.py", "test_resume.py", "test_prune_study.py",
-               "test_workdir_faults.py", "test_sharding.py", "test_binaries.py",
-               "test_progressive.py", "test_discover.py")
+HEAVY_FIRST = ("test_gan.py", "test_regimes.py", "test_alcohol.py", "test_resume.py",
+               "test_prune_study.py", "test_workdir_faults.py", "test_sharding.py",
+               "test_binaries.py", "test_progressive.py", "test_prune_eegconv.py",
+               "test_discover.py")
 
 
 def pytest_collection_modifyitems(config, items):
