@@ -199,6 +199,7 @@ def test_prune_cnn_main_prunes_every_group_at_equal_sizes_and_resumes(binary, tm
     np.testing.assert_allclose(per_model, row["per_model"]["accuracy"], atol=1e-6)
   assert len(reg["comparisons"]["primary"]) == len(reg["plan"]["family"]) == 2 + 2 * 2
   assert json.loads((wd / "primary_comparisons.json").read_text()) == reg["plan"]
+  assert (wd / "regimes_macs.png").exists() and (wd / "regimes_params.png").exists()
   # an interrupted run (results gone, pruned variants kept) does not prune again
   before = (wd / "pruned" / "random_mean_50.npz").stat().st_mtime_ns
   (wd / "results.json").unlink()

@@ -23,7 +23,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.evaluate import prune_tables, stats
-from eegjax.studies.common import classifier, pruned_layer, regimes, regimes_report
+from eegjax.studies.common import (classifier, pruned_layer, regimes, regimes_figure,
+                                   regimes_report)
 from eegjax.studies.prune import figures
 from eegjax.studies.common.pruned_layer import PruneStudyConfig, restore_pruned
 from eegjax.run.checkpoints import Checkpoints, median_save_ms
@@ -125,8 +126,10 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
   title = f"{prep.raw.info.name} ({prep.kind})"
   drawn = prune_figures(cfg, per_criterion, paired, timing, trained_angles, title)
   if controls is not None:
-    drawn += [(f"regimes_{cost}.png", lambda path, cost=cost: figures.accuracy_vs_cost(
-        per_criterion, controls, path, title, cost)) for cost in ("macs", "params")]
+    oneshot = {n: o["rows"] for n, o in per_criterion.items()}
+    first = next(iter(per_criterion.values()))["rows"][0]["summary"]["accuracy"]["mean"]
+    drawn += [(f"regimes_{cost}.png", lambda path, cost=cost: regimes_figure.accuracy_vs_cost(
+        oneshot, controls, first, path, title, cost)) for cost in ("macs", "params")]
   lines = summary_lines(paired, protocol)
   if controls is not None:
     timing["regimes_s"] = regimes_s

@@ -34,7 +34,7 @@ from eegjax.pruning import discover_groups, prune, resized_apply
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.run.lifecycle import Results, run_study
 from eegjax.settings import setting
-from eegjax.studies.common import regimes, regimes_report
+from eegjax.studies.common import regimes, regimes_figure, regimes_report
 from eegjax.studies.prune_cnn import controls
 from eegjax.studies.prune_cnn.controls import units_to_prune
 from eegjax.studies.common.classifier import (ClassifyConfig, WrapsClassify, history_arrays,
@@ -346,7 +346,7 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
       "test": ("two-way bootstrap over seeds and test rows" if models.n_f == 1 else
                "corrected repeated-CV t-test over folds"),
       "family_correction": "Holm over the comparisons with random"}
-  tables, lines = {}, []
+  tables, lines, figures = {}, [], []
   if len(cfg.regimes) > 1:
     out = controls.run(cfg, prep, wd, models, trainer, pruned, costs)
     protocol = prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
@@ -356,6 +356,10 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
     tables["regimes_table.csv"] = regimes_report.table(out)
     arrays.update(controls.prediction_arrays(out))
     lines = regimes_report.summary_lines(out)
+    title = f"{prep.raw.info.name}, {c.model}"
+    acc0 = results["summary"]["accuracy"]["mean"]
+    figures = [(f"regimes_{k}.png", lambda path, k=k: regimes_figure.accuracy_vs_cost(
+        out["rows"]["oneshot"], out, acc0, path, title, k)) for k in ("macs", "params")]
   header = ["percent", "criterion", "compensation", "accuracy", "ci95_low", "ci95_high",
             "diff_vs_unpruned", "p_vs_unpruned", "diff_vs_random", "p_vs_random",
             "p_holm", "params", "macs_per_trial"]
@@ -364,6 +368,7 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
       results, tables={"results.csv": run_table(results), "prune_table.csv": (header, rows),
                        **tables},
       arrays={"history.npz": history_arrays(fit), "predictions.npz": arrays},
+      figures=figures,
       timing={"compile_s": fit.compile_s, "train_run_s": fit.run_s, "latency": timing,
               **({"regimes_training": out["training"]} if len(cfg.regimes) > 1 else {})},
       lines=[f"unpruned test accuracy {acc['mean']:.4f}; pruned: " + ", ".join(
