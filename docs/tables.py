@@ -347,7 +347,10 @@ def regimes(workdir: str) -> str:
     a = c["accuracy"]
     return f"{a['mean']:+.3f} (p {a['p']:.2g} / {a['p_holm']:.2g})"
 
-  head = ("| MACs level | units pruned (width) | multiply-adds / parameters | scratch | uniform | "
+  by_filters = "filter group" in sec.get("level", "")      # prune_cnn: a share of every group
+  head = ((f"| filters pruned (share of MACs) | widths | " if by_filters else
+           "| MACs level | units pruned (width) | ") +
+          "multiply-adds / parameters | scratch | uniform | "
           "best oneshot | best finetune | oneshot - scratch (p raw / Holm) | "
           "finetune - scratch (p raw / Holm) |\n|---|---|---|---|---|---|---|---|---|\n")
   lines = []
@@ -360,8 +363,10 @@ def regimes(workdir: str) -> str:
     for regime in ("oneshot", "finetune"):
       b = best(regime, level)
       out.append(f"{cell(b[1])} {b[0]}" if b else "not run")
-    lines.append(f"| {level}% ({lv['macs_fraction']:.0%}) | {lv['units_pruned']} "
-                 f"({'-'.join(map(str, lv['widths']))}) | {lv['macs']:,} / {lv['params']:,} | "
+    widths = "-".join(map(str, lv["widths"]))
+    size = widths if by_filters else f"{lv['units_pruned']} ({widths})"
+    lines.append(f"| {level}% ({lv['macs_fraction']:.0%}) | {size} | "
+                 f"{lv['macs']:,} / {lv['params']:,} | "
                  + " | ".join(out) + f" | {vs('oneshot', level)} | {vs('finetune', level)} |")
   try:
     spent = _json(workdir, "timing.json").get("regimes_training", {})
