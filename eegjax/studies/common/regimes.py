@@ -129,6 +129,12 @@ def _uniform(cfg, prep, hidden, target):
   return best
 
 
+def declare(cfg, wd) -> None:
+  """With controls asked for, writes primary_comparisons.json before anything is trained."""
+  if len(cfg.regimes) > 1:
+    wd.write_json("primary_comparisons.json", primary_plan(cfg))
+
+
 def primary_plan(cfg) -> dict:
   """The primary comparisons, named from the configuration alone, before any number
   exists (module docstring); the rest is exploratory."""

@@ -83,8 +83,7 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
   figures and timing, for the runner to write."""
   prep = classifier.prepare(cfg.classify, wd)
   controls = len(cfg.regimes) > 1
-  if controls:    # the primary comparisons, declared before any number exists
-    wd.write_json("primary_comparisons.json", regimes.primary_plan(cfg))
+  regimes.declare(cfg, wd)       # the primary comparisons, before any number exists
   trainer, fit, train_ckpt = classifier.train(cfg.classify, prep, wd)
   study = f"prune_{cfg.classify.model}"
   results = classifier.training_results(cfg.classify, prep, trainer, fit, study)

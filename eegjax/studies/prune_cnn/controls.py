@@ -18,7 +18,8 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.pruning.surgery import expand_units, remove_units
-from eegjax.studies.common import regimes
+from eegjax.evaluate import prune_tables
+from eegjax.studies.common import regimes, regimes_figure, regimes_report
 
 
 def units_to_prune(width: int, percent: int) -> int:
@@ -144,3 +145,23 @@ def prediction_arrays(out: dict) -> dict:
                  f"{regime}/{name}/{r['level']}")
           arrays[key] = np.asarray(r["predicted"], np.int32)
   return arrays
+
+
+def report(cfg, prep, wd, models, trainer, pruned: dict, costs: dict, results: dict,
+           arrays: dict) -> dict:
+  """Runs the controls (`run`), tests the declared comparisons, puts results.json's
+  "regimes" section into `results` and the regimes' predictions into `arrays`; returns the
+  run's extra tables, log lines, figures and timing."""
+  out = run(cfg, prep, wd, models, trainer, pruned, costs)
+  protocol = prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
+                                      prep.folds.test_w)
+  out["comparisons"] = regimes_report.comparisons(cfg, out, protocol)
+  results["pruning"]["regimes"] = regimes_report.results_section(cfg, out)
+  arrays.update(prediction_arrays(out))
+  title = f"{prep.raw.info.name}, {cfg.classify.model}"
+  acc0 = results["summary"]["accuracy"]["mean"]
+  figures = [(f"regimes_{k}.png", lambda path, k=k: regimes_figure.accuracy_vs_cost(
+      out["rows"]["oneshot"], out, acc0, path, title, k)) for k in ("macs", "params")]
+  return {"tables": {"regimes_table.csv": regimes_report.table(out)},
+          "lines": regimes_report.summary_lines(out), "figures": figures,
+          "timing": {"regimes_training": out["training"]}}

@@ -25,7 +25,7 @@ import numpy as np
 import optax
 
 from eegjax.errors import ConfigError
-from eegjax.evaluate import prune_tables, stats
+from eegjax.evaluate import stats
 from eegjax.evaluate.cost import count_trainable, multiply_adds
 from eegjax.evaluate.timing import latency_ms
 from eegjax.pruning import compensation as comp
@@ -34,7 +34,7 @@ from eegjax.pruning import discover_groups, prune, resized_apply
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.run.lifecycle import Results, run_study
 from eegjax.settings import setting
-from eegjax.studies.common import regimes, regimes_figure, regimes_report
+from eegjax.studies.common import regimes
 from eegjax.studies.prune_cnn import controls
 from eegjax.studies.prune_cnn.controls import units_to_prune
 from eegjax.studies.common.classifier import (ClassifyConfig, WrapsClassify, history_arrays,
@@ -280,8 +280,7 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
   sections in order (train, prune and measure, compare, tables), each a few lines."""
   c = cfg.classify
   prep = prepare(c, wd)
-  if len(cfg.regimes) > 1:    # the primary comparisons, declared before any number exists
-    wd.write_json("primary_comparisons.json", regimes.primary_plan(cfg))
+  regimes.declare(cfg, wd)
   trainer, fit, _ = train(c, prep, wd)
   results = training_results(c, prep, trainer, fit, "prune_cnn")
   unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
@@ -293,14 +292,13 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
                                -1), "unpruned": np.asarray(unpruned["predicted"]),
             "seeds": np.asarray(prep.seeds)}
   table, costs, rows, pvals = {}, cost(models, cfg.percents), [], []
-  retrain = "finetune" in cfg.regimes
   pruned = {}                  # (criterion, compensation, percent) -> full-width params
   for percent in cfg.percents:
     for compensation in cfg.compensations:
       correct = {}
       for criterion in cfg.criteria:
         predicted, kept, wide = prune_variant(wd, models, criterion, compensation, percent,
-                                              full=retrain or len(cfg.regimes) > 1)
+                                              full=len(cfg.regimes) > 1)
         if wide is not None:
           pruned[(criterion, compensation, percent)] = wide
         label = f"{criterion}/{compensation}/{percent}"
@@ -346,31 +344,19 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
       "test": ("two-way bootstrap over seeds and test rows" if models.n_f == 1 else
                "corrected repeated-CV t-test over folds"),
       "family_correction": "Holm over the comparisons with random"}
-  tables, lines, figures = {}, [], []
-  if len(cfg.regimes) > 1:
-    out = controls.run(cfg, prep, wd, models, trainer, pruned, costs)
-    protocol = prune_tables.protocol_of(prep.parts, prep.ds.y, prep.folds.test_idx,
-                                        prep.folds.test_w)
-    out["comparisons"] = regimes_report.comparisons(cfg, out, protocol)
-    results["pruning"]["regimes"] = regimes_report.results_section(cfg, out)
-    tables["regimes_table.csv"] = regimes_report.table(out)
-    arrays.update(controls.prediction_arrays(out))
-    lines = regimes_report.summary_lines(out)
-    title = f"{prep.raw.info.name}, {c.model}"
-    acc0 = results["summary"]["accuracy"]["mean"]
-    figures = [(f"regimes_{k}.png", lambda path, k=k: regimes_figure.accuracy_vs_cost(
-        out["rows"]["oneshot"], out, acc0, path, title, k)) for k in ("macs", "params")]
+  extra = (controls.report(cfg, prep, wd, models, trainer, pruned, costs, results, arrays)
+           if len(cfg.regimes) > 1 else {"tables": {}, "lines": [], "figures": [], "timing": {}})
   header = ["percent", "criterion", "compensation", "accuracy", "ci95_low", "ci95_high",
             "diff_vs_unpruned", "p_vs_unpruned", "diff_vs_random", "p_vs_random",
             "p_holm", "params", "macs_per_trial"]
   acc = results["summary"]["accuracy"]
   return Results(
       results, tables={"results.csv": run_table(results), "prune_table.csv": (header, rows),
-                       **tables},
+                       **extra["tables"]},
       arrays={"history.npz": history_arrays(fit), "predictions.npz": arrays},
-      figures=figures,
+      figures=extra["figures"],
       timing={"compile_s": fit.compile_s, "train_run_s": fit.run_s, "latency": timing,
-              **({"regimes_training": out["training"]} if len(cfg.regimes) > 1 else {})},
+              **extra["timing"]},
       lines=[f"unpruned test accuracy {acc['mean']:.4f}; pruned: " + ", ".join(
-          f"{k} {v['accuracy']:.4f}" for k, v in table.items())] + lines,
+          f"{k} {v['accuracy']:.4f}" for k, v in table.items())] + extra["lines"],
       closing=f"train {fit.run_s:.1f}s")
