@@ -31,6 +31,7 @@ patterns), "count" (the patterns) and what the criterion needs besides ("taylor"
 from __future__ import annotations
 
 import dataclasses
+from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
@@ -151,66 +152,30 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   of d), `kind` (MERGED ...), `angle` (of the pair that slot acted on), `scale` (the merge's
   c, 0 without one) and `pending` (see above). `within` says every pair choice was inside
   the thresholds.
-  Long: it is one traced program (vmapped over the models, compiled once per criterion)
-  whose choice, compensation and surgery share traced values."""
+  It is one traced program (vmapped over the models, compiled once per criterion) whose
+  choice, compensation and surgery share traced values."""
   units = ids.shape[0]
   alive = jnp.ones(units, bool) if alive is None else alive
   if cfg.step >= units:
     raise ConfigError(f"cannot prune {cfg.step} units from a layer of {units}: at least one "
                       "must remain")
-  stats = gram if isinstance(gram, dict) else {"gram": gram}
-  missing = [k for k in cfg.needs if k not in stats]
-  if missing:
-    raise ConfigError(f"criterion {cfg.criterion} with compensation {cfg.compensation} needs "
-                      f"{missing} in the analysis passed to prune_step")
-  crit = criteria.get(cfg.criterion)
-  act_angles = angles_from_gram(stats["gram"])
-  angles = angles_from_gram(crit.pair_gram(params, group, stats)) if crit.pairs else None
-  scores = crit.score(params, group, stats) if crit.score is not None else None
-  constant = (criteria.constant_units(stats, group.centre) if "var" in stats and
-              "mean" in stats else jnp.zeros(units, bool))
+  a = _Analysis.of(params, group, cfg, gram, units)
   pending = jnp.asarray([-1.0, 0.0] if pending is None else pending, jnp.float32)
   pid, pending_angle = pending[0].astype(jnp.int32), pending[1]
   pending = jnp.where(pid >= 0, jnp.argmax(ids == pid), -1).astype(jnp.int32)
-  whole = cfg.pairs_removed_whole
   within_all = jnp.array(True)
   rec = {k: [] for k in ("kept", "removed", "kind", "angle", "scale")}
   for slot in range(cfg.step):
-    k, d, angle, within, complementary = _choice(crit, cfg, angles, scores, alive,
-                                                 jax.random.fold_in(key, slot))
-    dead = alive & constant
-    use_dead = dead.any()                # a constant unit goes first, whatever the choice
-    use_pending = ~use_dead & (pending >= 0) if whole else jnp.array(False)
-    fresh = ~use_dead & ~use_pending
-    d = jnp.where(use_dead, jnp.argmax(dead), jnp.where(use_pending, pending, d))
-    angle = jnp.where(fresh, angle, jnp.where(use_pending, pending_angle, jnp.nan))
-    within = within | ~fresh
-    if whole:
-      new_pending = jnp.where(fresh & complementary, k, -1).astype(jnp.int32)
-      pending_angle = jnp.where(fresh, angle.astype(jnp.float32), pending_angle)
-      # a pending partner that has turned constant goes now, as a constant unit, and is
-      # not pending any more
-      pending = jnp.where(use_dead, jnp.where(d == pending, -1, pending), new_pending)
-    if cfg.compensation == "merge" and not crit.pairs:
-      k = comp.nearest_partner(act_angles, alive, d, folded=cfg.rule == "scaled")
-    k = jnp.where(fresh, k, -1)
-    takes = fresh & (k >= 0) & ~(whole & complementary) & (cfg.compensation == "merge")
-    c = (comp.merge_scale(stats["gram"], d, jnp.maximum(k, 0)) if cfg.rule == "scaled"
-         else jnp.array(1.0))
-    params = comp.compensate(params, group, cfg.compensation, d, stats, alive, partner=k,
-                             c=c, use_partner=takes, constant=use_dead)
-    kind = jnp.where(use_dead, REMOVED_CONSTANT,
-                     jnp.where(use_pending | (fresh & whole & complementary),
-                               REMOVED_COMPLEMENTARY,
-                               jnp.where(takes, jnp.where(complementary, MERGED_COMPLEMENT,
-                                                          MERGED), REMOVED)))
-    alive = alive.at[d].set(False)
-    within_all = within_all & within
-    rec["kept"].append(jnp.where(k >= 0, ids[jnp.maximum(k, 0)], -1))
-    rec["removed"].append(ids[d])
+    choice = _choice(a.crit, cfg, a.angles, a.scores, alive, jax.random.fold_in(key, slot))
+    t, pending, pending_angle = _target(a, cfg, alive, pending, pending_angle, *choice)
+    params, kept, kind, scale = _compensate_one(params, group, cfg, a, alive, t)
+    alive = alive.at[t.d].set(False)
+    within_all = within_all & t.within
+    rec["kept"].append(jnp.where(kept >= 0, ids[jnp.maximum(kept, 0)], -1))
+    rec["removed"].append(ids[t.d])
     rec["kind"].append(jnp.asarray(kind, jnp.int32))
-    rec["angle"].append(jnp.asarray(angle, jnp.float32))
-    rec["scale"].append(jnp.where(takes, c, 0.0).astype(jnp.float32))
+    rec["angle"].append(jnp.asarray(t.angle, jnp.float32))
+    rec["scale"].append(scale)
   record = {k: jnp.stack(v) for k, v in rec.items()}
   record["pending"] = jnp.stack([
       jnp.where(pending >= 0, ids[jnp.maximum(pending, 0)], -1).astype(jnp.float32),
@@ -220,6 +185,89 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   keep = jnp.nonzero(alive, size=units - cfg.step)[0]
   params = remove_units(params, group, keep)
   return params, ids[keep], jnp.ones(units - cfg.step, bool), record, within_all
+
+
+@dataclasses.dataclass
+class _Analysis:
+  """What one step's choices read: the statistics, the criterion and what it derives."""
+  stats: dict                  # "gram" and whatever else the analysis holds
+  crit: Any                    # the registered criterion
+  act_angles: jax.Array        # (U, U) angles between the units' activations
+  angles: Optional[jax.Array]  # (U, U) the criterion's pair angles (pair criteria)
+  scores: Optional[jax.Array]  # (U,) the criterion's scores (score criteria)
+  constant: jax.Array          # (U,) bool, units whose activation does not vary
+
+  @classmethod
+  def of(cls, params, group, cfg: PruneConfig, gram, units: int) -> "_Analysis":
+    stats = gram if isinstance(gram, dict) else {"gram": gram}
+    missing = [k for k in cfg.needs if k not in stats]
+    if missing:
+      raise ConfigError(f"criterion {cfg.criterion} with compensation {cfg.compensation} "
+                        f"needs {missing} in the analysis passed to prune_step")
+    crit = criteria.get(cfg.criterion)
+    return cls(
+        stats=stats, crit=crit, act_angles=angles_from_gram(stats["gram"]),
+        angles=angles_from_gram(crit.pair_gram(params, group, stats)) if crit.pairs
+        else None,
+        scores=crit.score(params, group, stats) if crit.score is not None else None,
+        constant=(criteria.constant_units(stats, group.centre) if "var" in stats and
+                  "mean" in stats else jnp.zeros(units, bool)))
+
+
+@dataclasses.dataclass
+class _Target:
+  """One slot's decision: the unit d removed, its partner k (-1: none) and why."""
+  d: jax.Array
+  k: jax.Array
+  angle: jax.Array
+  within: jax.Array
+  complementary: jax.Array
+  use_dead: jax.Array          # d is a constant unit (goes first, whatever the choice)
+  use_pending: jax.Array       # d is the previous slot's complementary partner
+  fresh: jax.Array             # d is the criterion's own choice
+
+
+def _target(a: _Analysis, cfg: PruneConfig, alive, pending, pending_angle, k, d, angle,
+            within, complementary):
+  """The unit a slot removes, given the criterion's choice (k, d, angle, within,
+  complementary): a constant unit first, then a pending complementary partner, else the
+  choice. Returns (_Target, pending, pending_angle) with the pending partner updated."""
+  whole = cfg.pairs_removed_whole
+  dead = alive & a.constant
+  use_dead = dead.any()
+  use_pending = ~use_dead & (pending >= 0) if whole else jnp.array(False)
+  fresh = ~use_dead & ~use_pending
+  d = jnp.where(use_dead, jnp.argmax(dead), jnp.where(use_pending, pending, d))
+  angle = jnp.where(fresh, angle, jnp.where(use_pending, pending_angle, jnp.nan))
+  within = within | ~fresh
+  if whole:
+    new_pending = jnp.where(fresh & complementary, k, -1).astype(jnp.int32)
+    pending_angle = jnp.where(fresh, angle.astype(jnp.float32), pending_angle)
+    # a pending partner that has turned constant goes now, as a constant unit, and is
+    # not pending any more
+    pending = jnp.where(use_dead, jnp.where(d == pending, -1, pending), new_pending)
+  if cfg.compensation == "merge" and not a.crit.pairs:
+    k = comp.nearest_partner(a.act_angles, alive, d, folded=cfg.rule == "scaled")
+  k = jnp.where(fresh, k, -1)
+  return (_Target(d, k, angle, within, complementary, use_dead, use_pending, fresh),
+          pending, pending_angle)
+
+
+def _compensate_one(params, group, cfg: PruneConfig, a: _Analysis, alive, t: _Target):
+  """Compensates for removing t.d; returns (params, partner, kind, merge scale)."""
+  whole = cfg.pairs_removed_whole
+  takes = (t.fresh & (t.k >= 0) & ~(whole & t.complementary)
+           & (cfg.compensation == "merge"))
+  c = (comp.merge_scale(a.stats["gram"], t.d, jnp.maximum(t.k, 0)) if cfg.rule == "scaled"
+       else jnp.array(1.0))
+  params = comp.compensate(params, group, cfg.compensation, t.d, a.stats, alive,
+                           partner=t.k, c=c, use_partner=takes, constant=t.use_dead)
+  kind = jnp.where(t.use_dead, REMOVED_CONSTANT,
+                   jnp.where(t.use_pending | (t.fresh & whole & t.complementary),
+                             REMOVED_COMPLEMENTARY,
+                             jnp.where(takes, jnp.where(t.complementary, MERGED_COMPLEMENT,
+                                                        MERGED), REMOVED)))
+  return params, t.k, kind, jnp.where(takes, c, 0.0).astype(jnp.float32)
 
 
 def describe(record_row: dict) -> list[str]:

@@ -101,15 +101,65 @@ def train(family: Family, seeds, folds: FoldArrays, data, *, num_devices: int = 
   checkpoints: an `eegjax.run.checkpoints.Checkpoints`; the run resumes from its newest
   readable checkpoint and saves one every `checkpoint_every` epochs (0: after every block)
   and at the end. label: the run's name in log lines ("" for the study's classifier).
-  after_block(host state, epochs_done): runs after every block (image grids, best models).
-  Long: the one training loop of every family -- resume, blocks, checkpoints, divergence and
-  progress in order -- so each rule exists once."""
+  after_block(host state, epochs_done): runs after every block (image grids, best models)."""
   seeds = [int(s) for s in seeds]
   n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
   layout = sharding.plan(n_f, n_s, num_devices if family.vmapped else 1)
   prefix = f"{label}: " if label else ""
   if layout.mesh is not None:
     log(f"{prefix}models spread over {layout.describe()}")
+  start = _start(family, seeds, folds, data, layout, state, start_epoch, checkpoints,
+                 log, label)
+  placed = _Placed(layout, seeds, folds, data, start.state)
+  every = checkpoint_every or family.block_epochs()
+  epoch, run_s, compile_s = start.epoch, start.run_s, 0.0
+  history, t_start = start.history, time.perf_counter()
+  try:
+    while epoch < family.epochs:
+      n = min(family.block_epochs(), family.epochs - epoch)
+      compile_s += placed.compile(family, n, folds, epoch)
+      t0 = time.perf_counter()
+      prev = placed.state
+      values, active = placed.run(n, epoch, n_f, n_s)
+      run_s += time.perf_counter() - t0
+      _check_finite(values[family.loss_key], active, seeds, folds, epoch, prefix,
+                    lambda: placed.host(prev))
+      # Epochs after early stopping changed nothing: NaN marks them in the history.
+      for k, v in values.items():
+        history[k][..., epoch:epoch + n] = np.where(active, v, np.nan)
+      epoch += n
+      _log_progress(family, values, active, epoch, start.epoch, t_start, compile_s,
+                    log, prefix)
+      if after_block is not None or checkpoints is not None:
+        st = placed.host(placed.state)
+        if after_block is not None:
+          after_block(st, epoch)
+        if checkpoints is not None and (epoch % every == 0 or epoch == family.epochs):
+          checkpoints.save(epoch, {"state": family.stored(st), **history},
+                           {"epochs_done": epoch, "run_s": run_s})
+  except TrainingDiverged as e:
+    if checkpoints is None:
+      raise
+    raise _with_checkpoint_kept(e, checkpoints) from None
+  if checkpoints is not None:
+    checkpoints.close()
+  return Run(state=placed.host(placed.state), history=history, compile_s=compile_s,
+             run_s=run_s, resumed_from=start.epoch if checkpoints is not None else 0)
+
+
+@dataclasses.dataclass
+class _Start:
+  state: Any                   # host state to train from
+  history: dict                # key -> (folds, seeds, epochs), NaN where not trained
+  epoch: int                   # epochs already done
+  run_s: float                 # training seconds already spent (restored runs)
+
+
+def _start(family, seeds, folds, data, layout, state, start_epoch, checkpoints, log,
+           label) -> _Start:
+  """Where the run starts: the newest readable checkpoint, else `state` at start_epoch,
+  else the family's initialisation at epoch 0."""
+  n_f, n_s = len(np.asarray(folds.fold_id)), len(seeds)
   # With a checkpoint to resume from, the initial state is only the restore's template:
   # its shapes and dtypes are traced (jax.eval_shape), not compiled and run.
   fresh = lambda: family.init(seeds, folds, data, layout)  # noqa: E731
@@ -118,85 +168,82 @@ def train(family: Family, seeds, folds: FoldArrays, data, *, num_devices: int = 
     state = jax.eval_shape(fresh) if template_only else fresh()
   history = {k: np.full((n_f, n_s, family.epochs), np.nan, np.float32)
              for k in family.history_keys}
-  run_s, epoch = 0.0, start_epoch
-  if checkpoints is not None:
-    restored = checkpoints.restore_latest({"state": family.stored(state), **history})
-    if restored is None and template_only:     # every checkpoint was unreadable
-      state = fresh()
-    if restored is not None:
-      epoch, arrays, meta = restored
-      run_s = float(meta.get("run_s", 0.0))
-      state = family.restored(arrays["state"])
-      history = {k: np.array(arrays[k], np.float32) for k in history}
-      log(f"{prefix}resuming {'training' if not label else 'its training'} from the "
-          f"checkpoint after epoch {epoch} of {family.epochs}")
-  resumed_from = epoch if checkpoints is not None else 0
-  every = checkpoint_every or family.block_epochs()
+  if checkpoints is None:
+    return _Start(state, history, start_epoch, 0.0)
+  restored = checkpoints.restore_latest({"state": family.stored(state), **history})
+  if restored is None:
+    return _Start(fresh() if template_only else state, history, start_epoch, 0.0)
+  epoch, arrays, meta = restored
+  prefix = f"{label}: " if label else ""
+  log(f"{prefix}resuming {'training' if not label else 'its training'} from the "
+      f"checkpoint after epoch {epoch} of {family.epochs}")
+  return _Start(family.restored(arrays["state"]),
+                {k: np.array(arrays[k], np.float32) for k in history}, epoch,
+                float(meta.get("run_s", 0.0)))
 
-  def save(st, done):
-    checkpoints.save(done, {"state": family.stored(st), **history},
-                     {"epochs_done": done, "run_s": run_s})
 
-  seeds_dev = layout.put_seeds(np.asarray(seeds, np.uint32))
-  if layout.mesh is None:
-    seeds_dev = jnp.asarray(seeds_dev, jnp.uint32)
-  folds_dev, data_dev = layout.put_folds(folds), layout.put_shared(data)
-  state_dev = layout.put_models(state)
-  host = (lambda t: t) if layout.mesh is None else (
-      lambda t: jax.tree.map(jnp.asarray, layout.get_models(t)))
-  compiled: dict[int, Any] = {}
-  compile_s, first_epoch, t_start = 0.0, epoch, time.perf_counter()
-  block = family.block_epochs()
-  try:
-    while epoch < family.epochs:
-      n = min(block, family.epochs - epoch)
-      start = jnp.int32(epoch)
-      if n not in compiled:
-        fn = family.block(layout, n, folds)
-        if hasattr(fn, "lower"):   # one jitted program: compiled here, timed apart
-          t0 = time.perf_counter()
-          fn = compile_fast(fn.lower(state_dev, start, seeds_dev, folds_dev, data_dev))
-          compile_s += time.perf_counter() - t0
-        compiled[n] = fn
+class _Placed:
+  """The run's arrays on its devices, and its compiled blocks (one per block length)."""
+
+  def __init__(self, layout, seeds, folds, data, state):
+    self.layout = layout
+    seeds_dev = layout.put_seeds(np.asarray(seeds, np.uint32))
+    if layout.mesh is None:
+      seeds_dev = jnp.asarray(seeds_dev, jnp.uint32)
+    self.args = (seeds_dev, layout.put_folds(folds), layout.put_shared(data))
+    self.state = layout.put_models(state)
+    self.compiled: dict[int, Any] = {}
+
+  def host(self, tree):
+    if self.layout.mesh is None:
+      return tree
+    return jax.tree.map(jnp.asarray, self.layout.get_models(tree))
+
+  def compile(self, family, n: int, folds, epoch: int) -> float:
+    """Compiles the block of n epochs if it is new; returns the seconds spent."""
+    if n in self.compiled:
+      return 0.0
+    fn = family.block(self.layout, n, folds)
+    spent = 0.0
+    if hasattr(fn, "lower"):   # one jitted program: compiled here, timed apart
       t0 = time.perf_counter()
-      prev = state_dev
-      state_dev, values, active = compiled[n](state_dev, start, seeds_dev, folds_dev, data_dev)
-      values = {k: sharding.to_host(v)[:n_f, :n_s] for k, v in values.items()}
-      active = sharding.to_host(active)[:n_f, :n_s]
-      run_s += time.perf_counter() - t0
-      loss = values[family.loss_key]
-      bad = ~np.isfinite(loss) & active
-      if bad.any():
-        f, s, e = (int(i) for i in np.argwhere(bad)[0])
-        raise TrainingDiverged(
-            f"{prefix}non-finite training loss ({loss[f, s, e]}) at seed {seeds[s]}, fold "
-            f"{int(np.asarray(folds.fold_id)[f])}, epoch {epoch + e + 1}; the last good "
-            f"state is the one after epoch {epoch}", host(prev), epoch)
-      # Epochs after early stopping changed nothing: NaN marks them in the history.
-      for k, v in values.items():
-        history[k][..., epoch:epoch + n] = np.where(active, v, np.nan)
-      epoch += n
-      elapsed = time.perf_counter() - t_start
-      eta = (elapsed - compile_s) / max(epoch - first_epoch, 1) * (family.epochs - epoch)
-      lines = family.progress({k: v[..., -1] for k, v in values.items()}, active[..., -1])
-      for i, line in enumerate(lines):
-        tail = f"  elapsed {elapsed:.1f}s  eta {eta:.1f}s" if i == len(lines) - 1 else ""
-        log(f"{prefix}epoch {epoch}/{family.epochs}  {line}{tail}")
-      if after_block is not None or checkpoints is not None:
-        st = host(state_dev)
-        if after_block is not None:
-          after_block(st, epoch)
-        if checkpoints is not None and (epoch % every == 0 or epoch == family.epochs):
-          save(st, epoch)
-  except TrainingDiverged as e:
-    if checkpoints is None:
-      raise
-    steps = checkpoints.steps()
-    checkpoints.close()
-    kept = (f"the last good checkpoint (epoch {steps[-1]}) is kept in "
-            f"{checkpoints.directory}" if steps else "no checkpoint had been written yet")
-    raise TrainingDiverged(f"{e}; {kept}", e.state, e.epochs_done) from None
-  if checkpoints is not None:
-    checkpoints.close()
-  return Run(state=host(state_dev), history=history, compile_s=compile_s, run_s=run_s,
-             resumed_from=resumed_from)
+      fn = compile_fast(fn.lower(self.state, jnp.int32(epoch), *self.args))
+      spent = time.perf_counter() - t0
+    self.compiled[n] = fn
+    return spent
+
+  def run(self, n: int, epoch: int, n_f: int, n_s: int):
+    """Runs n epochs from `epoch`; returns per-epoch values and the live mask on the host."""
+    self.state, values, active = self.compiled[n](self.state, jnp.int32(epoch), *self.args)
+    values = {k: sharding.to_host(v)[:n_f, :n_s] for k, v in values.items()}
+    return values, sharding.to_host(active)[:n_f, :n_s]
+
+
+def _check_finite(loss, active, seeds, folds, epoch, prefix, last_good):
+  """Raises TrainingDiverged naming the first live model whose training loss is not finite."""
+  bad = ~np.isfinite(loss) & active
+  if bad.any():
+    f, s, e = (int(i) for i in np.argwhere(bad)[0])
+    raise TrainingDiverged(
+        f"{prefix}non-finite training loss ({loss[f, s, e]}) at seed {seeds[s]}, fold "
+        f"{int(np.asarray(folds.fold_id)[f])}, epoch {epoch + e + 1}; the last good "
+        f"state is the one after epoch {epoch}", last_good(), epoch)
+
+
+def _log_progress(family, values, active, epoch, first_epoch, t_start, compile_s, log,
+                  prefix):
+  elapsed = time.perf_counter() - t_start
+  eta = (elapsed - compile_s) / max(epoch - first_epoch, 1) * (family.epochs - epoch)
+  lines = family.progress({k: v[..., -1] for k, v in values.items()}, active[..., -1])
+  for i, line in enumerate(lines):
+    tail = f"  elapsed {elapsed:.1f}s  eta {eta:.1f}s" if i == len(lines) - 1 else ""
+    log(f"{prefix}epoch {epoch}/{family.epochs}  {line}{tail}")
+
+
+def _with_checkpoint_kept(e: TrainingDiverged, checkpoints) -> TrainingDiverged:
+  """The divergence error, saying which checkpoint is kept (and closing the checkpoints)."""
+  steps = checkpoints.steps()
+  checkpoints.close()
+  kept = (f"the last good checkpoint (epoch {steps[-1]}) is kept in "
+          f"{checkpoints.directory}" if steps else "no checkpoint had been written yet")
+  return TrainingDiverged(f"{e}; {kept}", e.state, e.epochs_done)

@@ -105,9 +105,7 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = 
   """Builds the per-model init / epoch / block / evaluate functions (not yet vmapped).
   `unrolled`: an epoch's batches (and evaluation chunks) one after another in the program
   rather than in a loop (the "loop" layout's convolutions; see `Trainer`). `init_tag`: the
-  stream of the initialisation's key, fold_in(model_key, init_tag).
-
-  Long: the functions close over one model, config and loss; each of them is short."""
+  stream of the initialisation's key, fold_in(model_key, init_tag)."""
   in_mode = trains_in_mode(model)
 
   def init_one(seed, folds: FoldArrays, data):
@@ -120,21 +118,10 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = 
                       best_epoch=jnp.array(-1, jnp.int32), stopped=jnp.array(False))
 
   def epoch_one(state: TrainState, epoch, seed, folds: FoldArrays, data, empty_batches):
-    fold = folds.fold_id
-    norm = None   # `data` holds this fold's scaled rows (see block_all)
-    n_tr = folds.train_idx.shape[0]
-    bs = cfg.batch_size
-    n_batches = math.ceil(n_tr / bs)
-    key = jax.random.fold_in(
-        jax.random.fold_in(driver.model_key(seed, fold), _SHUFFLE), epoch)
-    order = shuffle_order(key, folds.train_w)
-    pad = n_batches * bs - n_tr
-    idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
-    w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
-    # The epoch's batches in one gather, outside the step loop.
-    xs, ys, ls = _gather(data, idx.reshape(n_batches, bs), norm)
-    drop_key = jax.random.fold_in(
-        jax.random.fold_in(driver.model_key(seed, fold), _DROPOUT), epoch)
+    model_key = driver.model_key(seed, folds.fold_id)
+    # `data` holds this fold's scaled rows (see block_all): no normalisation here.
+    xs, ys, ls, ws = _epoch_batches(model_key, epoch, folds, data, cfg.batch_size)
+    drop_key = jax.random.fold_in(jax.random.fold_in(model_key, _DROPOUT), epoch)
 
     def batch(carry, inputs):
       params, opt_state = carry
@@ -145,32 +132,24 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = 
                                            objective=cfg.objective, rng=rng)
       return (params, opt_state), (loss * bw.sum(), bw.sum())
 
+    n_batches = ws.shape[0]
     (params, opt_state), (losses, counts) = jax.lax.scan(
-        batch, (state.params, state.opt_state),
-        (xs, ys, ls, w.reshape(n_batches, bs), jnp.arange(n_batches)),
+        batch, (state.params, state.opt_state), (xs, ys, ls, ws, jnp.arange(n_batches)),
         unroll=n_batches if unrolled else 1)
     train_loss = losses.sum() / jnp.maximum(counts.sum(), 1.0)
     # A stopped model (early stopping) keeps its state: one select per epoch.
     params = _select(state.stopped, state.params, params)
     opt_state = _select(state.stopped, state.opt_state, opt_state)
     if has_val:
-      logits = predict_logits(model, params, data, norm, folds.val_idx, cfg.eval_batch_size,
+      logits = predict_logits(model, params, data, None, folds.val_idx, cfg.eval_batch_size,
                               unrolled)
       val_loss = objective_loss(cfg.objective, logits, data[0][folds.val_idx],
                                 data[1][folds.val_idx], folds.val_w)
-      improved = (val_loss < state.best_val) & ~state.stopped
-      best_params = jax.tree.map(lambda n, o: jnp.where(improved, n, o), params,
-                                 state.best_params)
-      best_val = jnp.where(improved, val_loss, state.best_val)
-      best_epoch = jnp.where(improved, epoch, state.best_epoch)
-      stopped = state.stopped
-      if cfg.patience:
-        stopped = stopped | (epoch - best_epoch >= cfg.patience)
+      new = _keep_best(state, params, opt_state, val_loss, epoch, cfg.patience)
     else:
-      best_params, best_val, best_epoch, stopped = params, state.best_val, epoch, state.stopped
       val_loss = jnp.array(jnp.nan, jnp.float32)
-    new = TrainState(params, opt_state, best_params, best_val,
-                     best_epoch.astype(jnp.int32), stopped)
+      new = TrainState(params, opt_state, params, state.best_val,
+                       jnp.asarray(epoch).astype(jnp.int32), state.stopped)
     return new, (train_loss, val_loss, ~state.stopped)
 
   def block_one(state, start, n_epochs, seed, folds, data, empty_batches):
@@ -178,19 +157,55 @@ def _make_programs(model, tx, cfg: TrainConfig, has_val: bool, unrolled: bool = 
       return epoch_one(s, e, seed, folds, data, empty_batches)
     return jax.lax.scan(body, state, start + jnp.arange(n_epochs))
 
-  def evaluate_one(params, folds: FoldArrays, data, which: str, predictions: bool = False):
-    idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
-    logits = predict_logits(model, params, data, (folds.lo, folds.scale), idx,
-                            cfg.eval_batch_size, unrolled)
-    if cfg.objective == "reconstruct":
-      x = _gather(data, idx, (folds.lo, folds.scale))[0]
-      return {"loss": reconstruction_mse(logits, x, w)}
-    out = classification_metrics(logits, data[1][idx], w)
-    if predictions:     # each row's predicted class, -1 on padding
-      out["predicted"] = jnp.where(w, jnp.argmax(logits, -1), -1).astype(jnp.int32)
-    return out
-
+  evaluate_one = functools.partial(_evaluate_one, model, cfg, unrolled)
   return init_one, epoch_one, block_one, evaluate_one
+
+
+def _evaluate_one(model, cfg: TrainConfig, unrolled: bool, params, folds: FoldArrays, data,
+                  which: str, predictions: bool = False):
+  """One model's metrics on its `which` rows ("train", "val", "test"); with `predictions`,
+  each row's predicted class too (-1 on padding)."""
+  idx, w = getattr(folds, f"{which}_idx"), getattr(folds, f"{which}_w")
+  logits = predict_logits(model, params, data, (folds.lo, folds.scale), idx,
+                          cfg.eval_batch_size, unrolled)
+  if cfg.objective == "reconstruct":
+    x = _gather(data, idx, (folds.lo, folds.scale))[0]
+    return {"loss": reconstruction_mse(logits, x, w)}
+  out = classification_metrics(logits, data[1][idx], w)
+  if predictions:
+    out["predicted"] = jnp.where(w, jnp.argmax(logits, -1), -1).astype(jnp.int32)
+  return out
+
+
+def _epoch_batches(model_key, epoch, folds: FoldArrays, data, batch_size: int):
+  """One epoch's shuffled training batches, gathered at once outside the step loop:
+  inputs, labels, lengths and weights, each (n_batches, batch_size, ...); the padding
+  that fills the last batch has weight 0."""
+  n_tr = folds.train_idx.shape[0]
+  n_batches = math.ceil(n_tr / batch_size)
+  key = jax.random.fold_in(jax.random.fold_in(model_key, _SHUFFLE), epoch)
+  order = shuffle_order(key, folds.train_w)
+  pad = n_batches * batch_size - n_tr
+  idx = jnp.concatenate([folds.train_idx[order], jnp.zeros((pad,), jnp.int32)])
+  w = jnp.concatenate([folds.train_w[order].astype(jnp.float32), jnp.zeros((pad,))])
+  xs, ys, ls = _gather(data, idx.reshape(n_batches, batch_size), None)
+  return xs, ys, ls, w.reshape(n_batches, batch_size)
+
+
+def _keep_best(state: TrainState, params, opt_state, val_loss, epoch,
+               patience: int) -> TrainState:
+  """The state after an epoch with a validation loss: the best parameters so far kept,
+  and early stopping after `patience` epochs without improvement (0: never)."""
+  improved = (val_loss < state.best_val) & ~state.stopped
+  best_params = jax.tree.map(lambda n, o: jnp.where(improved, n, o), params,
+                             state.best_params)
+  best_val = jnp.where(improved, val_loss, state.best_val)
+  best_epoch = jnp.where(improved, epoch, state.best_epoch)
+  stopped = state.stopped
+  if patience:
+    stopped = stopped | (epoch - best_epoch >= patience)
+  return TrainState(params, opt_state, best_params, best_val, best_epoch.astype(jnp.int32),
+                    stopped)
 
 
 def may_have_empty_batches(folds: FoldArrays, batch_size: int) -> bool:
