@@ -33,3 +33,18 @@ def test_readme_nnx_example_runs_and_prunes():
   assert ns["small_nnx"]["layers"][0]["kernel"].shape == (4, 10)
   assert net.layers[0].kernel[...].shape == (4, 10)
   assert net(ns["x"][:, -1]).shape == (64, 2)
+
+
+def test_readme_prune_to_example_meets_its_target_and_runs():
+  text = README.read_text()
+  section = text[text.index("## Prune your own Flax model"):]
+  blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+  ns = {}
+  exec(compile(blocks[0].split("for g in")[0] + "run = pruning.resized_apply(model.apply, "  # noqa: S102
+               "params, x)\n" + blocks[2], str(README), "exec"), ns)
+  before, report = ns["before"], ns["report"]
+  assert (before.macs, before.params) == (19344, 1178)
+  assert report.after.macs <= before.macs / 2
+  assert {n: g["units_after"] for n, g in report.groups.items()} == {"GRUCell_0": 10,
+                                                                     "Dense_0": 4}
+  assert ns["run"](ns["half"], ns["x"]).shape == (64, 2)

@@ -119,6 +119,12 @@ def compensate(params, group: UnitGroup, name: str, d, stats, alive, *, partner=
     return spread_into(params, group, d, beta, shift)
   if name == "merge":
     has = use_partner & (partner >= 0) & ~constant
+    if not isinstance(has, jax.core.Tracer):   # on the host: only the edit that applies
+      if bool(has):
+        return merge_into(params, group, d, partner, c)
+      if bool(constant) and "mean" in stats:
+        return fold_into_bias(params, group, d, stats["mean"][d])
+      return params
     merged = merge_into(params, group, d, jnp.maximum(partner, 0), c)
     folded = (fold_into_bias(params, group, d, stats["mean"][d]) if "mean" in stats
               else params)

@@ -101,6 +101,7 @@ def _groups(prog: Program) -> list[UnitGroup]:
         first.setdefault(atom, order)
   units = sorted(first, key=first.get)
   names = _names(prog, units, occurrences, roles)
+  prog.atoms = {names[u]: u for u in units}     # each group's axis class (its size's dim)
   return [_group(prog, u, names, occurrences, roles) for u in units]
 
 

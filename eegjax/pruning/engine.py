@@ -147,7 +147,7 @@ def _select(groups, names):
   return [by_name[n] for n in names]
 
 
-def _analysis(st: Stats, group: UnitGroup) -> dict:
+def stats_analysis(st: Stats, group: UnitGroup) -> dict:
   """The analysis dict `prune_step` reads from a group's Stats: the Gram matrix, each
   unit's mean activation and variance, and the count of patterns."""
   n = jnp.maximum(st.count, 1.0)
@@ -182,6 +182,7 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
   the pairs within the thresholds before it, why pruning of that group stopped, the units
   left and which. With the default groups, a group that cannot be scored or sized is
   skipped: its record says {"skipped": why}, and the other groups are pruned."""
+  _check_counts(max_pruned, step)
   cfg = PruneConfig(criterion, rule, step, similar_deg, complementary_deg, order,
                     max_pruned=max_pruned or 0, compensation=compensation, masked=masked)
   if criterion == "taylor" and loss_fn is None:
@@ -212,13 +213,28 @@ def prune(apply_fn, params, *args, groups: Optional[Sequence[str]] = None,
   return params, record
 
 
+def _whole(v) -> bool:
+  return isinstance(v, (int, np.integer)) and not isinstance(v, bool)
+
+
+def _check_counts(max_pruned, step) -> None:
+  """`prune`'s counts in the caller's words (not the binaries' flags)."""
+  if max_pruned is not None and not (_whole(max_pruned) and max_pruned >= 0):
+    hint = (" (a fraction of every group is pruning.prune_to(..., ratio=...))"
+            if isinstance(max_pruned, float) else "")
+    raise ConfigError(f"prune: max_pruned={max_pruned!r} must be a number of units per group, "
+                      f"a whole number >= 0 (None: until one is left){hint}")
+  if not (_whole(step) and step >= 1):
+    raise ConfigError(f"prune: step={step!r} must be a whole number of units >= 1")
+
+
 def _prune_group(program, group, params, args, cfg, width, beyond_thresholds, seed,
                  weights, lengths, chunk, loss_fn):
   """One group of `prune`: a sweep of one model (leading (1, 1) axes) without
   checkpoints. Returns (params, the group's record)."""
   from eegjax.pruning import sweep
   collector = Collector(program, [group]) if group.activation is not None else None
-  stats_fn = jax.jit(lambda p: _analysis(collector(
+  stats_fn = jax.jit(lambda p: stats_analysis(collector(
       p, *args, weights=weights, lengths=lengths, chunk=chunk)[group.name], group)) \
       if collector else None
   run = Resized(program)

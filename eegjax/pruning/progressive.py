@@ -31,10 +31,12 @@ patterns), "count" (the patterns) and what the criterion needs besides ("taylor"
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from eegjax.errors import ConfigError
 from eegjax.pruning import compensation as comp
@@ -187,6 +189,57 @@ def prune_step(params, ids, gram, key, group: UnitGroup, cfg: PruneConfig, alive
   return params, ids[keep], jnp.ones(units - cfg.step, bool), record, within_all
 
 
+def removal_order(params, group: UnitGroup, cfg: PruneConfig, stats: dict, key, n: int):
+  """The first n units `cfg`'s criterion removes from `group` when its statistics stay
+  those of `stats` (one pass over the data, as `pruning.prune_to` uses them): the same
+  choices as n slots of `prune_step` -- constant units first, complementary partners
+  after their pair -- without compensating. Returns {field of a slot's target: (n,)
+  array}: "d" (the unit removed), "k" (its partner, -1: none), "angle" (the pair's angle,
+  NaN for a constant unit), "use_dead" (a constant unit) and what `apply_order` needs. The
+  slots run in one lax.scan, compiled once per group size."""
+  units = jnp.shape(stats["gram"])[0]
+  pair_gram, scores = _criterion_inputs(params, group, cfg, stats)
+  arrays = {k: stats[k] for k in ("gram", "mean", "var") if k in stats}
+  return _order_program(cfg, group.centre, units, n)(arrays, pair_gram, scores, key)
+
+
+@functools.lru_cache(maxsize=64)
+def _order_program(cfg: PruneConfig, centre: float, units: int, n: int):
+  """The jitted slots of `removal_order` (shared by every group of one size)."""
+  crit = criteria.get(cfg.criterion)
+
+  def run(stats, pair_gram, scores, key):
+    a = _Analysis.derive(stats, crit, pair_gram, scores, centre, units)
+
+    def slot(carry, i):
+      alive, pending, pending_angle = carry
+      choice = _choice(crit, cfg, a.angles, a.scores, alive, jax.random.fold_in(key, i))
+      t, pending, pending_angle = _target(a, cfg, alive, pending, pending_angle, *choice)
+      row = {f.name: getattr(t, f.name) for f in dataclasses.fields(t)}
+      row["angle"] = row["angle"].astype(jnp.float32)
+      return (alive.at[t.d].set(False), pending, pending_angle), row
+
+    start = (jnp.ones(units, bool), jnp.array(-1, jnp.int32), jnp.array(0.0, jnp.float32))
+    return jax.lax.scan(slot, start, jnp.arange(n))[1]
+  return jax.jit(run)
+
+
+def apply_order(params, group: UnitGroup, cfg: PruneConfig, stats: dict, order: dict,
+                n: int):
+  """Compensates, in order, for removing the first n units of a `removal_order` (on the
+  host, as `prune_step` does slot by slot) and returns (params with those units' outgoing
+  action folded away but not yet cut, (U,) bool alive)."""
+  units = jnp.shape(stats["gram"])[0]
+  a = _Analysis(stats, criteria.get(cfg.criterion), None, None, None, None)
+  alive = np.ones(units, bool)
+  for i in range(n):
+    t = _Target(**{f.name: jnp.asarray(order[f.name][i]) for f in dataclasses.fields(_Target)})
+    if cfg.compensation != "none":
+      params = _compensate_one(params, group, cfg, a, jnp.asarray(alive), t)[0]
+    alive[int(order["d"][i])] = False
+  return params, alive
+
+
 @dataclasses.dataclass
 class _Analysis:
   """What one step's choices read: the statistics, the criterion and what it derives."""
@@ -200,18 +253,30 @@ class _Analysis:
   @classmethod
   def of(cls, params, group, cfg: PruneConfig, gram, units: int) -> "_Analysis":
     stats = gram if isinstance(gram, dict) else {"gram": gram}
-    missing = [k for k in cfg.needs if k not in stats]
-    if missing:
-      raise ConfigError(f"criterion {cfg.criterion} with compensation {cfg.compensation} "
-                        f"needs {missing} in the analysis passed to prune_step")
-    crit = criteria.get(cfg.criterion)
+    return cls.derive(stats, criteria.get(cfg.criterion),
+                      *_criterion_inputs(params, group, cfg, stats), group.centre, units)
+
+  @classmethod
+  def derive(cls, stats, crit, pair_gram, scores, centre: float, units: int) -> "_Analysis":
+    """The analysis from the statistics and the criterion's inputs (traceable)."""
     return cls(
         stats=stats, crit=crit, act_angles=angles_from_gram(stats["gram"]),
-        angles=angles_from_gram(crit.pair_gram(params, group, stats)) if crit.pairs
-        else None,
-        scores=crit.score(params, group, stats) if crit.score is not None else None,
-        constant=(criteria.constant_units(stats, group.centre) if "var" in stats and
+        angles=None if pair_gram is None else angles_from_gram(pair_gram),
+        scores=scores,
+        constant=(criteria.constant_units(stats, centre) if "var" in stats and
                   "mean" in stats else jnp.zeros(units, bool)))
+
+
+def _criterion_inputs(params, group, cfg: PruneConfig, stats: dict):
+  """(pair Gram matrix or None, scores or None): what the criterion reads from the params
+  and the statistics (checked to hold what the criterion and compensation need)."""
+  missing = [k for k in cfg.needs if k not in stats]
+  if missing:
+    raise ConfigError(f"criterion {cfg.criterion} with compensation {cfg.compensation} "
+                      f"needs {missing} in the analysis passed to prune_step")
+  crit = criteria.get(cfg.criterion)
+  return (crit.pair_gram(params, group, stats) if crit.pairs else None,
+          crit.score(params, group, stats) if crit.score is not None else None)
 
 
 @dataclasses.dataclass

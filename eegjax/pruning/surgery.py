@@ -340,16 +340,17 @@ def incoming_vectors(params, group: UnitGroup):
   parameters that compute it, all incoming slices together): the weight vectors whose
   angles the `weight_angle` criterion compares."""
   sizes = group.sizes(params)
-  units = jnp.arange(sizes[group.name])
+  xp = array_module(params)
+  units = xp.arange(sizes[group.name])
   outgoing = {(s.path, s.axis) for s in group.outgoing}
   cols = []
   for s in group.incoming:
     if (s.path, s.axis) in outgoing:
       continue
-    idx = _unit_index(s, group, sizes, units)
-    x = jnp.moveaxis(get_leaf(params, s.path), s.axis, 0)[idx]
+    idx = _unit_index(s, group, sizes, units, xp)
+    x = xp.moveaxis(xp.asarray(get_leaf(params, s.path)), s.axis, 0)[idx]
     cols.append(x.reshape(x.shape[0], -1))
-  return jnp.concatenate(cols, axis=1)
+  return xp.concatenate(cols, axis=1)
 
 
 def scale_outgoing(params, group: UnitGroup, gates):
@@ -363,13 +364,14 @@ def scale_outgoing(params, group: UnitGroup, gates):
 def outgoing_norms(params, group: UnitGroup):
   """L2 norm of every unit's outgoing entries (all outgoing slices together)."""
   sizes = group.sizes(params)
-  units = jnp.arange(sizes[group.name])
+  xp = array_module(params)
+  units = xp.arange(sizes[group.name])
   total = 0.0
   for s in group.outgoing:
-    idx = _unit_index(s, group, sizes, units)             # (U, positions)
-    x = jnp.moveaxis(get_leaf(params, s.path), s.axis, 0)[idx]
-    total = total + jnp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
-  return jnp.sqrt(total)
+    idx = _unit_index(s, group, sizes, units, xp)          # (U, positions)
+    x = xp.moveaxis(xp.asarray(get_leaf(params, s.path)), s.axis, 0)[idx]
+    total = total + xp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
+  return xp.sqrt(total)
 
 
 def merge_scale(acts, d, k, centre: float = 0.5, weights=None):
