@@ -72,7 +72,7 @@ MODELS = {
     "bidirectional": (Bidirectional(), (4, 7, 3), {"GRUCell_0": 8, "GRUCell_1": 6}),
     "embedding": (Embedding(), (4, 7), {"Embed_0": 6, "Dense_1": 8}),
     "attention_heads": (Attention(), (4, 6, 8),
-                        {"MultiHeadDotProductAttention_0": 2,
+                        {"MultiHeadDotProductAttention_0.heads": 2,
                          "MultiHeadDotProductAttention_0/value": 4, "Dense_1": 12}),
 }
 
@@ -117,7 +117,7 @@ def test_a_scan_body_unit_is_read_at_every_step_of_every_pattern():
 def test_attention_query_key_dimension_is_refused_in_one_sentence():
   model, params, x, _ = _setup("attention_heads")
   g = {g.name: g for g in pruning.discover_groups(model.apply, params, x)}[
-      "MultiHeadDotProductAttention_0.axis2"]                # named by its axis
+      "MultiHeadDotProductAttention_0.query_key_dim"]        # named by its role
   assert not g.prunable and "bilinearly" in g.reason
 
 

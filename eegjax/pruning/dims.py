@@ -19,6 +19,7 @@ and say why.
 from __future__ import annotations
 
 import math
+from fractions import Fraction
 
 
 class LayoutError(Exception):
@@ -234,4 +235,74 @@ def _bounds(shape):
   for seg in shape:
     total += math.prod(seg)
     out.append(total)
+  return out
+
+
+def solve_products(equations, known: dict) -> dict:
+  """Sizes of factors that no axis holds alone, from axes laid out as sums of products.
+
+  equations: [(segments, n)], each saying sum over segments of the product of its factors
+  = n; a factor is an int (a fixed size) or a key whose size is in `known` or unknown.
+  Each product of unknown factors is taken as one variable of a linear system solved
+  exactly (fractions): GPT-2's fused query-key-value kernel, laid out (heads, 64) +
+  (heads, 64) + (heads, value dims), with the output kernel's (heads, value dims), gives
+  heads from the difference. A variable whose factors are all known but one gives that
+  one. Repeats until nothing new; returns `known` with what was solved (whole sizes only)."""
+  known = dict(known)
+  while True:
+    rows = [row for row in (_linear_row(segs, n, known) for segs, n in equations)
+            if row[0]]
+    found = False
+    for mono, value in _eliminate(rows).items():
+      unknown = [f for f in set(mono) if f not in known]
+      if len(unknown) != 1 or mono.count(unknown[0]) != 1:
+        continue
+      size = value / math.prod(known[f] for f in mono if f != unknown[0])
+      if size.denominator == 1 and size > 0:
+        known[unknown[0]] = int(size)
+        found = True
+    if not found:
+      return known
+
+
+def _linear_row(segments, n, known):
+  """({product of unknown factors: coefficient}, right-hand side) of one equation."""
+  row, rhs = {}, Fraction(n)
+  for seg in segments:
+    coef, mono = 1, []
+    for f in seg:
+      if isinstance(f, int):
+        coef *= f
+      elif f in known:
+        coef *= known[f]
+      else:
+        mono.append(f)
+    if mono:
+      key = tuple(sorted(mono, key=repr))
+      row[key] = row.get(key, 0) + coef
+    else:
+      rhs -= coef
+  return row, rhs
+
+
+def _eliminate(rows) -> dict:
+  """{variable: value} of the variables a linear system fixes (Gauss-Jordan, exact)."""
+  names = list(dict.fromkeys(m for row, _ in rows for m in row))
+  a = [[Fraction(row.get(m, 0)) for m in names] + [rhs] for row, rhs in rows]
+  r = 0
+  for c in range(len(names)):
+    pivot = next((i for i in range(r, len(a)) if a[i][c] != 0), None)
+    if pivot is None:
+      continue
+    a[r], a[pivot] = a[pivot], a[r]
+    a[r] = [x / a[r][c] for x in a[r]]
+    for i in range(len(a)):
+      if i != r and a[i][c] != 0:
+        a[i] = [x - a[i][c] * y for x, y in zip(a[i], a[r])]
+    r += 1
+  out = {}
+  for row in a[:r]:
+    nonzero = [j for j in range(len(names)) if row[j] != 0]
+    if len(nonzero) == 1:
+      out[names[nonzero[0]]] = row[-1]
   return out

@@ -17,12 +17,18 @@ axis both computes and consumes it (tied weights).
 
 from __future__ import annotations
 
+import flax.errors
 import jax
 import jax.numpy as jnp
+import numpy as np
+from flax import nnx
 from jax.extend import core as jcore
 
+from eegjax.errors import ConfigError
+from eegjax.pruning.dims import solve_products
 from eegjax.pruning.surgery import Site, Slice, UnitGroup
 from eegjax.pruning.trace import PASS, Trace
+from eegjax.pruning.tree_edit import key_name
 
 
 class Program:
@@ -33,7 +39,8 @@ class Program:
   def __init__(self, apply_fn, params, *args, **kwargs):
     self.apply_fn, self.kwargs = apply_fn, kwargs
     leaves, self.params_def = jax.tree_util.tree_flatten_with_path(params)
-    self.paths = [tuple(_key(k) for k in path) for path, _ in leaves]
+    self.paths = [tuple(key_name(k) for k in path) for path, _ in leaves]
+    _check_inputs(apply_fn, leaves, self.paths)
     arg_leaves, self.args_def = jax.tree.flatten(args)
     arg_leaves = _two_patterns(arg_leaves)
     n = len(leaves)
@@ -43,14 +50,40 @@ class Program:
       a = jax.tree.unflatten(self.args_def, xs[n:])
       return apply_fn(p, *a, **kwargs)
 
-    self.closed, out_shape = jax.make_jaxpr(flat, return_shape=True)(
-        *[x for _, x in leaves], *arg_leaves)
+    try:
+      self.closed, out_shape = jax.make_jaxpr(flat, return_shape=True)(
+          *[x for _, x in leaves], *arg_leaves)
+    except flax.errors.ScopeParamShapeError as e:
+      raise ConfigError(
+          f"apply_fn(params, *args) does not run: {str(e).splitlines()[0]} Either an input "
+          "has another width than the parameters were made for, or the parameters are a "
+          "pruned linen model's, which the module's own apply cannot take: run and prune it "
+          "again through pruning.resized_apply(model.apply, full_params, *args), where "
+          "full_params may be the shapes jax.eval_shape(model.init, key, *args)") from None
     self.out_def = jax.tree.structure(out_shape)
     self.n_params, self.n_args = n, len(arg_leaves)
     out_names = [jax.tree_util.keystr(path) for path, _ in
                  jax.tree_util.tree_flatten_with_path(out_shape)[0]]
     self.trace = Trace(self.closed, n, len(arg_leaves), out_names)
     self.groups = _groups(self)
+
+
+def _check_inputs(apply_fn, leaves, paths):
+  """One sentence instead of a raw error from deep inside tracing: an NNX module passed
+  as apply_fn (as params, a module is a pytree of arrays like any other), or parameters
+  that are not all arrays."""
+  if isinstance(apply_fn, nnx.Module):
+    raise ConfigError("an NNX module was passed as apply_fn, where the engine expects "
+                      "(apply_fn, params, *inputs): use apply_fn, params = "
+                      "pruning.from_nnx(module), and pruning.update_nnx(module, pruned) to "
+                      "write the result back")
+  for (_, x), path in zip(leaves, paths):
+    if not isinstance(x, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct)):
+      raise ConfigError(
+          f"params: the leaf {'/'.join(path) or '(root)'} is a {type(x).__name__}, not an "
+          "array; pass the arrays alone (for an Equinox module: params, static = "
+          "eqx.partition(model, eqx.is_array) and apply_fn = lambda p, x: "
+          "eqx.combine(p, static)(x))")
 
 
 def _two_patterns(arg_leaves):
@@ -65,13 +98,6 @@ def _two_patterns(arg_leaves):
     out = [jax.ShapeDtypeStruct((2,) + x.shape[1:], x.dtype) if x.shape[:1] == (1,) else x
            for x in out]
   return out
-
-
-def _key(k):
-  for attr in ("key", "name", "idx"):
-    if hasattr(k, attr):
-      return str(getattr(k, attr))
-  return str(k)
 
 
 def discover_groups(apply_fn, params, *example_args, **kwargs) -> list[UnitGroup]:
@@ -92,6 +118,7 @@ def _groups(prog: Program) -> list[UnitGroup]:
       exp = dims.expand(d)
       for atom in {f for seg in exp for f in seg}:
         occurrences.setdefault(atom, []).append((leaf, axis, exp))
+  _pin_inseparable(dims, occurrences)
   roles: dict[tuple, list] = {}
   first: dict[int, int] = {}
   for order, (leaf, axis, kind) in enumerate(tr.roles):
@@ -105,7 +132,39 @@ def _groups(prog: Program) -> list[UnitGroup]:
   return [_group(prog, u, names, occurrences, roles) for u in units]
 
 
+INSEPARABLE = ("only its product with another factor of a reshaped axis is in the parameters "
+               "(e.g. GroupNorm's channels per group, or the inner factor of a reshape), "
+               "so its size could not be told from theirs: another factor of the axis is "
+               "pruned instead")
+
+
+def _pin_inseparable(dims, occurrences) -> None:
+  """Factors of reshaped axes whose sizes the parameters' shapes cannot determine (no
+  axis holds them alone, and every axis holds them multiplied together: GroupNorm's
+  (groups, channels per group)) are pinned, inner factors first, until the rest are
+  solvable: a pruned model's sizes must follow from its arrays (`dims.solve_products`)."""
+  def known_of(atom):
+    return (atom in dims.pins or atom in dims.blocks or
+            any(exp == [[atom]] for _, _, exp in occurrences.get(atom, ())))
+  equations = {(leaf, axis): ([[("dim", f) for f in seg] for seg in exp],
+                              sum(dims.segment_size(seg) for seg in exp))
+               for atom, occ in occurrences.items() for leaf, axis, exp in occ
+               if exp != [[atom]]}
+  while True:
+    known = {("dim", a): dims.orig[a] for a in occurrences if known_of(a)}
+    solved = solve_products(list(equations.values()), known)
+    left = [a for a in occurrences if ("dim", a) not in solved]
+    if not left:
+      return
+    inner = max(left, key=lambda a: max(seg.index(a) for _, _, exp in occurrences[a]
+                                        for seg in exp if a in seg))
+    dims.pin(inner, INSEPARABLE)
+
+
 def _names(prog, units, occurrences, roles) -> dict[int, str]:
+  dims = prog.trace.dims
+  heads = {a for d in prog.trace.head_dims for a in dims.atoms(d)}
+  keys = {a for d in prog.trace.key_dims for a in dims.atoms(d)} - heads
   names = {}
   for u in units:
     mods = [_module(prog.paths[leaf]) for leaf, axis, _ in occurrences[u]
@@ -126,6 +185,10 @@ def _names(prog, units, occurrences, roles) -> dict[int, str]:
           "/".join(k for k in mods[0] if k != "params").split("/")[-1] + ".per_group",)
     name = "/".join(common) if common else "+".join(sorted({"/".join(
         k for k in m if k != "params") for m in mods}))
+    if u in heads:      # attention heads: a batch axis of the products of activations
+      name += ".heads"
+    elif u in keys:     # their contracted axis: attention's query-key dimension
+      name += ".query_key_dim"
     if name in names.values():      # a second unit class of one layer: say which axis
       prod = [(leaf, axis, exp) for leaf, axis, exp in occurrences[u]
                if "producer" in roles.get((leaf, axis), ())]
@@ -133,8 +196,10 @@ def _names(prog, units, occurrences, roles) -> dict[int, str]:
         leaf, axis, exp = prod[0]
         seg = next((seg for seg in exp if u in seg), [u])
         name += f".axis{axis}" + (f".factor{seg.index(u)}" if exp != [[u]] else "")
+    base, n = name, 1
     while name in names.values():
-      name += "'"
+      n += 1
+      name = f"{base}.{n}"
     names[u] = name
   return names
 
@@ -161,10 +226,7 @@ def _group(prog, u, names, occurrences, roles) -> UnitGroup:
                      "(tied weights)")
     if any(seg.count(u) > 1 for seg in exp):
       reasons.append(f"{'/'.join(path)} axis {axis} holds these units twice in one product")
-    plain = exp == [[u]]
-    segments = None if plain else tuple(
-        tuple(names.get(f, dims.orig[f]) if f == u or f in names else dims.orig[f]
-              for f in seg) for seg in exp)
+    segments = _segments(dims, names, u, exp)
     for seg in exp:
       for f in seg:
         if f != u and f in names:
@@ -175,10 +237,26 @@ def _group(prog, u, names, occurrences, roles) -> UnitGroup:
       incoming.append(Slice(path, axis, segments))
   site, centre = _site(prog, u, names)
   notes = tuple(sorted(dims.notes.get(u, ())))
+  # the layouts of the factors no axis holds alone: their sizes are solved from them
+  related = tuple(Slice(prog.paths[leaf], axis, _segments(dims, names, f, exp))
+                  for f in {f for f in names if probes.get(names[f], 0) is None}
+                  for leaf, axis, exp in occurrences.get(f, ()) if exp != [[f]])
+  fixed = ((name, dims.orig[u]),) if u in dims.pins or u in dims.blocks else ()
   return UnitGroup(incoming=tuple(incoming), outgoing=tuple(outgoing), centre=centre,
                    name=name, activation=site, prunable=not reasons,
                    reason="; ".join(dict.fromkeys(reasons)), notes=notes,
-                   probes=tuple((n, *p) for n, p in probes.items() if p is not None))
+                   probes=tuple((n, *p) for n, p in probes.items() if p is not None),
+                   related=related, fixed=fixed)
+
+
+def _segments(dims, names, u, exp):
+  """A slice's layout for group u (None: entry i is unit i): u and every factor that may
+  be pruned by name, a factor that never is (pinned or blocked) by its fixed size."""
+  if exp == [[u]]:
+    return None
+  return tuple(tuple(names[f] if f == u or (f in names and f not in dims.pins
+                                           and f not in dims.blocks) else dims.orig[f]
+                     for f in seg) for seg in exp)
 
 
 def _probe(prog, atom, occurrences):

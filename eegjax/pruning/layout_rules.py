@@ -9,6 +9,10 @@ import math
 
 from eegjax.pruning.dims import LayoutError
 
+TRAINING_BN_BY_HAND = ("a statistic over the patterns' axis (a mean over the batch: BatchNorm "
+                       "in training mode, written by hand) feeds the model: trace the model in "
+                       "inference mode (running statistics, or train=False)")
+
 
 @dataclasses.dataclass
 class Val:
@@ -186,7 +190,13 @@ class LayoutRules:
     for a in axes:
       self.dims.note(x.dims[a], f"reduced over by {eqn.primitive.name}: removing or merging "
                                 "units changes the reduced value")
-    return [Val(tuple(d for a, d in enumerate(x.dims) if a not in axes))]
+    kept = tuple(d for a, d in enumerate(x.dims) if a not in axes)
+    batch = self.input_dims[0][0] if self.input_dims and self.input_dims[0] else None
+    if batch is not None and any(self.dims.find(x.dims[a]) == self.dims.find(batch)
+                                 for a in axes):
+      for d in kept:      # a statistic of the batch: one pattern's output depends on others
+        self.dims.pin(d, TRAINING_BN_BY_HAND)
+    return [Val(kept)]
 
   def _window(self, eqn, ins):
     x = ins[0]

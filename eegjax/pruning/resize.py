@@ -27,6 +27,7 @@ import jax.numpy as jnp
 from jax.extend import core as jcore
 
 from eegjax.errors import ConfigError
+from eegjax.pruning.dims import solve_products
 from eegjax.pruning.trace import CALLS, _level_jaxpr
 
 
@@ -78,7 +79,9 @@ class Resized:
         elif table.setdefault(r, n) != n:
           raise ConfigError(f"resized_apply: {name} axis {a} has {n} entries but another "
                             f"array gives that axis {table[r]} (pruned inconsistently?)")
-    _solve_factors(dims, table, composite)
+    batch = dims.find(self.trace.input_dims[0][0]) if self.trace.input_dims and \
+        self.trace.input_dims[0] else None
+    _solve_factors(dims, table, composite, batch)
     memo = {}
     for r, n, name, a in composite:
       want = dims.current(r, table, memo)
@@ -230,25 +233,21 @@ class Resized:
     return jax.lax.while_loop(cond, body, list(ins[cn + bn:]))
 
 
-def _solve_factors(dims, table, composite) -> None:
+def _solve_factors(dims, table, composite, batch=None) -> None:
   """Sizes of atoms that no array holds on an axis of their own (a grouped convolution's
-  per-group filters): read from an axis laid out as one product in which such an atom is
-  the only factor of unknown size."""
-  progress = True
-  while progress:
-    progress = False
-    for r, n, _, _ in composite:
-      e = dims.expand(r)
-      if len(e) != 1:
-        continue
-      unknown = [f for f in e[0] if dims.find(f) not in table and dims.find(f) not in dims.defn]
-      if len(unknown) == 1 and e[0].count(unknown[0]) == 1:
-        known = 1
-        for f in e[0]:
-          if f != unknown[0]:
-            known *= dims.current(f, table, {})
-        table[dims.find(unknown[0])] = n // max(known, 1)
-        progress = True
+  per-group filters, attention heads inside a fused kernel), solved from the axes laid
+  out as sums of products (`dims.solve_products`). Atoms that are never pruned (pinned by
+  the data or blocked) keep their traced size, except the patterns' axis `batch`."""
+  equations = [(dims.expand(r), n) for r, n, _, _ in composite]
+  atoms = {dims.find(f) for segs, _ in equations for seg in segs for f in seg}
+  fixed = {a for a in atoms if a not in table and a != batch and
+           (a in dims.pins or a in dims.blocks)}
+  key = lambda a: ("dim", a)             # noqa: E731 - an atom, not a fixed size
+  known = {key(a): dims.orig[a] for a in fixed}
+  known.update({key(a): v for a, v in table.items()})
+  solved = solve_products([([[key(dims.find(f)) for f in seg] for seg in segs], n)
+                           for segs, n in equations], known)
+  table.update({k[1]: v for k, v in solved.items() if k[1] not in fixed})
 
 
 def _move(pos, bounds):

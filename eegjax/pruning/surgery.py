@@ -38,6 +38,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.errors import ConfigError
+from eegjax.pruning.dims import solve_products
 from eegjax.pruning.tree_edit import add_at, array_module, get_leaf, set_at, set_leaf
 
 Factor = Union[int, str]        # a fixed size, or the name of a unit group (its size)
@@ -81,34 +82,33 @@ class UnitGroup:
   reason: str = ""
   notes: tuple[str, ...] = ()
   probes: tuple[tuple[str, tuple[str, ...], int], ...] = ()   # (group name, path, axis)
+  # layouts of other groups' axes that size the factors no axis holds alone (not cut)
+  related: tuple[Slice, ...] = ()
+  fixed: tuple[tuple[str, int], ...] = ()   # (name, size) of a group never pruned
 
   def size(self, params) -> int:
     return self.sizes(params)[self.name]
 
   def sizes(self, params) -> dict[str, int]:
     """Current sizes of this group and of every group its layouts refer to: read from an
-    axis that holds only that group (the probes), or solved from an axis laid out as one
-    product in which it is the one factor of unknown size (a grouped convolution's
-    per-group filters exist only as such factors)."""
+    axis that holds only that group (the probes), or solved from the axes laid out as sums
+    of products (`dims.solve_products`: a grouped convolution's per-group filters, the
+    heads of a fused query-key-value kernel)."""
     out = {name: int(get_leaf(params, path).shape[axis]) for name, path, axis in self.probes}
+    out.update(self.fixed)
     if self.name not in out:
       s = next((s for s in self.incoming + self.outgoing if s.segments is None), None)
       if s is not None:
         out[self.name] = int(get_leaf(params, s.path).shape[s.axis])
-    products = [(s, s.segments[0]) for s in self.incoming + self.outgoing
-                if s.segments is not None and len(s.segments) == 1]
-    wanted = {f for _, seg in products for f in seg if isinstance(f, str)} | {self.name}
-    while wanted - set(out):
-      solved = False
-      for s, seg in products:
-        unknown = [f for f in seg if isinstance(f, str) and f not in out]
-        if len(unknown) == 1 and seg.count(unknown[0]) == 1:
-          known = math.prod(f if isinstance(f, int) else out[f] for f in seg if f != unknown[0])
-          out[unknown[0]] = int(get_leaf(params, s.path).shape[s.axis]) // max(known, 1)
-          solved = True
-      if not solved:
-        raise ConfigError(f"unit group {self.name!r}: no parameter axis gives the size of "
-                          f"{sorted(wanted - set(out))}")
+    own = [s for s in self.incoming + self.outgoing if s.segments is not None]
+    wanted = {f for s in own for seg in s.segments for f in seg
+              if isinstance(f, str)} | {self.name}
+    equations = [(s.segments, int(get_leaf(params, s.path).shape[s.axis]))
+                 for s in own + list(self.related)]
+    out = solve_products(equations, out)
+    if wanted - set(out):
+      raise ConfigError(f"unit group {self.name!r}: no parameter axis gives the size of "
+                        f"{sorted(wanted - set(out))}")
     return out
 
   def slices(self):
@@ -363,6 +363,10 @@ def scale_outgoing(params, group: UnitGroup, gates):
 
 def outgoing_norms(params, group: UnitGroup):
   """L2 norm of every unit's outgoing entries (all outgoing slices together)."""
+  if not group.outgoing:
+    raise ConfigError(f"unit group {group.name!r} has no outgoing weights to measure (its "
+                      "units act through an operation without weights, e.g. a max over "
+                      "them)")
   sizes = group.sizes(params)
   xp = array_module(params)
   units = xp.arange(sizes[group.name])

@@ -34,6 +34,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from eegjax.errors import ConfigError
+from eegjax.pruning import criteria
 from eegjax.pruning.cost import Cost, Counter
 from eegjax.pruning.discover import Program
 from eegjax.pruning.engine import Collector, stats_analysis
@@ -174,6 +175,9 @@ def _choose_groups(program, params, cfg, ignore, ratios):
     else:
       try:
         g.size(params)
+        crit = criteria.get(cfg.criterion)
+        if crit.score is not None and not crit.needs:    # a score read from the params
+          crit.score(params, g, {})
       except ConfigError as e:
         skipped[g.name] = str(e)
         continue
@@ -220,7 +224,6 @@ def _orders(program, params, groups, cfg, args, seed, weights, lengths, chunk, l
 
 def _scores(cfg, params, group, stats, r) -> np.ndarray:
   """Comparable scores along one group's order (see the module doc), non-decreasing."""
-  from eegjax.pruning import criteria
   crit = criteria.get(cfg.criterion)
   n = len(r["d"])
   if crit.pairs:

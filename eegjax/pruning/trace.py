@@ -84,6 +84,8 @@ class Trace(LayoutRules):
     self.consumers: list[Consumer] = []
     self.bias_add: dict = {}       # (path, var) -> (1-D parameter leaf added to it, sign)
     self.conv_groups: dict = {}    # eqn path -> dim whose size is its feature_group_count
+    self.head_dims: list = []      # batch axes of products of two activations (heads)
+    self.key_dims: list = []       # their contracted axes (attention's query-key dims)
     self._order = 0
     jaxpr = closed.jaxpr
     inputs = []
@@ -224,6 +226,8 @@ class Trace(LayoutRules):
     if lhs.origin and rhs.origin:
       return [Val(tuple(dims))]      # weights times weights (a factorised kernel)
     if not lhs.origin and not rhs.origin:
+      self.head_dims.extend(lhs.dims[a] for a in lb)
+      self.key_dims.extend(lhs.dims[a] for a in lc)
       # activations times activations (attention's queries . keys): units contracted here
       # act bilinearly, so removing or merging one is not exact
       for a in lc:

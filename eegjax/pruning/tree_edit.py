@@ -1,14 +1,26 @@
-"""Edits of parameter pytrees that surgery shares: a leaf by its key path (NNX states spell
-list entries as integers), and the array module of an edit -- jax.numpy when traced
+"""Edits of parameter pytrees that surgery shares: a leaf by its key path in any pytree
+(nested dicts, NNX states, which spell list entries as integers, lists, dataclasses,
+Equinox modules), and the array module of an edit -- jax.numpy when traced
 (under jit, vmap or grad), numpy on the host for concrete arrays, whose results go back
 as jax arrays (`jax.device_put`: a copy, not a compiled program per operation and shape
 as an eager jax.numpy op would be)."""
+
+from collections.abc import Mapping
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 
 from eegjax.arrays import traced
+
+
+def key_name(k) -> str:
+  """A path key as the engine spells it: a dict key, an attribute name or a list index,
+  as a string."""
+  for attr in ("key", "name", "idx"):
+    if hasattr(k, attr):
+      return str(getattr(k, attr))
+  return str(k)
 
 
 def tree_key(tree, k):
@@ -19,9 +31,20 @@ def tree_key(tree, k):
   return k
 
 
+def _children(node):
+  """Any other pytree node (a list, a dataclass, an Equinox module): its children by name
+  and how to rebuild it."""
+  flat, treedef = jax.tree_util.tree_flatten_with_path(node, is_leaf=lambda x: x is not node)
+  return [key_name(path[0]) for path, _ in flat], [x for _, x in flat], treedef
+
+
 def get_leaf(tree, path):
   for k in path:
-    tree = tree[tree_key(tree, k)]
+    if isinstance(tree, Mapping):
+      tree = tree[tree_key(tree, k)]
+    else:
+      names, kids, _ = _children(tree)
+      tree = kids[names.index(k)]
   return tree
 
 
@@ -30,8 +53,13 @@ def set_leaf(tree, path, value):
     # a host (numpy) edit goes back as a jax array: callers get what the traced path gives
     # (device_put is a copy, not a compiled program)
     return jax.device_put(value) if isinstance(value, np.ndarray) else value
-  k = tree_key(tree, path[0])
-  return {**tree, k: set_leaf(tree[k], path[1:], value)}
+  if isinstance(tree, Mapping):
+    k = tree_key(tree, path[0])
+    return {**tree, k: set_leaf(tree[k], path[1:], value)}
+  names, kids, treedef = _children(tree)
+  i = names.index(path[0])
+  kids[i] = set_leaf(kids[i], path[1:], value)
+  return jax.tree.unflatten(treedef, kids)
 
 
 def array_module(*trees):
