@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from eegjax import pruning
+from eegjax.models import zoo
 from eegjax.pruning.dims import solve_products
 
 
@@ -28,19 +29,9 @@ class FusedAttention(nn.Module):          # GPT-2's layout: one c_attn kernel sp
         jnp.einsum("bhqk,bkhd->bqhd", w, v).reshape(b, t, self.d))
 
 
-class SeparateAttention(nn.Module):       # BERT's and ViT's layout: query, key, value
+class SeparateAttention(zoo._SelfAttention):   # BERT's and ViT's layout: query, key, value
   d: int = 32
   heads: int = 4
-
-  @nn.compact
-  def __call__(self, x):
-    b, t, _ = x.shape
-    hd = self.d // self.heads
-    q, k, v = (nn.Dense(self.d, name=n)(x).reshape(b, t, self.heads, hd)
-               for n in ("query", "key", "value"))
-    w = jax.nn.softmax(jnp.einsum("bqhd,bkhd->bhqk", q, k) / np.sqrt(hd))
-    return nn.Dense(x.shape[-1], name="out")(
-        jnp.einsum("bhqk,bkhd->bqhd", w, v).reshape(b, t, self.d))
 
 
 class Block(nn.Module):                   # a pre-LayerNorm transformer block

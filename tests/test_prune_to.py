@@ -95,16 +95,6 @@ def test_count_macs_takes_a_conds_costliest_branch_and_a_scans_length():
   assert got == (2 * 4 * 5 + 2 * 4 * 4) + 3 * (2 * 4 * 4)
 
 
-def _zeroed_like(program, params, report):
-  """The original params with every unit that prune_to removed zeroed."""
-  for g in program.groups:
-    if g.name in report.groups:
-      alive = np.zeros(report.groups[g.name]["units_before"], bool)
-      alive[report.groups[g.name]["kept"]] = True
-      params = pruning.zero_units(params, g, alive)
-  return params
-
-
 @pytest.mark.parametrize("criterion", ["magnitude", "distinctiveness", "random"])
 def test_pruned_model_equals_the_original_with_those_units_zeroed(criterion):
   model = ConvNet()
@@ -114,7 +104,7 @@ def test_pruned_model_equals_the_original_with_those_units_zeroed(criterion):
   assert {n: g["units_after"] for n, g in report.groups.items()} == {
       "Conv_0": 16 - 4, "Conv_1": 32 - 9, "Dense_0": 40 - 12}
   program = pruning.Program(model.apply, params, x)
-  want = model.apply(_zeroed_like(program, params, report), x)
+  want = model.apply(report.zeroed(params), x)
   got = pruning.resized_apply(model.apply, params, x[:2])(small, x)
   np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
   assert report.after.macs == pruning.cost(model.apply, small, x, program=program).macs
@@ -202,3 +192,31 @@ def test_prune_names_its_own_arguments_and_points_a_fraction_to_prune_to():
     pruning.prune(Mlp().apply, params, x, max_pruned=-3)
   with pytest.raises(ConfigError, match=r"step=0 must be a whole number"):
     pruning.prune(Mlp().apply, params, x, step=0)
+
+
+@pytest.mark.parametrize("criterion", ["magnitude", "variance"])
+def test_a_score_criterions_host_order_is_the_compiled_slots_order(criterion):
+  """removal_order sorts a score criterion's units on the host (nothing compiled per group
+  size); the compiled slots it stands for choose the same units: constant units first,
+  ties to the lower index."""
+  from eegjax.pruning import progressive
+  from eegjax.pruning.engine import stats_analysis
+  model = Mlp()
+  x, params = _init(model, (64, 25))
+  params = jax.tree.map(np.array, params)
+  params["params"]["Dense_0"]["bias"][[3, 17]] = 60.0          # two constant units
+  params["params"]["Dense_0"]["kernel"][:, 9] = params["params"]["Dense_0"]["kernel"][:, 4]
+  params["params"]["Dense_1"]["kernel"][9] = params["params"]["Dense_1"]["kernel"][4]  # a tie
+  group = pruning.discover_groups(model.apply, params, x)[0]
+  cfg = progressive.PruneConfig(criterion, "paper", 1, 15.0, 165.0, "study",
+                                compensation="mean")
+  stats = stats_analysis(pruning.activations(model.apply, params, [group], x)[group.name],
+                         group)
+  host = progressive.removal_order(params, group, cfg, stats, jax.random.key(0), 29)
+  pair_gram, scores = progressive._criterion_inputs(params, group, cfg, stats)
+  arrays = {k: stats[k] for k in ("gram", "mean", "var") if k in stats}
+  compiled = progressive._order_program(cfg, group.centre, 30, 29)(arrays, pair_gram, scores,
+                                                                   jax.random.key(0))
+  assert list(host["d"][:2]) == [3, 17]
+  for k, v in compiled.items():
+    np.testing.assert_array_equal(np.asarray(host[k]), np.asarray(v), err_msg=k)

@@ -48,3 +48,19 @@ def test_readme_prune_to_example_meets_its_target_and_runs():
   assert {n: g["units_after"] for n, g in report.groups.items()} == {"GRUCell_0": 10,
                                                                      "Dense_0": 4}
   assert ns["run"](ns["half"], ns["x"]).shape == (64, 2)
+
+
+def test_readme_resnet_and_gpt2_examples_reach_half_their_multiply_adds_and_run():
+  text = README.read_text()
+  section = text[text.index("## Prune your own Flax model"):]
+  blocks = re.findall(r"```python\n(.*?)```", section, re.S)
+  ns = {}
+  exec(compile("import jax\nfrom eegjax import pruning\n" + blocks[3], str(README), "exec"),  # noqa: S102
+       ns)
+  r, g = ns["r_report"], ns["g_report"]
+  assert (r.before.macs, r.after.macs) == (11060480, 5488008)
+  assert (g.before.macs, g.after.macs) == (3932160, 1862656)
+  assert [g.groups[f"h_{i}/c_attn.heads"]["units_after"] for i in (0, 1)] == [1, 2]
+  assert ns["g_half"]["params"]["h_0"]["c_attn"]["kernel"].shape == (64, 16 + 16 + 7)  # q, k, v of one head
+  assert ns["jax"].jit(g.apply)(ns["g_half"], ns["tokens"]).shape == (8, 32, 256)
+  assert ns["jax"].jit(r.apply)(ns["r_half"], ns["images"]).shape == (8, 10)

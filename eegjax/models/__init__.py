@@ -1,5 +1,6 @@
 """Model families, one per module; each has a `*_sizes(params)` reading its architecture
-from a params pytree alone."""
+from a params pytree alone. `zoo` is apart: the layouts of the models people bring to the
+pruning engine (ResNet, ViT, GPT-2), at any width, for its tests, examples and benchmark."""
 
 from eegjax.models.autoencoder import BandAutoencoder, CodeClassifier
 from eegjax.models.eegconv import Deep4, EEGNet, ShallowConvNet

@@ -38,6 +38,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from eegjax.arrays import traced
 from eegjax.errors import ConfigError
 from eegjax.pruning import compensation as comp
 from eegjax.pruning import criteria
@@ -195,12 +196,40 @@ def removal_order(params, group: UnitGroup, cfg: PruneConfig, stats: dict, key, 
   choices as n slots of `prune_step` -- constant units first, complementary partners
   after their pair -- without compensating. Returns {field of a slot's target: (n,)
   array}: "d" (the unit removed), "k" (its partner, -1: none), "angle" (the pair's angle,
-  NaN for a constant unit), "use_dead" (a constant unit) and what `apply_order` needs. The
-  slots run in one lax.scan, compiled once per group size."""
+  NaN for a constant unit), "use_dead" (a constant unit) and what `apply_order` needs;
+  for a score criterion also "scores", (U,) every unit's. The slots run in one lax.scan,
+  compiled once per group size (a score criterion's are one sort on the host)."""
   units = jnp.shape(stats["gram"])[0]
   pair_gram, scores = _criterion_inputs(params, group, cfg, stats)
-  arrays = {k: stats[k] for k in ("gram", "mean", "var") if k in stats}
-  return _order_program(cfg, group.centre, units, n)(arrays, pair_gram, scores, key)
+  if sorted_on_host(cfg) and not traced(scores):
+    out = _score_order(stats, np.asarray(scores), group.centre, n)
+  else:
+    arrays = {k: stats[k] for k in ("gram", "mean", "var") if k in stats}
+    out = _order_program(cfg, group.centre, units, n)(arrays, pair_gram, scores, key)
+  return out if scores is None else {**out, "scores": scores}
+
+
+def sorted_on_host(cfg: PruneConfig) -> bool:
+  """Whether `removal_order` sorts on the host (a score criterion, which draws nothing and
+  needs no partner), so that its key goes unused."""
+  crit = criteria.get(cfg.criterion)
+  return not (crit.pairs or crit.draw or cfg.compensation == "merge")
+
+
+def _score_order(stats, scores, centre: float, n: int) -> dict:
+  """`removal_order` of a score criterion, on the host: what its slots choose one by one
+  (constant units first, in index order; then the lowest score, NaN first, the lower index
+  among ties) is one stable sort, with nothing to compile per group size."""
+  units = len(scores)
+  constant = (np.asarray(criteria.constant_units(stats, centre))
+              if "var" in stats and "mean" in stats else np.zeros(units, bool))
+  rest = np.flatnonzero(~constant)
+  rest = rest[np.lexsort((scores[rest], ~np.isnan(scores[rest])))]
+  d = np.concatenate([np.flatnonzero(constant), rest])[:n].astype(np.int32)
+  dead = np.arange(n) < constant.sum()
+  return {"d": d, "k": np.full(n, -1, np.int32), "angle": np.full(n, np.nan, np.float32),
+          "within": np.ones(n, bool), "complementary": np.zeros(n, bool), "use_dead": dead,
+          "use_pending": np.zeros(n, bool), "fresh": ~dead}
 
 
 @functools.lru_cache(maxsize=64)
@@ -232,10 +261,12 @@ def apply_order(params, group: UnitGroup, cfg: PruneConfig, stats: dict, order: 
   units = jnp.shape(stats["gram"])[0]
   a = _Analysis(stats, criteria.get(cfg.criterion), None, None, None, None)
   alive = np.ones(units, bool)
+  if cfg.compensation == "none":
+    alive[np.asarray(order["d"][:n])] = False
+    return params, alive
   for i in range(n):
     t = _Target(**{f.name: jnp.asarray(order[f.name][i]) for f in dataclasses.fields(_Target)})
-    if cfg.compensation != "none":
-      params = _compensate_one(params, group, cfg, a, jnp.asarray(alive), t)[0]
+    params = _compensate_one(params, group, cfg, a, jnp.asarray(alive), t)[0]
     alive[int(order["d"][i])] = False
   return params, alive
 

@@ -27,7 +27,8 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 import math
-from typing import Optional, Sequence
+import time
+from typing import Any, Optional, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -38,19 +39,34 @@ from eegjax.pruning import criteria
 from eegjax.pruning.cost import Cost, Counter
 from eegjax.pruning.discover import Program
 from eegjax.pruning.engine import Collector, stats_analysis
-from eegjax.pruning.progressive import PruneConfig, apply_order, removal_order
+from eegjax.pruning.progressive import (PruneConfig, apply_order, removal_order,
+                                        sorted_on_host)
 from eegjax.pruning.resize import Resized
-from eegjax.pruning.surgery import UnitGroup, remove_units, scale_outgoing
+from eegjax.pruning.surgery import UnitGroup, remove_units, scale_outgoing, zero_units
 
 
 @dataclasses.dataclass
 class Report:
   """What `prune_to` did: per group the units before and after and the original indices
-  of those kept; groups left alone and why; the cost before and after."""
+  of those kept; groups left alone and why; the cost before and after; the seconds each
+  phase took; and `apply(small, *args)`, the model run at its pruned widths (the traced
+  program: what a linen module's own apply cannot take, `pruning.resized_apply`)."""
   before: Cost
   after: Cost
   groups: dict                  # name -> {"units_before", "units_after", "kept"}
   skipped: dict                 # name -> why it was not pruned
+  seconds: dict = dataclasses.field(default_factory=dict)  # trace, score, cut
+  apply: Any = dataclasses.field(default=None, repr=False)
+  unit_groups: list = dataclasses.field(default_factory=list, repr=False)
+
+  def zeroed(self, params):
+    """The original `params` with every unit this pruning removed zeroed (sizes kept):
+    what the pruned model computes wherever the cut is exact."""
+    for g in self.unit_groups:
+      alive = np.zeros(self.groups[g.name]["units_before"], bool)
+      alive[self.groups[g.name]["kept"]] = True
+      params = zero_units(params, g, alive)
+    return params
 
   def summary(self) -> str:
     b, a = self.before, self.after
@@ -106,21 +122,43 @@ def prune_to(apply_fn, params, *args, ratio: Optional[float] = None,
   if criterion == "taylor" and loss_fn is None:
     raise ConfigError("prune_to: criterion taylor needs loss_fn(outputs): the training loss "
                       "from the model's outputs on the patterns")
+  clock = _Clock()
   program = Program(apply_fn, params, *args)
   counter = Counter(program)
   groups, skipped = _choose_groups(program, params, cfg, ignore, ratios)
-  before = counter.report(params, [g.name for g in groups])
   ids = {g.name: np.arange(g.size(params)) for g in groups}
+  clock.lap("trace")
+  before = None
   for step in range(1, iterative_steps + 1):
-    orders = _orders(program, params, groups, cfg, args, seed + step - 1, weights,
-                     lengths, chunk, loss_fn)
+    orders, failed = _orders(program, params, groups, cfg, args, seed + step - 1, weights,
+                             lengths, chunk, loss_fn)
+    skipped.update(failed)
+    groups = [g for g in groups if g.name not in failed]
+    if before is None:
+      before = counter.report(params, [g.name for g in groups])
+    clock.lap("score")
     counts = _counts(orders, counter, params, before, step / iterative_steps, ratio, ratios,
                      target_macs, target_params, global_ranking, round_to)
-    params, ids = _cut(params, orders, counts, ids, cfg)
+    params, ids = jax.block_until_ready(_cut(params, orders, counts, ids, cfg))
+    clock.lap("cut")
   after = counter.report(params, [g.name for g in groups])
+  run = Resized(program)
   return params, Report(before, after, {g.name: {
       "units_before": before.groups[g.name].units, "units_after": len(ids[g.name]),
-      "kept": [int(i) for i in ids[g.name]]} for g in groups}, skipped)
+      "kept": [int(i) for i in ids[g.name]]} for g in groups}, skipped, clock.seconds,
+      lambda small, *a: run(small, *a)[0], groups)
+
+
+class _Clock:
+  """Seconds per phase, summed over the phase's laps (arrays ready before each reading)."""
+
+  def __init__(self):
+    self.seconds, self.last = {}, time.perf_counter()
+
+  def lap(self, phase: str) -> None:
+    now = time.perf_counter()
+    self.seconds[phase] = self.seconds.get(phase, 0.0) + now - self.last
+    self.last = now
 
 
 def _check_request(ratio, ratios, target_macs, target_params, global_ranking, round_to,
@@ -175,9 +213,6 @@ def _choose_groups(program, params, cfg, ignore, ratios):
     else:
       try:
         g.size(params)
-        crit = criteria.get(cfg.criterion)
-        if crit.score is not None and not crit.needs:    # a score read from the params
-          crit.score(params, g, {})
       except ConfigError as e:
         skipped[g.name] = str(e)
         continue
@@ -189,7 +224,7 @@ def _statistics(program, params, groups, cfg, args, weights, lengths, chunk, los
   """{group name: analysis dict} of every group from one compiled pass over `args`."""
   sized = {g.name: g.size(params) for g in groups}
   read = [g for g in groups if g.activation is not None and (cfg.chooses_pairs or cfg.needs)]
-  out = {g.name: {"gram": jnp.zeros((sized[g.name],) * 2)} for g in groups}
+  out = {g.name: {"gram": np.zeros((sized[g.name],) * 2, np.float32)} for g in groups}
   if read:
     collector = Collector(program, read)
     stats = jax.jit(lambda p: collector(p, *args, weights=weights, lengths=lengths,
@@ -212,17 +247,21 @@ def _statistics(program, params, groups, cfg, args, weights, lengths, chunk, los
 
 def _orders(program, params, groups, cfg, args, seed, weights, lengths, chunk, loss_fn):
   stats = _statistics(program, params, groups, cfg, args, weights, lengths, chunk, loss_fn)
-  out = []
+  on_host = sorted_on_host(cfg)          # no key to derive (an eager op per group)
+  out, failed = [], {}
   for i, g in enumerate(groups):
     units = g.size(params)
-    key = jax.random.fold_in(jax.random.key(seed), i)
-    r = jax.device_get(removal_order(params, g, cfg, stats[g.name], key, units - 1))
-    out.append(_Order(g, units, r, _scores(cfg, params, g, stats[g.name], r),
-                      stats[g.name]))
-  return out
+    key = None if on_host else jax.random.fold_in(jax.random.key(seed), i)
+    try:              # a group the criterion cannot score (no outgoing weights to measure)
+      r = jax.device_get(removal_order(params, g, cfg, stats[g.name], key, units - 1))
+    except ConfigError as e:
+      failed[g.name] = str(e)
+      continue
+    out.append(_Order(g, units, r, _scores(cfg, r), stats[g.name]))
+  return out, failed
 
 
-def _scores(cfg, params, group, stats, r) -> np.ndarray:
+def _scores(cfg, r) -> np.ndarray:
   """Comparable scores along one group's order (see the module doc), non-decreasing."""
   crit = criteria.get(cfg.criterion)
   n = len(r["d"])
@@ -230,7 +269,7 @@ def _scores(cfg, params, group, stats, r) -> np.ndarray:
     a = np.asarray(r["angle"], np.float64)
     s = np.minimum(a, 180.0 - a)
   elif crit.score is not None:
-    raw = np.asarray(crit.score(params, group, stats), np.float64)
+    raw = np.asarray(r["scores"], np.float64)
     s = raw[r["d"]] / max(float(np.mean(np.abs(raw))), 1e-30)
   else:
     s = (np.arange(n) + 1.0) / (n + 1.0)
