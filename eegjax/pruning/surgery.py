@@ -373,11 +373,13 @@ def outgoing_norms(params, group: UnitGroup):
   total = 0.0
   for s in group.outgoing:
     idx = _unit_index(s, group, sizes, units, xp)          # (U, positions)
-    x = xp.moveaxis(xp.asarray(get_leaf(params, s.path)), s.axis, 0)
-    if xp is np:      # on the host: each axis entry's sum first, no copy of the kernel
-      total = total + np.sum(np.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)[idx], axis=1)
+    x = xp.asarray(get_leaf(params, s.path))
+    if xp is np:      # on the host: each axis entry's sum of squares, no copy of the kernel
+      axes = list(range(x.ndim))
+      total = total + np.sum(np.einsum(x, axes, x, axes, [s.axis])[idx], axis=1)
     else:
-      total = total + xp.sum(x[idx].reshape(len(idx), -1) ** 2, axis=1)
+      x = xp.moveaxis(x, s.axis, 0)[idx]
+      total = total + xp.sum(x.reshape(x.shape[0], -1) ** 2, axis=1)
   return xp.sqrt(total)
 
 

@@ -43,6 +43,7 @@ from eegjax.pruning.progressive import (PruneConfig, apply_order, removal_order,
                                         sorted_on_host)
 from eegjax.pruning.resize import Resized
 from eegjax.pruning.surgery import UnitGroup, remove_units, scale_outgoing, zero_units
+from eegjax.pruning.tree_edit import on_host
 
 
 @dataclasses.dataclass
@@ -365,6 +366,7 @@ def _cut(params, orders, counts, ids, cfg):
       continue
     params, alive = apply_order(params, o.group, cfg, o.stats, o.slots, n)
     keep = np.flatnonzero(alive)
-    params = remove_units(params, o.group, keep)
+    with on_host():             # the cuts stay numpy; the tree goes to the device once
+      params = remove_units(params, o.group, keep)
     ids[o.group.name] = ids[o.group.name][keep]
-  return params, ids
+  return jax.device_put(params), ids

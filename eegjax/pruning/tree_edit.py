@@ -5,6 +5,8 @@ Equinox modules), and the array module of an edit -- jax.numpy when traced
 as jax arrays (`jax.device_put`: a copy, not a compiled program per operation and shape
 as an eager jax.numpy op would be)."""
 
+import contextlib
+import contextvars
 from collections.abc import Mapping
 
 import jax
@@ -48,11 +50,26 @@ def get_leaf(tree, path):
   return tree
 
 
+_HOST = contextvars.ContextVar("eegjax_host_edits", default=False)
+
+
+@contextlib.contextmanager
+def on_host():
+  """Within it, host edits stay numpy arrays (a caller that makes many edits puts the
+  result on the device once, `jax.device_put(tree)`, instead of once an edit)."""
+  token = _HOST.set(True)
+  try:
+    yield
+  finally:
+    _HOST.reset(token)
+
+
 def set_leaf(tree, path, value):
   if not path:
     # a host (numpy) edit goes back as a jax array: callers get what the traced path gives
     # (device_put is a copy, not a compiled program)
-    return jax.device_put(value) if isinstance(value, np.ndarray) else value
+    return (jax.device_put(value) if isinstance(value, np.ndarray) and not _HOST.get()
+            else value)
   if isinstance(tree, Mapping):
     k = tree_key(tree, path[0])
     return {**tree, k: set_leaf(tree[k], path[1:], value)}
