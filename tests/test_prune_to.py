@@ -10,6 +10,7 @@ import pytest
 from eegjax import pruning
 from eegjax.errors import ConfigError
 from eegjax.evaluate.cost import count_macs, count_trainable, multiply_adds
+from eegjax.pruning.cost import Counter
 
 
 class ConvNet(nn.Module):
@@ -68,6 +69,13 @@ def test_cost_totals_equal_the_traced_shapes_count(model, shape):
   c = pruning.cost(model.apply, params, x)
   assert c.macs == multiply_adds(model.apply, params, x[:1])
   assert c.params == count_trainable(params)
+  # every group's share, counted for all groups in one walk, is the count with it removed
+  counter = Counter(pruning.Program(model.apply, params, x))
+  table = counter.sizes(params)
+  for name, g in c.groups.items():
+    p, m = counter.count({**table, counter.atoms[name]: 0})
+    assert (g.params, g.macs) == (c.params - p, c.macs - m), name
+  assert c.groups
 
 
 def test_cost_counts_a_pruned_mlp_at_its_new_width_and_each_groups_share():

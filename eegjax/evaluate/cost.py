@@ -4,9 +4,11 @@ its parameters. `eegjax.pruning.cost` counts the same equations at pruned sizes.
 
 from __future__ import annotations
 
+import functools
 import math
 
 import jax
+import numpy as np
 from jax.extend import core as jcore
 
 
@@ -53,8 +55,10 @@ def count_macs(jaxpr, size, length, path=()) -> int:
     elif name == "while":
       total += count_macs(_level(p["body_jaxpr"]), size, length, here + ("body",))
     elif name == "cond":
-      total += max(count_macs(_level(b), size, length, here + (j,))
-                   for j, b in enumerate(p["branches"]))
+      branches = [count_macs(_level(b), size, length, here + (j,))
+                  for j, b in enumerate(p["branches"])]
+      total += (functools.reduce(np.maximum, branches)      # counts at several sizes
+                if isinstance(branches[0], np.ndarray) else max(branches))
     else:
       key = next((k for k in _CALL_KEYS if k in p and hasattr(_level(p[k]), "eqns")), None)
       if key is not None:

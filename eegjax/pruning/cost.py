@@ -27,6 +27,7 @@ import math
 from typing import Optional
 
 import jax
+import numpy as np
 from jax.extend import core as jcore
 
 from eegjax.evaluate.cost import count_macs
@@ -106,15 +107,40 @@ class Counter:
     """The Cost of `params`, with the share of each group named (default: the prunable
     ones whose width the program gives)."""
     table = self.sizes(params)
-    total_p, total_m = self.count(table)
     names = groups if groups is not None else [g.name for g in self.prog.groups
                                                if g.prunable]
-    out = {}
-    for name in names:
-      atom = self.atoms[name]
-      p, m = self.count({**table, atom: 0})
-      out[name] = GroupCost(self.dims.current(atom, table, {}), total_p - p, total_m - m)
-    return Cost(total_p, total_m, out)
+    p, m = self.count_many([table] + [{**table, self.atoms[n]: 0} for n in names])
+    out = {n: GroupCost(self.dims.current(self.atoms[n], table, {}), int(p[0] - p[i]),
+                        int(m[0] - m[i])) for i, n in enumerate(names, 1)}
+    return Cost(int(p[0]), int(m[0]), out)
+
+  def count_many(self, tables: list) -> tuple[np.ndarray, np.ndarray]:
+    """`count` at each of several size tables in one walk of the program: every size is a
+    vector over the tables ((K,) parameters, (K,) multiply-adds)."""
+    memo: dict = {}
+    dims = self.dims
+
+    def vec(d):
+      r = dims.find(d)
+      if r not in memo:
+        defn = dims.defn.get(r)
+        memo[r] = (np.array([t.get(r, dims.orig[r]) for t in tables], np.int64)
+                   if defn is None else
+                   sum(math.prod(vec(f) for f in seg) for seg in defn))
+      return memo[r]
+
+    def size(path, var, axis):
+      if isinstance(var, jcore.Literal):
+        return int(var.aval.shape[axis])
+      return vec(self.trace.vals[(path, var)].dims[axis])
+
+    def length(here, eqn):
+      return vec(self.trace.scan_length[here])
+
+    zero = np.zeros(len(tables), np.int64)
+    params = sum((math.prod(vec(d) for d in self.trace.leaf_dims[i]) for i in self.trainable),
+                 zero)
+    return params, zero + count_macs(self.prog.closed.jaxpr, size, length)
 
 
 def cost(apply_fn, params, *args, program: Optional[Program] = None, **kwargs) -> Cost:
