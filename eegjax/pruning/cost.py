@@ -88,20 +88,8 @@ class Counter:
 
   def count(self, table: dict) -> tuple[int, int]:
     """(parameters, multiply-adds per example) at the sizes of `table`."""
-    memo: dict = {}
-    current = lambda d: self.dims.current(d, table, memo)       # noqa: E731
-
-    def size(path, var, axis):
-      if isinstance(var, jcore.Literal):
-        return int(var.aval.shape[axis])
-      return current(self.trace.vals[(path, var)].dims[axis])
-
-    def length(here, eqn):
-      return current(self.trace.scan_length[here])
-
-    params = sum(math.prod(current(d) for d in self.trace.leaf_dims[i])
-                 for i in self.trainable)
-    return params, count_macs(self.prog.closed.jaxpr, size, length)
+    p, m = self.count_many([table])
+    return int(p[0]), int(m[0])
 
   def report(self, params, groups: Optional[list] = None) -> Cost:
     """The Cost of `params`, with the share of each group named (default: the prunable
