@@ -78,7 +78,8 @@ def _check_inputs(apply_fn, leaves, paths):
                       "pruning.from_nnx(module), and pruning.update_nnx(module, pruned) to "
                       "write the result back")
   for (_, x), path in zip(leaves, paths):
-    if not isinstance(x, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct)):
+    if not isinstance(x, (jax.Array, np.ndarray, np.generic, jax.ShapeDtypeStruct, bool,
+                          int, float, complex)):          # what jax can trace
       raise ConfigError(
           f"params: the leaf {'/'.join(path) or '(root)'} is a {type(x).__name__}, not an "
           "array; pass the arrays alone (for an Equinox module: params, static = "
