@@ -275,24 +275,21 @@ def compare(models: Models, correct, reference) -> dict:
   return stats.corrected_t(np.asarray(per_fold), ratio)
 
 
-def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
-  """Trains, prunes every variant at every percentage and measures. Long: the study's
-  sections in order (train, prune and measure, compare, tables), each a few lines."""
-  c = cfg.classify
-  prep = prepare(c, wd)
-  regimes.declare(cfg, wd)
-  trainer, fit, _ = train(c, prep, wd)
-  results = training_results(c, prep, trainer, fit, "prune_cnn")
-  unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
-  models = Models(cfg, prep, fit.params)
-  wd.log("prunable groups: " + ", ".join(f"{n} ({w})" for n, w in models.widths.items()))
-  w = np.asarray(prep.folds.test_w)
-  base = _correct(models, np.asarray(unpruned["predicted"]))
-  arrays = {"labels": np.where(w, np.asarray(prep.data[1])[np.asarray(prep.folds.test_idx)],
-                               -1), "unpruned": np.asarray(unpruned["predicted"]),
-            "seeds": np.asarray(prep.seeds)}
-  table, costs, rows, pvals = {}, cost(models, cfg.percents), [], []
-  pruned = {}                  # (criterion, compensation, percent) -> full-width params
+def _mean_correct(models, correct, w) -> float:
+  """Mean test accuracy of `_correct`'s array over the models and the weighted test rows."""
+  return float((correct * w[:, None]).sum() / (w.sum() * models.n_s))
+
+
+def _ci95(models, correct, w):
+  """The bootstrap interval over seeds and test rows (one split), else None."""
+  return stats.bootstrap_interval(correct[0], w[0]) if models.n_f == 1 else None
+
+
+def _prune_variants(cfg, wd, models, w, base, arrays):
+  """Every criterion x compensation x percentage pruned and measured against the unpruned
+  network and (Holm over the family) against random. Returns the variants' table and the
+  full-width pruned params the controls retrain; their predictions go into `arrays`."""
+  table, pvals, pruned = {}, [], {}
   for percent in cfg.percents:
     for compensation in cfg.compensations:
       correct = {}
@@ -306,10 +303,8 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
         correct[criterion] = _correct(models, predicted)
         table[label] = {"criterion": criterion, "compensation": compensation,
                         "percent": percent,
-                        "accuracy": float((correct[criterion] * w[:, None]).sum() /
-                                          (w.sum() * models.n_s)),
-                        "ci95": (stats.bootstrap_interval(correct[criterion][0], w[0])
-                                 if models.n_f == 1 else None),
+                        "accuracy": _mean_correct(models, correct[criterion], w),
+                        "ci95": _ci95(models, correct[criterion], w),
                         "vs_unpruned": compare(models, correct[criterion], base),
                         "units_kept": {g: v.tolist() for g, v in kept.items()}}
       for criterion in cfg.criteria:
@@ -320,23 +315,59 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
   adjusted = stats.holm([p for _, p in pvals]) if pvals else []
   for (label, _), p in zip(pvals, adjusted):
     table[label]["vs_random"]["p_holm"] = float(p)
-  for label, t in table.items():
-    vr = t.get("vs_random", {})
+  return table, pruned
+
+
+PRUNE_TABLE_HEADER = ["percent", "criterion", "compensation", "accuracy", "ci95_low",
+                      "ci95_high", "diff_vs_unpruned", "p_vs_unpruned", "diff_vs_random",
+                      "p_vs_random", "p_holm", "params", "macs_per_trial"]
+
+
+def _prune_table_rows(table, costs) -> list:
+  """prune_table.csv's rows (PRUNE_TABLE_HEADER), one per variant."""
+  rows = []
+  for t in table.values():
+    vr, c = t.get("vs_random", {}), costs[f"{t['percent']}%"]
     rows.append([t["percent"], t["criterion"], t["compensation"], t["accuracy"],
                  *(t["ci95"] or ["", ""]), t["vs_unpruned"]["mean"], t["vs_unpruned"]["p"],
                  vr.get("mean", ""), vr.get("p", ""), vr.get("p_holm", ""),
-                 costs[f"{t['percent']}%"]["params"],
-                 costs[f"{t['percent']}%"]["macs_per_trial"]])
+                 c["params"], c["macs_per_trial"]])
+  return rows
+
+
+def _take_latency(costs) -> dict:
+  """The inference timings moved out of `costs` (results.json) into timing.json's form."""
   timing = {k: {m: v for m, v in c_.items() if m.startswith("inference")}
             for k, c_ in costs.items()}
   for c_ in costs.values():
     for m in [m for m in c_ if m.startswith("inference")]:
       c_.pop(m)
+  return timing
+
+
+def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
+  """Trains, prunes every variant at every percentage and measures: the study's sections in
+  order (train, prune and measure, the controls, tables)."""
+  c = cfg.classify
+  prep = prepare(c, wd)
+  regimes.declare(cfg, wd)
+  trainer, fit, _ = train(c, prep, wd)
+  results = training_results(c, prep, trainer, fit, "prune_cnn")
+  unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
+  models = Models(cfg, prep, fit.params)
+  wd.log("prunable groups: " + ", ".join(f"{n} ({w})" for n, w in models.widths.items()))
+  w = np.asarray(prep.folds.test_w)
+  base = _correct(models, np.asarray(unpruned["predicted"]))
+  arrays = {"labels": np.where(w, np.asarray(prep.data[1])[np.asarray(prep.folds.test_idx)],
+                               -1), "unpruned": np.asarray(unpruned["predicted"]),
+            "seeds": np.asarray(prep.seeds)}
+  costs = cost(models, cfg.percents)
+  table, pruned = _prune_variants(cfg, wd, models, w, base, arrays)
+  rows = _prune_table_rows(table, costs)
+  timing = _take_latency(costs)
   results["pruning"] = {
       "groups": models.widths, "costs": costs,
-      "unpruned": {"accuracy": float((base * w[:, None]).sum() / (w.sum() * models.n_s)),
-                   "ci95": (stats.bootstrap_interval(base[0], w[0]) if models.n_f == 1
-                            else None)},
+      "unpruned": {"accuracy": _mean_correct(models, base, w), "ci95": _ci95(models, base, w)},
       "variants": table,
       "protocol": ("every criterion prunes the same units per group (pair criteria past "
                    "their thresholds), so the pruned networks at a percentage have one "
@@ -346,13 +377,10 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
       "family_correction": "Holm over the comparisons with random"}
   extra = (controls.report(cfg, prep, wd, models, trainer, pruned, costs, results, arrays)
            if len(cfg.regimes) > 1 else {"tables": {}, "lines": [], "figures": [], "timing": {}})
-  header = ["percent", "criterion", "compensation", "accuracy", "ci95_low", "ci95_high",
-            "diff_vs_unpruned", "p_vs_unpruned", "diff_vs_random", "p_vs_random",
-            "p_holm", "params", "macs_per_trial"]
   acc = results["summary"]["accuracy"]
   return Results(
-      results, tables={"results.csv": run_table(results), "prune_table.csv": (header, rows),
-                       **extra["tables"]},
+      results, tables={"results.csv": run_table(results),
+                       "prune_table.csv": (PRUNE_TABLE_HEADER, rows), **extra["tables"]},
       arrays={"history.npz": history_arrays(fit), "predictions.npz": arrays},
       figures=extra["figures"],
       timing={"compile_s": fit.compile_s, "train_run_s": fit.run_s, "latency": timing,
