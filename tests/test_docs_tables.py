@@ -140,3 +140,17 @@ def test_check_takes_a_run_on_another_cpu_within_its_tolerance_and_nothing_more(
               docs.replace("50 models", "49 models"),
               docs.replace("none", "mean")):
     assert not tables.within_cpu_tolerance(docs, bad), bad
+
+
+def test_check_sets_timings_apart_from_results():
+  """What a rerun measures anew on any machine (seconds, an inference-ms column) is masked
+  before --check compares; an accuracy, a size or a count beside them is not."""
+  docs = ("| pruned | accuracy | parameters | inference ms (64 trials) |\n|---|---|---|---|\n"
+          "| 25% | 0.641 (0.561-0.718) | 152,961 | 50.2 |\n\n"
+          "Training cost: fine-tuning 10 epochs, 286 s for 6 variants (47.7 s a variant).")
+  retimed = docs.replace("50.2", "61.0").replace("286 s", "301 s").replace("47.7", "50.2")
+  assert tables.without_timings(retimed) == tables.without_timings(docs)
+  assert "| 25% | 0.641 (0.561-0.718) | 152,961 | T |" in tables.without_timings(docs)
+  for bad in (retimed.replace("0.641", "0.642"), retimed.replace("152,961", "152,960"),
+              retimed.replace("10 epochs", "11 epochs"), retimed.replace("6 variants", "7 variants")):
+    assert tables.without_timings(bad) != tables.without_timings(docs), bad
