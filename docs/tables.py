@@ -14,10 +14,11 @@ What holds across machines: on one machine (one instruction set, the software ve
 results.json names) a rerun gives every results.json byte for byte, so a table is its run's
 text exactly, except what was timed rather than computed (seconds, inference ms), which a
 rerun measures anew; `--check` masks those (`without_timings`) and reports a table whose
-timings alone changed apart from one whose results did. XLA rounds float32 differently on an AVX-512 and an AVX2 CPU, and the main job
-(scp1 MLP, 50 models; docs/pruning.md's table, made on an AVX-512 CPU, against a run on an
-AVX2 one on 2026-12-07) moved accuracies by up to 0.002, paired differences (two accuracies
-each) by up to 0.004 and p-values by up to 0.25 (0.47 -> 0.72), with no bold verdict changed.
+timings alone changed apart from one whose results did. XLA rounds float32 differently on
+an AVX-512 and an AVX2 CPU, and the main job (scp1 MLP, 50 models; docs/pruning.md's table,
+made on an AVX-512 CPU, against a run on an AVX2 one on 2026-12-07) moved accuracies by up
+to 0.002, paired differences (two accuracies each) by up to 0.004 and p-values by up to 0.25
+(0.47 -> 0.72), with no bold verdict changed.
 So `--check` takes a table whose text differs from its run as reproduced on another CPU when
 every difference is one of these: an accuracy-like number (a decimal within [-1, 1]) within
 CPU_TOLERANCE (0.006, 1.5x the largest measured move), or a p-value that stays on its side of

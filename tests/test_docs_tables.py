@@ -152,5 +152,6 @@ def test_check_sets_timings_apart_from_results():
   assert tables.without_timings(retimed) == tables.without_timings(docs)
   assert "| 25% | 0.641 (0.561-0.718) | 152,961 | T |" in tables.without_timings(docs)
   for bad in (retimed.replace("0.641", "0.642"), retimed.replace("152,961", "152,960"),
-              retimed.replace("10 epochs", "11 epochs"), retimed.replace("6 variants", "7 variants")):
+              retimed.replace("10 epochs", "11 epochs"),
+              retimed.replace("6 variants", "7 variants")):
     assert tables.without_timings(bad) != tables.without_timings(docs), bad
