@@ -30,8 +30,9 @@ def steps_in(folder):
   return sorted(int(d) for d in os.listdir(folder) if d.isdigit())
 
 
-def run_killed(cmd, ready, timeout=120):
-  """Starts cmd, SIGKILLs it as soon as ready() holds; returns whether it was killed."""
+def run_killed(cmd, ready, timeout=600):
+  """Starts cmd, SIGKILLs it as soon as ready() holds; returns whether it was killed. The
+  timeout only ends a run that never gets ready: generous, for a loaded machine."""
   proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
   t0 = time.time()
   while proc.poll() is None and time.time() - t0 < timeout:
