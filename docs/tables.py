@@ -380,8 +380,10 @@ def regimes(workdir: str) -> str:
     t = spent.get(regime)
     if not t:
       return f"{epochs} epochs"
+    parts = (f", in parts of {t['side_by_side']}"
+             if t.get("side_by_side", t["variants"]) < t["variants"] else "")
     return (f"{t['epochs']} epochs, {t['train_s']:.0f} s for {t['variants']} variants x "
-            f"{t['models'] // t['variants']} models side by side "
+            f"{t['models'] // t['variants']} models side by side{parts} "
             f"({t['train_s'] / t['variants']:.1f} s a variant)")
   note = (f"\nTraining cost (this CPU, timing.json): fine-tuning "
           f"{cost('finetune', sec['finetune_epochs'])}; scratch and uniform "

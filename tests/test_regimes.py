@@ -124,6 +124,10 @@ def test_prune_mlp_regimes_declare_their_comparisons_and_keep_their_rows_predict
   # the fine-tuned networks start from the pruned ones: pruning's own rows are untouched
   assert sorted(p.name for p in (wd / "checkpoints").iterdir() if "regime" in p.name) == [
       "regime-finetune-0-2", "regime-finetune-3-5", "regime-finetune-6-7", "regime-scratch"]
+  # how many trained side by side (it sets the programs' float rounding) is recorded
+  spent = json.loads((wd / "timing.json").read_text())["regimes_training"]
+  assert (spent["finetune"]["variants"], spent["finetune"]["side_by_side"]) == (8, 3)
+  assert spent["scratch"]["side_by_side"] == spent["scratch"]["variants"]
   table = (wd / "regimes_table.csv").read_text().splitlines()
   assert table[0].startswith("regime,criterion,compensation,level_percent")
   assert len(table) == 1 + checked + 2

@@ -209,8 +209,10 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
     trained = jax.tree.map(np.asarray, unmasked(fit.params))
     out += [jax.tree.map(lambda a, k=k: a[:, k * s:(k + 1) * s], trained)
             for k in range(len(part))]
+  # side_by_side: the variants per vmapped program, which sets its float rounding (a rerun
+  # that splits them otherwise can differ there, amplified by training)
   return out, {"epochs": epochs, "variants": v, "models": v * len(prep.parts) * s,
-               "train_s": seconds}
+               "side_by_side": per_run, "train_s": seconds}
 
 
 def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
