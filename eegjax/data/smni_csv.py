@@ -24,6 +24,30 @@ CSV_COLUMNS = ("trial number", "sensor position", "sample num", "sensor value",
                "subject identifier", "matching condition", "channel", "name", "time")
 
 
+def _complete_trials(groups: dict, path: str, skip_bad: bool):
+  """The grouped trials with every electrode's every sample, as Trials, and the messages of
+  those left out (with `skip_bad`; else the first incomplete one is a DataError)."""
+  trials, skipped = [], []
+  for (subject, trial_no), g in groups.items():
+    x = g["x"]
+    where = f"{path}, trial {trial_no} of {subject} (from line {g['line']})"
+    try:
+      missing = [CHANNELS[c] for c in range(64) if np.isnan(x[c]).all()]
+      if missing:
+        raise DataError(f"{where}: missing electrode(s) {', '.join(missing)}")
+      if np.isnan(x).any():
+        c = int(np.argwhere(np.isnan(x).any(axis=1))[0, 0])
+        raise DataError(f"{where}: truncated trial: electrode {CHANNELS[c]} has "
+                        f"{int((~np.isnan(x[c])).sum())} of {NUM_SAMPLES} samples")
+    except DataError as e:
+      if not skip_bad:
+        raise
+      skipped.append(str(e))
+      continue
+    trials.append(Trial(subject, g["condition"], trial_no, x, f"{path}:{g['line']}"))
+  return trials, skipped
+
+
 def read_csv_export(path: str, *, skip_bad: bool = False,
                     log: Callable[[str], None] = print) -> SmniTrials:
   """The CSV export: one row per (trial, electrode, sample). Rows of one trial are
@@ -31,7 +55,7 @@ def read_csv_export(path: str, *, skip_bad: bool = False,
   line, or with `skip_bad` left out and reported.
 
   Long: one pass over the file that groups and checks rows as it reads them, so every check
-  can name its line."""
+  can name its line; the trials' completeness is `_complete_trials`."""
   if not os.path.isfile(path):
     raise DataError(f"{path}: no such file")
   opener = gzip.open if path.endswith(".gz") else open
@@ -93,24 +117,8 @@ def read_csv_export(path: str, *, skip_bad: bool = False,
           raise
         bad[key] = str(e)
         groups.pop(key, None)
-  trials, skipped = [], [bad[k] for k in bad]
-  for (subject, trial_no), g in groups.items():
-    x = g["x"]
-    where = f"{path}, trial {trial_no} of {subject} (from line {g['line']})"
-    try:
-      missing = [CHANNELS[c] for c in range(64) if np.isnan(x[c]).all()]
-      if missing:
-        raise DataError(f"{where}: missing electrode(s) {', '.join(missing)}")
-      if np.isnan(x).any():
-        c = int(np.argwhere(np.isnan(x).any(axis=1))[0, 0])
-        raise DataError(f"{where}: truncated trial: electrode {CHANNELS[c]} has "
-                        f"{int((~np.isnan(x[c])).sum())} of {NUM_SAMPLES} samples")
-    except DataError as e:
-      if not skip_bad:
-        raise
-      skipped.append(str(e))
-      continue
-    trials.append(Trial(subject, g["condition"], trial_no, x, f"{path}:{g['line']}"))
+  trials, skipped = _complete_trials(groups, path, skip_bad)
+  skipped = [bad[k] for k in bad] + skipped
   for s in skipped:
     log(f"skipped: {s}")
   if not trials:
