@@ -272,6 +272,29 @@ def run(cfg: GanStudyConfig, flagfile_text: Optional[str] = None) -> dict:
   return run_study(cfg, flagfile_text, lambda wd: compare(cfg, wd))
 
 
+def _variant_trainer(cfg: GanStudyConfig, variant: str, prep, grid, to_images,
+                     has_val: bool) -> GanTrainer:
+  """The GanTrainer of one generator variant and the study's discriminator."""
+  gen = make_generator(cfg, variant, prep.ds.num_classes)
+  disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised,
+                       pool=cfg.d_pool, minibatch=cfg.d_minibatch, hidden=cfg.d_hidden)
+  return GanTrainer(gen, disc, cfg.gan, to_images, cfg.layout,
+                    num_devices=cfg.classify.num_devices, has_val=has_val,
+                    output_fn=output_fn(cfg.head_mask, grid))
+
+
+def _dense_baseline(cfg: GanStudyConfig, prep, wd: Workdir) -> dict:
+  """The dense classifier on the band powers, trained for the comparison: its test
+  metrics, parameters and training seconds."""
+  wd.log(f"dense classifier {prep.ds.x.shape[1]}-"
+         f"{'-'.join(map(str, cfg.classify.hidden_sizes))}-{prep.ds.num_classes} on the "
+         "band powers, for the comparison")
+  d_trainer, d_fit, _ = classifier.train(cfg.classify, prep, wd)
+  return {"test": d_trainer.evaluate(d_fit.params, prep.folds, prep.data, "test"),
+          "params": count_params(jax.tree.map(lambda a: a[0, 0], d_fit.params)),
+          "train_s": d_fit.run_s}
+
+
 def compare(cfg: GanStudyConfig, wd: Workdir) -> Results:
   """The study itself: every variant trained (its epoch log, image grids and quality
   measured as it goes), its discriminators pruned, then compared with a dense classifier.
@@ -293,12 +316,7 @@ def compare(cfg: GanStudyConfig, wd: Workdir) -> Results:
   parts = ("val", "test") if has_val else ("test",)
   outcomes, histories, prune_rows, timing, tables = {}, {}, [], {}, {}
   for variant in cfg.variants:
-    gen = make_generator(cfg, variant, prep.ds.num_classes)
-    disc = Discriminator(prep.ds.num_classes, tuple(cfg.d_features), cfg.gan.semi_supervised,
-                         pool=cfg.d_pool, minibatch=cfg.d_minibatch, hidden=cfg.d_hidden)
-    trainer = GanTrainer(gen, disc, cfg.gan, to_images, cfg.layout,
-                         num_devices=cfg.classify.num_devices, has_val=has_val,
-                         output_fn=output_fn(cfg.head_mask, grid))
+    trainer = _variant_trainer(cfg, variant, prep, grid, to_images, has_val)
     where = (sharding.plan(len(prep.parts), len(prep.seeds), cfg.classify.num_devices)
              .describe() if trainer.layout == "vmap" else
              "one device, model by model (--gan_layout=vmap spreads the models over "
@@ -333,15 +351,7 @@ def compare(cfg: GanStudyConfig, wd: Workdir) -> Results:
     wd.log(f"{variant}: D class head on the test images: accuracy {acc['mean']:.4f} "
            f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]")
 
-  dense = None
-  if cfg.compare_dense:
-    wd.log(f"dense classifier {prep.ds.x.shape[1]}-"
-           f"{'-'.join(map(str, cfg.classify.hidden_sizes))}-{prep.ds.num_classes} on the "
-           "band powers, for the comparison")
-    d_trainer, d_fit, _ = classifier.train(cfg.classify, prep, wd)
-    dense = {"test": d_trainer.evaluate(d_fit.params, prep.folds, prep.data, "test"),
-             "params": count_params(jax.tree.map(lambda a: a[0, 0], d_fit.params)),
-             "train_s": d_fit.run_s}
+  dense = _dense_baseline(cfg, prep, wd) if cfg.compare_dense else None
 
   title = f"{prep.raw.info.name} ({prep.kind})"
   header, rows = gan_report.comparison_rows(outcomes, dense)
