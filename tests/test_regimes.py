@@ -60,7 +60,8 @@ def test_bad_regime_settings_are_refused_in_one_line():
   for args, match in (((("finetune",), (50,), 5), "expected oneshot"),
                       ((("oneshot", "pruned"), (50,), 5), "--regimes=oneshot,pruned"),
                       ((("oneshot",), (50, 100), 5), "--regime_macs=50,100"),
-                      ((("oneshot", "finetune"), (50,), 0), "--regime_epochs=0")):
+                      ((("oneshot", "finetune"), (50,), 0), "--regime_epochs=0"),
+                      ((("oneshot", "finetune"), (50,), 5, -1), "--regime_side_by_side=-1")):
     with pytest.raises(ConfigError, match=match):
       regimes.check(*args)
 
@@ -73,13 +74,13 @@ FLAGS = dict(dataset="music_features", epochs=3, num_folds=3, num_seeds=2, split
 
 
 def test_prune_mlp_regimes_declare_their_comparisons_and_keep_their_rows_predictions(
-    binary, tmp_path, monkeypatch):
+    binary, tmp_path):
   mod = binary("prune_mlp")
   wd = tmp_path / "regimes"
-  # as if memory held only 3 variants' models at once: the 8 fine-tuned variants train in
-  # three parts (3, 3, 2), each its own checkpointed run, and every row is still its own
-  monkeypatch.setattr(regimes, "_variants_that_fit", lambda cfg, prep, model, tc, v: min(v, 3))
-  with flagsaver.flagsaver(workdir=str(wd), **FLAGS):
+  # 3 variants side by side (--regime_side_by_side; by default as many as memory holds):
+  # the 8 fine-tuned variants train in three parts (3, 3, 2), each its own checkpointed
+  # run, and every row is still its own
+  with flagsaver.flagsaver(workdir=str(wd), regime_side_by_side=3, **FLAGS):
     mod.main(["prune_mlp.py"])
   for f in ("regimes_macs.png", "regimes_params.png", "regimes_table.csv"):
     assert (wd / f).exists(), f

@@ -233,6 +233,9 @@ class PruneStudyConfig(WrapsClassify):
       "network's multiply-adds per trial (the nearest evaluated size of each)")
   regime_epochs: int = setting(30, "fine-tuning epochs of the finetune regime (Adam "
                                "re-initialised)")
+  regime_side_by_side: int = setting(0, "variants trained side by side in one program (0: "
+      "as many as half the free memory holds); the number sets its float rounding, so a "
+      "run's timing.json regimes_training side_by_side repeats it exactly")
 
   def __post_init__(self):
     c = self.classify
@@ -254,7 +257,7 @@ class PruneStudyConfig(WrapsClassify):
                           "zeroed weights (masked updates are not implemented); drop one "
                           "of them")
     self.prune.check_width(c.hidden_sizes[self.layer])
-    regimes.check(self.regimes, self.regime_macs, self.regime_epochs)
+    regimes.check(self.regimes, self.regime_macs, self.regime_epochs, self.regime_side_by_side)
     if self.masked and len(self.regimes) > 1:
       raise ConfigError(f"--regimes={','.join(self.regimes)} with --masked: the masked "
                         "variant keeps its width; expected --regimes=oneshot")
@@ -278,10 +281,6 @@ class PruneStudyConfig(WrapsClassify):
 
   def to_json(self) -> dict:
     return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
-
-
-def _summaries(values: dict) -> dict:
-  return {k: summarize_metric(k, v) for k, v in values.items()}
 
 
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConfig,
@@ -314,7 +313,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
     if cfg.finetune_epochs and n > 0:
       params, grams = _finetune(cfg, prep, prog, params, alive), None   # activations moved
       tuned = prog.trainer.evaluate(params, prep.folds, prep.data, "test")
-      row["finetuned"] = _summaries({k: tuned[k] for k in SCALARS})
+      row["finetuned"] = {k: summarize_metric(k, tuned[k]) for k in SCALARS}
     acc = row["summary"]["accuracy"]
     wd.log(f"{label}: {n:3d} pruned, {width - n:3d} units  accuracy {acc['mean']:.4f} "
            f"[{acc['ci95'][0]:.4f}, {acc['ci95'][1]:.4f}]  min angle "

@@ -54,8 +54,9 @@ REGIMES = ("oneshot", "finetune", "scratch", "uniform")
 PRUNING_REGIMES = ("oneshot", "finetune")
 
 
-def check(regimes, levels, epochs: int) -> None:
-  """One line for a bad --regimes, --regime_macs or --regime_epochs."""
+def check(regimes, levels, epochs: int, side_by_side: int = 0) -> None:
+  """One line for a bad --regimes, --regime_macs, --regime_epochs or
+  --regime_side_by_side."""
   bad = [r for r in regimes if r not in REGIMES]
   if bad or not regimes or "oneshot" not in regimes or len(set(regimes)) != len(regimes):
     raise ConfigError(f"--regimes={','.join(regimes)}: expected oneshot and any of "
@@ -65,6 +66,9 @@ def check(regimes, levels, epochs: int) -> None:
                       "percentages of the trained network's multiply-adds, each in 1..99")
   if epochs < 1 and "finetune" in regimes:
     raise ConfigError(f"--regime_epochs={epochs}: expected >= 1 fine-tuning epochs")
+  if side_by_side < 0:
+    raise ConfigError(f"--regime_side_by_side={side_by_side}: expected a number of "
+                      "variants >= 1, or 0 for as many as half the free memory holds")
 
 
 def _example(prep):
@@ -184,7 +188,8 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
   to its mask, `epochs` epochs side by side (the variants along the seed axis: one vmapped
   program, or the loop layout's model after model), checkpointed under checkpoints/`name`
   (`name`-<first>-<last variant> when the variants are trained in parts: as many at once
-  as half the free memory holds by `eegjax.train.memory`'s estimate); returns (the V trained trees, unmasked
+  as --regime_side_by_side, or by default as half the free memory holds by
+  `eegjax.train.memory`'s estimate); returns (the V trained trees, unmasked
   with the pruned entries zero, and the cost: epochs, models, seconds of compiling and
   training over every part, this process's)."""
   v, s = len(variables), len(prep.seeds)
@@ -216,10 +221,15 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
 
 
 def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
-  """How many of `v` variants train side by side within half the free memory, by the
-  memory estimate (halving from all of them; at least one, which `classifier.train`
-  refuses in one line if it does not fit either). Half: the free memory moves while the
-  parts train one after another, and other work may be running."""
+  """How many of `v` variants train side by side: --regime_side_by_side where it is given
+  (a number fixes the programs' float rounding whatever else the machine runs), else as
+  many as half the free memory holds by the memory estimate (halving from all of them; at
+  least one, which `classifier.train` refuses in one line if it does not fit either).
+  Half: the free memory moves while the parts train one after another, and other work may
+  be running."""
+  fixed = getattr(cfg, "regime_side_by_side", 0)
+  if fixed:
+    return min(v, fixed)
   from eegjax.train import memory
   from eegjax.train.fit import default_layout
   models = len(prep.parts) * len(prep.seeds)

@@ -67,6 +67,9 @@ class PruneCnnConfig(WrapsClassify):
       "network: a percentage prunes every filter group alike)")
   regime_epochs: int = setting(10, "fine-tuning epochs of the finetune regime (Adam "
                                "re-initialised)")
+  regime_side_by_side: int = setting(0, "variants trained side by side in one program (0: "
+      "as many as half the free memory holds); the number sets its float rounding, so a "
+      "run's timing.json regimes_training side_by_side repeats it exactly")
 
   def __post_init__(self):
     if not self.classify.is_cnn:
@@ -85,7 +88,7 @@ class PruneCnnConfig(WrapsClassify):
                         "percentages between 1 and 99")
     if self.activation_rows < 2:
       raise ConfigError(f"--activation_rows={self.activation_rows}: expected at least 2")
-    regimes.check(self.regimes, self.percents, self.regime_epochs)
+    regimes.check(self.regimes, self.percents, self.regime_epochs, self.regime_side_by_side)
 
   @property
   def regime_levels(self) -> tuple[int, ...]:
