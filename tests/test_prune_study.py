@@ -47,6 +47,10 @@ def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
       return super().__call__(*a, **k)
 
   monkeypatch.setattr(pruned_layer, "Collector", Counted)
+  # one checkpoint block per curve however slow a busy machine makes it (the study's
+  # blocks are ~20 s of pruning: a loaded CPU could close one after size 2)
+  from eegjax.studies.prune import study
+  monkeypatch.setattr(study, "SAVE_EVERY_S", 1e6)
   with flagsaver.flagsaver(workdir=str(wd), **FLAGS):
     mod.main(["prune_mlp.py"])
   assert len(traced) == 1
@@ -67,7 +71,7 @@ def test_prune_mlp_main_and_checkpoint_restore(binary, tmp_path, monkeypatch):
   assert len(actions) == 2 and len(actions[0]["actions"]) == 3       # steps x folds
   assert all(len(a) == 2 for a in actions[0]["actions"][0])          # 2 units per step
 
-  # a curve this short is one checkpoint block (sweep.run's save_every_s): sizes 0 and 2
+  # the curve is one checkpoint block (sweep.run's save_every_s): sizes 0 and 2
   # ride in the checkpoint of size 4, and each one is restored with its own metadata
   from eegjax.run.checkpoints import Checkpoints
   assert Checkpoints(str(wd / "checkpoints" / "distinctiveness-mean")).steps() == [4]
