@@ -9,6 +9,9 @@ accumulated in chunks (`gram` is additive; `eegjax.pruning.activations` does so 
 model's discovered groups), and padded patterns carry weight 0.
 
 All functions are jit- and vmap-friendly (fixed shapes; dead units are masked, not cut).
+The angles, the pair mask and the minimum angle are jitted themselves: called eagerly (the
+public `prune` measures every step so) each is one compiled program per shape rather than
+one per operation, the same arithmetic.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ def map_gram(maps, weights=None, centre: float = 0.0):
   return gram(rows, centre, wr)
 
 
+@jax.jit
 def angles_from_gram(g):
   """Pairwise angles in degrees, (units, units). A unit whose vector is zero (constant
   output) has no direction: its angles are reported as 90 (orthogonal to everything).
@@ -98,11 +102,13 @@ def angle_matrix(acts, centre: float = 0.5, weights=None):
   return angles_from_gram(gram(acts, centre, weights))
 
 
+@jax.jit
 def pair_mask(alive):
   n = alive.shape[0]
   return alive[:, None] & alive[None, :] & ~jnp.eye(n, dtype=bool)
 
 
+@jax.jit
 def min_angle(angles, alive=None):
   """Smallest angle between two distinct living units (the study's tracked quantity);
   inf when fewer than two units live."""

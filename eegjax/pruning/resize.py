@@ -267,7 +267,9 @@ def _move(pos, bounds):
 def resized_apply(apply_fn, params, *example_args, **kwargs):
   """A function f(new_params, *args) that runs apply_fn's traced computation (traced
   with `params` and `example_args`) on parameters of any pruned size; `args` may have
-  another batch size. kwargs are fixed at trace time."""
+  another batch size. kwargs are fixed at trace time. The function is jitted: the sizes it
+  runs at are read from the arrays' shapes alone, so each new set of shapes compiles one
+  program (rather than one per operation, as evaluating the equations eagerly would)."""
   from eegjax.pruning.discover import Program
   ev = Resized(Program(apply_fn, params, *example_args, **kwargs))
-  return lambda new_params, *args: ev(new_params, *args)[0]
+  return jax.jit(lambda new_params, *args: ev(new_params, *args)[0])
