@@ -1,3 +1,4 @@
+import jax
 import numpy as np
 import pytest
 
@@ -5,11 +6,14 @@ from eegjax.data.dataset import DataError, DatasetInfo, make_dataset
 from eegjax.data.features import FEATURE_NAMES, channel_features, trial_features
 
 F = {n: i for i, n in enumerate(FEATURE_NAMES)}
+# compiled, as trial_features runs it (eagerly each of its ~150 operations would compile
+# on its own, per trial length: most of this module's time)
+_channel_features = jax.jit(channel_features, static_argnums=2)
 
 
 def feats(x, fs=100.0, length=None):
   x = np.asarray(x, np.float32)
-  return np.asarray(channel_features(x, np.int32(len(x) if length is None else length), fs))
+  return np.asarray(_channel_features(x, np.int32(len(x) if length is None else length), fs))
 
 
 def test_twenty_five_named_features():

@@ -238,15 +238,18 @@ def _prune_group(program, group, params, args, cfg, width, beyond_thresholds, se
       p, *args, weights=weights, lengths=lengths, chunk=chunk)[group.name], group)) \
       if collector else None
   run = Resized(program)
-  one = lambda tree: jax.tree.map(lambda a: a[0, 0], tree)        # noqa: E731
-  two = lambda tree: jax.tree.map(lambda a: jnp.asarray(a)[None, None], tree)  # noqa: E731
+  # jitted, as everything the sweep calls per step: eagerly, each operation would compile
+  # a program of its own
+  one = jax.jit(lambda tree: jax.tree.map(lambda a: a[0, 0], tree))
+  two = jax.jit(lambda tree: jax.tree.map(lambda a: a[None, None], tree))
+  taylor = jax.jit(lambda p, a: jnp.abs(jax.grad(lambda g: loss_fn(run(scale_outgoing(
+      p, group, g), *a)[0]))(jnp.ones(width, jnp.float32))))
 
   def analysis(stacked, n):
     p = one(stacked)
     out = stats_fn(p) if stats_fn else {"gram": jnp.zeros((width, width))}
     if "taylor" in cfg.needs:
-      out["taylor"] = jnp.abs(jax.grad(lambda g: loss_fn(run(scale_outgoing(
-          p, group, g), *args)[0]))(jnp.ones(width, jnp.float32)))
+      out["taylor"] = taylor(p, args)
     return two(out)
 
   def measure(stacked, alive, n):
