@@ -233,7 +233,7 @@ def cnn(workdir: str) -> str:
   return "\n".join(lines) + "\n"
 
 
-CNN_SETS = ("scp1", "scp2", "finger", "eyes")
+CNN_SETS = ("scp1", "scp2", "finger", "eyes", "hmd")
 CNN_NETS = (("shallow", "ShallowConvNet"), ("eegnet", "EEGNet-8,2"), ("deep4", "Deep4"))
 
 
