@@ -109,82 +109,90 @@ def channel_group(d_model, params, layer: int):
   return groups[layer]
 
 
+def _discriminator(cfg, prep: Prepared, params):
+  """The discriminator of the stacked `params` (its conv widths read from them), and those
+  widths."""
+  features = discriminator_features(jax.tree.map(lambda a: a[0, 0], params))
+  return Discriminator(prep.ds.num_classes, features, cfg.gan.semi_supervised,
+                       pool=cfg.d_pool, minibatch=cfg.d_minibatch, hidden=cfg.d_hidden), features
+
+
+def _layer_family(cfg, prep: Prepared, wd: Workdir, variant: str, trainer: GanTrainer,
+                  d_params, criterion: str, pcfg, layer: int) -> sweep.Family:
+  """What the pruning loop needs of discriminator conv layer `layer`: its channel group
+  (found by discovery), the channels' Gram matrices over the training images x positions
+  (a channel's activation vector is its feature map), the measurement of every evaluated
+  size (test figures, pairs within the thresholds, minimum angle, each model's figures for
+  the paired comparisons) and the random criterion's keys.
+
+  Long: the measurement's row is one dict of every figure the table reports."""
+  data, folds = (prep.data[0], prep.data[1]), prep.folds
+  d_model, _ = _discriminator(cfg, prep, d_params)
+  group = channel_group(d_model, jax.tree.map(lambda a: a[0, 0], d_params), layer)
+
+  def grams_of(params, n):
+    model, _ = _discriminator(cfg, prep, params)
+
+    def gram_one(dp, fa):
+      xb, _ = trainer.images(data, fa.train_idx, fa)
+      maps = model.apply(dp, xb, return_activations=True)[1][layer]
+      return map_gram(maps, fa.train_w.astype(jnp.float32), centre=group.centre)
+    return trainer.map_models(gram_one, params, folds)
+
+  def measure(params, alive, n):
+    # params stay at the trained width, the pruned channels zeroed (sweep)
+    model, _ = _discriminator(cfg, prep, params)
+    width = int(np.asarray(alive)[0, 0].sum())
+    grams = grams_of(params, n)
+    ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
+    within = (jax.vmap(jax.vmap(pair_mask))(alive)
+              & ((ang < pcfg.similar_deg) | (ang > pcfg.complementary_deg)))
+    test = trainer.classify(params, folds, data, "test", model)
+    first = jax.tree.map(lambda a: a[:1, :1], params)
+    row = {"variant": variant, "criterion": criterion,
+           "compensation": pcfg.compensation, "layer": layer, "units_pruned": n,
+           "channels": width,
+           "params": count_params(jax.tree.map(lambda a: a[0, 0], sweep.cut(
+               first, np.asarray(alive)[:1, :1], group))),
+           "summary": {**{k: summarize_metric(k, test[k]) for k in SCALARS},
+                       "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
+                       "min_angle": summarize(np.asarray(
+                           jax.vmap(jax.vmap(min_angle))(ang, alive)))},
+           # each (fold, seed) model's figures: the paired comparisons of criteria
+           "per_model": {k: np.asarray(test[k]) for k in prune_tables.PAIRED_METRICS}}
+    s = row["summary"]
+    wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
+           f"accuracy {s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}"
+           f"  pairs {s['pairs']['mean']:.1f}")
+    return row, grams, params
+
+  def keys(n):
+    # random criterion: from fold_in(key(seed), fold), its own draw for every layer
+    return pruned_layer.random_keys(prep.seeds, prep.folds.fold_id, n,
+                                    tag=_RANDOM_TAG + layer)
+  return sweep.Family(group, measure, grams_of, keys, log=wd.log)
+
+
 def prune_channels(cfg, prep: Prepared, wd: Workdir, variant: str,
                    trainer: GanTrainer, d_params, criterion: str = "distinctiveness"):
   """Prunes the listed conv layers of every best discriminator by `criterion`, one layer
   after another, `--prune_step` channels a step, through the one pruning loop
-  (`sweep.run`); distinctiveness until no pair of a layer's channels is within the
-  thresholds (magnitude and random: up to max_pruned, or one channel left). A channel's
-  activation vector is its feature map over the training images x positions. With
-  beyond_thresholds it goes on with the least distinct pairs, up to max_pruned channels a
-  layer. Every evaluated size is checkpointed (checkpoints/<variant>/pruned/<criterion>/
-  layer_k). Returns the table rows and the final params.
-
-  Long: the per-layer loop's programs (Gram matrices, evaluation, keys) share the layer's
-  traced discriminator."""
-  data, folds = (prep.data[0], prep.data[1]), prep.folds
+  (`sweep.run`, each layer's family from `_layer_family`); distinctiveness until no pair of
+  a layer's channels is within the thresholds (magnitude and random: up to max_pruned, or
+  one channel left). With beyond_thresholds it goes on with the least distinct pairs, up
+  to max_pruned channels a layer. Every evaluated size is checkpointed
+  (checkpoints/<variant>/pruned/<criterion>/layer_k). Returns the table rows and the
+  final params."""
   pcfg = dataclasses.replace(cfg.prune, criterion=criterion,
                              compensation=cfg.conv_compensation)
-  semi = cfg.gan.semi_supervised
   rows = []
-
-  def model_of(params):
-    features = discriminator_features(jax.tree.map(lambda a: a[0, 0], params))
-    return Discriminator(prep.ds.num_classes, features, semi, pool=cfg.d_pool,
-                         minibatch=cfg.d_minibatch, hidden=cfg.d_hidden), features
-
   for layer in cfg.prune_conv_layers:
-    d_model, features = model_of(d_params)
-    group = channel_group(d_model, jax.tree.map(lambda a: a[0, 0], d_params), layer)
-
-    def grams_of(params, n, layer=layer, centre=group.centre):
-      model, _ = model_of(params)
-
-      def gram_one(dp, fa):
-        xb, _ = trainer.images(data, fa.train_idx, fa)
-        maps = model.apply(dp, xb, return_activations=True)[1][layer]
-        return map_gram(maps, fa.train_w.astype(jnp.float32), centre=centre)
-      return trainer.map_models(gram_one, params, folds)
-
-    def measure(params, alive, n, layer=layer, grams_of=grams_of, group=group):
-      # params stay at the trained width, the pruned channels zeroed (sweep)
-      model, _ = model_of(params)
-      width = int(np.asarray(alive)[0, 0].sum())
-      grams = grams_of(params, n)
-      ang = jax.vmap(jax.vmap(angles_from_gram))(grams)
-      within = (jax.vmap(jax.vmap(pair_mask))(alive)
-                & ((ang < pcfg.similar_deg) | (ang > pcfg.complementary_deg)))
-      test = trainer.classify(params, folds, data, "test", model)
-      first = jax.tree.map(lambda a: a[:1, :1], params)
-      row = {"variant": variant, "criterion": criterion,
-             "compensation": pcfg.compensation, "layer": layer, "units_pruned": n,
-             "channels": width,
-             "params": count_params(jax.tree.map(lambda a: a[0, 0], sweep.cut(
-                 first, np.asarray(alive)[:1, :1], group))),
-             "summary": {**{k: summarize_metric(k, test[k]) for k in SCALARS},
-                         "pairs": summarize(np.asarray(within.sum((-1, -2)) // 2)),
-                         "min_angle": summarize(np.asarray(
-                             jax.vmap(jax.vmap(min_angle))(ang, alive)))},
-             # each (fold, seed) model's figures: the paired comparisons of criteria
-             "per_model": {k: np.asarray(test[k]) for k in prune_tables.PAIRED_METRICS}}
-      s = row["summary"]
-      wd.log(f"{variant} D conv {layer} {criterion}: {n:3d} pruned, {width:3d} channels  "
-             f"accuracy {s['accuracy']['mean']:.4f}  min angle {s['min_angle']['mean']:.1f}"
-             f"  pairs {s['pairs']['mean']:.1f}")
-      return row, grams, params
-
-    def keys(n, layer=layer):
-      # random criterion: from fold_in(key(seed), fold), its own draw for every layer
-      return pruned_layer.random_keys(prep.seeds, prep.folds.fold_id, n,
-                                        tag=_RANDOM_TAG + layer)
-
-    width = features[layer]
-    limit = pcfg.limit(width)
+    family = _layer_family(cfg, prep, wd, variant, trainer, d_params, criterion, pcfg, layer)
+    width = _discriminator(cfg, prep, d_params)[1][layer]
     ckpt = Checkpoints(wd.file(os.path.join("checkpoints", variant, "pruned", criterion,
                                             f"layer_{layer}")), keep=None, log=wd.log)
-    out = sweep.run(sweep.Family(group, measure, grams_of, keys, log=wd.log),
-                         pcfg, d_params, width, limit, pcfg.beyond_thresholds, ckpt,
-                         f"{variant} D conv {layer} {criterion}")
+    out = sweep.run(family, pcfg, d_params, width, pcfg.limit(width), pcfg.beyond_thresholds,
+                    ckpt, f"{variant} D conv {layer} {criterion}")
     ckpt.close()
     for row, act in zip(out["rows"], out["actions"]):
       row["next_actions"] = act["actions"][0][0]
