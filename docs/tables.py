@@ -35,8 +35,11 @@ quality epoch, the discriminators' conv-channel pruning), `cnn` (a prune_cnn run
 `regimes` (a prune_mlp / prune_rnn run's controls: scratch, uniform, best oneshot and best
 finetune at each compute level), `cnn_sets` (every network x set's unpruned accuracy from the
 prune_cnn runs under a folder)
-and `cnn_summary` (one row per network x set: unpruned, and each criterion at 25% / 50%
-with the costs, condensed from the runs' `cnn` tables). A table whose workdir is
+`cnn_summary` (one row per network x set: unpruned, and each criterion at 25% / 50%
+with the costs, condensed from the runs' `cnn` tables) and `regimes_summary` ("should I
+prune this network?": per network x set x compute level, scratch against the best oneshot
+and finetune networks with their verdicts, condensed from the runs' `regimes` tables;
+`levels=near50` keeps the level nearest half the multiply-adds). A table whose workdir is
 not on this machine is left as it is and reported. Run from the repository root.
 """
 
@@ -393,7 +396,85 @@ def regimes(workdir: str) -> str:
   return head + "\n".join(lines) + "\n" + note
 
 
-KINDS = {"cnn": cnn, "regimes": regimes, "cnn_sets": cnn_sets, "cnn_summary": cnn_summary, "prune": prune, "criteria": criteria, "alcohol": alcohol, "gan": gan,
+REGIME_SETS = ("scp1", "hmd")
+REGIME_NETS = (("mlp", "MLP"), ("rnn", "RNN")) + CNN_NETS
+
+
+def _unpruned(run: str) -> tuple[str, float, float]:
+  """The unpruned networks' test accuracy with its 95% interval as the run's regimes table
+  gives them (over seeds x test rows on one split, over the models on k folds), the share
+  of the commonest class among the test rows, and the interval's lower end."""
+  import numpy as np
+  from eegjax.evaluate import stats
+  z = np.load(os.path.join(REPO, run, "predictions.npz"))
+  labels, pred = z["labels"], z["unpruned"]                 # (folds, rows), (folds, seeds, rows)
+  valid = labels >= 0
+  correct = (pred == labels[:, None, :]).astype(np.float64)
+  per_model = (correct * valid[:, None]).sum(-1) / valid.sum(-1)[:, None]
+  if labels.shape[0] == 1:
+    lo, hi = stats.bootstrap_interval(correct[0], valid[0])
+  else:
+    lo, hi = _json(run)["summary"]["accuracy"]["ci95"]
+  commonest = np.bincount(labels[valid]).max() / valid.sum()
+  return f"{per_model.mean():.3f} ({lo:.3f}-{hi:.3f})", lo, float(commonest)
+
+
+def regimes_summary(workdir: str, levels: str = "all", old: str = "",
+                    missing: list | None = None) -> str:
+  """Should I prune this network? One row per network x set (x compute level: `levels=all`,
+  or `near50`, the level nearest half the multiply-adds), condensed from the `regimes`
+  tables of the runs `workdir`/<set>_prune_<network>: the unpruned accuracy beside the
+  commonest class's share, scratch, the best oneshot and best finetune networks with each
+  one's declared comparison against scratch (difference, Holm p), and the verdict of each
+  (worse / not told apart / better at Holm p < 0.05).
+  A network whose unpruned interval reaches the commonest class's share is at chance, and
+  its controls are no finding. A run not on this machine keeps its rows as they stand
+  (`old`) and is appended to `missing`; one never run says so."""
+  lines = ["| network | set | unpruned (95% CI) / commonest class | share of the MACs | "
+           "scratch | best oneshot; minus scratch | best finetune; minus scratch | against scratch |",
+           "|---|---|---|---|---|---|---|---|"]
+  kept = {}
+  for row in _md_rows(old):
+    kept.setdefault((row[0], row[1]), []).append("| " + " | ".join(row) + " |")
+  for ds in REGIME_SETS:
+    for net, title in REGIME_NETS:
+      run = os.path.join(workdir, f"{ds}_prune_{net}")
+      if not os.path.exists(os.path.join(REPO, run, "results.json")):
+        never = [f"| {title} | {ds} | not run with the controls | - | - | - | - | - |"]
+        before = kept.get((title, ds), never)
+        if before != never and missing is not None:
+          missing.append(f"regimes_summary rows {run}")
+        lines += before
+        continue
+      acc, low, commonest = _unpruned(run)
+      md = regimes(run)
+      rows = _md_rows(md.split("\n\nTraining cost")[0])
+      share = [float(re.search(r"\((\d+)%\)", r[0]).group(1)) for r in rows]
+      for r, sh in zip(rows, share):      # "50% (53%)": the level asked (MACs or filters)
+        r[0] = f"{sh:.0f}%" + (f" ({r[0].split()[0]} of filters pruned)"
+                               if md.startswith("| filters") else "")
+      if levels == "near50":
+        rows = [min(zip(share, rows), key=lambda c: abs(c[0] - 50))[1]]
+      for r in rows:
+        cells = []
+        for i, name in ((5, "oneshot"), (6, "finetune")):
+          d = re.match(r"([+-][0-9.]+) \(p [^/]+/ ([0-9.e-]+)\)", r[i + 2])
+          if d is None:
+            cells.append((f"{r[i]}", f"{name} not run"))
+            continue
+          word = ("not told apart" if float(d.group(2)) >= 0.05 else
+                  "worse" if d.group(1)[0] == "-" else "better")
+          cells.append((f"{r[i]}; {d.group(1)}, Holm p {d.group(2)}", f"{name} {word}"))
+        verdict = ("unpruned at chance: no finding" if low <= commonest
+                   else "; ".join(c[1] for c in cells))
+        lines.append(f"| {title} | {ds} | {acc} / {commonest:.3f} | {r[0]} | {r[3]} | "
+                     f"{cells[0][0]} | {cells[1][0]} | {verdict} |")
+  return "\n".join(lines) + "\n"
+
+
+KINDS = {"cnn": cnn, "regimes": regimes, "regimes_summary": regimes_summary,
+         "cnn_sets": cnn_sets, "cnn_summary": cnn_summary, "prune": prune,
+         "criteria": criteria, "alcohol": alcohol, "gan": gan,
          "gan_epochs": gan_epochs, "gan_pruning": gan_pruning}
 
 
@@ -456,7 +537,7 @@ def render(text: str, missing: list) -> str:
     if kind not in KINDS:
       raise SystemExit(f"table kind {kind!r}: expected one of {sorted(KINDS)}")
     if not os.path.exists(os.path.join(REPO, workdir)) or (
-        kind not in ("criteria", "cnn_sets", "cnn_summary")
+        kind not in ("criteria", "cnn_sets", "cnn_summary", "regimes_summary")
         and not os.path.exists(os.path.join(REPO, workdir, "results.json"))):
       missing.append(f"{kind} {workdir}")
       return m.group(0)
@@ -465,6 +546,8 @@ def render(text: str, missing: list) -> str:
       kw.update(old=body, missing=missing)
     elif kind == "cnn_summary":
       kw.update(missing=missing)
+    elif kind == "regimes_summary":
+      kw.update(old=body, missing=missing)
     return head + KINDS[kind](workdir, **kw) + tail
   return MARK.sub(one, text)
 

@@ -155,3 +155,61 @@ def test_check_sets_timings_apart_from_results():
               retimed.replace("10 epochs", "11 epochs"),
               retimed.replace("6 variants", "7 variants")):
     assert tables.without_timings(bad) != tables.without_timings(docs), bad
+
+
+def _regimes_run(path, labels, unpruned, ci, oneshot, finetune):
+  """A prune_mlp / prune_rnn run's results.json and predictions.npz, as docs/tables.py's
+  `regimes_summary` reads them: one level at 50% of the MACs, scratch at 0.80, and the best
+  oneshot and finetune variants each (accuracy, difference from scratch, Holm p)."""
+  import numpy as np
+  path.mkdir(parents=True)
+
+  def row(acc):
+    return {"level": 50, "summary": {"accuracy": {"mean": acc, "ci95": [acc - .05, acc + .05]}}}
+  sec = {"level": "% MACs", "finetune_epochs": 3, "scratch_epochs": 10,
+         "plan": {"family": [0, 1]},
+         "levels": [{"percent": 50, "units_pruned": 4, "widths": [4], "macs": 100,
+                     "params": 50, "macs_fraction": 0.5}],
+         "rows": {"scratch": {"scratch": [row(0.8)]},
+                  "uniform": {"uniform": [{**row(0.8), "same_as": "scratch"}]},
+                  "oneshot": {"magnitude/mean": [row(oneshot[0])]},
+                  "finetune": {"random/mean": [row(finetune[0])]}},
+         "comparisons": {"method": "a test", "primary": [
+             {"level": 50, "compare": f"best {name}", "against": "scratch",
+              "accuracy": {"mean": d, "p": p / 2, "p_holm": p}}
+             for name, (_, d, p) in (("oneshot", oneshot), ("finetune", finetune))]}}
+  (path / "results.json").write_text(json.dumps({
+      "summary": {"accuracy": {"ci95": ci}}, "pruning": {"regimes": sec}}))
+  np.savez(path / "predictions.npz", labels=np.asarray(labels), unpruned=np.asarray(unpruned))
+
+
+def test_the_should_i_prune_summary_gives_each_regimes_verdict_and_says_when_at_chance(
+    tmp_path, monkeypatch):
+  """One row per network x set x level: scratch, the best oneshot and finetune networks with
+  their declared comparison against scratch, and the verdict at Holm p < 0.05; a network
+  whose unpruned interval reaches the commonest class's share is at chance, so its controls
+  are no finding; a run not on this machine keeps its rows, one never run says so."""
+  # k folds: 2 folds x 1 seed x 4 rows (-1: padding), 2 of 3 and 4 of 4 right (0.833 a
+  # model); the commonest class 4 of 7; the interval is the models' from results.json
+  _regimes_run(tmp_path / "workdirs" / "scp1_prune_mlp", [[0, 1, 1, -1], [1, 1, 0, 0]],
+               [[[0, 1, 0, 0]], [[1, 1, 0, 0]]], [0.7, 0.95],
+               oneshot=(0.6, -0.2, 0.01), finetune=(0.79, -0.01, 1.0))
+  # one split: 2 seeds x 4 rows, the commonest class 3 of 4; half right, at chance
+  _regimes_run(tmp_path / "workdirs" / "hmd_prune_rnn", [[2, 2, 2, 0]],
+               [[[2, 0, 1, 0], [2, 2, 0, 1]]], [0.0, 1.0],
+               oneshot=(0.9, 0.1, 0.001), finetune=(0.8, 0.0, 1.0))
+  monkeypatch.setattr(tables, "REPO", str(tmp_path))
+  missing = []
+  marker = "<!-- table: regimes_summary workdirs levels=near50 -->\n"
+  out = tables.render(marker + "<!-- /table -->\n", missing)
+  assert ("| MLP | scp1 | 0.833 (0.700-0.950) / 0.571 | 50% | 0.800 (0.750-0.850) | "
+          "0.600 (0.550-0.650) magnitude/mean; -0.200, Holm p 0.01 | 0.790 (0.740-0.840) "
+          "random/mean; -0.010, Holm p 1 | oneshot worse; finetune not told apart |") in out
+  rnn = next(line for line in out.splitlines() if line.startswith("| RNN | hmd | "))
+  assert rnn.startswith("| RNN | hmd | 0.500 (") and " / 0.750 | 50% | " in rnn
+  assert rnn.endswith("| unpruned at chance: no finding |")
+  assert "| Deep4 | scp1 | not run with the controls |" in out and not missing
+  # the MLP's run gone from this machine: its row stays as it was, and is reported
+  (tmp_path / "workdirs" / "scp1_prune_mlp" / "results.json").unlink()
+  again = tables.render(out, missing)
+  assert again == out and missing == ["regimes_summary rows workdirs/scp1_prune_mlp"]
