@@ -66,6 +66,29 @@ def test_bad_regime_settings_are_refused_in_one_line():
       regimes.check(*args)
 
 
+def test_a_fixed_side_by_side_that_does_not_fit_names_its_flag(monkeypatch):
+  """--regime_side_by_side=N asks for N variants in one program; when the memory estimate
+  says they do not fit, the run stops in one line naming the flag (not the seeds and folds,
+  which the user did not change), while the default halves until half the memory holds them."""
+  import types
+  from eegjax.train import memory
+  x = jnp.zeros((40, 5))
+  prep = types.SimpleNamespace(parts=[0, 1], seeds=[0, 1, 2], data=(x, jnp.zeros(40), None))
+  train_cfg = types.SimpleNamespace(batch_size=16, eval_batch_size=64)
+  model = MLP(hidden_sizes=(8,), num_classes=3)
+  one, _ = memory.check_sweep(model, prep.data, 6, 16, 64)         # one variant: 6 models
+  monkeypatch.setattr(memory, "available_bytes", lambda: int(6.5 * one))
+  fixed = types.SimpleNamespace(regime_side_by_side=12)
+  with pytest.raises(ConfigError, match=r"--regime_side_by_side=12: 10 variants x 6 models "
+                     r"side by side need about .* available\); expected fewer"):
+    regimes._variants_that_fit(fixed, prep, model, train_cfg, 10)
+  fixed.regime_side_by_side = 4
+  assert regimes._variants_that_fit(fixed, prep, model, train_cfg, 10) == 4
+  # by default: 10 -> 5 -> 3, the first whose twice the estimate fits
+  auto = types.SimpleNamespace(regime_side_by_side=0)
+  assert regimes._variants_that_fit(auto, prep, model, train_cfg, 10) == 3
+
+
 FLAGS = dict(dataset="music_features", epochs=3, num_folds=3, num_seeds=2, split="group",
              hidden_sizes=["8"], max_pruned=6, criteria=["distinctiveness", "random"],
              compensation=["mean", "merge"], beyond_thresholds=True,

@@ -222,23 +222,33 @@ def train_masked(cfg, prep, wd, prog, variables: list, mask_list: list, epochs: 
 
 def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
   """How many of `v` variants train side by side: --regime_side_by_side where it is given
-  (a number fixes the programs' float rounding whatever else the machine runs), else as
+  (a number fixes the programs' float rounding whatever else the machine runs; refused in
+  one line naming the flag when the memory estimate says that many do not fit), else as
   many as half the free memory holds by the memory estimate (halving from all of them; at
   least one, which `classifier.train` refuses in one line if it does not fit either).
   Half: the free memory moves while the parts train one after another, and other work may
   be running."""
-  fixed = getattr(cfg, "regime_side_by_side", 0)
-  if fixed:
-    return min(v, fixed)
   from eegjax.train import memory
   from eegjax.train.fit import default_layout
   models = len(prep.parts) * len(prep.seeds)
   in_flight = None if default_layout(model) == "vmap" else 1
+
+  def need(n):
+    return memory.check_sweep(model, prep.data, models * n, train_cfg.batch_size,
+                              train_cfg.eval_batch_size, in_flight=in_flight)
+  fixed = getattr(cfg, "regime_side_by_side", 0)
+  if fixed:
+    n = min(v, fixed)
+    if not memory.fits(*need(n)):
+      raise ConfigError(
+          f"--regime_side_by_side={fixed}: {n} variants x {models} models side by side "
+          f"need {memory.describe(*need(n))}; expected fewer variants side by side "
+          "(0 chooses by the free memory)")
+    return n
   n = v
   while n > 1:
-    need, have = memory.check_sweep(model, prep.data, models * n, train_cfg.batch_size,
-                                    train_cfg.eval_batch_size, in_flight=in_flight)
-    if memory.fits(2 * need, have):
+    want, have = need(n)
+    if memory.fits(2 * want, have):
       break
     n = (n + 1) // 2
   return n
