@@ -96,6 +96,25 @@ FLAGS = dict(dataset="music_features", epochs=3, num_folds=3, num_seeds=2, split
              regime_epochs=2)
 
 
+def test_a_side_by_side_the_memory_cannot_hold_stops_before_training(binary, tmp_path,
+                                                                       capsys, monkeypatch):
+  """prune_mlp with --regime_side_by_side=8 (its 2 criteria x 2 compensations x 2 levels
+  fine-tuned side by side) on a machine whose memory holds none of it: one line naming the
+  flag, before anything is trained (no checkpoint written), not after pruning."""
+  from eegjax.train import memory
+  monkeypatch.setattr(memory, "available_bytes", lambda: 2 ** 20)
+  mod = binary("prune_mlp")
+  wd = tmp_path / "refused"
+  with flagsaver.flagsaver(workdir=str(wd), regime_side_by_side=8, **FLAGS):
+    with pytest.raises(SystemExit) as stop:
+      mod.main(["prune_mlp.py"])
+  assert stop.value.code == 1
+  err = capsys.readouterr().err.strip().splitlines()
+  assert len(err) == 1 and err[0].startswith("error: --regime_side_by_side=8: 8 variants x "
+                                             "6 models side by side need about "), err
+  assert not (wd / "checkpoints").exists() or not any((wd / "checkpoints").iterdir())
+
+
 def test_prune_mlp_regimes_declare_their_comparisons_and_keep_their_rows_predictions(
     binary, tmp_path):
   mod = binary("prune_mlp")

@@ -133,10 +133,17 @@ def _uniform(cfg, prep, hidden, target):
   return best
 
 
-def declare(cfg, wd) -> None:
-  """With controls asked for, writes primary_comparisons.json before anything is trained."""
-  if len(cfg.regimes) > 1:
-    wd.write_json("primary_comparisons.json", primary_plan(cfg))
+def declare(cfg, wd, prep) -> None:
+  """With controls asked for, before anything is trained: refuses a --regime_side_by_side
+  whose fine-tuned variants the memory cannot hold side by side (one line naming the
+  flag, not after training and pruning, whose checkpoints a changed flag could not resume),
+  and writes primary_comparisons.json."""
+  if len(cfg.regimes) <= 1:
+    return
+  if getattr(cfg, "regime_side_by_side", 0) and "finetune" in cfg.regimes:
+    variants = len(cfg.criteria) * len(cfg.compensations) * len(cfg.regime_levels)
+    _variants_that_fit(cfg, prep, Masked(prep.model), cfg.classify.train, variants)
+  wd.write_json("primary_comparisons.json", primary_plan(cfg))
 
 
 def primary_plan(cfg) -> dict:

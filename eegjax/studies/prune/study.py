@@ -83,7 +83,7 @@ def prune(cfg: PruneStudyConfig, wd) -> Results:
   figures and timing, for the runner to write."""
   prep = classifier.prepare(cfg.classify, wd)
   controls = len(cfg.regimes) > 1
-  regimes.declare(cfg, wd)       # the primary comparisons, before any number exists
+  regimes.declare(cfg, wd, prep)       # the primary comparisons, before any number exists
   trainer, fit, train_ckpt = classifier.train(cfg.classify, prep, wd)
   study = f"prune_{cfg.classify.model}"
   results = classifier.training_results(cfg.classify, prep, trainer, fit, study)

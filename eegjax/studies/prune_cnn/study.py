@@ -353,7 +353,7 @@ def prune_cnn(cfg: PruneCnnConfig, wd) -> Results:
   order (train, prune and measure, the controls, tables)."""
   c = cfg.classify
   prep = prepare(c, wd)
-  regimes.declare(cfg, wd)
+  regimes.declare(cfg, wd, prep)
   trainer, fit, _ = train(c, prep, wd)
   results = training_results(c, prep, trainer, fit, "prune_cnn")
   unpruned = trainer.evaluate(fit.params, prep.folds, prep.data, "test", predictions=True)
