@@ -246,10 +246,11 @@ def _variants_that_fit(cfg, prep, model, train_cfg, v: int) -> int:
   fixed = getattr(cfg, "regime_side_by_side", 0)
   if fixed:
     n = min(v, fixed)
-    if not memory.fits(*need(n)):
+    want, have = need(n)
+    if not memory.fits(want, have):
       raise ConfigError(
           f"--regime_side_by_side={fixed}: {n} variants x {models} models side by side "
-          f"need {memory.describe(*need(n))}; expected fewer variants side by side "
+          f"need {memory.describe(want, have)}; expected fewer variants side by side "
           "(0 chooses by the free memory)")
     return n
   n = v
