@@ -146,8 +146,8 @@ def interrupt_after_save(monkeypatch):
   real_save = Checkpoints.save
 
   def arm(when):
-    def save(self, step, arrays, meta):
-      real_save(self, step, arrays, meta)
+    def save(self, step, arrays, meta, wait=True):
+      real_save(self, step, arrays, meta)        # written before the interruption
       if when(self.directory, step):
         monkeypatch.setattr(Checkpoints, "save", real_save)      # once
         raise KeyboardInterrupt

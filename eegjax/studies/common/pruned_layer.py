@@ -11,7 +11,7 @@ step), the evaluation and the angle analysis among living units.
 Pruning keeps every array at the trained width: a pruned unit is zeroed (weights in and
 out) and marked dead in an `alive` mask, computing what the cut network computes, so one
 compiled program serves every width; only the inference timing runs the cut network
-(`Timer`: a compile per width). All but the timing is vmapped over folds and seeds.
+(`Timer`: one compile and measurement per width). All but it is vmapped over models.
 """
 
 from __future__ import annotations
@@ -157,11 +157,11 @@ class Programs:
 
 class Timer:
   """Inference latency of the cut network at each width: fold 0's first seed's model over
-  the first TIMING_ROWS rows of its test part (median of repeats), compiled once per
-  width."""
+  the first TIMING_ROWS rows of its test part (median of repeats), compiled and measured
+  once per width (every variant's network of that width has the same architecture)."""
 
   def __init__(self, cfg, prep: Prepared, group):
-    self.cfg, self.prep, self.group, self.compiled = cfg, prep, group, {}
+    self.cfg, self.prep, self.group, self.ms = cfg, prep, group, {}
     folds = prep.folds
     rows = np.asarray(folds.test_idx[0])[np.asarray(folds.test_w[0]) > 0][:TIMING_ROWS]
     x, _, lengths = scale_rows(prep.data, jnp.asarray(rows), folds.lo[0], folds.scale[0])
@@ -175,12 +175,12 @@ class Timer:
       first = sweep.cut(first, np.asarray(alive)[:1, :1], self.group)
     one = jax.tree.map(lambda a: a[0, 0], first)
     width = self.group.size(one)
-    if width not in self.compiled:
+    if width not in self.ms:
       model = self.cfg.classify.build(self.prep.ds.num_classes, sizes(self.cfg, width))
       rnn = self.cfg.classify.model == "rnn"
-      self.compiled[width] = jax.jit(
-          (lambda p, x, l: model.apply(p, x, lengths=l)) if rnn else model.apply)
-    return latency_ms(self.compiled[width], one, *self.args, repeats=5, warmup=1)
+      apply = jax.jit((lambda p, x, l: model.apply(p, x, lengths=l)) if rnn else model.apply)
+      self.ms[width] = latency_ms(apply, one, *self.args, repeats=5, warmup=1)
+    return self.ms[width]
 
 
 def random_keys(seeds, fold_ids, n_pruned: int, tag: int = _RANDOM_TAG):

@@ -143,16 +143,18 @@ def prune_every_variant(cfg: PruneStudyConfig, prep, fit, wd, cache: dict):
   """Each (criterion, compensation) variant pruned from the trained networks through the
   one pruning loop, checkpointed under checkpoints/<variant>: ({variant: its rows,
   actions, ...}, {variant: its checkpoint folder}, checkpoint save seconds)."""
-  per_criterion, ckpt_dirs, save_s = {}, {}, []
-  for pcfg in cfg.variants():
-    ckpt_dirs[pcfg.label] = os.path.join(wd.file("checkpoints"),
-                                         pruned_layer.checkpoint_dir(pcfg))
-    ckpt = Checkpoints(ckpt_dirs[pcfg.label], keep=None, log=wd.log)
-    per_criterion[pcfg.label] = pruned_layer.run_criterion(cfg, prep, fit.params, pcfg,
-                                                           wd, ckpt, cache, SAVE_EVERY_S)
-    ckpt.close()
-    save_s += ckpt.save_seconds
-  return per_criterion, ckpt_dirs, save_s
+  per_criterion, ckpt_dirs, opened = {}, {}, []
+  try:
+    for pcfg in cfg.variants():
+      ckpt_dirs[pcfg.label] = os.path.join(wd.file("checkpoints"),
+                                           pruned_layer.checkpoint_dir(pcfg))
+      opened.append(Checkpoints(ckpt_dirs[pcfg.label], keep=None, log=wd.log))
+      per_criterion[pcfg.label] = pruned_layer.run_criterion(
+          cfg, prep, fit.params, pcfg, wd, opened[-1], cache, SAVE_EVERY_S)
+  finally:   # a variant's last checkpoint is written while the next one prunes
+    for ckpt in opened:
+      ckpt.close()
+  return per_criterion, ckpt_dirs, [s for c in opened for s in c.save_seconds]
 
 
 def summary_lines(paired: dict, protocol: dict) -> list[str]:
@@ -209,7 +211,7 @@ def prune_timing(cfg: PruneStudyConfig, fit, train_ckpt, prune_s: float, save_s:
           "prune_checkpoint_save_ms_median": float(np.median(save_s) * 1e3) if save_s else 0.0,
           # analyse_ms: Gram matrices, angles and test evaluation of every model at a
           # size; step_ms: the step after it (choice and surgery); exec_ms: one cut
-          # model's inference on TIMING_ROWS test rows
+          # model's inference on TIMING_ROWS test rows (measured once per width)
           "per_step_ms": {c: [{"units_pruned": r["units_pruned"], "exec_ms": r["exec_ms"],
                              "analyse_ms": r["analyse_ms"],
                              "step_ms": o["step_ms"].get(r["units_pruned"])}
