@@ -2,9 +2,11 @@
 checkpoint with its smaller shapes."""
 
 import csv
+import dataclasses
 import json
 
 import chex
+import jax
 import numpy as np
 import pytest
 from absl.testing import flagsaver
@@ -185,3 +187,38 @@ def test_prune_rnn_gated_cells_structural_and_masked(binary, tmp_path, cell):
   kernels = [np.asarray(g["kernel"][0, 0]) for g in params["params"][cell_name].values()]
   dead = np.flatnonzero(np.all([~k.any(axis=0) for k in kernels], axis=0))
   assert len(dead) == 2
+
+
+
+@pytest.mark.numeric
+def test_an_mlp_layers_statistics_are_the_trained_ones_with_the_dead_units_zeroed(tmp_path):
+  """Programs.analysis computes an MLP layer's statistics once and zeroes the dead units'
+  rows after each step: the numbers a recomputation over the training rows gives, under
+  every compensation (each changes only the weights after the layer), for the inner
+  layer of two as well as the last."""
+  from eegjax.studies.common import pruned_layer
+  for hidden, layer in (((8,), 0), ((8, 6), 0), ((8, 6), 1)):
+    c = dataclasses.replace(classify_cfg(tmp_path / f"{len(hidden)}-{layer}"),
+                            hidden_sizes=hidden, train=TrainConfig(epochs=3))
+    cfg = PruneStudyConfig(classify=c, layer=layer, criteria=("distinctiveness", "magnitude"),
+                           compensations=("none", "mean", "least_squares", "merge"),
+                           prune=PruneConfig(beyond_thresholds=True))
+    prep = framework.prepare(c, Workdir(c.workdir, echo=False))
+    prog = pruned_layer.Programs(cfg, prep)
+    trained = prog.trainer.fit(prep.seeds, prep.folds, prep.data, log=lambda m: None).params
+    everyone = np.ones((3, 2, hidden[layer]), bool)
+    assert prog.static_stats and prog.trained is None
+    start = prog.analysis(trained, cfg.variants()[0], everyone)
+    keys = jax.random.key_data(pruned_layer.random_keys(prep.seeds, prep.folds.fold_id, 0))
+    for pcfg in cfg.variants():
+      params, alive = trained, everyone
+      ids = np.broadcast_to(np.arange(hidden[layer]), alive.shape)
+      pending = np.tile(np.float32([-1.0, 0.0]), (3, 2, 1))
+      for _ in range(2):                        # two steps of two units
+        params, _, alive, record, _ = prog.steps(cfg)[pcfg.label](
+            params, ids, prog.analysis(params, pcfg, alive), keys, alive, pending)
+        alive, pending = np.asarray(alive), record["pending"]
+        derived, again = prog.analysis(params, pcfg, alive), prog.gram(params)
+        assert (~alive).any() and not np.array_equal(derived["gram"], start["gram"])
+        for k in ("gram", "mean", "var", "count"):
+          np.testing.assert_array_equal(derived[k], again[k], err_msg=f"{pcfg.label} {k}")

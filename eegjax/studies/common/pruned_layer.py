@@ -1,17 +1,19 @@
 """Pruning one hidden layer of a study's classifier (MLP layer or RNN hidden units), the
-machinery the pruning, alcoholism and GAN studies share: `PruneStudyConfig`, one
-criterion's progressive pruning of every model (`run_criterion`, through the one pruning
+machinery the pruning, alcoholism and GAN studies share: `PruneStudyConfig` (declared
+in prune_config.py), one criterion's progressive pruning of every model (`run_criterion`, through the one pruning
 loop `sweep.run`), fine-tuning, and `restore_pruned` for a saved pruned network.
 
 The family-specific pieces, compiled once per study (`Programs`): the trained
 (full-width) model, its layer's unit group, the Gram matrix of the group's activations over
 each fold's training rows (MLP layer outputs, or RNN hidden states over every valid time
-step), the evaluation and the angle analysis among living units.
+step), the evaluation and the angle analysis among living units. An MLP layer's statistics
+are computed once, for the trained networks (`Programs.analysis`).
 
 Pruning keeps every array at the trained width: a pruned unit is zeroed (weights in and
 out) and marked dead in an `alive` mask, computing what the cut network computes, so one
 compiled program serves every width; only the inference timing runs the cut network
-(`Timer`: one compile and measurement per width). All but it is vmapped over models.
+(`Timer`: a compile and a measurement per width). All but the timing is vmapped over
+folds and seeds.
 """
 
 from __future__ import annotations
@@ -32,18 +34,15 @@ from eegjax.evaluate.summary import summarize_metric
 from eegjax.evaluate.timing import latency_ms
 from eegjax.models import registry
 from eegjax.pruning.discover import Program, discover_groups
-from eegjax.pruning import compensation as comp
-from eegjax.pruning import criteria as criteria_registry
 from eegjax.pruning.progressive import PruneConfig
-from eegjax.settings import setting
 from eegjax.pruning.distinctiveness import angles_from_gram, pair_mask
 from eegjax.pruning.distinctiveness import min_angle as min_angle_of
 from eegjax.pruning.engine import Collector
 from eegjax.pruning.surgery import scale_outgoing
 from eegjax.pruning import sweep
-from eegjax.studies.common import regimes
 from eegjax.studies.common.regimes import tested_row
-from eegjax.studies.common.classifier import ClassifyConfig, Prepared, WrapsClassify, build_model
+from eegjax.studies.common.classifier import Prepared, build_model
+from eegjax.studies.common.prune_config import PruneStudyConfig
 from eegjax.train import Trainer, sharding
 from eegjax.run.checkpoints import Checkpoints
 from eegjax.train.folds import scale_rows
@@ -137,6 +136,8 @@ class Programs:
     self.analyse = jax.jit(jax.vmap(jax.vmap(analyse)))
     self.trainer = Trainer(model, c.train, has_val=False, num_devices=c.num_devices)
     self.timer = Timer(cfg, prep, group)
+    self.static_stats = c.model == "mlp" and not cfg.finetune_epochs   # see `analysis`
+    self.trained = None
 
   def steps(self, cfg) -> dict:
     """The vmapped pruning step of each of the study's variants, one compiled program
@@ -145,14 +146,35 @@ class Programs:
       self._steps = sweep.shared_steps(cfg.variants(), self.group)
     return self._steps
 
-  def analysis(self, params, pcfg: PruneConfig) -> dict:
+  def analysis(self, params, pcfg: PruneConfig, alive=None) -> dict:
     """What a pruning step of `pcfg`'s criterion and compensation reads, for every model:
     the Gram matrix, each unit's mean and variance, the count of patterns and (taylor) the
-    importances."""
-    out = self.gram(params)
+    importances. An MLP layer's activations depend only on the layers before it, which
+    pruning leaves alone (compensation changes the weights after it; a pruned unit's
+    weights in are zeroed, so its centred activation is 0): without fine-tuning its
+    statistics are the trained networks' with the dead units' rows zeroed (`alive`, (F, S,
+    U)), computed once for every variant and size (the same numbers: tested)."""
+    if alive is None or not self.static_stats:
+      out = self.gram(params)
+    else:
+      alive = np.asarray(alive)
+      if self.trained is None and alive.all():     # the trained networks (0 pruned)
+        self.trained = self.gram(params)
+      out = self.gram(params) if self.trained is None else \
+          dead_zeroed(self.trained, alive, self.group.centre)
     if "taylor" in pcfg.needs:
       out["taylor"] = self.taylor(params)
     return out
+
+
+def dead_zeroed(stats: dict, alive, centre: float) -> dict:
+  """A layer's statistics (gram, mean, var, count over (F, S) models) with the units that
+  `alive` (F, S, U) marks dead made constant at `centre`: what they are once zeroed."""
+  both = alive[..., :, None] & alive[..., None, :]
+  return {"gram": np.where(both, stats["gram"], 0.0).astype(stats["gram"].dtype),
+          "mean": np.where(alive, stats["mean"], centre).astype(stats["mean"].dtype),
+          "var": np.where(alive, stats["var"], 0.0).astype(stats["var"].dtype),
+          "count": stats["count"]}
 
 
 class Timer:
@@ -205,85 +227,6 @@ def programs(cache: dict, cfg, prep: Prepared) -> Programs:
   return cache["programs"]
 
 
-@dataclasses.dataclass(frozen=True)
-class PruneStudyConfig(WrapsClassify):
-  classify: ClassifyConfig
-  prune: PruneConfig = PruneConfig()
-  criteria: tuple[str, ...] = setting(
-      tuple(criteria_registry.names()), "pruning criteria to compare at equal size (each "
-      "only chooses which unit goes; eegjax.pruning.criteria): distinctiveness, "
-      "weight_angle, magnitude, random, taylor, variance")
-  compensations: tuple[str, ...] = setting(
-      ("mean",), "what becomes of a removed unit's contribution, each applied to every "
-      "criterion: none (deleted), mean (its mean activation folded into the next biases), "
-      "least_squares (the next layer refitted from the kept units), merge (folded into a "
-      "partner by --merge_rule)", flag="compensation")
-  masked: bool = setting(False, "zero the pruned units and keep the layer's size (the music "
-                         "study's RNN variant) instead of cutting them")
-  layer: int = setting(0, "hidden layer to prune (0-based)", flag="prune_layer")
-  finetune_epochs: int = setting(0, "retrain this many epochs after every step (0 = "
-                                 "evaluate as-is only)")
-  regimes: tuple[str, ...] = setting(
-      ("oneshot",), "how the small networks are got, compared at each --regime_macs level "
-      "on the same folds, seeds and test rows (eegjax.studies.common.regimes): oneshot "
-      "(pruned, not retrained), finetune (pruned, then retrained --regime_epochs), scratch "
-      "(the pruned architecture trained from a fresh initialisation), uniform (every hidden "
-      "layer narrowed evenly to the same multiply-adds, trained from scratch)")
-  regime_macs: tuple[int, ...] = setting(
-      (75, 50, 25), "compute levels where the regimes are compared: percent of the trained "
-      "network's multiply-adds per trial (the nearest evaluated size of each)")
-  regime_epochs: int = setting(30, "fine-tuning epochs of the finetune regime (Adam "
-                               "re-initialised)")
-  regime_side_by_side: int = setting(0, "variants trained side by side in one program (0: "
-      "as many as half the free memory holds); the number sets its float rounding, so a "
-      "run's timing.json regimes_training side_by_side repeats it exactly")
-
-  def __post_init__(self):
-    c = self.classify
-    if not 0 <= self.layer < len(c.hidden_sizes):
-      raise ConfigError(f"--prune_layer={self.layer}: the MLP has hidden layers "
-                        f"0..{len(c.hidden_sizes) - 1}")
-    if not self.criteria:
-      raise ConfigError("--criteria is empty; expected some of "
-                        + ",".join(criteria_registry.names()))
-    if not self.compensations:
-      raise ConfigError("--compensation is empty; expected some of "
-                        + ",".join(comp.COMPENSATIONS))
-    for name, given in (("criteria", self.criteria), ("compensation", self.compensations)):
-      if len(set(given)) != len(given):
-        raise ConfigError(f"--{name}={','.join(given)} names one twice")
-    for pcfg in self.variants():     # each validated by PruneConfig
-      if pcfg.masked and self.finetune_epochs:
-        raise ConfigError("--finetune_epochs with --masked: fine-tuning would move the "
-                          "zeroed weights (masked updates are not implemented); drop one "
-                          "of them")
-    self.prune.check_width(c.hidden_sizes[self.layer])
-    regimes.check(self.regimes, self.regime_macs, self.regime_epochs, self.regime_side_by_side)
-    if self.masked and len(self.regimes) > 1:
-      raise ConfigError(f"--regimes={','.join(self.regimes)} with --masked: the masked "
-                        "variant keeps its width; expected --regimes=oneshot")
-    if self.finetune_epochs < 0:
-      raise ConfigError(f"--finetune_epochs={self.finetune_epochs}: expected >= 0")
-
-  @property
-  def regime_levels(self) -> tuple[int, ...]:
-    """Where the regimes are compared: percent of the trained network's multiply-adds."""
-    return self.regime_macs
-
-  def variants(self) -> list[PruneConfig]:
-    """Every (criterion, compensation) run, criteria outer."""
-    return [dataclasses.replace(self.prune, criterion=c, compensation=m, masked=self.masked)
-            for c in self.criteria for m in self.compensations]
-
-  @property
-  def limit(self) -> int:
-    """Units to prune at most: a whole number of steps, leaving at least one unit."""
-    return self.prune.limit(self.classify.hidden_sizes[self.layer])
-
-  def to_json(self) -> dict:
-    return {**dataclasses.asdict(self), "classify": self.classify.to_json()}
-
-
 def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConfig,
                   wd, ckpt: Checkpoints, cache: dict, save_every_s: float = 0.0) -> dict:
   """Progressive pruning of every model under one variant (`pcfg`: criterion,
@@ -302,7 +245,7 @@ def run_criterion(cfg: PruneStudyConfig, prep: Prepared, params, pcfg: PruneConf
 
   def measure(params, alive, n):
     t0 = time.perf_counter()
-    grams = prog.analysis(params, pcfg)
+    grams = prog.analysis(params, pcfg, alive)
     _, min_ang, pairs = (np.asarray(a) for a in prog.analyse(grams["gram"], alive))
     row = tested_row(prog, prep, params, {"pairs": pairs}, {"min_angle": min_ang})
     analyse_ms = 1e3 * (time.perf_counter() - t0)
