@@ -192,12 +192,13 @@ class Timer:
   def __call__(self, params, alive=None) -> float:
     """Milliseconds of one forward pass of model (0, 0) of `params`, cut to the units
     `alive` marks (None: as it is)."""
-    first = jax.tree.map(lambda a: np.asarray(a[:1, :1]), params)
-    if alive is not None:
-      first = sweep.cut(first, np.asarray(alive)[:1, :1], self.group)
-    one = jax.tree.map(lambda a: a[0, 0], first)
-    width = self.group.size(one)
+    width = (self.group.size(jax.tree.map(lambda a: a[0, 0], params)) if alive is None
+             else int(np.asarray(alive)[0, 0].sum()))
     if width not in self.ms:
+      first = jax.tree.map(lambda a: np.asarray(a[:1, :1]), params)
+      if alive is not None:
+        first = sweep.cut(first, np.asarray(alive)[:1, :1], self.group)
+      one = jax.tree.map(lambda a: a[0, 0], first)
       model = self.cfg.classify.build(self.prep.ds.num_classes, sizes(self.cfg, width))
       rnn = self.cfg.classify.model == "rnn"
       apply = jax.jit((lambda p, x, l: model.apply(p, x, lengths=l)) if rnn else model.apply)
