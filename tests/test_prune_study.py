@@ -190,29 +190,32 @@ def test_prune_rnn_gated_cells_structural_and_masked(binary, tmp_path, cell):
 
 
 
+
 @pytest.mark.numeric
 def test_an_mlp_layers_statistics_are_the_trained_ones_with_the_dead_units_zeroed(tmp_path):
   """Programs.analysis computes an MLP layer's statistics once and zeroes the dead units'
   rows after each step: the numbers a recomputation over the training rows gives, under
   every compensation (each changes only the weights after the layer), for the inner
-  layer of two as well as the last."""
+  layer of two (compensated in the next hidden layer) and the last (in the output)."""
   from eegjax.studies.common import pruned_layer
-  for hidden, layer in (((8, 6), 0), ((8, 6), 1)):
-    c = dataclasses.replace(classify_cfg(tmp_path / f"{len(hidden)}-{layer}"),
-                            hidden_sizes=hidden, train=TrainConfig(epochs=3))
+  c = dataclasses.replace(classify_cfg(tmp_path), hidden_sizes=(8, 6),
+                          train=TrainConfig(epochs=3))
+  prep = framework.prepare(c, Workdir(c.workdir, echo=False))
+  keys = jax.random.key_data(pruned_layer.random_keys(prep.seeds, prep.folds.fold_id, 0))
+  trained = None
+  for layer in (0, 1):
     cfg = PruneStudyConfig(classify=c, layer=layer, criteria=("distinctiveness",),
                            compensations=("none", "mean", "least_squares", "merge"),
                            prune=PruneConfig(beyond_thresholds=True))
-    prep = framework.prepare(c, Workdir(c.workdir, echo=False))
     prog = pruned_layer.Programs(cfg, prep)
-    trained = prog.trainer.fit(prep.seeds, prep.folds, prep.data, log=lambda m: None).params
-    everyone = np.ones((3, 2, hidden[layer]), bool)
+    trained = trained or prog.trainer.fit(prep.seeds, prep.folds, prep.data,
+                                          log=lambda m: None).params
+    everyone = np.ones((3, 2, c.hidden_sizes[layer]), bool)
     assert prog.static_stats and prog.trained is None
     start = prog.analysis(trained, cfg.variants()[0], everyone)
-    keys = jax.random.key_data(pruned_layer.random_keys(prep.seeds, prep.folds.fold_id, 0))
     for pcfg in cfg.variants():
       params, alive = trained, everyone
-      ids = np.broadcast_to(np.arange(hidden[layer]), alive.shape)
+      ids = np.broadcast_to(np.arange(c.hidden_sizes[layer]), alive.shape)
       pending = np.tile(np.float32([-1.0, 0.0]), (3, 2, 1))
       for _ in range(2):                        # two steps of two units
         params, _, alive, record, _ = prog.steps(cfg)[pcfg.label](
