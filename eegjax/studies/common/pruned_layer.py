@@ -1,7 +1,8 @@
 """Pruning one hidden layer of a study's classifier (MLP layer or RNN hidden units), the
 machinery the pruning, alcoholism and GAN studies share: `PruneStudyConfig` (declared
-in prune_config.py), one criterion's progressive pruning of every model (`run_criterion`, through the one pruning
-loop `sweep.run`), fine-tuning, and `restore_pruned` for a saved pruned network.
+in prune_config.py), one criterion's progressive pruning of every model (`run_criterion`,
+through the one pruning loop `sweep.run`), fine-tuning, and `restore_pruned` for a saved
+pruned network.
 
 The family-specific pieces, compiled once per study (`Programs`): the trained
 (full-width) model, its layer's unit group, the Gram matrix of the group's activations over
