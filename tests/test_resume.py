@@ -154,6 +154,38 @@ def test_a_save_that_fails_ends_in_one_line_naming_the_checkpoint(tmp_path, monk
                  for f in logging.getLogger().filters)
 
 
+def test_a_write_that_fails_after_a_save_without_waiting_names_its_checkpoint(tmp_path,
+                                                                             monkeypatch):
+  """save(wait=False) leaves the writing to orbax's thread (the pruning sweep's blocks):
+  when that write fails, the next save, or close, ends in the one-line error naming the
+  checkpoint that failed (not the one being saved), and the last good one is intact."""
+  import pytest
+
+  from eegjax.run.workdir import DiskFull
+  for then in ("save", "close"):
+    ck = Checkpoints(str(tmp_path / then))
+    ck.save(1, {"w": np.ones(3, np.float32)}, {})
+    ck.save(2, {"w": np.full(3, 2.0, np.float32)}, {}, wait=False)
+    assert ck.pending == 2
+    real_wait = ck.manager.wait_until_finished
+
+    def wait():
+      real_wait()          # the write ends, then reports what the device said
+      raise OSError(28, "No space left on device")
+    monkeypatch.setattr(ck.manager, "wait_until_finished", wait)
+    with pytest.raises(DiskFull, match=r"while saving checkpoint 2 in .*; the last good "
+                                       r"checkpoint \(1\) is intact"):
+      if then == "save":
+        ck.save(3, {"w": np.ones(3, np.float32)}, {})
+      else:
+        ck.close()
+  ck = Checkpoints(str(tmp_path / "close"))      # saved without waiting, then closed:
+  ck.save(5, {"w": np.full(3, 5.0, np.float32)}, {"n": 5}, wait=False)
+  ck.close()                                     # durable
+  step, arrays, meta = Checkpoints(str(tmp_path / "close")).restore_latest()
+  assert step == 5 and meta == {"n": 5} and float(arrays["w"][0]) == 5.0
+
+
 def test_same_command_twice_gives_identical_results(binary, tmp_path, reference_run):
   """The same command as the shared reference run, in another workdir: byte-identical."""
   mod = binary("train_rnn")
