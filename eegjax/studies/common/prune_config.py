@@ -13,6 +13,7 @@ from eegjax.pruning import criteria as criteria_registry
 from eegjax.pruning.progressive import PruneConfig
 from eegjax.settings import setting
 from eegjax.studies.common import regimes
+from eegjax.studies.common.regimes import SIDE_BY_SIDE_HELP
 from eegjax.studies.common.classifier import ClassifyConfig, WrapsClassify
 
 
@@ -45,9 +46,7 @@ class PruneStudyConfig(WrapsClassify):
       "network's multiply-adds per trial (the nearest evaluated size of each)")
   regime_epochs: int = setting(30, "fine-tuning epochs of the finetune regime (Adam "
                                "re-initialised)")
-  regime_side_by_side: int = setting(0, "variants trained side by side in one program (0: "
-      "as many as half the free memory holds); the number sets its float rounding, so a "
-      "run's timing.json regimes_training side_by_side repeats it exactly")
+  regime_side_by_side: int = setting(0, SIDE_BY_SIDE_HELP)
 
   def __post_init__(self):
     c = self.classify

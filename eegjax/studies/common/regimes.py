@@ -52,6 +52,11 @@ from eegjax.train.fit import FRESH_INIT, Trainer
 
 REGIMES = ("oneshot", "finetune", "scratch", "uniform")
 PRUNING_REGIMES = ("oneshot", "finetune")
+# --regime_side_by_side, declared by every pruning binary's config (prune_mlp / prune_rnn,
+# prune_cnn) with this help
+SIDE_BY_SIDE_HELP = ("variants trained side by side in one program (0: as many as half the "
+                     "free memory holds); the number sets its float rounding, so a run's "
+                     "timing.json regimes_training side_by_side repeats it exactly")
 
 
 def check(regimes, levels, epochs: int, side_by_side: int = 0) -> None:

@@ -35,6 +35,7 @@ from eegjax.pruning.progressive import PruneConfig
 from eegjax.run.lifecycle import Results, run_study
 from eegjax.settings import setting
 from eegjax.studies.common import regimes
+from eegjax.studies.common.regimes import SIDE_BY_SIDE_HELP
 from eegjax.studies.prune_cnn import controls
 from eegjax.studies.prune_cnn.controls import units_to_prune
 from eegjax.studies.common.classifier import (ClassifyConfig, WrapsClassify, history_arrays,
@@ -67,9 +68,7 @@ class PruneCnnConfig(WrapsClassify):
       "network: a percentage prunes every filter group alike)")
   regime_epochs: int = setting(10, "fine-tuning epochs of the finetune regime (Adam "
                                "re-initialised)")
-  regime_side_by_side: int = setting(0, "variants trained side by side in one program (0: "
-      "as many as half the free memory holds); the number sets its float rounding, so a "
-      "run's timing.json regimes_training side_by_side repeats it exactly")
+  regime_side_by_side: int = setting(0, SIDE_BY_SIDE_HELP)
 
   def __post_init__(self):
     if not self.classify.is_cnn:
